@@ -1,0 +1,55 @@
+# identity-auditor: make demo | make test | make build | make clean
+# Every target runs offline against moto with fake credentials; nothing here talks to real AWS.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+SAM_VENV := .venv-sam
+
+# Never let a local run find real credentials or probe the network.
+OFFLINE_ENV := AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN=testing \
+	AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true \
+	SAM_CLI_TELEMETRY=0 AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
+
+.PHONY: venv sam-venv demo test unit lint validate build clean
+
+$(VENV)/.installed: requirements/dev.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -r requirements/dev.txt
+	$(VENV)/bin/pip install --quiet --no-deps -e .
+	touch $@
+
+$(SAM_VENV)/.installed: requirements/sam.txt
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/pip install --quiet -r requirements/sam.txt
+	touch $@
+
+venv: $(VENV)/.installed
+sam-venv: $(SAM_VENV)/.installed
+
+## demo: run the real Lambda handler on every sample in events/ against an emulated account (moto)
+demo: venv
+	$(OFFLINE_ENV) $(VENV)/bin/python -m identity_auditor.demo
+
+## test: unit, functional and contract tests, then template lint, validate and build
+test: venv sam-venv
+	$(OFFLINE_ENV) $(VENV)/bin/pytest -q
+	$(MAKE) lint validate build
+
+unit: venv
+	$(OFFLINE_ENV) $(VENV)/bin/pytest -q
+
+lint: venv
+	$(OFFLINE_ENV) $(VENV)/bin/cfn-lint template.yaml
+
+validate: sam-venv
+	$(OFFLINE_ENV) $(SAM_VENV)/bin/sam validate --lint --region us-east-1
+
+## build: sam build without Docker (the layer and function use BuildMethod: makefile)
+build: sam-venv
+	$(OFFLINE_ENV) PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" $(SAM_VENV)/bin/sam build --region us-east-1
+
+clean:
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
