@@ -1,0 +1,71 @@
+"""CloudTrailEvaluator: CloudTrail events from EventBridge -> rules -> Security Hub and SNS.
+
+A thin adapter: parse the envelope (malformed events fail the invocation and land on the DLQ with
+the original payload), run the engine, publish the findings, count what happened.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.parser import parse
+
+from identity_auditor.contract import Context
+from identity_auditor.engine import Engine
+from identity_auditor.models import CloudTrailEvent
+from identity_auditor.runtime import Home, build_sinks
+from identity_auditor.settings import Settings
+from identity_auditor.sinks import publish_all
+
+logger = Logger()
+metrics = Metrics()
+copy_config_to_registered_loggers(source_logger=logger, include={"identity_auditor"})
+
+SETTINGS = Settings.from_env()
+ENGINE = Engine()
+_sinks: list | None = None
+
+
+def _sinks_for(context) -> list:
+    global _sinks
+    if _sinks is None:
+        _sinks = build_sinks(
+            SETTINGS,
+            Home.from_function_arn(context.invoked_function_arn),
+            on_retry=lambda sink, attempt, left: metrics.add_metric(name=f"{sink}Retries", unit=MetricUnit.Count, value=1),
+        )
+    return _sinks
+
+
+@logger.inject_lambda_context(correlation_id_path="detail.eventID", clear_state=True)
+@metrics.log_metrics
+def handler(event: dict, context) -> dict:
+    cloudtrail_event = parse(event=event, model=CloudTrailEvent)
+    record = cloudtrail_event.detail
+    logger.append_keys(event_name=record.event_name, event_source=record.event_source, account=cloudtrail_event.account)
+
+    result = ENGINE.evaluate(
+        record,
+        Context(now=datetime.now(timezone.utc)),
+        account=cloudtrail_event.account,
+        region=cloudtrail_event.region,
+    )
+    metrics.add_metric(name="EventsEvaluated", unit=MetricUnit.Count, value=1)
+    if result.failures:
+        metrics.add_metric(name="RuleErrors", unit=MetricUnit.Count, value=len(result.failures))
+    for finding in result.findings:
+        metrics.add_metric(name="Findings", unit=MetricUnit.Count, value=1)
+        logger.info(
+            "finding",
+            extra={"rule_id": finding.rule_id, "severity": finding.severity.value, "finding_id": finding.finding_id},
+        )
+    delivered = publish_all(_sinks_for(context), result.findings) if result.findings else {}
+    return {
+        "eventId": record.event_id,
+        "findings": [finding.finding_id for finding in result.findings],
+        "ruleErrors": [failure.rule_id for failure in result.failures],
+        "delivered": delivered,
+    }

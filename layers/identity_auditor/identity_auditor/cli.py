@@ -1,0 +1,241 @@
+"""The ``identity-auditor`` command line: the same rules and findings as the Lambda functions, locally.
+
+    identity-auditor evaluate PATH... [--format table|jsonl|asff] [--min-severity S] [--fail-on S]
+    identity-auditor rules [--format table|json]
+    identity-auditor patterns
+
+Exit status of ``evaluate``: 0 done; 1 a finding reached ``--fail-on``; 2 some input could not be read
+or is not a valid event (each problem is named on stderr, after every valid input was evaluated);
+3 a rule failed on some record (a bug: please report it with the record).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from datetime import datetime, timezone
+from typing import IO
+
+from pydantic import ValidationError
+
+from identity_auditor import __version__
+from identity_auditor.asff import default_product_arn, to_asff
+from identity_auditor.contract import Context, Severity
+from identity_auditor.engine import Engine
+from identity_auditor.findings import Finding
+from identity_auditor.inputs import InputProblem, expand, read
+from identity_auditor.models import CloudTrailEvent
+from identity_auditor.registry import REGISTRY
+from identity_auditor.text import clip
+
+EXIT_OK, EXIT_FAIL_ON, EXIT_BAD_INPUT, EXIT_RULE_ERROR = 0, 1, 2, 3
+
+
+def main(argv: list[str] | None = None, stdout: IO[str] | None = None, stderr: IO[str] | None = None) -> int:
+    out, err = stdout or sys.stdout, stderr or sys.stderr
+    args = _parser().parse_args(argv)
+    if args.command == "evaluate":
+        return evaluate(args, out, err)
+    if args.command == "patterns":
+        json.dump(REGISTRY.event_patterns(), out, indent=2)
+        out.write("\n")
+        return EXIT_OK
+    return list_rules(args, out)
+
+
+def _severity(text: str) -> Severity:
+    try:
+        return Severity.parse(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="identity-auditor",
+        description="Audit AWS identity events (CloudTrail) against the organisation's rules.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    evaluate_cmd = commands.add_parser(
+        "evaluate",
+        help="evaluate CloudTrail records or EventBridge events from files, directories or stdin",
+        description="Evaluate events: EventBridge envelopes, CloudTrail records, CloudTrail log files "
+        "({\"Records\": [...]}, plain or .gz), JSON arrays, JSON Lines, directories (recursive), - for stdin.",
+    )
+    evaluate_cmd.add_argument("paths", nargs="+", metavar="PATH")
+    evaluate_cmd.add_argument("--format", choices=("table", "jsonl", "asff"), default="table")
+    evaluate_cmd.add_argument("--min-severity", type=_severity, default=Severity.INFORMATIONAL, metavar="S",
+                              help="show findings of this severity and above")
+    evaluate_cmd.add_argument("--fail-on", type=_severity, default=None, metavar="S",
+                              help="exit 1 when any finding has this severity or above")
+    evaluate_cmd.add_argument("--product-arn", default=None,
+                              help="Security Hub product ARN for --format asff (default: each finding's "
+                                   "account's default product)")
+    rules_cmd = commands.add_parser("rules", help="list the rule catalogue")
+    rules_cmd.add_argument("--format", choices=("table", "json"), default="table")
+    commands.add_parser("patterns", help="print the EventBridge patterns the rules need (as in template.yaml)")
+    return parser
+
+
+def evaluate(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    engine = Engine()
+    ctx = Context(now=datetime.now(timezone.utc))
+    findings: list[Finding] = []
+    problems: list[InputProblem] = []
+    rule_errors = 0
+    records = 0
+    paths = list(expand(args.paths))
+    progress = _Progress(err, len(paths))
+    for path in paths:
+        progress.step(path)
+        if isinstance(path, InputProblem):
+            problems.append(path)
+            continue
+        for item in read(path):
+            if isinstance(item, InputProblem):
+                problems.append(item)
+                continue
+            records += 1
+            detail = item.event.get("detail")
+            if not isinstance(detail, dict) or not engine.registry.wants(
+                str(detail.get("eventSource")), str(detail.get("eventName"))
+            ):
+                continue  # no rule listens to this event (EventBridge would not deliver it)
+            try:
+                event = CloudTrailEvent.model_validate(item.event)
+            except ValidationError as error:
+                problems.append(InputProblem(item.origin, "invalid event: " + _first_errors(error)))
+                continue
+            result = engine.evaluate(event.detail, ctx, account=event.account, region=event.region)
+            for failure in result.failures:
+                rule_errors += 1
+                err.write(f"identity-auditor: rule {failure.rule_id} failed on {item.origin}: {failure.error}\n")
+            findings.extend(result.findings)
+    progress.done()
+
+    shown = [f for f in findings if f.severity.rank >= args.min_severity.rank]
+    _write(args, shown, out)
+    for problem in problems:
+        err.write(f"identity-auditor: {problem.origin}: {problem.message}\n")
+    summary = _summary(shown, records, len([p for p in paths if not isinstance(p, InputProblem)]), problems)
+    (err if args.format != "table" else out).write(summary + "\n")
+
+    if problems:
+        return EXIT_BAD_INPUT
+    if rule_errors:
+        return EXIT_RULE_ERROR
+    if args.fail_on and any(f.severity.rank >= args.fail_on.rank for f in findings):
+        return EXIT_FAIL_ON
+    return EXIT_OK
+
+
+def _write(args: argparse.Namespace, findings: list[Finding], out: IO[str]) -> None:
+    if args.format == "jsonl":
+        for finding in findings:
+            out.write(json.dumps(finding.summary(), default=str) + "\n")
+    elif args.format == "asff":
+        now = datetime.now(timezone.utc)
+        documents = [
+            to_asff(f, product_arn=args.product_arn or default_product_arn(f.partition, f.region, f.account_id),
+                    updated_at=now)
+            for f in findings
+        ]
+        json.dump(documents, out, indent=2)
+        out.write("\n")
+    else:
+        _table(findings, out)
+
+
+def _table(findings: list[Finding], out: IO[str]) -> None:
+    if not findings:
+        return
+    header = ("SEVERITY", "RULE", "TIME", "ACCOUNT", "ACTOR", "RESOURCE")
+    rows = [
+        (
+            f.severity.value,
+            f.rule_id,
+            f.event_time.strftime("%Y-%m-%dT%H:%M:%SZ") if f.event_time else "-",
+            clip(f.account_id, 14),
+            clip(f.actor.name, 32),
+            clip(f.resource_id, 60),
+        )
+        for f in findings
+    ]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    out.write("  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip() + "\n")
+    for finding, row in zip(findings, rows):
+        out.write("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() + "\n")
+        out.write(f"    {clip(finding.description, 200)}\n")
+
+
+def _summary(findings: list[Finding], records: int, files: int, problems: list[InputProblem]) -> str:
+    counts = Counter(f.severity for f in findings)
+    by_severity = ", ".join(f"{counts[s]} {s.value.lower()}" for s in reversed(Severity) if counts[s])
+    text = f"{len(findings)} finding{'s' if len(findings) != 1 else ''}"
+    text += f" ({by_severity})" if by_severity else ""
+    text += f" in {records} record{'s' if records != 1 else ''} from {files} input{'s' if files != 1 else ''}"
+    if problems:
+        text += f"; {len(problems)} input problem{'s' if len(problems) != 1 else ''} (see above)"
+    return text
+
+
+def _first_errors(error: ValidationError, limit: int = 3) -> str:
+    parts = []
+    for item in error.errors()[:limit]:
+        location = ".".join(str(part) for part in item.get("loc", ())) or "(event)"
+        parts.append(f"{location}: {item.get('msg')}")
+    more = len(error.errors()) - limit
+    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+
+
+def list_rules(args: argparse.Namespace, out: IO[str]) -> int:
+    metas = [rule.meta for rule in REGISTRY.rules]
+    if args.format == "json":
+        json.dump(
+            [
+                {
+                    "id": m.id,
+                    "title": m.title,
+                    "severity": m.severity.value,
+                    "event_source": m.trigger.event_source,
+                    "event_names": sorted(m.trigger.event_names),
+                    "resource_type": m.resource_type,
+                    "compliance": list(m.compliance),
+                    "remediation_url": m.remediation_url,
+                }
+                for m in metas
+            ],
+            out,
+            indent=2,
+        )
+        out.write("\n")
+    else:
+        for m in metas:
+            out.write(f"{m.id:<40} {m.severity.value:<9} {m.title}\n")
+    return EXIT_OK
+
+
+class _Progress:
+    """A one-line progress indicator on stderr, only when stderr is a terminal and there is much to read."""
+
+    def __init__(self, stream: IO[str], total: int):
+        self.stream, self.total, self.count = stream, total, 0
+        self.enabled = total > 20 and getattr(stream, "isatty", lambda: False)()
+
+    def step(self, path: object) -> None:
+        self.count += 1
+        if self.enabled:
+            self.stream.write(f"\r  reading {self.count}/{self.total} files ")
+            self.stream.flush()
+
+    def done(self) -> None:
+        if self.enabled:
+            self.stream.write("\r" + " " * 40 + "\r")
+            self.stream.flush()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

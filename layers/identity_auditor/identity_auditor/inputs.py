@@ -1,0 +1,144 @@
+"""Reading events for local evaluation: EventBridge envelopes, raw CloudTrail records, CloudTrail log
+files (``{"Records": [...]}``, plain or gzip), JSON arrays, JSON Lines, directories and stdin.
+
+Every record comes out as an EventBridge envelope, shaped as EventBridge would deliver it, together
+with where it came from (``file``, ``file:line`` or ``file#Records[i]``). What cannot be read comes out
+as an :class:`InputProblem` naming the place; reading goes on with the next record and file.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import sys
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from identity_auditor.models import API_CALL, CONSOLE_SIGN_IN, SERVICE_EVENT
+
+READABLE_SUFFIXES = (".json", ".jsonl", ".ndjson", ".gz")
+STDIN = "-"
+
+
+@dataclass(frozen=True)
+class Envelope:
+    origin: str
+    event: dict
+
+
+@dataclass(frozen=True)
+class InputProblem:
+    origin: str
+    message: str
+
+
+def expand(paths: Iterable[str]) -> Iterator[str | InputProblem]:
+    """Paths to read: files as given, directories walked recursively (sorted; only JSON and gzip files)."""
+    for path in paths:
+        if path == STDIN or os.path.isfile(path):
+            yield path
+        elif os.path.isdir(path):
+            found = sorted(
+                str(p) for p in Path(path).rglob("*") if p.is_file() and p.name.lower().endswith(READABLE_SUFFIXES)
+            )
+            if not found:
+                yield InputProblem(path, "directory holds no .json, .jsonl or .gz files")
+            yield from found
+        else:
+            yield InputProblem(path, "no such file or directory")
+
+
+def read(path: str, stdin: IO[bytes] | None = None) -> Iterator[Envelope | InputProblem]:
+    """The envelopes in one file (or stdin), and a problem for each part that cannot be read."""
+    name = "<stdin>" if path == STDIN else path
+    try:
+        if path == STDIN:
+            data = (stdin or sys.stdin.buffer).read()
+        else:
+            with open(path, "rb") as handle:
+                data = handle.read()
+        if data[:2] == b"\x1f\x8b":
+            data = gzip.decompress(data)
+        text = data.decode("utf-8")
+    except (OSError, EOFError, UnicodeDecodeError, gzip.BadGzipFile) as error:
+        yield InputProblem(name, f"cannot read: {error}")
+        return
+    if not text.strip():
+        yield InputProblem(name, "empty input")
+        return
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as whole_error:
+        yield from _read_lines(name, text, whole_error)
+        return
+    yield from _from_document(name, document)
+
+
+def _read_lines(name: str, text: str, whole_error: json.JSONDecodeError) -> Iterator[Envelope | InputProblem]:
+    lines = [(number, line) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
+    if len(lines) < 2:  # a single broken document, not JSON Lines
+        yield InputProblem(name, f"invalid JSON: {whole_error}")
+        return
+    for number, line in lines:
+        try:
+            document = json.loads(line)
+        except json.JSONDecodeError as error:
+            yield InputProblem(f"{name}:{number}", f"invalid JSON: {error}")
+            continue
+        yield from _from_document(f"{name}:{number}", document)
+
+
+def _from_document(origin: str, document: object) -> Iterator[Envelope | InputProblem]:
+    if isinstance(document, dict) and isinstance(document.get("Records"), list):
+        for index, record in enumerate(document["Records"]):
+            yield _envelope(f"{origin}#Records[{index}]", record)
+    elif isinstance(document, list):
+        for index, item in enumerate(document):
+            yield _envelope(f"{origin}[{index}]", item)
+    else:
+        yield _envelope(origin, document)
+
+
+def _envelope(origin: str, item: object) -> Envelope | InputProblem:
+    if not isinstance(item, dict):
+        return InputProblem(origin, f"expected a JSON object, found {type(item).__name__}")
+    if "detail" in item and "detail-type" in item:
+        return Envelope(origin, item)
+    if "eventSource" in item and "eventName" in item:
+        return Envelope(origin, as_eventbridge(item))
+    return InputProblem(origin, "neither an EventBridge event nor a CloudTrail record (no detail-type/detail, "
+                                "no eventSource/eventName)")
+
+
+def detail_type_of(record: dict) -> str:
+    """The detail-type EventBridge gives a CloudTrail record."""
+    event_type = str(record.get("eventType") or "").lower()
+    if event_type == "awsconsolesignin" or (
+        not event_type and record.get("eventSource") == "signin.amazonaws.com" and record.get("eventName") == "ConsoleLogin"
+    ):
+        return CONSOLE_SIGN_IN
+    if event_type == "awsserviceevent":
+        return SERVICE_EVENT
+    return API_CALL
+
+
+def as_eventbridge(record: dict) -> dict:
+    """Wrap a raw CloudTrail record the way EventBridge delivers it."""
+    source = str(record.get("eventSource") or "")
+    event_id = str(record.get("eventID") or json.dumps(record, sort_keys=True, default=str))
+    identity = record.get("userIdentity") if isinstance(record.get("userIdentity"), dict) else {}
+    return {
+        "version": "0",
+        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"identity-auditor:{event_id}")),
+        "detail-type": detail_type_of(record),
+        "source": "aws." + source.split(".", 1)[0] if source else "aws.unknown",
+        "account": str(record.get("recipientAccountId") or identity.get("accountId") or "unknown"),
+        "time": record.get("eventTime") or "1970-01-01T00:00:00Z",
+        "region": str(record.get("awsRegion") or "unknown"),
+        "resources": [],
+        "detail": record,
+    }

@@ -1,0 +1,180 @@
+"""Typed models of what the auditor reads: CloudTrail records and the EventBridge envelopes around them.
+
+Parsing happens once, at the edge (handler or CLI); past that, code works with these models and never
+with raw dicts. The models follow the shapes in real records (see ``events/`` and the corpus): unknown
+fields are ignored, optional fields may be missing or ``null``, and identifiers (accounts, regions,
+addresses) are kept exactly as given, masked or not, because they are evidence, not input to validate.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
+from pydantic import BaseModel, ConfigDict, Field
+
+# CloudTrail records as delivered to EventBridge carry one of these detail-types.
+API_CALL = "AWS API Call via CloudTrail"
+CONSOLE_SIGN_IN = "AWS Console Sign In via CloudTrail"
+SERVICE_EVENT = "AWS Service Event via CloudTrail"
+
+RESERVED_SSO_ROLE_PREFIX = "AWSReservedSSO_"
+RESERVED_SSO_ROLE_PATH = "/aws-reserved/sso.amazonaws.com/"
+IDENTITY_CENTER_SERVICE = "sso.amazonaws.com"
+IDENTITY_CENTER_SERVICE_ROLE = "AWSServiceRoleForSSO"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+
+class SessionIssuer(_Model):
+    type: str | None = None
+    principal_id: str | None = Field(None, alias="principalId")
+    arn: str | None = None
+    account_id: str | None = Field(None, alias="accountId")
+    user_name: str | None = Field(None, alias="userName")
+
+
+class SessionAttributes(_Model):
+    mfa_authenticated: str | None = Field(None, alias="mfaAuthenticated")
+    creation_date: str | None = Field(None, alias="creationDate")
+
+
+class SessionContext(_Model):
+    session_issuer: SessionIssuer | None = Field(None, alias="sessionIssuer")
+    attributes: SessionAttributes | None = None
+    source_identity: str | None = Field(None, alias="sourceIdentity")
+
+
+class UserIdentity(_Model):
+    type: str | None = None
+    principal_id: str | None = Field(None, alias="principalId")
+    arn: str | None = None
+    account_id: str | None = Field(None, alias="accountId")
+    access_key_id: str | None = Field(None, alias="accessKeyId")
+    user_name: str | None = Field(None, alias="userName")
+    invoked_by: str | None = Field(None, alias="invokedBy")
+    session_context: SessionContext | None = Field(None, alias="sessionContext")
+
+    @property
+    def issuer(self) -> SessionIssuer | None:
+        return self.session_context.session_issuer if self.session_context else None
+
+    @property
+    def mfa_authenticated(self) -> bool:
+        attributes = self.session_context.attributes if self.session_context else None
+        return bool(attributes and (attributes.mfa_authenticated or "").lower() == "true")
+
+    @property
+    def display_name(self) -> str:
+        """The name a person recognises: user name, role session, or the ARN."""
+        if self.type == "Root":
+            return "root"
+        if self.user_name:
+            return self.user_name
+        if self.arn and "/" in self.arn:
+            return self.arn.split("/", 1)[1]
+        return self.arn or self.principal_id or self.type or "unknown"
+
+
+class CloudTrailRecord(_Model):
+    """One CloudTrail record (the ``detail`` of an EventBridge CloudTrail event)."""
+
+    event_version: str | None = Field(None, alias="eventVersion")
+    user_identity: UserIdentity = Field(default_factory=UserIdentity, alias="userIdentity")
+    event_time: datetime | None = Field(None, alias="eventTime")
+    event_source: str = Field(alias="eventSource")
+    event_name: str = Field(alias="eventName")
+    aws_region: str | None = Field(None, alias="awsRegion")
+    source_ip_address: str | None = Field(None, alias="sourceIPAddress")
+    user_agent: str | None = Field(None, alias="userAgent")
+    error_code: str | None = Field(None, alias="errorCode")
+    error_message: str | None = Field(None, alias="errorMessage")
+    request_parameters: dict[str, Any] | None = Field(None, alias="requestParameters")
+    response_elements: dict[str, Any] | None = Field(None, alias="responseElements")
+    additional_event_data: dict[str, Any] | None = Field(None, alias="additionalEventData")
+    service_event_details: dict[str, Any] | None = Field(None, alias="serviceEventDetails")
+    request_id: str | None = Field(None, alias="requestID")
+    event_id: str | None = Field(None, alias="eventID")
+    read_only: bool | None = Field(None, alias="readOnly")
+    event_type: str | None = Field(None, alias="eventType")
+    recipient_account_id: str | None = Field(None, alias="recipientAccountId")
+
+    # -- facts the rules share (the conventions of spec/rules.md) --------------------------------
+
+    @property
+    def succeeded(self) -> bool:
+        """The call took effect: no ``errorCode`` and no ``"Failure"`` in the response or service details.
+
+        Failed console logins and Identity Center credential checks carry ``errorMessage`` and a
+        ``Failure`` value instead of an ``errorCode``.
+        """
+        if self.error_code:
+            return False
+        for block in (self.response_elements, self.service_event_details):
+            if block and any(value == "Failure" for value in block.values()):
+                return False
+        return True
+
+    @property
+    def by_identity_center(self) -> bool:
+        """Identity Center acting on its own behalf (provisioning reserved roles, its SAML provider)."""
+        identity = self.user_identity
+        if IDENTITY_CENTER_SERVICE in (identity.invoked_by, self.source_ip_address):
+            return True
+        issuer = identity.issuer
+        issuer_arn = (issuer.arn if issuer else None) or ""
+        return issuer_arn.endswith(f":role/aws-service-role/sso.amazonaws.com/{IDENTITY_CENTER_SERVICE_ROLE}") or (
+            f":assumed-role/{IDENTITY_CENTER_SERVICE_ROLE}/" in (identity.arn or "")
+        )
+
+    def request(self, key: str) -> Any:
+        """A request parameter, or ``None`` (``requestParameters`` may itself be ``null``)."""
+        return (self.request_parameters or {}).get(key)
+
+    def extra(self, key: str) -> Any:
+        """A field of ``additionalEventData``, or ``None``."""
+        return (self.additional_event_data or {}).get(key)
+
+    @property
+    def account_id(self) -> str:
+        """The account the event happened in (as recorded; possibly masked)."""
+        return self.recipient_account_id or self.user_identity.account_id or "unknown"
+
+    @property
+    def partition(self) -> str:
+        return partition_of(self.user_identity.arn, self.aws_region)
+
+
+def partition_of(arn: str | None, region: str | None) -> str:
+    """The AWS partition, from an ARN when there is one, otherwise from the region name."""
+    if arn and arn.startswith("arn:"):
+        parts = arn.split(":", 2)
+        if len(parts) > 1 and parts[1]:
+            return parts[1]
+    if region:
+        if region.startswith("cn-"):
+            return "aws-cn"
+        if region.startswith("us-gov-"):
+            return "aws-us-gov"
+    return "aws"
+
+
+def is_reserved_sso_role(role_name: str | None, path: str | None = None) -> bool:
+    """A role that Identity Center provisions and owns (spec: name prefix or reserved path)."""
+    if path and path.startswith(RESERVED_SSO_ROLE_PATH):
+        return True
+    return bool(role_name) and role_name.startswith(RESERVED_SSO_ROLE_PREFIX)
+
+
+class CloudTrailEvent(EventBridgeModel):
+    """An EventBridge event whose ``detail`` is a CloudTrail record.
+
+    ``version`` is optional because real envelopes (and the AWS documentation's samples) omit it.
+    """
+
+    version: str = "0"
+    resources: list[str] = Field(default_factory=list)
+    detail: CloudTrailRecord

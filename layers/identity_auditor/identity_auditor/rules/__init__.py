@@ -1,0 +1,1 @@
+"""One module per rule; the module name is the rule id. The registry lists them all."""

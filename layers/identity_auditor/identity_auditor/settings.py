@@ -1,0 +1,52 @@
+"""Settings, read once at cold start from the environment that template.yaml sets.
+
+This is the only module that reads ``os.environ``. A bad value stops the cold start with a message
+naming the variable, instead of failing later on the first finding.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+_TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
+_PRODUCT_ARN = re.compile(r"^arn:aws[a-z-]*:securityhub:[a-z0-9-]+:(\d{12})?:product/[^/]+/[^/]+$")
+
+
+class SettingsError(ValueError):
+    """A setting has a value the auditor cannot work with."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    findings_topic_arn: str | None = None
+    security_hub_enabled: bool = True
+    security_hub_product_arn: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        topic = env.get("FINDINGS_TOPIC_ARN", "").strip() or None
+        if topic and not _TOPIC_ARN.match(topic):
+            raise SettingsError(f"FINDINGS_TOPIC_ARN={topic!r} is not an SNS topic ARN")
+        product = env.get("SECURITY_HUB_PRODUCT_ARN", "").strip() or None
+        if product and not _PRODUCT_ARN.match(product):
+            raise SettingsError(f"SECURITY_HUB_PRODUCT_ARN={product!r} is not a Security Hub product ARN")
+        return cls(
+            findings_topic_arn=topic,
+            security_hub_enabled=_flag(env, "SECURITY_HUB_ENABLED", default=True),
+            security_hub_product_arn=product,
+        )
+
+
+def _flag(env: Mapping[str, str], name: str, *, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("true", "1", "yes"):
+        return True
+    if raw in ("false", "0", "no"):
+        return False
+    raise SettingsError(f"{name}={raw!r} must be true or false")

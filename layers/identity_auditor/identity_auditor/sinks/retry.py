@@ -1,0 +1,91 @@
+"""Batch delivery with retries: throttling, server errors and per-item failures are retried with
+capped exponential backoff and full jitter; whatever is still undelivered is raised, never dropped."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from identity_auditor.sinks import SinkError
+
+RETRYABLE_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "TooManyRequestsException",
+        "LimitExceededException",
+        "RequestLimitExceeded",
+        "InternalException",
+        "InternalError",
+        "InternalFailure",
+        "ServiceUnavailable",
+        "KMSThrottlingException",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Item:
+    key: str
+    payload: Any
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 6
+    base_delay: float = 0.2
+    max_delay: float = 5.0
+    sleep: Callable[[float], None] = time.sleep
+
+    def delay(self, attempt: int) -> float:
+        return random.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
+
+
+def is_retryable(error: ClientError) -> bool:
+    code = error.response.get("Error", {}).get("Code", "")
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+    return code in RETRYABLE_CODES or status >= 500 or status == 429
+
+
+def deliver(
+    send: Callable[[list[Item]], dict[str, str]],
+    items: Sequence[Item],
+    *,
+    what: str,
+    policy: RetryPolicy,
+    on_retry: Callable[[int, int], None] | None = None,
+) -> None:
+    """Call ``send(pending)`` (which returns ``{key: reason}`` for the items that failed) until every
+    item is delivered or ``policy.max_attempts`` is reached."""
+    pending = list(items)
+    failed: dict[str, str] = {}
+    for attempt in range(1, policy.max_attempts + 1):
+        try:
+            failed = send(pending)
+        except ClientError as error:
+            if not is_retryable(error):
+                raise SinkError(f"{what}: {_describe(error)} (not retryable)") from error
+            failed = {item.key: _describe(error) for item in pending}
+        pending = [item for item in pending if item.key in failed]
+        if not pending:
+            return
+        if attempt < policy.max_attempts:
+            if on_retry:
+                on_retry(attempt, len(pending))
+            policy.sleep(policy.delay(attempt))
+    reasons = "; ".join(f"{item.key}: {failed.get(item.key, '?')}" for item in pending[:10])
+    more = f" (and {len(pending) - 10} more)" if len(pending) > 10 else ""
+    raise SinkError(
+        f"{what}: {len(pending)} of {len(items)} not delivered after {policy.max_attempts} attempts: {reasons}{more}"
+    )
+
+
+def _describe(error: ClientError) -> str:
+    info = error.response.get("Error", {})
+    return f"{info.get('Code', 'Error')}: {info.get('Message', str(error))}"

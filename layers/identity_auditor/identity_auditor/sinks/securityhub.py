@@ -1,0 +1,63 @@
+"""AWS Security Hub sink: ``BatchImportFindings`` in batches of at most 100 findings and 6 MB."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime, timezone
+
+from identity_auditor.asff import to_asff
+from identity_auditor.findings import Finding
+from identity_auditor.sinks.retry import Item, RetryPolicy, deliver
+
+MAX_FINDINGS_PER_CALL = 100
+MAX_BYTES_PER_CALL = 6 * 1024 * 1024 - 64 * 1024  # headroom for the request envelope
+
+
+class SecurityHubSink:
+    name = "securityhub"
+
+    def __init__(
+        self,
+        client,
+        *,
+        product_arn: Callable[[Finding], str],
+        policy: RetryPolicy | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        on_retry: Callable[[int, int], None] | None = None,
+    ):
+        self.client = client
+        self.product_arn = product_arn
+        self.policy = policy or RetryPolicy()
+        self.clock = clock
+        self.on_retry = on_retry
+
+    def publish(self, findings: Sequence[Finding]) -> int:
+        now = self.clock()
+        documents = [to_asff(f, product_arn=self.product_arn(f), updated_at=now) for f in findings]
+        for batch in batches(documents):
+            deliver(self._send, batch, what="Security Hub BatchImportFindings", policy=self.policy,
+                    on_retry=self.on_retry)
+        return len(documents)
+
+    def _send(self, pending: list[Item]) -> dict[str, str]:
+        response = self.client.batch_import_findings(Findings=[item.payload for item in pending])
+        return {
+            failure.get("Id", "?"): f"{failure.get('ErrorCode', 'Error')}: {failure.get('ErrorMessage', '')}"
+            for failure in response.get("FailedFindings") or []
+        }
+
+
+def batches(documents: Sequence[dict]) -> Iterator[list[Item]]:
+    """Group ASFF documents into import calls within the count and size limits."""
+    batch: list[Item] = []
+    size = 0
+    for document in documents:
+        length = len(json.dumps(document, separators=(",", ":")).encode())
+        if batch and (len(batch) == MAX_FINDINGS_PER_CALL or size + length > MAX_BYTES_PER_CALL):
+            yield batch
+            batch, size = [], 0
+        batch.append(Item(document["Id"], document))
+        size += length
+    if batch:
+        yield batch

@@ -1,0 +1,29 @@
+"""Making untrusted strings from events safe to show: no control characters, bounded length."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+_CONTROL_OR_NEWLINE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def clip(text: object, limit: int, *, single_line: bool = True) -> str:
+    """``text`` as a string without control characters (and newlines, unless allowed), at most ``limit``
+    characters; a cut is marked with an ellipsis."""
+    pattern = _CONTROL_OR_NEWLINE if single_line else _CONTROL
+    cleaned = pattern.sub(" ", "" if text is None else str(text))
+    return cleaned if len(cleaned) <= limit else cleaned[: max(limit - 1, 0)] + "…"
+
+
+def ascii_clip(text: object, limit: int) -> str:
+    """Like :func:`clip` but ASCII only (SNS subjects): other characters become ``?``."""
+    return clip(str(text).encode("ascii", "replace").decode("ascii"), limit)
+
+
+def iso_utc(moment: datetime) -> str:
+    """RFC 3339 in UTC with milliseconds and a ``Z``, as ASFF expects."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
