@@ -30,7 +30,7 @@ sam-venv: $(SAM_VENV)/.installed
 
 ## demo: run the real Lambda handler on every sample in events/ against an emulated account (moto)
 demo: venv
-	$(OFFLINE_ENV) $(VENV)/bin/python -m identity_auditor.demo
+	$(OFFLINE_ENV) $(VENV)/bin/python scripts/demo.py
 
 ## test: unit, functional and contract tests, then template lint, validate and build
 test: venv sam-venv

@@ -191,6 +191,9 @@ def _documented_limits(finding: dict, problems: list[str]) -> None:
     for path in ("Id", "GeneratorId", "AwsAccountId"):
         if isinstance(finding.get(path), str) and not finding[path].strip():
             problems.append(f"{path}: must not be empty")
+    severity = finding.get("Severity")
+    if not isinstance(severity, dict) or not (severity.get("Label") or "Normalized" in severity):
+        problems.append("Severity.Label: required (a finding without Label or Normalized is rejected)")
     account = finding.get("AwsAccountId")
     if isinstance(account, str) and account.strip() and not re.fullmatch(r"\d{12}", account):
         problems.append(f"AwsAccountId: {account!r} is not a 12-digit account id")

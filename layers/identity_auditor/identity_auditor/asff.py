@@ -24,6 +24,7 @@ _COMPLIANCE_NAMES = {
     "CIS3": "CIS AWS Foundations Benchmark v3.0.0",
     "FSBP": "AWS Foundational Security Best Practices",
 }
+_ACCOUNT = re.compile(r"^\d{12}$")
 _HOSTNAME = re.compile(r"^[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
 
 
@@ -36,6 +37,12 @@ def related_requirement(compliance_id: str) -> str:
     """``CIS5 4.2`` -> ``CIS AWS Foundations Benchmark v5.0.0/4.2``."""
     framework, _, control = compliance_id.partition(" ")
     return f"{_COMPLIANCE_NAMES.get(framework, framework)}/{control}" if control else compliance_id
+
+
+def _account_of(product_arn: str) -> str:
+    """The importing account (from the product ARN), for records whose account is masked."""
+    parts = product_arn.split(":")
+    return parts[4] if len(parts) > 4 and _ACCOUNT.match(parts[4]) else "000000000000"
 
 
 def title_of(finding: Finding) -> str:
@@ -52,7 +59,7 @@ def to_asff(finding: Finding, *, product_arn: str, updated_at: datetime) -> dict
         "Id": clip(finding.finding_id, 512),
         "ProductArn": product_arn,
         "GeneratorId": finding.rule_id,
-        "AwsAccountId": clip(finding.account_id, 64),
+        "AwsAccountId": finding.account_id if _ACCOUNT.match(finding.account_id) else _account_of(product_arn),
         "Types": list(finding.finding_types),
         "FirstObservedAt": observed,
         "LastObservedAt": observed,
@@ -102,6 +109,7 @@ def _product_fields(finding: Finding) -> dict[str, str]:
     fields = {
         "ProviderName": PRODUCT_NAME,
         "ProviderVersion": __version__,
+        "RecordedAccountId": finding.account_id,
         "RuleId": finding.rule_id,
         "EventId": finding.event_id,
         "EventName": finding.event_name,

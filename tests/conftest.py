@@ -1,0 +1,35 @@
+"""Shared test set-up: offline AWS environment, paths to the samples and the real corpus, loaders."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+# Never reach real AWS: fake credentials, no instance metadata, no SAM telemetry.
+for _name, _value in {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_EC2_METADATA_DISABLED": "true",
+    "SAM_CLI_TELEMETRY": "0",
+    "POWERTOOLS_METRICS_NAMESPACE": "IdentityAuditorTests",
+    "POWERTOOLS_SERVICE_NAME": "identity-auditor",
+}.items():
+    os.environ[_name] = _value
+for _name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
+    os.environ.pop(_name, None)
+
+TESTS = Path(__file__).resolve().parent
+if str(TESTS) not in sys.path:
+    sys.path.insert(0, str(TESTS))
+
+from support import FakeLambdaContext  # noqa: E402
+
+
+@pytest.fixture
+def lambda_context() -> FakeLambdaContext:
+    return FakeLambdaContext()

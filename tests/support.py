@@ -1,0 +1,90 @@
+"""Helpers shared by the tests: paths to the samples and the real corpus, loaders, a fake Lambda context."""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TESTS = ROOT / "tests"
+EVENTS = ROOT / "events" / "cloudtrail"
+MANIFEST = ROOT / "events" / "manifest.json"
+CORPUS = ROOT.parent / "shared" / "corpus"
+HANDLER_PATH = ROOT / "functions" / "cloudtrail_evaluator" / "app.py"
+
+def load_sample(name: str) -> dict:
+    """An EventBridge event from events/cloudtrail/ (name with or without .json)."""
+    path = EVENTS / (name if name.endswith(".json") else f"{name}.json")
+    return json.loads(path.read_text())
+
+
+def sample_names() -> list[str]:
+    return sorted(p.name for p in EVENTS.glob("*.json"))
+
+
+def corpus_records(folder: str = "invictus") -> list[dict]:
+    """Every CloudTrail record of a corpus folder (files of {"Records": [...]} or single records)."""
+    records: list[dict] = []
+    for path in sorted((CORPUS / folder).rglob("*.json")):
+        if path.name.startswith("_"):
+            continue
+        document = json.loads(path.read_text())
+        if isinstance(document, dict) and "Records" in document:
+            records.extend(document["Records"])
+        elif isinstance(document, dict) and "eventName" in document:
+            records.append(document)
+    return records
+
+
+def load_handler_module(name: str = "cloudtrail_evaluator_app"):
+    """Import functions/cloudtrail_evaluator/app.py afresh (it reads settings at import, like a cold start)."""
+    spec = importlib.util.spec_from_file_location(name, HANDLER_PATH)
+    module = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(module)
+    return module
+
+
+class FakeLambdaContext:
+    function_name = "identity-auditor-cloudtrail-evaluator"
+    function_version = "$LATEST"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:identity-auditor-cloudtrail-evaluator"
+    memory_limit_in_mb = 256
+    aws_request_id = "5b5a7c56-0c3c-4d7e-9d5e-3f1a2b4c6d8e"
+    log_group_name = "/aws/lambda/identity-auditor-cloudtrail-evaluator"
+    log_stream_name = "2026/11/22/[$LATEST]0123456789abcdef"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 60_000
+
+
+def corpus_record(folder: str, event_name: str, **match) -> dict:
+    """The first real record of a corpus folder with this event name (and matching top-level fields)."""
+    for record in corpus_records(folder):
+        if record.get("eventName") == event_name and all(record.get(k) == v for k, v in match.items()):
+            return copy.deepcopy(record)
+    raise LookupError(f"no {event_name} record in corpus/{folder} matching {match}")
+
+
+def changed(record: dict, **fields) -> dict:
+    """A deep copy of ``record`` with top-level fields replaced (``None`` removes the field)."""
+    result = copy.deepcopy(record)
+    for key, value in fields.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = value
+    return result
+
+
+def run_rule(module, record: dict):
+    """Evaluate one rule module on a raw record, as the engine would; returns its Violation or None."""
+    from datetime import datetime, timezone
+
+    from identity_auditor.contract import Context
+    from identity_auditor.models import CloudTrailRecord
+
+    return module.evaluate(CloudTrailRecord.model_validate(record), Context(now=datetime(2026, 11, 22, tzinfo=timezone.utc)))
