@@ -10,7 +10,7 @@ OFFLINE_ENV := AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSI
 	AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true \
 	SAM_CLI_TELEMETRY=0 AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
 
-.PHONY: venv sam-venv demo test unit lint validate build clean
+.PHONY: venv sam-venv demo test unit lint validate build bench clean
 
 $(VENV)/.installed: requirements/dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,3 +53,7 @@ build: sam-venv
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+## bench: cold import vs boto3 and per-event cost vs the JSON parse floor, measured side by side
+bench: venv
+	$(OFFLINE_ENV) $(VENV)/bin/python scripts/bench.py

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections import Counter
 from datetime import datetime, timezone
@@ -36,6 +37,14 @@ EXIT_OK, EXIT_FAIL_ON, EXIT_BAD_INPUT, EXIT_RULE_ERROR = 0, 1, 2, 3
 def main(argv: list[str] | None = None, stdout: IO[str] | None = None, stderr: IO[str] | None = None) -> int:
     out, err = stdout or sys.stdout, stderr or sys.stderr
     args = _parser().parse_args(argv)
+    try:
+        return _run(args, out, err)
+    except BrokenPipeError:  # output piped into head & co.: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+
+
+def _run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     if args.command == "evaluate":
         return evaluate(args, out, err)
     if args.command == "patterns":
@@ -70,7 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     evaluate_cmd.add_argument("--min-severity", type=_severity, default=Severity.INFORMATIONAL, metavar="S",
                               help="show findings of this severity and above")
     evaluate_cmd.add_argument("--fail-on", type=_severity, default=None, metavar="S",
-                              help="exit 1 when any finding has this severity or above")
+                              help="exit 1 when any finding (shown or not) has this severity or above")
     evaluate_cmd.add_argument("--product-arn", default=None,
                               help="Security Hub product ARN for --format asff (default: each finding's "
                                    "account's default product)")

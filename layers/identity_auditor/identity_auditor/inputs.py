@@ -13,6 +13,7 @@ import json
 import os
 import sys
 import uuid
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,8 +64,8 @@ def read(path: str, stdin: IO[bytes] | None = None) -> Iterator[Envelope | Input
                 data = handle.read()
         if data[:2] == b"\x1f\x8b":
             data = gzip.decompress(data)
-        text = data.decode("utf-8")
-    except (OSError, EOFError, UnicodeDecodeError, gzip.BadGzipFile) as error:
+        text = data.decode("utf-8-sig")
+    except (OSError, EOFError, UnicodeDecodeError, zlib.error) as error:
         yield InputProblem(name, f"cannot read: {error}")
         return
     if not text.strip():
@@ -72,24 +73,36 @@ def read(path: str, stdin: IO[bytes] | None = None) -> Iterator[Envelope | Input
         return
     try:
         document = json.loads(text)
-    except json.JSONDecodeError as whole_error:
+    except (json.JSONDecodeError, RecursionError) as whole_error:
         yield from _read_lines(name, text, whole_error)
         return
     yield from _from_document(name, document)
 
 
-def _read_lines(name: str, text: str, whole_error: json.JSONDecodeError) -> Iterator[Envelope | InputProblem]:
+def _read_lines(name: str, text: str, whole_error: Exception) -> Iterator[Envelope | InputProblem]:
+    """JSON Lines, recognised by a first line that is a whole JSON object; else one broken document."""
     lines = [(number, line) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
-    if len(lines) < 2:  # a single broken document, not JSON Lines
-        yield InputProblem(name, f"invalid JSON: {whole_error}")
+    if len(lines) < 2 or not isinstance(_loads(lines[0][1]), dict):
+        yield InputProblem(name, f"invalid JSON: {_reason(whole_error)}")
         return
     for number, line in lines:
         try:
             document = json.loads(line)
-        except json.JSONDecodeError as error:
-            yield InputProblem(f"{name}:{number}", f"invalid JSON: {error}")
+        except (json.JSONDecodeError, RecursionError) as error:
+            yield InputProblem(f"{name}:{number}", f"invalid JSON: {_reason(error)}")
             continue
         yield from _from_document(f"{name}:{number}", document)
+
+
+def _loads(text: str) -> object:
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        return None
+
+
+def _reason(error: Exception) -> str:
+    return "nested too deeply" if isinstance(error, RecursionError) else str(error)
 
 
 def _from_document(origin: str, document: object) -> Iterator[Envelope | InputProblem]:
@@ -107,6 +120,10 @@ def _envelope(origin: str, item: object) -> Envelope | InputProblem:
     if not isinstance(item, dict):
         return InputProblem(origin, f"expected a JSON object, found {type(item).__name__}")
     if "detail" in item and "detail-type" in item:
+        detail = item["detail"]
+        if not isinstance(detail, dict) or not {"eventSource", "eventName"} <= detail.keys():
+            return InputProblem(origin, "EventBridge event whose detail is not a CloudTrail record "
+                                        "(no eventSource/eventName)")
         return Envelope(origin, item)
     if "eventSource" in item and "eventName" in item:
         return Envelope(origin, as_eventbridge(item))
