@@ -88,3 +88,28 @@ def run_rule(module, record: dict):
     from identity_auditor.models import CloudTrailRecord
 
     return module.evaluate(CloudTrailRecord.model_validate(record), Context(now=datetime(2026, 11, 22, tzinfo=timezone.utc)))
+
+
+def load_template(path: Path | None = None) -> dict:
+    """template.yaml as plain data; CloudFormation short-form tags become their long form
+    (``!Ref X`` -> ``{"Ref": "X"}``, ``!GetAtt A.B`` -> ``{"Fn::GetAtt": ["A", "B"]}``, ``!Sub`` -> ``Fn::Sub``)."""
+    import yaml
+
+    class CfnLoader(yaml.SafeLoader):
+        pass
+
+    def intrinsic(loader: CfnLoader, tag: str, node: yaml.Node) -> dict:
+        if isinstance(node, yaml.ScalarNode):
+            value = loader.construct_scalar(node)
+        elif isinstance(node, yaml.SequenceNode):
+            value = loader.construct_sequence(node, deep=True)
+        else:
+            value = loader.construct_mapping(node, deep=True)
+        if tag == "Ref":
+            return {"Ref": value}
+        if tag == "GetAtt" and isinstance(value, str):
+            value = value.split(".", 1)
+        return {f"Fn::{tag}": value}
+
+    CfnLoader.add_multi_constructor("!", intrinsic)
+    return yaml.load((path or ROOT / "template.yaml").read_text(), Loader=CfnLoader)  # noqa: S506 (safe subclass)

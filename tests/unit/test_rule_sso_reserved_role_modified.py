@@ -91,3 +91,14 @@ def test_ignores_failed_change():
 
 def test_severity_is_critical():
     assert rule.META.severity is Severity.CRITICAL
+
+
+def test_an_ordinary_role_named_like_the_service_role_is_not_identity_center():
+    impostor = {
+        "type": "AssumedRole",
+        "arn": "arn:aws:sts::123837392027:assumed-role/AWSServiceRoleForSSO/AWS-SSO",
+        "accountId": "123837392027",
+        "sessionContext": {"sessionIssuer": {"type": "Role", "userName": "AWSServiceRoleForSSO",
+                                             "arn": "arn:aws:iam::123837392027:role/AWSServiceRoleForSSO"}},
+    }
+    assert run_rule(rule, _attach(RESERVED, userIdentity=impostor)) is not None

@@ -120,15 +120,19 @@ class CloudTrailRecord(_Model):
 
     @property
     def by_identity_center(self) -> bool:
-        """Identity Center acting on its own behalf (provisioning reserved roles, its SAML provider)."""
+        """Identity Center acting on its own behalf (provisioning reserved roles, its SAML provider).
+
+        A session is Identity Center's when its issuer is the service-linked role (whose ARN carries
+        the ``/aws-service-role/sso.amazonaws.com/`` path, which no ordinary role can have); the
+        session ARN, which has no path, is used only when the record has no session issuer.
+        """
         identity = self.user_identity
         if IDENTITY_CENTER_SERVICE in (identity.invoked_by, self.source_ip_address):
             return True
         issuer = identity.issuer
-        issuer_arn = (issuer.arn if issuer else None) or ""
-        return issuer_arn.endswith(f":role/aws-service-role/sso.amazonaws.com/{IDENTITY_CENTER_SERVICE_ROLE}") or (
-            f":assumed-role/{IDENTITY_CENTER_SERVICE_ROLE}/" in (identity.arn or "")
-        )
+        if issuer and issuer.arn:
+            return issuer.arn.endswith(f":role/aws-service-role/sso.amazonaws.com/{IDENTITY_CENTER_SERVICE_ROLE}")
+        return f":assumed-role/{IDENTITY_CENTER_SERVICE_ROLE}/" in (identity.arn or "")
 
     def request(self, key: str) -> Any:
         """A request parameter, or ``None`` (``requestParameters`` may itself be ``null``)."""
