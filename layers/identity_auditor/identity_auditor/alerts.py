@@ -2,7 +2,7 @@
 
 What happened, who, from where, where, when, why it matters, what to do. Every value that comes from
 an event (names, user agents, addresses) is cleaned of control characters and length-limited, so a
-hostile string cannot reshape the message or push it past SNS limits (subject ≤ 100 ASCII characters,
+hostile string cannot reshape the message or push it past SNS limits (subject < 100 ASCII characters,
 message ≤ 256 KB).
 """
 
@@ -12,7 +12,7 @@ from identity_auditor.asff import cloudtrail_event_url, related_requirement
 from identity_auditor.findings import Finding
 from identity_auditor.text import ascii_clip, clip
 
-SUBJECT_LIMIT = 100
+SUBJECT_LIMIT = 99  # SNS: ASCII, no line breaks, less than 100 characters
 _VALUE = 400
 
 

@@ -9,17 +9,17 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
 _CONTROL_OR_NEWLINE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
-def clip(text: object, limit: int, *, single_line: bool = True) -> str:
+def clip(text: object, limit: int, *, single_line: bool = True, ellipsis: str = "…") -> str:
     """``text`` as a string without control characters (and newlines, unless allowed), at most ``limit``
     characters; a cut is marked with an ellipsis."""
     pattern = _CONTROL_OR_NEWLINE if single_line else _CONTROL
     cleaned = pattern.sub(" ", "" if text is None else str(text))
-    return cleaned if len(cleaned) <= limit else cleaned[: max(limit - 1, 0)] + "…"
+    return cleaned if len(cleaned) <= limit else cleaned[: max(limit - len(ellipsis), 0)] + ellipsis
 
 
 def ascii_clip(text: object, limit: int) -> str:
-    """Like :func:`clip` but ASCII only (SNS subjects): other characters become ``?``."""
-    return clip(str(text).encode("ascii", "replace").decode("ascii"), limit)
+    """Like :func:`clip` but ASCII only (SNS subjects): other characters become ``?``, a cut ``...``."""
+    return clip(str(text).encode("ascii", "replace").decode("ascii"), limit, ellipsis="...")
 
 
 def iso_utc(moment: datetime) -> str:

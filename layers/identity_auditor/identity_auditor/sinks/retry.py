@@ -1,5 +1,6 @@
-"""Batch delivery with retries: throttling, server errors and per-item failures are retried with
-capped exponential backoff and full jitter; whatever is still undelivered is raised, never dropped."""
+"""Batch delivery with retries: throttling, server and network errors and transient per-item failures
+are retried with capped exponential backoff and full jitter; whatever is still undelivered is raised,
+never dropped. Failures that retrying cannot fix (invalid input, access denied) stop the retries early."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from identity_auditor.sinks import SinkError
 
@@ -20,6 +21,7 @@ RETRYABLE_CODES = frozenset(
         "ThrottledException",
         "TooManyRequestsException",
         "LimitExceededException",
+        "LimitExceeded",
         "RequestLimitExceeded",
         "InternalException",
         "InternalError",
@@ -34,6 +36,12 @@ RETRYABLE_CODES = frozenset(
 class Item:
     key: str
     payload: Any
+
+
+@dataclass(frozen=True)
+class Failure:
+    reason: str
+    retryable: bool = True
 
 
 @dataclass(frozen=True)
@@ -54,36 +62,52 @@ def is_retryable(error: ClientError) -> bool:
 
 
 def deliver(
-    send: Callable[[list[Item]], dict[str, str]],
+    send: Callable[[list[Item]], dict[str, Failure]],
     items: Sequence[Item],
     *,
     what: str,
     policy: RetryPolicy,
     on_retry: Callable[[int, int], None] | None = None,
 ) -> None:
-    """Call ``send(pending)`` (which returns ``{key: reason}`` for the items that failed) until every
-    item is delivered or ``policy.max_attempts`` is reached."""
+    """Call ``send(pending)`` (which returns a :class:`Failure` for each item that failed) until every
+    item is delivered, only permanent failures remain, or ``policy.max_attempts`` is reached."""
     pending = list(items)
-    failed: dict[str, str] = {}
+    failed: dict[str, Failure] = {}
     for attempt in range(1, policy.max_attempts + 1):
         try:
             failed = send(pending)
         except ClientError as error:
             if not is_retryable(error):
                 raise SinkError(f"{what}: {_describe(error)} (not retryable)") from error
-            failed = {item.key: _describe(error) for item in pending}
+            failed = {item.key: Failure(_describe(error)) for item in pending}
+        except BotoCoreError as error:  # endpoint unreachable, timeouts after botocore's own retries
+            failed = {item.key: Failure(f"{type(error).__name__}: {error}") for item in pending}
         pending = [item for item in pending if item.key in failed]
         if not pending:
             return
+        if not any(failed[item.key].retryable for item in pending):
+            break
         if attempt < policy.max_attempts:
             if on_retry:
                 on_retry(attempt, len(pending))
             policy.sleep(policy.delay(attempt))
-    reasons = "; ".join(f"{item.key}: {failed.get(item.key, '?')}" for item in pending[:10])
+    reasons = "; ".join(f"{item.key}: {failed[item.key].reason}" for item in pending[:10])
     more = f" (and {len(pending) - 10} more)" if len(pending) > 10 else ""
-    raise SinkError(
-        f"{what}: {len(pending)} of {len(items)} not delivered after {policy.max_attempts} attempts: {reasons}{more}"
-    )
+    raise SinkError(f"{what}: {len(pending)} of {len(items)} not delivered: {reasons}{more}")
+
+
+def deliver_all(batches, send, *, what: str, policy: RetryPolicy, on_retry=None) -> None:
+    """Deliver every batch, even after one failed; then raise one error naming all that failed."""
+    errors: list[SinkError] = []
+    for batch in batches:
+        try:
+            deliver(send, batch, what=what, policy=policy, on_retry=on_retry)
+        except SinkError as error:
+            errors.append(error)
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise SinkError(" | ".join(str(error) for error in errors)) from errors[0]
 
 
 def _describe(error: ClientError) -> str:

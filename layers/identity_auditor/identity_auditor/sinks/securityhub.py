@@ -8,10 +8,12 @@ from datetime import datetime, timezone
 
 from identity_auditor.asff import to_asff
 from identity_auditor.findings import Finding
-from identity_auditor.sinks.retry import Item, RetryPolicy, deliver
+from identity_auditor.sinks.retry import Failure, Item, RetryPolicy, deliver_all
 
 MAX_FINDINGS_PER_CALL = 100
 MAX_BYTES_PER_CALL = 6 * 1024 * 1024 - 64 * 1024  # headroom for the request envelope
+# FailedFindings error codes that another attempt cannot fix.
+PERMANENT_ERRORS = frozenset({"InvalidInput", "InvalidInputException", "AccessDenied", "AccessDeniedException"})
 
 
 class SecurityHubSink:
@@ -35,15 +37,17 @@ class SecurityHubSink:
     def publish(self, findings: Sequence[Finding]) -> int:
         now = self.clock()
         documents = [to_asff(f, product_arn=self.product_arn(f), updated_at=now) for f in findings]
-        for batch in batches(documents):
-            deliver(self._send, batch, what="Security Hub BatchImportFindings", policy=self.policy,
+        deliver_all(batches(documents), self._send, what="Security Hub BatchImportFindings", policy=self.policy,
                     on_retry=self.on_retry)
         return len(documents)
 
-    def _send(self, pending: list[Item]) -> dict[str, str]:
+    def _send(self, pending: list[Item]) -> dict[str, Failure]:
         response = self.client.batch_import_findings(Findings=[item.payload for item in pending])
         return {
-            failure.get("Id", "?"): f"{failure.get('ErrorCode', 'Error')}: {failure.get('ErrorMessage', '')}"
+            failure.get("Id", "?"): Failure(
+                f"{failure.get('ErrorCode', 'Error')}: {failure.get('ErrorMessage', '')}",
+                retryable=failure.get("ErrorCode") not in PERMANENT_ERRORS,
+            )
             for failure in response.get("FailedFindings") or []
         }
 

@@ -1,0 +1,346 @@
+"""The CloudTrailEvaluator Lambda handler end to end, against an emulated account (moto): real
+invictus CloudTrail records in EventBridge envelopes -> engine -> Security Hub findings and SNS alerts
+(read back from an SQS queue subscribed to the topic, raw delivery off, so the SNS envelope with its
+Subject and MessageAttributes is visible).
+
+The handler module reads its settings at import and builds its sinks once per module: every test
+sets the environment first and loads a fresh module.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import functools
+import hashlib
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+from pydantic import ValidationError
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ holds the shared helpers
+import support  # noqa: E402
+from asff_validator import assert_valid_asff  # noqa: E402
+
+from identity_auditor.engine import Engine  # noqa: E402
+from identity_auditor.inputs import as_eventbridge  # noqa: E402
+from identity_auditor.registry import REGISTRY, Registry, Rule  # noqa: E402
+from identity_auditor.sinks import SinkError  # noqa: E402
+
+REGION = "us-east-1"
+HOME_ACCOUNT = "123456789012"  # the account moto answers as; the function ARN in FakeLambdaContext
+EVENT_ACCOUNT = "123837392027"  # the account of the invictus archive
+PRODUCT_ARN = f"arn:aws:securityhub:{REGION}:{HOME_ACCOUNT}:product/{HOME_ACCOUNT}/default"
+
+LOGIN_WITHOUT_MFA = "70e5932e-9022-4b38-837e-ca10dad94eb7"
+LOGIN_WITH_MFA = "8feee4c2-5e27-4857-8475-bfa7e7b6d791"
+USER = "stratus-red-team-nmfalu-gfjyeaypjt"
+USER_ARN = f"arn:aws:iam::{EVENT_ACCOUNT}:user/{USER}"
+RULE = "signin_console_login_without_mfa"
+FINDING_ID = f"{RULE}/{EVENT_ACCOUNT}/{REGION}/c12613ae38ec8130/{LOGIN_WITHOUT_MFA}"
+SUBJECT = f"[HIGH] Console login without MFA: {USER} in {EVENT_ACCOUNT}"
+
+
+@functools.cache
+def _records_by_id() -> dict[str, dict]:
+    return {record["eventID"]: record for record in support.corpus_records("invictus")}
+
+
+def event_for(event_id: str) -> dict:
+    """The real record wrapped the way EventBridge delivers it."""
+    return as_eventbridge(copy.deepcopy(_records_by_id()[event_id]))
+
+
+# -- the emulated account --------------------------------------------------------------------------
+
+
+@dataclass
+class Account:
+    securityhub: object
+    sqs: object
+    queue_url: str
+    topic_arn: str
+
+    def findings(self) -> list[dict]:
+        return self.securityhub.get_findings()["Findings"]
+
+    def alerts(self) -> list[dict]:
+        """Every SNS notification that reached the queue (the JSON envelope, parsed)."""
+        bodies: list[dict] = []
+        while True:
+            response = self.sqs.receive_message(
+                QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
+            )
+            messages = response.get("Messages", [])
+            if not messages:
+                return bodies
+            for message in messages:
+                bodies.append(json.loads(message["Body"]))
+                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+@pytest.fixture
+def account(monkeypatch):
+    monkeypatch.delenv("SECURITY_HUB_PRODUCT_ARN", raising=False)
+    with mock_aws():
+        securityhub = boto3.client("securityhub", region_name=REGION)
+        securityhub.enable_security_hub()
+        sns = boto3.client("sns", region_name=REGION)
+        sqs = boto3.client("sqs", region_name=REGION)
+        topic_arn = sns.create_topic(Name="identity-auditor-findings")["TopicArn"]
+        queue_url = sqs.create_queue(QueueName="identity-auditor-alerts")["QueueUrl"]
+        attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]
+        queue_arn = attributes["QueueArn"]
+        sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn,
+                      Attributes={"RawMessageDelivery": "false"})
+        monkeypatch.setenv("FINDINGS_TOPIC_ARN", topic_arn)
+        monkeypatch.setenv("SECURITY_HUB_ENABLED", "true")
+        yield Account(securityhub=securityhub, sqs=sqs, queue_url=queue_url, topic_arn=topic_arn)
+
+
+@pytest.fixture
+def module(account):
+    """A cold start: the handler module imported afresh after the environment is set."""
+    return support.load_handler_module()
+
+
+class _CurrentStdout:
+    """A stream that writes to whatever ``sys.stdout`` is at the time of writing (capsys's, in a test)."""
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
+@pytest.fixture
+def logs_to_capsys(module, capsys):
+    """Make the Powertools log output visible to capsys for this test.
+
+    Powertools' Logger configures the handler of a service once per process, keeping the
+    ``sys.stdout`` of that moment (later ``Logger()`` calls, i.e. fresh handler modules, reuse it);
+    capsys replaces and closes its own stdout per test. So route the handler through the current
+    ``sys.stdout`` while the test runs, and put the old stream back afterwards if it is still usable.
+    """
+    handler = module.logger.registered_handler
+    previous = handler.stream
+    handler.setStream(_CurrentStdout())
+    yield capsys
+    if not getattr(previous, "closed", False):
+        handler.setStream(previous)
+
+
+def stdout_json(text: str) -> list[dict]:
+    documents = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                documents.append(json.loads(line))
+            except json.JSONDecodeError:
+                pass
+    return documents
+
+
+def emf_metrics(documents: list[dict]) -> dict[str, float]:
+    """Metric name -> value summed over the EMF documents printed by Powertools Metrics."""
+    values: dict[str, float] = {}
+    for document in documents:
+        for directive in document.get("_aws", {}).get("CloudWatchMetrics", []):
+            for metric in directive["Metrics"]:
+                value = document[metric["Name"]]
+                total = sum(value if isinstance(value, list) else [value])
+                values[metric["Name"]] = values.get(metric["Name"], 0) + total
+    return values
+
+
+# -- findings --------------------------------------------------------------------------------------
+
+
+def test_login_without_mfa_is_imported_and_alerted(module, account, lambda_context):
+    result = module.handler(event_for(LOGIN_WITHOUT_MFA), lambda_context)
+
+    assert result["eventId"] == LOGIN_WITHOUT_MFA
+    assert result["findings"] == [FINDING_ID]
+    assert result["ruleErrors"] == []
+    assert result["delivered"] == {"securityhub": 1, "sns": 1}
+
+    (finding,) = account.findings()
+    assert_valid_asff(finding)
+    assert finding["Id"] == FINDING_ID
+    assert FINDING_ID.split("/")[3] == hashlib.sha256(USER_ARN.encode()).hexdigest()[:16]
+    assert finding["GeneratorId"] == RULE
+    assert finding["ProductArn"] == PRODUCT_ARN
+    assert finding["AwsAccountId"] == EVENT_ACCOUNT
+    assert finding["Severity"]["Label"] == "HIGH"
+    assert finding["FindingProviderFields"]["Severity"]["Label"] == "HIGH"
+    assert finding["Types"] == [
+        "Software and Configuration Checks/Industry and Regulatory Standards/CIS AWS Foundations Benchmark",
+        "TTPs/Initial Access",
+    ]
+    assert finding["Resources"][0]["Id"] == USER_ARN
+    assert finding["Resources"][0]["Type"] == "AwsIamUser"
+    assert finding["FirstObservedAt"] == "2023-07-10T12:23:15.000Z"
+    assert finding["Compliance"]["Status"] == "FAILED"
+    assert finding["RecordState"] == "ACTIVE"
+
+    (alert,) = account.alerts()
+    assert alert["Type"] == "Notification"
+    assert alert["TopicArn"] == account.topic_arn
+    assert alert["Subject"] == SUBJECT
+    assert alert["MessageAttributes"] == {
+        "severity": {"Type": "String", "Value": "HIGH"},
+        "severity_rank": {"Type": "Number", "Value": "3"},
+        "rule_id": {"Type": "String", "Value": RULE},
+        "account_id": {"Type": "String", "Value": EVENT_ACCOUNT},
+    }
+    body = alert["Message"]
+    assert f"Who:           {USER} (IAMUser)" in body
+    assert f"Where:         account {EVENT_ACCOUNT}, region {REGION}" in body
+    assert f"Security Hub finding: {FINDING_ID}" in body
+
+
+def test_login_with_mfa_finds_nothing_and_needs_no_client(module, account, lambda_context, monkeypatch):
+    def no_client(*args, **kwargs):
+        raise AssertionError("a boto3 client was created for an event without findings")
+
+    monkeypatch.setattr(boto3, "client", no_client)
+    monkeypatch.setattr(boto3.session.Session, "client", no_client)
+
+    result = module.handler(event_for(LOGIN_WITH_MFA), lambda_context)
+
+    monkeypatch.undo()  # let the checks below use the fixture's clients normally
+    assert result == {"eventId": LOGIN_WITH_MFA, "findings": [], "ruleErrors": [], "delivered": {}}
+    assert module._sinks is None
+    assert account.findings() == []
+    assert account.alerts() == []
+
+
+def test_redelivered_event_updates_the_same_finding(module, account, lambda_context):
+    first = module.handler(event_for(LOGIN_WITHOUT_MFA), lambda_context)
+    second = module.handler(event_for(LOGIN_WITHOUT_MFA), lambda_context)
+
+    assert first["findings"] == second["findings"] == [FINDING_ID]
+    (finding,) = account.findings()
+    assert finding["Id"] == FINDING_ID
+    assert_valid_asff(finding)
+
+
+def test_redelivery_after_a_cold_start_updates_the_same_finding(account, lambda_context):
+    support.load_handler_module().handler(event_for(LOGIN_WITHOUT_MFA), lambda_context)
+    support.load_handler_module().handler(event_for(LOGIN_WITHOUT_MFA), lambda_context)
+
+    assert [finding["Id"] for finding in account.findings()] == [FINDING_ID]
+
+
+# -- bad input -------------------------------------------------------------------------------------
+
+
+def _without_event_name(event: dict) -> dict:
+    del event["detail"]["eventName"]
+    return event
+
+
+def _detail_as_string(event: dict) -> dict:
+    event["detail"] = json.dumps(event["detail"])
+    return event
+
+
+def _without_detail(event: dict) -> dict:
+    del event["detail"]
+    return event
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
+@pytest.mark.parametrize("damage", [_without_event_name, _detail_as_string, _without_detail],
+                         ids=["detail-without-eventName", "detail-is-a-string", "no-detail"])
+def test_malformed_event_fails_the_invocation_and_publishes_nothing(module, account, lambda_context, damage):
+    with pytest.raises(ValidationError):
+        module.handler(damage(event_for(LOGIN_WITHOUT_MFA)), lambda_context)
+
+    assert module._sinks is None
+    assert account.findings() == []
+    assert account.alerts() == []
+
+
+# -- failures ---------------------------------------------------------------------------------------
+
+
+def test_a_broken_rule_does_not_hide_the_other_findings(module, account, lambda_context, logs_to_capsys):
+    real = REGISTRY.get(RULE)
+
+    def broken(record, ctx):
+        raise RuntimeError("rule bug")
+
+    broken_rule = Rule(meta=dataclasses.replace(real.meta, id="test_broken_rule"), evaluate=broken)
+    module.ENGINE = Engine(Registry([broken_rule, *REGISTRY.rules]))  # the broken one runs first
+
+    result = module.handler(event_for(LOGIN_WITHOUT_MFA), lambda_context)
+
+    assert result["findings"] == [FINDING_ID]
+    assert result["ruleErrors"] == ["test_broken_rule"]
+    assert [finding["Id"] for finding in account.findings()] == [FINDING_ID]
+    assert [alert["Subject"] for alert in account.alerts()] == [SUBJECT]
+    documents = stdout_json(logs_to_capsys.readouterr().out)
+    (error_log,) = [d for d in documents if d.get("rule_id") == "test_broken_rule"]
+    assert error_log["level"] == "ERROR"
+    assert error_log["event_id"] == LOGIN_WITHOUT_MFA
+    assert error_log["correlation_id"] == LOGIN_WITHOUT_MFA
+    assert "RuntimeError: rule bug" in error_log.get("exception", "")
+    metrics = emf_metrics(documents)
+    assert metrics.get("RuleErrors") == 1
+    assert metrics.get("Findings") == 1
+
+
+def test_security_hub_failure_still_sends_the_alert_and_fails(module, account, lambda_context, monkeypatch):
+    sinks = module._sinks_for(lambda_context)
+    (hub,) = [sink for sink in sinks if sink.name == "securityhub"]
+
+    def denied(**kwargs):
+        raise ClientError(
+            {"Error": {"Code": "AccessDeniedException", "Message": "not subscribed to AWS Security Hub"},
+             "ResponseMetadata": {"HTTPStatusCode": 403}},
+            "BatchImportFindings",
+        )
+
+    monkeypatch.setattr(hub.client, "batch_import_findings", denied)
+
+    with pytest.raises(SinkError) as raised:
+        module.handler(event_for(LOGIN_WITHOUT_MFA), lambda_context)
+
+    assert "securityhub" in str(raised.value)
+    assert "AccessDeniedException" in str(raised.value)
+    assert [alert["Subject"] for alert in account.alerts()] == [SUBJECT]
+    assert account.findings() == []
+
+
+# -- observability ----------------------------------------------------------------------------------
+
+
+def test_logs_carry_the_event_id_and_metrics_count_findings(module, account, lambda_context, logs_to_capsys):
+    module.handler(event_for(LOGIN_WITHOUT_MFA), lambda_context)
+
+    documents = stdout_json(logs_to_capsys.readouterr().out)
+    logs = [document for document in documents if "message" in document]
+    finding_logs = [log for log in logs if log["message"] == "finding"]
+    assert len(finding_logs) == 1, logs
+    log = finding_logs[0]
+    assert log["correlation_id"] == LOGIN_WITHOUT_MFA
+    assert log["finding_id"] == FINDING_ID
+    assert log["rule_id"] == RULE
+    assert log["severity"] == "HIGH"
+    assert log["event_name"] == "ConsoleLogin"
+    assert log["function_request_id"] == lambda_context.aws_request_id
+
+    metrics = emf_metrics(documents)
+    assert metrics["Findings"] == 1
+    assert metrics["EventsEvaluated"] == 1
+    emf = next(document for document in documents if "_aws" in document)
+    assert emf["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "IdentityAuditorTests"
