@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import os
 import socket
 import sys
@@ -59,6 +60,7 @@ class _Context:
 def main() -> int:
     from moto.server import ThreadedMotoServer
 
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the emulator's request log is noise here
     port = _free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
@@ -116,7 +118,7 @@ def _run() -> int:
         attributes = {k: v["Value"] for k, v in envelope.get("MessageAttributes", {}).items()}
         print(f"\nSubject: {envelope.get('Subject')}")
         print(f"Attributes: {json.dumps(attributes, sort_keys=True)}")
-        print(textwrap.indent(envelope["Message"].rstrip(), "  | "))
+        print(textwrap.indent(envelope["Message"].rstrip(), "  | ", predicate=lambda line: True))
     return 0 if findings and len(messages) == len(findings) else 1
 
 
