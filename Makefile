@@ -41,6 +41,7 @@ unit: venv
 	$(OFFLINE_ENV) $(VENV)/bin/pytest -q
 
 lint: venv
+	$(VENV)/bin/ruff check --select F,E9 layers functions tests scripts
 	$(OFFLINE_ENV) $(VENV)/bin/cfn-lint template.yaml
 
 validate: sam-venv

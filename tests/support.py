@@ -113,3 +113,29 @@ def load_template(path: Path | None = None) -> dict:
 
     CfnLoader.add_multi_constructor("!", intrinsic)
     return yaml.load((path or ROOT / "template.yaml").read_text(), Loader=CfnLoader)  # noqa: S506 (safe subclass)
+
+
+def findings_from(record: dict, now=None) -> list:
+    """The findings the engine produces for one raw CloudTrail record, delivered as EventBridge would."""
+    from datetime import datetime, timezone
+
+    from identity_auditor.contract import Context
+    from identity_auditor.engine import Engine
+    from identity_auditor.inputs import as_eventbridge
+    from identity_auditor.models import CloudTrailEvent
+
+    event = CloudTrailEvent.model_validate(as_eventbridge(copy.deepcopy(record)))
+    ctx = Context(now=now or datetime(2026, 11, 22, tzinfo=timezone.utc))
+    result = Engine().evaluate(event.detail, ctx, account=event.account, region=event.region)
+    assert not result.failures, result.failures
+    return result.findings
+
+
+def copies(finding, count: int, **changes) -> list:
+    """``count`` copies of a finding with distinct finding ids (for batch tests)."""
+    import dataclasses
+
+    return [
+        dataclasses.replace(finding, finding_id=f"{finding.finding_id}/copy-{index:04d}", **changes)
+        for index in range(count)
+    ]

@@ -9,7 +9,6 @@ a recorder (nothing here really sleeps).
 from __future__ import annotations
 
 import copy
-import dataclasses
 import functools
 import json
 import sys
@@ -23,11 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ holds the
 import support  # noqa: E402
 from asff_validator import assert_valid_asff, assert_valid_batch  # noqa: E402
 
-from identity_auditor.contract import Context  # noqa: E402
-from identity_auditor.engine import Engine  # noqa: E402
 from identity_auditor.findings import Finding  # noqa: E402
-from identity_auditor.inputs import as_eventbridge  # noqa: E402
-from identity_auditor.models import CloudTrailEvent  # noqa: E402
 from identity_auditor.sinks import SinkError  # noqa: E402
 from identity_auditor.sinks.retry import RetryPolicy  # noqa: E402
 from identity_auditor.sinks.securityhub import SecurityHubSink  # noqa: E402
@@ -49,10 +44,7 @@ def _records_by_id() -> dict[str, dict]:
 
 
 def findings_for(event_id: str, now: datetime = NOW) -> list[Finding]:
-    event = CloudTrailEvent.model_validate(as_eventbridge(copy.deepcopy(_records_by_id()[event_id])))
-    result = Engine().evaluate(event.detail, Context(now=now), account=event.account, region=event.region)
-    assert not result.failures
-    return result.findings
+    return support.findings_from(_records_by_id()[event_id], now)
 
 
 def login_finding() -> Finding:
@@ -61,11 +53,7 @@ def login_finding() -> Finding:
 
 
 def many(count: int, base: Finding | None = None, **changes) -> list[Finding]:
-    base = base or login_finding()
-    return [
-        dataclasses.replace(base, finding_id=f"{base.finding_id}/copy-{index:04d}", **changes)
-        for index in range(count)
-    ]
+    return support.copies(base or login_finding(), count, **changes)
 
 
 # -- a fake Security Hub client --------------------------------------------------------------------

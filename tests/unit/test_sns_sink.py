@@ -23,11 +23,7 @@ from botocore.exceptions import ClientError
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ holds the shared helpers
 import support  # noqa: E402
 
-from identity_auditor.contract import Context  # noqa: E402
-from identity_auditor.engine import Engine  # noqa: E402
 from identity_auditor.findings import Finding  # noqa: E402
-from identity_auditor.inputs import as_eventbridge  # noqa: E402
-from identity_auditor.models import CloudTrailEvent  # noqa: E402
 from identity_auditor.sinks import SinkError  # noqa: E402
 from identity_auditor.sinks.retry import RetryPolicy  # noqa: E402
 from identity_auditor.sinks.sns import SnsSink  # noqa: E402
@@ -60,10 +56,7 @@ def _records_by_id() -> dict[str, dict]:
 
 
 def evaluate(record: dict) -> list[Finding]:
-    event = CloudTrailEvent.model_validate(as_eventbridge(record))
-    result = Engine().evaluate(event.detail, Context(now=NOW), account=event.account, region=event.region)
-    assert not result.failures
-    return result.findings
+    return support.findings_from(record, NOW)
 
 
 def record(event_id: str) -> dict:
@@ -91,11 +84,7 @@ def hostile_login_finding() -> Finding:
 
 
 def many(count: int, base: Finding | None = None, **changes) -> list[Finding]:
-    base = base or login_finding()
-    return [
-        dataclasses.replace(base, finding_id=f"{base.finding_id}/copy-{index:04d}", **changes)
-        for index in range(count)
-    ]
+    return support.copies(base or login_finding(), count, **changes)
 
 
 # -- a fake SNS client -----------------------------------------------------------------------------
