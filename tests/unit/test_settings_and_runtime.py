@@ -1,0 +1,61 @@
+"""Settings are validated at cold start with messages naming the variable; the home account comes from the ARN."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from identity_auditor.cli import _Progress
+from identity_auditor.runtime import Home
+from identity_auditor.settings import Settings, SettingsError
+
+TOPIC = "arn:aws:sns:us-east-1:123456789012:identity-auditor-findings"
+
+
+def test_defaults_when_nothing_is_set():
+    assert Settings.from_env({}) == Settings(findings_topic_arn=None, security_hub_enabled=True)
+
+
+def test_values_from_the_template_environment():
+    settings = Settings.from_env({"FINDINGS_TOPIC_ARN": TOPIC, "SECURITY_HUB_ENABLED": "false"})
+    assert settings.findings_topic_arn == TOPIC and settings.security_hub_enabled is False
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"FINDINGS_TOPIC_ARN": "identity-auditor-findings"}, "FINDINGS_TOPIC_ARN"),
+        ({"SECURITY_HUB_ENABLED": "maybe"}, "SECURITY_HUB_ENABLED"),
+        ({"SECURITY_HUB_PRODUCT_ARN": "arn:aws:sns:us-east-1:1:x"}, "SECURITY_HUB_PRODUCT_ARN"),
+    ],
+)
+def test_bad_values_stop_the_cold_start_naming_the_variable(env, named):
+    with pytest.raises(SettingsError, match=named):
+        Settings.from_env(env)
+
+
+def test_home_from_function_arn():
+    home = Home.from_function_arn("arn:aws-us-gov:lambda:us-gov-west-1:123456789012:function:auditor:live")
+    assert home == Home(partition="aws-us-gov", region="us-gov-west-1", account="123456789012")
+    with pytest.raises(ValueError, match="not a Lambda function ARN"):
+        Home.from_function_arn("arn:aws:sns:us-east-1:123456789012:topic")
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_is_shown_on_a_terminal_for_many_files_only():
+    terminal, pipe = _Terminal(), io.StringIO()
+    for stream in (terminal, pipe):
+        progress = _Progress(stream, 55)
+        for path in range(55):
+            progress.step(path)
+        progress.done()
+    assert "reading 55/55 files" in terminal.getvalue()
+    assert pipe.getvalue() == ""
+    few = _Terminal()
+    _Progress(few, 3).step("a")
+    assert few.getvalue() == ""
