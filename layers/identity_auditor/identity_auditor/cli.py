@@ -108,10 +108,10 @@ def evaluate(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
                 problems.append(item)
                 continue
             records += 1
-            detail = item.event.get("detail")
-            if not isinstance(detail, dict) or not engine.registry.wants(
-                str(detail.get("eventSource")), str(detail.get("eventName"))
-            ):
+            detail = item.event["detail"]
+            identity = detail.get("userIdentity")
+            identity_type = identity.get("type") if isinstance(identity, dict) else None
+            if not engine.registry.wants(str(detail["eventSource"]), str(detail["eventName"]), identity_type):
                 continue  # no rule listens to this event (EventBridge would not deliver it)
             try:
                 event = CloudTrailEvent.model_validate(item.event)

@@ -13,6 +13,9 @@ from datetime import datetime
 from enum import Enum
 
 from identity_auditor.models import API_CALL
+from identity_auditor.policy import DEFAULT_POLICY, OrgPolicy
+
+ANY = "*"  # a trigger's event source or event names: any
 
 
 class Severity(str, Enum):
@@ -39,16 +42,50 @@ class Severity(str, Enum):
 
 @dataclass(frozen=True)
 class Trigger:
-    """The CloudTrail events a rule listens to: one event source, its event names, one detail-type."""
+    """The CloudTrail events a rule listens to.
+
+    ``event_source`` and ``event_names`` may be :data:`ANY`; ``identity_types`` narrows a trigger to
+    records whose ``userIdentity.type`` is one of them (``root_account_used`` listens to every event
+    made by ``Root``). ``detail_types`` are the EventBridge detail-types to admit; ``all_management_events``
+    asks EventBridge for read-only events too (rule state ``ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS``).
+    """
 
     event_source: str
     event_names: frozenset[str]
-    detail_type: str = API_CALL
+    detail_types: tuple[str, ...] = (API_CALL,)
+    identity_types: tuple[str, ...] = ()
+    all_management_events: bool = False
 
-    def __init__(self, event_source: str, event_names: tuple[str, ...] | frozenset[str], detail_type: str = API_CALL):
+    def __init__(
+        self,
+        event_source: str,
+        event_names: tuple[str, ...] | frozenset[str] | str,
+        detail_type: str | tuple[str, ...] = API_CALL,
+        *,
+        identity_types: tuple[str, ...] = (),
+        all_management_events: bool = False,
+    ):
+        names = frozenset([event_names] if isinstance(event_names, str) else event_names)
         object.__setattr__(self, "event_source", event_source)
-        object.__setattr__(self, "event_names", frozenset(event_names))
-        object.__setattr__(self, "detail_type", detail_type)
+        object.__setattr__(self, "event_names", names)
+        object.__setattr__(self, "detail_types", (detail_type,) if isinstance(detail_type, str) else tuple(detail_type))
+        object.__setattr__(self, "identity_types", tuple(identity_types))
+        object.__setattr__(self, "all_management_events", all_management_events)
+
+    @property
+    def detail_type(self) -> str:
+        return self.detail_types[0]
+
+    @property
+    def is_wildcard(self) -> bool:
+        return self.event_source == ANY or ANY in self.event_names
+
+    def matches(self, event_source: str, event_name: str, identity_type: str | None) -> bool:
+        return (
+            self.event_source in (ANY, event_source)
+            and (ANY in self.event_names or event_name in self.event_names)
+            and (not self.identity_types or identity_type in self.identity_types)
+        )
 
 
 @dataclass(frozen=True)
@@ -83,3 +120,4 @@ class Context:
     """What a rule may know besides the record. ``now`` is given so that rules never read the clock."""
 
     now: datetime
+    policy: OrgPolicy = DEFAULT_POLICY

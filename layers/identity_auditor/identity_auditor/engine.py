@@ -36,7 +36,7 @@ class Engine:
         self.registry = registry
 
     def wants(self, record: CloudTrailRecord) -> bool:
-        return self.registry.wants(record.event_source, record.event_name)
+        return self.registry.wants(record.event_source, record.event_name, record.user_identity.type)
 
     def evaluate(
         self,
@@ -48,7 +48,7 @@ class Engine:
     ) -> Evaluation:
         """Evaluate one record. ``account``/``region`` (from the envelope) fill in what the record lacks."""
         result = Evaluation()
-        for rule in self.registry.rules_for(record.event_source, record.event_name):
+        for rule in self.registry.rules_for(record.event_source, record.event_name, record.user_identity.type):
             result.rules_run += 1
             try:
                 violation = rule.evaluate(record, ctx)

@@ -134,6 +134,14 @@ class CloudTrailRecord(_Model):
             return issuer.arn.endswith(f":role/aws-service-role/sso.amazonaws.com/{IDENTITY_CENTER_SERVICE_ROLE}")
         return f":assumed-role/{IDENTITY_CENTER_SERVICE_ROLE}/" in (identity.arn or "")
 
+    @property
+    def acts_on_other_user(self) -> bool:
+        """An IAM user or root acting on a *different* IAM user named in ``requestParameters.userName``
+        (spec: "for another user"). Role sessions acting on users are not "another user"."""
+        target = self.request("userName")
+        identity = self.user_identity
+        return identity.type in ("IAMUser", "Root") and bool(target) and target != identity.user_name
+
     def request(self, key: str) -> Any:
         """A request parameter, or ``None`` (``requestParameters`` may itself be ``null``)."""
         return (self.request_parameters or {}).get(key)

@@ -34,6 +34,29 @@ class Rule:
     evaluate: Callable[[CloudTrailRecord, Context], Violation | None]
 
 
+# Where CloudTrail delivers a service's events to EventBridge (design.md §3), hence which region's
+# EventBridge rule must exist for a rule to see them.
+GLOBAL_SOURCES = frozenset({"iam.amazonaws.com", "sts.amazonaws.com", "organizations.amazonaws.com"})
+IDENTITY_CENTER_SOURCES = frozenset(
+    {"sso.amazonaws.com", "sso-directory.amazonaws.com", "identitystore.amazonaws.com"}
+)
+SCOPES = ("global", "identity-center", "regional")
+
+
+@dataclass(frozen=True)
+class Route:
+    """One EventBridge rule of the deployment: its pattern and the regions it must exist in.
+
+    ``scope``: ``global`` (us-east-1 only: IAM and other global services), ``identity-center`` (the
+    Identity Center home region), ``regional`` (every region the auditor covers).
+    """
+
+    name: str
+    scope: str
+    pattern: dict
+    all_management_events: bool = False
+
+
 class Registry:
     """An immutable set of rules indexed by the CloudTrail events that trigger them."""
 
@@ -45,15 +68,26 @@ class Registry:
             raise ValueError(f"duplicate rule ids in the registry: {', '.join(duplicates)}")
         index: dict[tuple[str, str], list[Rule]] = defaultdict(list)
         for rule in self.rules:
-            for name in rule.meta.trigger.event_names:
-                index[(rule.meta.trigger.event_source, name)].append(rule)
+            if not rule.meta.trigger.is_wildcard:
+                for name in rule.meta.trigger.event_names:
+                    index[(rule.meta.trigger.event_source, name)].append(rule)
         self._index = {key: tuple(value) for key, value in index.items()}
+        self._wildcards = tuple(rule for rule in self.rules if rule.meta.trigger.is_wildcard)
 
-    def rules_for(self, event_source: str, event_name: str) -> tuple[Rule, ...]:
-        return self._index.get((event_source, event_name), ())
+    def rules_for(self, event_source: str, event_name: str, identity_type: str | None = None) -> tuple[Rule, ...]:
+        specific = tuple(
+            rule
+            for rule in self._index.get((event_source, event_name), ())
+            if rule.meta.trigger.matches(event_source, event_name, identity_type)
+        )
+        if not self._wildcards:
+            return specific
+        return specific + tuple(
+            rule for rule in self._wildcards if rule.meta.trigger.matches(event_source, event_name, identity_type)
+        )
 
-    def wants(self, event_source: str, event_name: str) -> bool:
-        return (event_source, event_name) in self._index
+    def wants(self, event_source: str, event_name: str, identity_type: str | None = None) -> bool:
+        return bool(self.rules_for(event_source, event_name, identity_type))
 
     def get(self, rule_id: str) -> Rule:
         for rule in self.rules:
@@ -61,16 +95,44 @@ class Registry:
                 return rule
         raise KeyError(f"no rule with id {rule_id!r}")
 
-    def event_patterns(self) -> list[dict]:
-        """EventBridge patterns admitting exactly the events the rules need: one per detail-type and source."""
-        names: dict[tuple[str, str], set[str]] = defaultdict(set)
+    def routes(self) -> list[Route]:
+        """The EventBridge rules the deployment needs, admitting exactly the events the rules want:
+        one per event source and detail-types (with its event names), and one per wildcard trigger."""
+        names: dict[tuple[str, tuple[str, ...]], set[str]] = defaultdict(set)
+        routes: list[Route] = []
         for rule in self.rules:
             trigger = rule.meta.trigger
-            names[(trigger.detail_type, trigger.event_source)] |= trigger.event_names
-        return [
-            {"detail-type": [detail_type], "detail": {"eventSource": [source], "eventName": sorted(events)}}
-            for (detail_type, source), events in sorted(names.items())
-        ]
+            if trigger.is_wildcard or trigger.identity_types or trigger.all_management_events:
+                routes.append(_wildcard_route(rule.meta.id, trigger))
+            else:
+                names[(trigger.event_source, tuple(sorted(trigger.detail_types)))] |= trigger.event_names
+        for (source, detail_types), events in names.items():
+            service = source.split(".", 1)[0]
+            kind = {"AWS Console Sign In via CloudTrail": "console", "AWS Service Event via CloudTrail": "service"}
+            suffix = "-".join(kind.get(t, "api") for t in detail_types)
+            scope = (
+                "global" if source in GLOBAL_SOURCES
+                else "identity-center" if source in IDENTITY_CENTER_SOURCES or suffix == "service"
+                else "regional"
+            )
+            pattern = {"detail-type": list(detail_types), "detail": {"eventSource": [source], "eventName": sorted(events)}}
+            routes.append(Route(f"{service}-{suffix}", scope, pattern))
+        return sorted(routes, key=lambda route: route.name)
+
+    def event_patterns(self) -> list[dict]:
+        return [route.pattern for route in self.routes()]
+
+
+def _wildcard_route(rule_id: str, trigger) -> Route:
+    detail: dict = {}
+    if trigger.event_source != "*":
+        detail["eventSource"] = [trigger.event_source]
+    if "*" not in trigger.event_names:
+        detail["eventName"] = sorted(trigger.event_names)
+    if trigger.identity_types:
+        detail["userIdentity"] = {"type": list(trigger.identity_types)}
+    pattern = {"detail-type": sorted(trigger.detail_types), "detail": detail}
+    return Route(rule_id.replace("_", "-"), "regional", pattern, trigger.all_management_events)
 
 
 def _from_module(module: ModuleType) -> Rule:

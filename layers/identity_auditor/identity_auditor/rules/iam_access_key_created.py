@@ -50,7 +50,7 @@ def evaluate(record: CloudTrailRecord, ctx: Context) -> Violation | None:
     if identity.type == "Root" and not target:
         severity, owner = Severity.CRITICAL, "root"
         text = f"The root user of account {account} created an access key for itself."
-    elif identity.type in ("IAMUser", "Root") and target and target != identity.user_name:
+    elif record.acts_on_other_user:
         severity, owner = Severity.HIGH, str(target)
         text = f"{caller} created an access key for another IAM user, {target}, in account {account}."
     else:
