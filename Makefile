@@ -10,7 +10,7 @@ OFFLINE_ENV := AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSI
 	AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true \
 	SAM_CLI_TELEMETRY=0 AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
 
-.PHONY: venv sam-venv demo test unit lint validate build bench clean
+.PHONY: venv sam-venv demo test unit lint validate build bench generate clean
 
 $(VENV)/.installed: requirements/dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -58,3 +58,7 @@ clean:
 ## bench: cold import vs boto3 and per-event cost vs the JSON parse floor, measured side by side
 bench: venv
 	$(OFFLINE_ENV) $(VENV)/bin/python scripts/bench.py
+
+## generate: regenerate the EventBridge rules in template.yaml and the README's rule table from the registry
+generate: venv
+	$(VENV)/bin/python scripts/generate.py

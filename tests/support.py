@@ -139,3 +139,17 @@ def copies(finding, count: int, **changes) -> list:
         dataclasses.replace(finding, finding_id=f"{finding.finding_id}/copy-{index:04d}", **changes)
         for index in range(count)
     ]
+
+
+def evaluator_rules(template: dict | None = None) -> dict[str, dict]:
+    """The template's EventBridge rules (AWS::Events::Rule) that target the CloudTrail evaluator."""
+    resources = (template or load_template())["Resources"]
+    return {
+        name: resource
+        for name, resource in resources.items()
+        if resource.get("Type") == "AWS::Events::Rule"
+        and any(
+            target.get("Arn") == {"Fn::GetAtt": ["CloudTrailEvaluatorFunction", "Arn"]}
+            for target in resource["Properties"].get("Targets", [])
+        )
+    }

@@ -11,7 +11,7 @@ import json
 
 import pytest
 from moto.events.models import EventPattern
-from support import MANIFEST, corpus_records, load_sample, load_template, sample_names
+from support import MANIFEST, corpus_records, evaluator_rules, load_sample, sample_names
 
 from identity_auditor.inputs import as_eventbridge
 from identity_auditor.models import API_CALL, CONSOLE_SIGN_IN, SERVICE_EVENT
@@ -19,14 +19,7 @@ from identity_auditor.registry import REGISTRY
 
 
 def template_patterns() -> list[EventPattern]:
-    template = load_template()
-    patterns = [
-        event["Properties"]["Pattern"]
-        for resource in template["Resources"].values()
-        if resource.get("Type") == "AWS::Serverless::Function"
-        for event in (resource["Properties"].get("Events") or {}).values()
-        if event.get("Type") in ("EventBridgeRule", "CloudWatchEvent")
-    ]
+    patterns = [rule["Properties"]["EventPattern"] for rule in evaluator_rules().values()]
     assert patterns, "template.yaml has no EventBridge patterns"
     return [EventPattern.load(json.dumps(pattern)) for pattern in patterns]
 

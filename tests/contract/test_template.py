@@ -6,16 +6,16 @@ import json
 
 import pytest
 import yaml
-from support import load_template
+from support import ROOT, evaluator_rules, load_template
 
 from identity_auditor.registry import REGISTRY
+from identity_auditor.template_routes import current_block, logical_id, render
 
-FUNCTION = "CloudTrailEvaluatorFunction"
-EVENTBRIDGE_EVENT_TYPES = ("EventBridgeRule", "CloudWatchEvent")
-
-
+TEMPLATE_PATH = ROOT / "template.yaml"
 TEMPLATE = load_template()
 RESOURCES: dict = TEMPLATE["Resources"]
+RULES = evaluator_rules(TEMPLATE)
+SCOPE_CONDITIONS = {"global": "InGlobalEventsRegion", "identity-center": "InIdentityCenterRegion", "regional": None}
 
 
 def canonical(pattern) -> str:
@@ -31,24 +31,49 @@ def canonical(pattern) -> str:
     return json.dumps(normal(pattern), sort_keys=True)
 
 
-def eventbridge_events(function: dict) -> dict[str, dict]:
-    events = function.get("Properties", {}).get("Events", {}) or {}
-    return {name: event for name, event in events.items() if event.get("Type") in EVENTBRIDGE_EVENT_TYPES}
-
-
 def functions() -> dict[str, dict]:
     return {name: res for name, res in RESOURCES.items() if res.get("Type") == "AWS::Serverless::Function"}
 
 
+def test_generated_event_routes_are_up_to_date():
+    expected = render(REGISTRY.routes())
+    assert current_block(TEMPLATE_PATH.read_text()) == expected, (
+        "The EventBridge rules in template.yaml differ from the rule registry: run `make generate`."
+    )
+
+
 def test_eventbridge_patterns_equal_the_registry():
-    events = eventbridge_events(RESOURCES[FUNCTION]).values()
-    template_patterns = [event["Properties"]["Pattern"] for event in events]
+    template_patterns = [rule["Properties"]["EventPattern"] for rule in RULES.values()]
     generated = REGISTRY.event_patterns()
     assert sorted(map(canonical, template_patterns)) == sorted(map(canonical, generated)), (
-        f"The EventBridge patterns of {FUNCTION} in template.yaml differ from the rule registry. "
-        "Generated patterns (`identity-auditor patterns`), one per Events entry:\n"
+        "The EventBridge patterns in template.yaml differ from the rule registry (run `make generate`):\n"
         + yaml.safe_dump(generated, sort_keys=False, default_flow_style=False, width=110)
     )
+
+
+@pytest.mark.parametrize("route", REGISTRY.routes(), ids=lambda route: route.name)
+def test_each_route_lives_in_the_region_its_events_reach(route):
+    rule = RULES[logical_id(route)]
+    assert rule.get("Condition") == SCOPE_CONDITIONS[route.scope]
+    expected_state = "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS" if route.all_management_events else "ENABLED"
+    assert rule["Properties"]["State"] == expected_state
+
+
+def test_iam_events_are_global_and_identity_center_events_are_in_its_home_region():
+    scopes = {route.name: route.scope for route in REGISTRY.routes()}
+    assert scopes["iam-api"] == "global"
+    assert scopes["signin-console"] == "regional"
+    for name, scope in scopes.items():
+        if name.startswith(("sso-", "identitystore-")):
+            assert scope == "identity-center", name
+
+
+def test_rules_may_invoke_the_function_and_use_the_dead_letter_queue():
+    permission = RESOURCES["EventBridgeInvokePermission"]["Properties"]
+    assert permission["Principal"] == "events.amazonaws.com"
+    assert permission["SourceArn"]["Fn::Sub"].endswith(":rule/${AWS::StackName}-*")
+    for name, rule in RULES.items():
+        assert rule["Properties"]["Name"]["Fn::Sub"].startswith("${AWS::StackName}-"), name
 
 
 @pytest.mark.parametrize("name", sorted(functions()))
@@ -74,13 +99,12 @@ def test_queues_and_topics_are_encrypted():
         assert resource.get("Properties", {}).get("KmsMasterKeyId")
 
 
-def test_every_eventbridge_event_has_a_dead_letter_queue_and_retry_policy():
-    events = {(fn, ev): e for fn, res in functions().items() for ev, e in eventbridge_events(res).items()}
-    assert events
-    for (function, event), definition in events.items():
-        properties = definition["Properties"]
-        assert properties.get("DeadLetterConfig"), f"{function}.{event}: no DeadLetterConfig"
-        assert properties.get("RetryPolicy"), f"{function}.{event}: no RetryPolicy"
+def test_every_eventbridge_rule_has_a_dead_letter_queue_and_retry_policy():
+    assert RULES
+    for name, rule in RULES.items():
+        for target in rule["Properties"]["Targets"]:
+            assert target.get("DeadLetterConfig"), f"{name}: no DeadLetterConfig"
+            assert target.get("RetryPolicy"), f"{name}: no RetryPolicy"
 
 
 def _statements(node, path: str):

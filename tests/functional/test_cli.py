@@ -645,17 +645,17 @@ def test_rules_json():
     code, out, _ = run("rules", "--format", "json")
     assert code == 0
     rules = json.loads(out)
-    assert {rule["id"]: rule["severity"] for rule in rules} == {
-        "signin_console_login_without_mfa": "HIGH",
-        "iam_access_key_created": "MEDIUM",
-        "sso_reserved_role_modified": "CRITICAL",
-    }
+    severities = {rule["id"]: rule["severity"] for rule in rules}
+    assert severities["signin_console_login_without_mfa"] == "HIGH"
+    assert severities["iam_access_key_created"] == "MEDIUM"
+    assert severities["sso_reserved_role_modified"] == "CRITICAL"
     assert [rule["id"] for rule in rules] == [rule.meta.id for rule in REGISTRY.rules]
     for rule in rules:
         meta = REGISTRY.get(rule["id"]).meta
         assert rule["title"] == meta.title
-        assert rule["event_source"] == meta.trigger.event_source
-        assert rule["event_names"] == sorted(meta.trigger.event_names)
+        assert rule["triggers"][0]["event_source"] == meta.trigger.event_source
+        assert rule["triggers"][0]["event_names"] == sorted(meta.trigger.event_names)
+        assert rule["summary"] and rule["remediation_url"].startswith("https://")
         assert rule["resource_type"] == meta.resource_type
 
 
@@ -672,7 +672,17 @@ def test_rules_table():
 def test_patterns():
     code, out, _ = run("patterns")
     assert code == 0
-    assert json.loads(out) == REGISTRY.event_patterns()
+    routes = json.loads(out)
+    assert [route["pattern"] for route in routes] == REGISTRY.event_patterns()
+    assert {route["name"]: route["scope"] for route in routes}["iam-api"] == "global"
+
+
+def test_rules_markdown_is_the_readme_table():
+    code, out, _ = run("rules", "--format", "markdown")
+    assert code == 0
+    readme = (ROOT / "README.md").read_text()
+    assert out in readme, "README.md's rule table is stale: run `make generate`"
+    assert out.count("\n") == len(REGISTRY.rules) + 2
 
 
 def test_version(capsys):

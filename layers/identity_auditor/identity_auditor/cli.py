@@ -1,7 +1,7 @@
 """The ``identity-auditor`` command line: the same rules and findings as the Lambda functions, locally.
 
     identity-auditor evaluate PATH... [--format table|jsonl|asff] [--min-severity S] [--fail-on S]
-    identity-auditor rules [--format table|json]
+    identity-auditor rules [--format table|json|markdown]
     identity-auditor patterns
 
 Exit status of ``evaluate``: 0 done; 1 a finding reached ``--fail-on``; 2 some input could not be read
@@ -21,7 +21,7 @@ from typing import IO
 
 from pydantic import ValidationError
 
-from identity_auditor import __version__
+from identity_auditor import __version__, catalogue
 from identity_auditor.asff import default_product_arn, to_asff
 from identity_auditor.contract import Context, Severity
 from identity_auditor.engine import Engine
@@ -48,9 +48,7 @@ def _run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     if args.command == "evaluate":
         return evaluate(args, out, err)
     if args.command == "patterns":
-        json.dump(REGISTRY.event_patterns(), out, indent=2)
-        out.write("\n")
-        return EXIT_OK
+        return print_routes(out)
     return list_rules(args, out)
 
 
@@ -84,8 +82,11 @@ def _parser() -> argparse.ArgumentParser:
                               help="Security Hub product ARN for --format asff (default: each finding's "
                                    "account's default product)")
     rules_cmd = commands.add_parser("rules", help="list the rule catalogue")
-    rules_cmd.add_argument("--format", choices=("table", "json"), default="table")
-    commands.add_parser("patterns", help="print the EventBridge patterns the rules need (as in template.yaml)")
+    rules_cmd.add_argument("--format", choices=("table", "json", "markdown"), default="table")
+    commands.add_parser(
+        "patterns",
+        help="print the EventBridge rules the deployment needs: pattern and where it lives (as in template.yaml)",
+    )
     return parser
 
 
@@ -201,29 +202,23 @@ def _first_errors(error: ValidationError, limit: int = 3) -> str:
 
 
 def list_rules(args: argparse.Namespace, out: IO[str]) -> int:
-    metas = [rule.meta for rule in REGISTRY.rules]
     if args.format == "json":
-        json.dump(
-            [
-                {
-                    "id": m.id,
-                    "title": m.title,
-                    "severity": m.severity.value,
-                    "event_source": m.trigger.event_source,
-                    "event_names": sorted(m.trigger.event_names),
-                    "resource_type": m.resource_type,
-                    "compliance": list(m.compliance),
-                    "remediation_url": m.remediation_url,
-                }
-                for m in metas
-            ],
-            out,
-            indent=2,
-        )
+        json.dump([catalogue.as_dict(rule) for rule in REGISTRY.rules], out, indent=2)
         out.write("\n")
+    elif args.format == "markdown":
+        out.write(catalogue.markdown(REGISTRY))
     else:
-        for m in metas:
-            out.write(f"{m.id:<40} {m.severity.value:<9} {m.title}\n")
+        out.write(catalogue.table(REGISTRY))
+    return EXIT_OK
+
+
+def print_routes(out: IO[str]) -> int:
+    routes = [
+        {"name": r.name, "scope": r.scope, "all_management_events": r.all_management_events, "pattern": r.pattern}
+        for r in REGISTRY.routes()
+    ]
+    json.dump(routes, out, indent=2)
+    out.write("\n")
     return EXIT_OK
 
 

@@ -102,6 +102,12 @@ class RuleMeta:
     remediation: str  # what to do (<= 512 chars: ASFF Remediation.Recommendation.Text)
     remediation_url: str
     compliance: tuple[str, ...] = ()  # e.g. "CIS5 4.2", "FSBP IAM.5"
+    also: tuple[Trigger, ...] = ()  # further triggers, for rules that watch several event sources
+    severity_note: str = ""  # when the severity differs from ``severity``, e.g. "CRITICAL for root"
+
+    @property
+    def triggers(self) -> tuple[Trigger, ...]:
+        return (self.trigger, *self.also)
 
 
 @dataclass(frozen=True)

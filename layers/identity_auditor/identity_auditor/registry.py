@@ -8,6 +8,7 @@ and paste any changed pattern into template.yaml.
 
 from __future__ import annotations
 
+import sys
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -32,6 +33,13 @@ _MODULES: tuple[ModuleType, ...] = (
 class Rule:
     meta: RuleMeta
     evaluate: Callable[[CloudTrailRecord, Context], Violation | None]
+
+    @property
+    def summary(self) -> str:
+        """The first line of the rule module's docstring: what it detects, for the catalogue."""
+        module = sys.modules.get(self.evaluate.__module__)
+        doc = (module.__doc__ if module else None) or self.meta.title
+        return doc.strip().splitlines()[0].strip()
 
 
 # Where CloudTrail delivers a service's events to EventBridge (design.md §3), hence which region's
@@ -68,22 +76,20 @@ class Registry:
             raise ValueError(f"duplicate rule ids in the registry: {', '.join(duplicates)}")
         index: dict[tuple[str, str], list[Rule]] = defaultdict(list)
         for rule in self.rules:
-            if not rule.meta.trigger.is_wildcard:
-                for name in rule.meta.trigger.event_names:
-                    index[(rule.meta.trigger.event_source, name)].append(rule)
+            for trigger in rule.meta.triggers:
+                if not trigger.is_wildcard:
+                    for name in trigger.event_names:
+                        if rule not in index[(trigger.event_source, name)]:
+                            index[(trigger.event_source, name)].append(rule)
         self._index = {key: tuple(value) for key, value in index.items()}
-        self._wildcards = tuple(rule for rule in self.rules if rule.meta.trigger.is_wildcard)
+        self._wildcards = tuple(rule for rule in self.rules if any(t.is_wildcard for t in rule.meta.triggers))
 
     def rules_for(self, event_source: str, event_name: str, identity_type: str | None = None) -> tuple[Rule, ...]:
-        specific = tuple(
+        candidates = self._index.get((event_source, event_name), ()) + self._wildcards
+        return tuple(
             rule
-            for rule in self._index.get((event_source, event_name), ())
-            if rule.meta.trigger.matches(event_source, event_name, identity_type)
-        )
-        if not self._wildcards:
-            return specific
-        return specific + tuple(
-            rule for rule in self._wildcards if rule.meta.trigger.matches(event_source, event_name, identity_type)
+            for rule in dict.fromkeys(candidates)
+            if any(t.matches(event_source, event_name, identity_type) for t in rule.meta.triggers)
         )
 
     def wants(self, event_source: str, event_name: str, identity_type: str | None = None) -> bool:
@@ -101,11 +107,11 @@ class Registry:
         names: dict[tuple[str, tuple[str, ...]], set[str]] = defaultdict(set)
         routes: list[Route] = []
         for rule in self.rules:
-            trigger = rule.meta.trigger
-            if trigger.is_wildcard or trigger.identity_types or trigger.all_management_events:
-                routes.append(_wildcard_route(rule.meta.id, trigger))
-            else:
-                names[(trigger.event_source, tuple(sorted(trigger.detail_types)))] |= trigger.event_names
+            for trigger in rule.meta.triggers:
+                if trigger.is_wildcard or trigger.identity_types or trigger.all_management_events:
+                    routes.append(_wildcard_route(rule.meta.id, trigger))
+                else:
+                    names[(trigger.event_source, tuple(sorted(trigger.detail_types)))] |= trigger.event_names
         for (source, detail_types), events in names.items():
             service = source.split(".", 1)[0]
             kind = {"AWS Console Sign In via CloudTrail": "console", "AWS Service Event via CloudTrail": "service"}

@@ -32,6 +32,7 @@ META = RuleMeta(
         "(aws iam update-access-key --status Inactive, then delete-access-key) and review what the caller "
         "did. Prefer roles and IAM Identity Center over access keys."
     ),
+    severity_note="HIGH for another user; CRITICAL when root creates its own",
     remediation_url="https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_access-keys.html",
     compliance=("CIS5 1.10", "CIS3 1.11"),
 )

@@ -34,6 +34,7 @@ META = RuleMeta(
         "with an IAM policy that denies actions when aws:MultiFactorAuthPresent is false; better, move "
         "people to IAM Identity Center and remove the console password."
     ),
+    severity_note="CRITICAL for root",
     remediation_url="https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_mfa_enable.html",
     compliance=("CIS5 4.2", "CIS3 4.2"),
 )
