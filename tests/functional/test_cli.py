@@ -629,6 +629,28 @@ def test_envelope_without_a_cloudtrail_detail_is_a_problem(tmp_path, good_file, 
     assert f"{path}[1]: EventBridge event whose detail is not a CloudTrail record" in err
 
 
+def test_events_that_are_not_cloudtrail_records_are_skipped_not_errors(tmp_path, good_file):
+    config = json.loads(next((CORPUS / "config-events" / "powertools").glob("*.json")).read_text())
+    scheduled = json.loads((CORPUS / "aws-docs" / "eventbridge" / "awsdocs-cwe__Scheduled_Event.json").read_text())
+    insights = json.loads((CORPUS / "aws-docs" / "cloudtrail" / "cloudtrail-log-file-examples__08.json").read_text())
+    path = write_json(tmp_path / "mixed.json", [config, scheduled, *insights["Records"]])
+    code, out, err = run("evaluate", path, good_file, "--format", "jsonl")
+    assert code == 0, err
+    assert len(jsonl(out)) == 1
+    assert f"{len(insights['Records']) + 2} events skipped (not CloudTrail records)" in err
+
+
+def test_directory_walk_leaves_out_hidden_and_underscore_files(tmp_path, records, baseline):
+    write_json(tmp_path / "_index.json", [{"file": "a.json", "heading": "metadata, not an event"}])
+    write_json(tmp_path / ".cache" / "x.json", {"not": "an event"})
+    write_json(tmp_path / "login.json", records[NO_MFA_LOGIN])
+    code, out, err = run("evaluate", tmp_path, "--format", "jsonl")
+    assert code == 0, err
+    assert_same_findings(jsonl(out), baseline, [NO_MFA_LOGIN])
+    named, _, named_err = run("evaluate", tmp_path / "_index.json")
+    assert named == 2 and "_index.json[0]: neither an EventBridge event nor a CloudTrail record" in named_err
+
+
 def test_broken_pipe_ends_quietly(tmp_path, records):
     many = [{**records[NO_MFA_LOGIN], "eventID": f"00000000-0000-4000-8000-{n:012d}"} for n in range(3000)]
     path = write_json(tmp_path / "many.json", {"Records": many})  # megabytes of output: more than a pipe holds

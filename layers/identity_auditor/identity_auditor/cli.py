@@ -26,7 +26,7 @@ from identity_auditor.asff import default_product_arn, to_asff
 from identity_auditor.contract import Context, Severity
 from identity_auditor.engine import Engine
 from identity_auditor.findings import Finding
-from identity_auditor.inputs import InputProblem, expand, read
+from identity_auditor.inputs import InputProblem, NotCloudTrail, expand, read
 from identity_auditor.models import CloudTrailEvent
 from identity_auditor.registry import REGISTRY
 from identity_auditor.text import clip
@@ -97,6 +97,7 @@ def evaluate(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     problems: list[InputProblem] = []
     rule_errors = 0
     records = 0
+    skipped = 0
     paths = list(expand(args.paths))
     progress = _Progress(err, len(paths))
     for path in paths:
@@ -107,6 +108,9 @@ def evaluate(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         for item in read(path):
             if isinstance(item, InputProblem):
                 problems.append(item)
+                continue
+            if isinstance(item, NotCloudTrail):
+                skipped += 1
                 continue
             records += 1
             detail = item.event["detail"]
@@ -131,6 +135,8 @@ def evaluate(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     for problem in problems:
         err.write(f"identity-auditor: {problem.origin}: {problem.message}\n")
     summary = _summary(shown, records, len([p for p in paths if not isinstance(p, InputProblem)]), problems)
+    if skipped:
+        summary += f"; {skipped} event{'s' if skipped != 1 else ''} skipped (not CloudTrail records)"
     (err if args.format != "table" else out).write(summary + "\n")
 
     if problems:

@@ -37,14 +37,28 @@ class InputProblem:
     message: str
 
 
+@dataclass(frozen=True)
+class NotCloudTrail:
+    """A valid event that is not a CloudTrail record (another EventBridge event, an AWS Config rule
+    invocation): EventBridge would never deliver it to the evaluator, so it is skipped, not an error."""
+
+    origin: str
+    kind: str
+
+
 def expand(paths: Iterable[str]) -> Iterator[str | InputProblem]:
-    """Paths to read: files as given, directories walked recursively (sorted; only JSON and gzip files)."""
+    """Paths to read: files as given, directories walked recursively (sorted; only JSON and gzip files,
+    and not the hidden ones: names starting with ``.`` or ``_``, such as an ``_index.json`` of metadata)."""
     for path in paths:
         if path == STDIN or os.path.isfile(path):
             yield path
         elif os.path.isdir(path):
             found = sorted(
-                str(p) for p in Path(path).rglob("*") if p.is_file() and p.name.lower().endswith(READABLE_SUFFIXES)
+                str(p)
+                for p in Path(path).rglob("*")
+                if p.is_file()
+                and p.name.lower().endswith(READABLE_SUFFIXES)
+                and not any(part.startswith((".", "_")) for part in p.relative_to(path).parts)
             )
             if not found:
                 yield InputProblem(path, "directory holds no .json, .jsonl or .gz files")
@@ -53,7 +67,7 @@ def expand(paths: Iterable[str]) -> Iterator[str | InputProblem]:
             yield InputProblem(path, "no such file or directory")
 
 
-def read(path: str, stdin: IO[bytes] | None = None) -> Iterator[Envelope | InputProblem]:
+def read(path: str, stdin: IO[bytes] | None = None) -> Iterator[Envelope | InputProblem | NotCloudTrail]:
     """The envelopes in one file (or stdin), and a problem for each part that cannot be read."""
     name = "<stdin>" if path == STDIN else path
     try:
@@ -116,15 +130,21 @@ def _from_document(origin: str, document: object) -> Iterator[Envelope | InputPr
         yield _envelope(origin, document)
 
 
-def _envelope(origin: str, item: object) -> Envelope | InputProblem:
+def _envelope(origin: str, item: object) -> Envelope | InputProblem | NotCloudTrail:
     if not isinstance(item, dict):
         return InputProblem(origin, f"expected a JSON object, found {type(item).__name__}")
+    if "invokingEvent" in item and ("resultToken" in item or "configRuleName" in item):
+        return NotCloudTrail(origin, "AWS Config rule invocation")
     if "detail" in item and "detail-type" in item:
         detail = item["detail"]
+        if not str(item["detail-type"]).endswith("via CloudTrail"):
+            return NotCloudTrail(origin, f"EventBridge event {str(item['detail-type'])[:80]!r}")
         if not isinstance(detail, dict) or not {"eventSource", "eventName"} <= detail.keys():
             return InputProblem(origin, "EventBridge event whose detail is not a CloudTrail record "
                                         "(no eventSource/eventName)")
         return Envelope(origin, item)
+    if item.get("eventCategory") == "Insight" or item.get("eventType") == "AwsCloudTrailInsight":
+        return NotCloudTrail(origin, "CloudTrail Insights event")
     if "eventSource" in item and "eventName" in item:
         return Envelope(origin, as_eventbridge(item))
     return InputProblem(origin, "neither an EventBridge event nor a CloudTrail record (no detail-type/detail, "

@@ -1,0 +1,148 @@
+"""A CloudTrail trail was stopped, deleted or changed so that it records less (audit tampering).
+
+Decisions (spec/rules.md §A, checked against the real invictus records and the AWS samples):
+- Successful calls only (``record.succeeded``). The invictus StopLogging / DeleteTrail attempts that
+  failed with ``TrailNotFoundException`` changed nothing and are not findings.
+- ``StopLogging`` and ``DeleteTrail`` always fire. ``requestParameters.name`` is a trail name or ARN.
+- ``UpdateTrail`` fires only when the request turns off multi-Region logging
+  (``isMultiRegionTrail: false``), global service events (``includeGlobalServiceEvents: false``) or
+  log file validation (``enableLogFileValidation: false``). An update that only changes the S3 bucket,
+  prefix, SNS topic or KMS key is not a finding here. The request is judged, not the earlier state
+  (which the record does not carry): setting ``false`` on a trail that was already ``false`` fires too.
+- ``PutEventSelectors`` fires when, after the call, the trail records no *write* management events.
+  Field names and case follow the real invictus records: ``eventSelectors[].includeManagementEvents``
+  (JSON boolean) and ``readWriteType``. Advanced selectors are read in the same lowerCamel form
+  (``advancedEventSelectors[].fieldSelectors[].field`` / ``equals``, inferred from that convention; no
+  public record shows them): a selector records management events when it has ``eventCategory`` equal
+  to ``Management``. Beyond the brief: a selector that keeps only read-only management events
+  (``readWriteType: ReadOnly``, or an advanced ``readOnly`` selector equal to ``true``) also fires,
+  because every write (``DeleteTrail``, ``CreateAccessKey``, ...) then goes unrecorded; AWS Config's
+  ``cloudtrail-security-trail-enabled`` likewise requires reads *and* writes. Excluding sources such as
+  KMS (``excludeManagementEventSources``) keeps management events and is not a finding.
+- A call made by an AWS service on someone's behalf (``userIdentity.invokedBy``, e.g. a CloudFormation
+  stack deleting its trail) changes nothing: the account is just as blind. The organisation policy's
+  ``allow`` list is not consulted either; a legitimate change is handled by a suppression with reason
+  and expiry (spec §C), so that it stays visible in Security Hub.
+- The resource is the trail: its ARN when the request or response names one, else built from the name,
+  account and Region (trail API calls are made in the trail's home Region).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from identity_auditor.contract import Context, RuleMeta, Severity, Trigger, Violation
+from identity_auditor.models import CloudTrailRecord
+
+META = RuleMeta(
+    id="cloudtrail_logging_disabled",
+    title="CloudTrail logging stopped, deleted or reduced",
+    severity=Severity.CRITICAL,
+    trigger=Trigger("cloudtrail.amazonaws.com", ("StopLogging", "DeleteTrail", "UpdateTrail", "PutEventSelectors")),
+    resource_type="AwsCloudTrailTrail",
+    finding_types=(
+        "TTPs/Defense Evasion",
+        "Software and Configuration Checks/Industry and Regulatory Standards/CIS AWS Foundations Benchmark",
+    ),
+    why=(
+        "CloudTrail is the account's audit record. Stopping or narrowing it is how intruders hide what they "
+        "do next, and every API call made while it is off is lost for good."
+    ),
+    remediation=(
+        "Confirm with the caller that the change was approved. If not, restore the trail at once (start-logging, "
+        "re-create it, or put back multi-Region, global service events, log file validation and All management "
+        "events), treat the caller's credentials as compromised and review their other activity. Protect "
+        "trails with a service control policy denying cloudtrail:StopLogging, DeleteTrail and UpdateTrail."
+    ),
+    remediation_url=(
+        "https://docs.aws.amazon.com/awscloudtrail/latest/userguide/"
+        "cloudtrail-create-and-update-a-trail-by-using-the-aws-cli-create-trail.html"
+    ),
+    compliance=("CIS5 4.5", "CIS5 3.1"),
+)
+
+_UPDATE_SWITCHES = {
+    "isMultiRegionTrail": "multi-Region logging",
+    "includeGlobalServiceEvents": "global service events",
+    "enableLogFileValidation": "log file validation",
+}
+
+
+def evaluate(record: CloudTrailRecord, ctx: Context) -> Violation | None:
+    if not record.succeeded:
+        return None
+    name, tail = record.event_name, ""
+    if name == "StopLogging":
+        change, verb = "logging stopped", "stopped logging on"
+    elif name == "DeleteTrail":
+        change, verb = "trail deleted", "deleted"
+    elif name == "UpdateTrail":
+        turned_off = [label for key, label in _UPDATE_SWITCHES.items() if _is_false(record.request(key))]
+        if not turned_off:
+            return None
+        change = "turned off " + ", ".join(turned_off)
+        verb = f"turned off {' and '.join(turned_off)} on"
+    elif name == "PutEventSelectors":
+        dropped = _selectors_change(record.request_parameters or {})
+        if dropped is None:
+            return None
+        change, verb, tail = f"now {dropped}", "changed the event selectors of", f"; it now {dropped}"
+    else:
+        return None
+    trail, arn = _trail(record)
+    return Violation(
+        description=(
+            f"{record.user_identity.display_name} {verb} CloudTrail trail {trail} in account "
+            f"{record.account_id} ({record.aws_region or 'unknown Region'}){tail}."
+        ),
+        resource_id=arn,
+        details={"TrailName": trail, "Change": change},
+    )
+
+
+def _is_false(value: Any) -> bool:
+    return value is False or (isinstance(value, str) and value.strip().lower() == "false")
+
+
+def _is_true(value: Any) -> bool:
+    return value is True or (isinstance(value, str) and value.strip().lower() == "true")
+
+
+def _selectors_change(params: dict) -> str | None:
+    """What the new selectors drop, or ``None`` when write management events are still recorded."""
+    basic, advanced = params.get("eventSelectors"), params.get("advancedEventSelectors")
+    if isinstance(basic, list):
+        management = [s for s in basic if isinstance(s, dict) and _is_true(s.get("includeManagementEvents"))]
+        writes = [s for s in management if str(s.get("readWriteType") or "All") != "ReadOnly"]
+    elif isinstance(advanced, list):
+        management = [s for s in advanced if _field_equals(s, "eventCategory", "Management")]
+        writes = [s for s in management if not _field_equals(s, "readOnly", "true")]
+    else:
+        return None  # nothing to judge
+    if not management:
+        return "records no management events"
+    if not writes:
+        return "records only read-only management events"
+    return None
+
+
+def _field_equals(selector: Any, field: str, value: str) -> bool:
+    if not isinstance(selector, dict):
+        return False
+    for item in selector.get("fieldSelectors") or []:
+        if isinstance(item, dict) and item.get("field") == field:
+            equals = item.get("equals") or []
+            if any(str(v).lower() == value.lower() for v in equals):
+                return True
+    return False
+
+
+def _trail(record: CloudTrailRecord) -> tuple[str, str]:
+    """The trail's name and its ARN (the request names it by name or ARN; responses carry ``trailARN``)."""
+    given = str(record.request("name") or record.request("trailName") or "")
+    returned = (record.response_elements or {}).get("trailARN")
+    arn = given if given.startswith("arn:") else returned if isinstance(returned, str) else ""
+    name = given.split(":trail/", 1)[-1] if given else arn.split(":trail/", 1)[-1] if arn else "unknown"
+    if not arn and given and record.aws_region:
+        arn = f"arn:{record.partition}:cloudtrail:{record.aws_region}:{record.account_id}:trail/{given}"
+    return name, arn or name

@@ -1,0 +1,108 @@
+"""A role was created, or its trust policy replaced, with a trust policy that lets in too many callers.
+
+The analysis is :func:`identity_auditor.trust.analyze_trust_policy` (shared with the AWS Config rule);
+its module docs say exactly what is unsafe: a ``*`` principal without a condition pinning the caller,
+``NotPrincipal`` with Allow, web identity federation without a pinned ``aud`` or ``sub`` (or with a
+bare-wildcard ``sub``), SAML federation without ``SAML:aud``, and AWS accounts outside the
+organisation policy's ``trusted_accounts`` (only when that list is set; the role's own account always
+counts as trusted).
+
+Decisions (spec/rules.md §A):
+- The document is ``requestParameters.assumeRolePolicyDocument`` (CreateRole) or
+  ``requestParameters.policyDocument`` (UpdateAssumeRolePolicy): plain JSON in real records; the
+  URL-encoded copy in ``responseElements.role`` is used only when the request lacks the document.
+- Success only. CRITICAL when any problem is CRITICAL (``*`` principals, ``NotPrincipal``), else HIGH.
+- No exclusions for CloudFormation, Identity Center or allow-listed automation: an unsafe trust policy
+  is unsafe whoever writes it (accepted exceptions are suppressions in the organisation policy).
+- A trust policy that cannot be parsed yields no finding: IAM validates the document, so a successful
+  call with a malformed one does not happen; if it ever does, the engine and CLI keep running.
+- The resource is the role ARN from ``responseElements.role.arn``, else built from the partition,
+  account, path (CreateRole) and ``roleName``; UpdateAssumeRolePolicy records carry no path, so a role
+  under a path gets ``role/<name>``.
+"""
+
+from __future__ import annotations
+
+from identity_auditor.contract import Context, RuleMeta, Severity, Trigger, Violation
+from identity_auditor.models import CloudTrailRecord
+from identity_auditor.trust import TrustProblem, analyze_trust_policy
+
+_DOCUMENT = {"CreateRole": "assumeRolePolicyDocument", "UpdateAssumeRolePolicy": "policyDocument"}
+_ACTION = {"CreateRole": "created role", "UpdateAssumeRolePolicy": "changed the trust policy of role"}
+MAX_REASONS = 3
+
+META = RuleMeta(
+    id="iam_role_trust_policy_unsafe",
+    title="IAM role trust policy lets in untrusted callers",
+    severity=Severity.HIGH,
+    trigger=Trigger("iam.amazonaws.com", tuple(_DOCUMENT)),
+    resource_type="AwsIamRole",
+    finding_types=(
+        "TTPs/Initial Access",
+        "TTPs/Persistence",
+        "Software and Configuration Checks/AWS Security Best Practices",
+    ),
+    why=(
+        "A role's trust policy decides who can get its credentials. A wildcard principal, an unpinned "
+        "OIDC or SAML federation, or an unknown account lets outsiders assume the role, a common backdoor."
+    ),
+    remediation=(
+        "Restrict the trust policy: name exact principals; for a * principal add aws:PrincipalOrgID or "
+        "aws:PrincipalArn; for OIDC pin <provider>:aud and a specific <provider>:sub (e.g. repo:org/repo:ref:"
+        "refs/heads/main); for SAML pin SAML:aud; trust only your organisation's accounts. Check what the "
+        "role did since the change (CloudTrail AssumeRole* events)."
+    ),
+    remediation_url="https://docs.aws.amazon.com/IAM/latest/UserGuide/confused-deputy.html",
+    compliance=("CIS5 4.4", "CIS5 1.20"),
+)
+
+
+def evaluate(record: CloudTrailRecord, ctx: Context) -> Violation | None:
+    if not record.succeeded:
+        return None
+    role = (record.response_elements or {}).get("role")
+    role = role if isinstance(role, dict) else {}
+    document = record.request(_DOCUMENT.get(record.event_name, "")) or role.get("assumeRolePolicyDocument")
+    if not isinstance(document, (str, dict)):
+        return None
+    try:
+        problems = analyze_trust_policy(document, trusted_accounts=ctx.policy.trusted_accounts,
+                                        own_account=record.account_id)
+    except ValueError:
+        return None  # IAM rejects malformed documents: see the module docs
+    if not problems:
+        return None
+
+    role_name = str(record.request("roleName") or role.get("roleName") or "unknown")
+    role_arn = role.get("arn") or _role_arn(record, role_name)
+    critical = any(problem.severity is Severity.CRITICAL for problem in problems)
+    principals = list(dict.fromkeys(problem.principal for problem in problems))
+    first = problems[0]
+    more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+    caller = record.user_identity.display_name
+    action = _ACTION.get(record.event_name, f"changed ({record.event_name}) role")
+    details = {
+        "RoleName": role_name,
+        "Problems": str(len(problems)),
+        "Principals": ", ".join(principals),
+        **{f"Reason{number}": _reason(problem) for number, problem in enumerate(problems[:MAX_REASONS], 1)},
+    }
+    return Violation(
+        description=(
+            f"{caller} {action} {role_name} in account {record.account_id} with an unsafe trust policy: "
+            f"{first.principal}: {first.reason}{more}."
+        ),
+        resource_id=str(role_arn),
+        severity=Severity.CRITICAL if critical else Severity.HIGH,
+        details=details,
+    )
+
+
+def _reason(problem: TrustProblem) -> str:
+    return f"{problem.severity.value} {problem.where} {problem.principal}: {problem.reason}"
+
+
+def _role_arn(record: CloudTrailRecord, role_name: str) -> str:
+    path = record.request("path") if record.event_name == "CreateRole" else None
+    path = path if isinstance(path, str) and path.startswith("/") and path.endswith("/") else "/"
+    return f"arn:{record.partition}:iam::{record.account_id}:role{path}{role_name}"

@@ -1,0 +1,78 @@
+"""The root user of an account was used (API call, console sign-in or console action).
+
+Decisions (spec/rules.md §A, CIS 1.6 / 4.3, checked against the AWS documentation's real root records):
+- Any event source, any event name, identity type ``Root``; read-only calls count too (root should not
+  be used at all), so the EventBridge rule asks for all management events.
+- Success only: no ``errorCode`` and no ``Failure`` value (a failed root ``ConsoleLogin`` carries
+  ``responseElements.ConsoleLogin == "Failure"`` and an ``errorMessage``). Failed root logins are not
+  findings here (spec: success only); a failed root password is evidence for a brute-force rule.
+- ``eventType == "AwsServiceEvent"`` is AWS acting, not a person: never a finding.
+- Calls an AWS service makes on root's behalf are not findings: ``userIdentity.invokedBy`` names the
+  service (``sso.amazonaws.com``, ``cloudformation.amazonaws.com``, ``AWS Internal`` for internal calls
+  such as KMS under S3), or Identity Center acting (``sourceIPAddress`` ``sso.amazonaws.com``).
+  The one exception is ``invokedBy: signin.amazonaws.com``: root console actions, i.e. a person.
+- A successful root ``ConsoleLogin`` **is** a finding (it is root use, with or without MFA).
+  ``signin_console_login_without_mfa`` judges the same record for MFA: a root login without MFA gives
+  both findings (HIGH here, CRITICAL there), a root login with MFA only this one.
+- Root ``PasswordUpdated`` / ``EnableMFADevice`` and other root credential work count as root use.
+- No allow-listing: root is never "trusted automation" (the policy's ``suppress`` is the tool for an
+  accepted, documented exception, and its findings still reach Security Hub).
+"""
+
+from __future__ import annotations
+
+from identity_auditor.contract import ANY, Context, RuleMeta, Severity, Trigger, Violation
+from identity_auditor.models import API_CALL, CONSOLE_SIGN_IN, CloudTrailRecord
+
+_CONSOLE = "signin.amazonaws.com"
+
+META = RuleMeta(
+    id="root_account_used",
+    title="Root user used",
+    severity=Severity.HIGH,
+    trigger=Trigger(ANY, ANY, (API_CALL, CONSOLE_SIGN_IN), identity_types=("Root",), all_management_events=True),
+    resource_type="AwsAccount",
+    finding_types=(
+        "Software and Configuration Checks/Industry and Regulatory Standards/CIS AWS Foundations Benchmark",
+        "Unusual Behaviors/User",
+    ),
+    why=(
+        "The root user has unrestricted access to the account and cannot be limited by IAM policies. "
+        "Using it for anything but the few tasks that require it widens the impact of a stolen password or key."
+    ),
+    remediation=(
+        "Confirm with the owner of the root credentials that this was planned. If not, reset the root "
+        "password, check its MFA devices, delete any root access keys and review what the session did in "
+        "CloudTrail. Use IAM Identity Center or roles for daily work; in an organization, enable "
+        "centralized root access to remove member-account root credentials."
+    ),
+    remediation_url="https://docs.aws.amazon.com/IAM/latest/UserGuide/id_root-user.html",
+    compliance=("CIS5 1.6", "CIS5 4.3", "CIS3 1.7", "CIS3 4.3"),
+)
+
+
+def evaluate(record: CloudTrailRecord, ctx: Context) -> Violation | None:
+    identity = record.user_identity
+    if identity.type != "Root" or not record.succeeded or record.event_type == "AwsServiceEvent":
+        return None
+    if (identity.invoked_by and identity.invoked_by != _CONSOLE) or record.by_identity_center:
+        return None
+
+    account = record.account_id
+    if record.event_name == "ConsoleLogin":
+        action = "signed in to the console"
+    else:
+        action = f"called {record.event_name} ({record.event_source})"
+    source = f" from {record.source_ip_address}" if record.source_ip_address else ""
+    details = {"EventName": record.event_name, "EventSource": record.event_source}
+    if record.read_only is not None:
+        details["ReadOnly"] = str(record.read_only).lower()
+    if record.extra("MFAUsed"):
+        details["MFAUsed"] = str(record.extra("MFAUsed"))
+    elif identity.session_context and identity.session_context.attributes:
+        details["MFAUsed"] = "Yes" if identity.mfa_authenticated else "No"
+    return Violation(
+        description=f"The root user of account {account} {action}{source}.",
+        resource_id=f"AWS::::Account:{account}",
+        details=details,
+    )
