@@ -153,3 +153,18 @@ def evaluator_rules(template: dict | None = None) -> dict[str, dict]:
             for target in resource["Properties"].get("Targets", [])
         )
     }
+
+
+def rule_findings(module, record: dict, policy=None) -> list:
+    """One rule's findings for a raw record, through the engine (so the policy's allow-lists apply)."""
+    from datetime import datetime, timezone
+
+    from identity_auditor.contract import Context
+    from identity_auditor.engine import Engine
+    from identity_auditor.models import CloudTrailRecord
+    from identity_auditor.policy import DEFAULT_POLICY
+    from identity_auditor.registry import Registry, Rule
+
+    engine = Engine(Registry([Rule(module.META, module.evaluate)]))
+    ctx = Context(now=datetime(2026, 11, 22, tzinfo=timezone.utc), policy=policy or DEFAULT_POLICY)
+    return engine.evaluate(CloudTrailRecord.model_validate(record), ctx).findings

@@ -1,5 +1,9 @@
 """The rule engine: runs every registered rule whose trigger matches a record.
 
+Callers the organisation policy allow-lists for a rule (``allow``: ARN patterns of trusted automation,
+matched against the session ARN and the issuing role's ARN) never produce that rule's findings; the
+rules themselves do not need to know.
+
 One rule's exception never stops the others: it is logged with the rule id and event id, returned
 as a :class:`RuleFailure` (the handler counts it in a metric) and the remaining rules still run.
 """
@@ -48,11 +52,12 @@ class Engine:
     ) -> Evaluation:
         """Evaluate one record. ``account``/``region`` (from the envelope) fill in what the record lacks."""
         result = Evaluation()
+        caller_arns = record.user_identity.arns
         for rule in self.registry.rules_for(record.event_source, record.event_name, record.user_identity.type):
             result.rules_run += 1
             try:
                 violation = rule.evaluate(record, ctx)
-                if violation is not None:
+                if violation is not None and not ctx.policy.allows(rule.meta.id, *caller_arns):
                     result.findings.append(
                         build_finding(rule.meta, violation, record, account_fallback=account, region_fallback=region)
                     )

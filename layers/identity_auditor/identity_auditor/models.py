@@ -23,6 +23,7 @@ RESERVED_SSO_ROLE_PREFIX = "AWSReservedSSO_"
 RESERVED_SSO_ROLE_PATH = "/aws-reserved/sso.amazonaws.com/"
 IDENTITY_CENTER_SERVICE = "sso.amazonaws.com"
 IDENTITY_CENTER_SERVICE_ROLE = "AWSServiceRoleForSSO"
+ROOT_USER_NAME = "AWS ROOT USER"  # how CloudTrail names root in requestParameters.userName
 
 
 class _Model(BaseModel):
@@ -66,6 +67,13 @@ class UserIdentity(_Model):
     def mfa_authenticated(self) -> bool:
         attributes = self.session_context.attributes if self.session_context else None
         return bool(attributes and (attributes.mfa_authenticated or "").lower() == "true")
+
+    @property
+    def arns(self) -> tuple[str, ...]:
+        """Every ARN that names the caller: the session or user ARN, and the issuing role's ARN (which
+        is what an allow-list of role ARNs matches for an assumed-role session)."""
+        issuer = self.issuer
+        return tuple(arn for arn in (self.arn, issuer.arn if issuer else None) if arn)
 
     @property
     def display_name(self) -> str:
@@ -140,11 +148,19 @@ class CloudTrailRecord(_Model):
         (spec: "for another user"). Role sessions acting on users are not "another user"."""
         target = self.request("userName")
         identity = self.user_identity
+        if identity.type == "Root" and target == ROOT_USER_NAME:  # root acting on itself, as CloudTrail writes it
+            return False
         return identity.type in ("IAMUser", "Root") and bool(target) and target != identity.user_name
 
     def request(self, key: str) -> Any:
-        """A request parameter, or ``None`` (``requestParameters`` may itself be ``null``)."""
-        return (self.request_parameters or {}).get(key)
+        """A request parameter, or ``None`` (``requestParameters`` may itself be ``null``). The key is
+        matched exactly first, then ignoring case (CloudTrail's casing of parameter names varies by
+        service: ``sAMLProviderArn``, ``openIDConnectProviderArn``)."""
+        return _lookup(self.request_parameters, key)
+
+    def response(self, key: str) -> Any:
+        """A field of ``responseElements`` (matched like :meth:`request`), or ``None``."""
+        return _lookup(self.response_elements, key)
 
     def extra(self, key: str) -> Any:
         """A field of ``additionalEventData``, or ``None``."""
@@ -158,6 +174,14 @@ class CloudTrailRecord(_Model):
     @property
     def partition(self) -> str:
         return partition_of(self.user_identity.arn, self.aws_region)
+
+
+def _lookup(block: dict[str, Any] | None, key: str) -> Any:
+    block = block or {}
+    if key in block:
+        return block[key]
+    folded = key.lower()
+    return next((value for name, value in block.items() if name.lower() == folded), None)
 
 
 def partition_of(arn: str | None, region: str | None) -> str:

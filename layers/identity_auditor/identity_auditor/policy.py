@@ -31,9 +31,11 @@ class OrgPolicy:
     access_key_max_age_days: int = 90
     credentials_unused_days: int = 45
 
-    def allows(self, rule_id: str, principal_arn: str | None) -> bool:
-        """The caller is allow-listed automation for this rule."""
-        return bool(principal_arn) and matches_any(principal_arn, self.allow.get(rule_id, ()))
+    def allows(self, rule_id: str, *principal_arns: str | None) -> bool:
+        """The caller is allow-listed automation for this rule: any of its ARNs (session ARN, the
+        issuing role's ARN: see ``UserIdentity.arns``) matches one of the rule's patterns."""
+        patterns = self.allow.get(rule_id, ())
+        return any(arn and matches_any(arn, patterns) for arn in principal_arns)
 
     def is_break_glass(self, user_name: str | None, path: str | None = None) -> bool:
         candidates = [c for c in (user_name, f"{path or '/'}{user_name or ''}") if c]

@@ -17,15 +17,54 @@ from types import ModuleType
 from identity_auditor.contract import Context, RuleMeta, Violation
 from identity_auditor.models import CloudTrailRecord
 from identity_auditor.rules import (
+    cloudtrail_logging_disabled,
+    cognito_identity_pool_guest_access_enabled,
+    config_recording_disabled,
+    ds_directory_trust_changed,
+    ec2_imdsv1_allowed,
     iam_access_key_created,
+    iam_access_key_reactivated,
+    iam_login_profile_changed,
+    iam_mfa_device_removed,
+    iam_oidc_provider_changed,
+    iam_role_trust_policy_unsafe,
+    iam_saml_provider_changed,
+    iam_user_created,
+    identitystore_manual_change,
+    root_account_used,
     signin_console_login_without_mfa,
+    signin_identity_center_login_without_mfa,
+    sso_account_assignment_changed,
+    sso_identity_source_changed,
+    sso_permission_set_changed,
     sso_reserved_role_modified,
+    sso_user_mfa_device_removed,
 )
 
+# In the order of the catalogue (spec/rules.md §A): first wave, then second wave.
 _MODULES: tuple[ModuleType, ...] = (
     signin_console_login_without_mfa,
+    signin_identity_center_login_without_mfa,
+    root_account_used,
+    iam_mfa_device_removed,
     iam_access_key_created,
+    iam_access_key_reactivated,
+    iam_user_created,
+    iam_login_profile_changed,
     sso_reserved_role_modified,
+    sso_permission_set_changed,
+    sso_account_assignment_changed,
+    sso_identity_source_changed,
+    sso_user_mfa_device_removed,
+    identitystore_manual_change,
+    iam_saml_provider_changed,
+    iam_oidc_provider_changed,
+    iam_role_trust_policy_unsafe,
+    cloudtrail_logging_disabled,
+    config_recording_disabled,
+    ds_directory_trust_changed,
+    cognito_identity_pool_guest_access_enabled,
+    ec2_imdsv1_allowed,
 )
 
 

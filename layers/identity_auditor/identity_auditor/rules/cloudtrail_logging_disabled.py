@@ -11,7 +11,10 @@ Decisions (spec/rules.md §A, checked against the real invictus records and the 
   (which the record does not carry): setting ``false`` on a trail that was already ``false`` fires too.
 - ``PutEventSelectors`` fires when, after the call, the trail records no *write* management events.
   Field names and case follow the real invictus records: ``eventSelectors[].includeManagementEvents``
-  (JSON boolean) and ``readWriteType``. Advanced selectors are read in the same lowerCamel form
+  (JSON boolean) and ``readWriteType``. The selectors echoed in ``responseElements`` (the trail's new
+  configuration, as in the invictus records) are judged when present, else the request's; a selector
+  without ``includeManagementEvents`` includes them and one without ``readWriteType`` is ``All``
+  (the API defaults). Advanced selectors are read in the same lowerCamel form
   (``advancedEventSelectors[].fieldSelectors[].field`` / ``equals``, inferred from that convention; no
   public record shows them): a selector records management events when it has ``eventCategory`` equal
   to ``Management``. Beyond the brief: a selector that keeps only read-only management events
@@ -38,7 +41,9 @@ META = RuleMeta(
     id="cloudtrail_logging_disabled",
     title="CloudTrail logging stopped, deleted or reduced",
     severity=Severity.CRITICAL,
-    trigger=Trigger("cloudtrail.amazonaws.com", ("StopLogging", "DeleteTrail", "UpdateTrail", "PutEventSelectors")),
+    trigger=Trigger(
+        "cloudtrail.amazonaws.com", ("StopLogging", "DeleteTrail", "UpdateTrail", "PutEventSelectors")
+    ),
     resource_type="AwsCloudTrailTrail",
     finding_types=(
         "TTPs/Defense Evasion",
@@ -49,10 +54,11 @@ META = RuleMeta(
         "do next, and every API call made while it is off is lost for good."
     ),
     remediation=(
-        "Confirm with the caller that the change was approved. If not, restore the trail at once (start-logging, "
-        "re-create it, or put back multi-Region, global service events, log file validation and All management "
-        "events), treat the caller's credentials as compromised and review their other activity. Protect "
-        "trails with a service control policy denying cloudtrail:StopLogging, DeleteTrail and UpdateTrail."
+        "Confirm with the caller that the change was approved. If not, restore the trail at once "
+        "(start-logging, re-create it, or put back multi-Region, global service events, log file validation "
+        "and All management events), treat the caller's credentials as compromised and review their other "
+        "activity. Protect trails with a service control policy denying cloudtrail:StopLogging, DeleteTrail "
+        "and UpdateTrail."
     ),
     remediation_url=(
         "https://docs.aws.amazon.com/awscloudtrail/latest/userguide/"
@@ -83,7 +89,9 @@ def evaluate(record: CloudTrailRecord, ctx: Context) -> Violation | None:
         change = "turned off " + ", ".join(turned_off)
         verb = f"turned off {' and '.join(turned_off)} on"
     elif name == "PutEventSelectors":
-        dropped = _selectors_change(record.request_parameters or {})
+        response = record.response_elements or {}
+        effective = any(key in response for key in ("eventSelectors", "advancedEventSelectors"))
+        dropped = _selectors_change(response if effective else record.request_parameters or {})
         if dropped is None:
             return None
         change, verb, tail = f"now {dropped}", "changed the event selectors of", f"; it now {dropped}"
@@ -92,7 +100,7 @@ def evaluate(record: CloudTrailRecord, ctx: Context) -> Violation | None:
     trail, arn = _trail(record)
     return Violation(
         description=(
-            f"{record.user_identity.display_name} {verb} CloudTrail trail {trail} in account "
+            f"{_caller(record)} {verb} CloudTrail trail {trail} in account "
             f"{record.account_id} ({record.aws_region or 'unknown Region'}){tail}."
         ),
         resource_id=arn,
@@ -104,21 +112,18 @@ def _is_false(value: Any) -> bool:
     return value is False or (isinstance(value, str) and value.strip().lower() == "false")
 
 
-def _is_true(value: Any) -> bool:
-    return value is True or (isinstance(value, str) and value.strip().lower() == "true")
-
-
 def _selectors_change(params: dict) -> str | None:
     """What the new selectors drop, or ``None`` when write management events are still recorded."""
     basic, advanced = params.get("eventSelectors"), params.get("advancedEventSelectors")
-    if isinstance(basic, list):
-        management = [s for s in basic if isinstance(s, dict) and _is_true(s.get("includeManagementEvents"))]
+    if isinstance(basic, list) and basic:
+        selectors = [s for s in basic if isinstance(s, dict)]
+        management = [s for s in selectors if not _is_false(s.get("includeManagementEvents"))]
         writes = [s for s in management if str(s.get("readWriteType") or "All") != "ReadOnly"]
-    elif isinstance(advanced, list):
+    elif isinstance(advanced, list) and advanced:
         management = [s for s in advanced if _field_equals(s, "eventCategory", "Management")]
         writes = [s for s in management if not _field_equals(s, "readOnly", "true")]
     else:
-        return None  # nothing to judge
+        return None  # nothing to judge (an empty list is the unused kind, or a call the API rejects)
     if not management:
         return "records no management events"
     if not writes:
@@ -132,6 +137,7 @@ def _field_equals(selector: Any, field: str, value: str) -> bool:
     for item in selector.get("fieldSelectors") or []:
         if isinstance(item, dict) and item.get("field") == field:
             equals = item.get("equals") or []
+            equals = [equals] if isinstance(equals, str) else equals
             if any(str(v).lower() == value.lower() for v in equals):
                 return True
     return False
@@ -146,3 +152,10 @@ def _trail(record: CloudTrailRecord) -> tuple[str, str]:
     if not arn and given and record.aws_region:
         arn = f"arn:{record.partition}:cloudtrail:{record.aws_region}:{record.account_id}:trail/{given}"
     return name, arn or name
+
+
+def _caller(record: CloudTrailRecord) -> str:
+    """Who made the call, and the AWS service that made it for them (``invokedBy``), if any."""
+    via = record.user_identity.invoked_by
+    name = record.user_identity.display_name
+    return f"{name} (via {via})" if via else name

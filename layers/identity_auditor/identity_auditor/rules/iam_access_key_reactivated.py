@@ -41,16 +41,8 @@ META = RuleMeta(
 )
 
 
-def _allow_listed(record: CloudTrailRecord, ctx: Context) -> bool:
-    identity = record.user_identity
-    issuer = identity.issuer.arn if identity.issuer else None
-    return any(ctx.policy.allows(META.id, arn) for arn in (identity.arn, issuer) if arn)
-
-
 def evaluate(record: CloudTrailRecord, ctx: Context) -> Violation | None:
     if not record.succeeded or str(record.request("status") or "").lower() != "active":
-        return None
-    if _allow_listed(record, ctx):
         return None
     identity = record.user_identity
     key_id = str(record.request("accessKeyId") or "")

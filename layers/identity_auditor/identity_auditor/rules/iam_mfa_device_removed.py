@@ -50,25 +50,21 @@ META = RuleMeta(
 )
 
 
-def _allow_listed(record: CloudTrailRecord, ctx: Context) -> bool:
-    identity = record.user_identity
-    issuer = identity.issuer.arn if identity.issuer else None
-    return any(ctx.policy.allows(META.id, arn) for arn in (identity.arn, issuer) if arn)
-
-
 def evaluate(record: CloudTrailRecord, ctx: Context) -> Violation | None:
-    if not record.succeeded or _allow_listed(record, ctx):
+    if not record.succeeded:
         return None
     identity = record.user_identity
     serial = str(record.request("serialNumber") or "")
     target = record.request("userName")
     account = record.account_id
     caller = identity.display_name
-    verb = "deactivated" if record.event_name == "DeactivateMFADevice" else "deleted"
+    # DeactivateMFADevice without userName acts on the caller; DeleteVirtualMFADevice names no user.
+    deactivating = record.event_name == "DeactivateMFADevice"
+    verb = "deactivated" if deactivating else "deleted"
     is_root_device = (
         serial.endswith(_ROOT_DEVICE)
         or target == _ROOT_USER_NAME
-        or (identity.type == "Root" and not target and record.event_name == "DeactivateMFADevice")
+        or (identity.type == "Root" and not target and deactivating)
     )
     details = {"SerialNumber": serial}
     if is_root_device:
@@ -80,7 +76,7 @@ def evaluate(record: CloudTrailRecord, ctx: Context) -> Violation | None:
             severity=Severity.CRITICAL,
             details=details,
         )
-    owner = target or (identity.user_name if identity.type == "IAMUser" else None)
+    owner = target or (identity.user_name if deactivating and identity.type == "IAMUser" else None)
     if owner:
         details["DeviceOwner"] = str(owner)
         return Violation(

@@ -12,8 +12,9 @@ Decisions (spec/rules.md §A):
   ``requestParameters.policyDocument`` (UpdateAssumeRolePolicy): plain JSON in real records; the
   URL-encoded copy in ``responseElements.role`` is used only when the request lacks the document.
 - Success only. CRITICAL when any problem is CRITICAL (``*`` principals, ``NotPrincipal``), else HIGH.
-- No exclusions for CloudFormation, Identity Center or allow-listed automation: an unsafe trust policy
-  is unsafe whoever writes it (accepted exceptions are suppressions in the organisation policy).
+- No exclusions for CloudFormation or Identity Center: an unsafe trust policy is unsafe whoever writes
+  it. Only a caller the organisation policy explicitly allow-lists for this rule is skipped (by the
+  engine, as for every rule); accepted exceptions are better written as suppressions.
 - A trust policy that cannot be parsed yields no finding: IAM validates the document, so a successful
   call with a malformed one does not happen; if it ever does, the engine and CLI keep running.
 - The resource is the role ARN from ``responseElements.role.arn``, else built from the partition,
@@ -90,7 +91,7 @@ def evaluate(record: CloudTrailRecord, ctx: Context) -> Violation | None:
     return Violation(
         description=(
             f"{caller} {action} {role_name} in account {record.account_id} with an unsafe trust policy: "
-            f"{first.principal}: {first.reason}{more}."
+            f"{first.reason}, for principal {first.principal}{more}."
         ),
         resource_id=str(role_arn),
         severity=Severity.CRITICAL if critical else Severity.HIGH,

@@ -43,12 +43,6 @@ META = RuleMeta(
 )
 
 
-def _allow_listed(record: CloudTrailRecord, ctx: Context) -> bool:
-    identity = record.user_identity
-    issuer = identity.issuer.arn if identity.issuer else None
-    return any(ctx.policy.allows(META.id, arn) for arn in (identity.arn, issuer) if arn)
-
-
 def evaluate(record: CloudTrailRecord, ctx: Context) -> Violation | None:
     if not record.succeeded:
         return None
@@ -56,7 +50,7 @@ def evaluate(record: CloudTrailRecord, ctx: Context) -> Violation | None:
     created = created if isinstance(created, dict) else {}
     name = record.request("userName") or created.get("userName")
     path = record.request("path") or created.get("path") or "/"
-    if ctx.policy.is_break_glass(name, path) or _allow_listed(record, ctx):
+    if ctx.policy.is_break_glass(name, path):
         return None
     account = record.account_id
     user_arn = created.get("arn") or f"arn:{record.partition}:iam::{account}:user{path}{name or 'unknown'}"

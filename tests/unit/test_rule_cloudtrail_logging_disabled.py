@@ -1,0 +1,242 @@
+"""cloudtrail_logging_disabled: real invictus StopLogging / DeleteTrail / PutEventSelectors records (the
+successes and the TrailNotFoundException failures), AWS's failed UpdateTrail sample, and variants."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+from asff_validator import assert_valid_asff
+from support import changed, corpus_record, corpus_records, load_sample, run_rule
+
+from identity_auditor.asff import to_asff
+from identity_auditor.contract import Context, Severity
+from identity_auditor.engine import Engine
+from identity_auditor.findings import build_finding
+from identity_auditor.models import CloudTrailEvent, CloudTrailRecord
+from identity_auditor.registry import REGISTRY, Registry, Rule
+from identity_auditor.rules import cloudtrail_logging_disabled as rule
+
+NOW = datetime(2026, 11, 22, tzinfo=timezone.utc)
+PRODUCT_ARN = "arn:aws:securityhub:us-east-1:123456789012:product/123456789012/default"
+DELETED = corpus_record("invictus", "DeleteTrail", eventID="fcec2e46-3cc3-4ac2-8144-3674f06990e4")
+DELETE_FAILED = corpus_record("invictus", "DeleteTrail", errorCode="TrailNotFoundException")
+STOP_FAILED = corpus_record("invictus", "StopLogging", errorCode="TrailNotFoundException")
+DROP_MANAGEMENT = corpus_record("invictus", "PutEventSelectors", eventID="076e96d5-2983-473f-920a-2fc2d7e02777")
+KEEP_MANAGEMENT = corpus_record("invictus", "PutEventSelectors", eventID="3d6df238-f83c-4a34-bea8-45cf80a2050b")
+UPDATE_FAILED = corpus_record("aws-docs", "UpdateTrail")  # TrailNotFoundException, us-east-2
+UPDATED = changed(UPDATE_FAILED, errorCode=None, errorMessage=None)
+TRAIL = "stratus-red-team-ctes-trail-qyxyekjbtk"
+CFN = {
+    "type": "AssumedRole",
+    "principalId": "AROAEXAMPLECFNEXEC01:AWSCloudFormation",
+    "arn": "arn:aws:sts::123837392027:assumed-role/cfn-exec-baseline/AWSCloudFormation",
+    "accountId": "123837392027",
+    "sessionContext": {"sessionIssuer": {"type": "Role", "userName": "cfn-exec-baseline",
+                                         "arn": "arn:aws:iam::123837392027:role/cfn-exec-baseline"}},
+    "invokedBy": "cloudformation.amazonaws.com",
+}
+
+
+def _selectors(*selectors: dict, advanced: bool = False) -> dict:
+    """A PutEventSelectors record whose request and response (the trail's new selectors) are ``selectors``."""
+    key = "advancedEventSelectors" if advanced else "eventSelectors"
+    return changed(DROP_MANAGEMENT, requestParameters={"trailName": TRAIL, key: list(selectors)},
+                   responseElements={"trailARN": DROP_MANAGEMENT["responseElements"]["trailARN"],
+                                     key: list(selectors)})
+
+
+def _asff(record: dict) -> dict:
+    finding = build_finding(rule.META, run_rule(rule, record), CloudTrailRecord.model_validate(record))
+    document = to_asff(finding, product_arn=PRODUCT_ARN, updated_at=NOW)
+    assert_valid_asff(document)
+    return document
+
+
+def test_flags_the_real_successful_delete_trail_as_critical():
+    violation = run_rule(rule, DELETED)
+    assert violation.severity is None and rule.META.severity is Severity.CRITICAL
+    assert violation.resource_id == f"arn:aws:cloudtrail:us-east-1:123837392027:trail/{TRAIL}"
+    assert violation.details == {"TrailName": TRAIL, "Change": "trail deleted"}
+    assert violation.description.startswith(f"bert-jan deleted CloudTrail trail {TRAIL} in account 123837392027")
+    document = _asff(DELETED)
+    assert document["Resources"][0]["Type"] == "AwsCloudTrailTrail"
+    assert document["Severity"]["Label"] == "CRITICAL"
+    assert "TTPs/Defense Evasion" in document["Types"]
+    assert document["Compliance"]["RelatedRequirements"] == [
+        "CIS AWS Foundations Benchmark v5.0.0/4.5", "CIS AWS Foundations Benchmark v5.0.0/3.1"]
+
+
+@pytest.mark.parametrize("record", [DELETE_FAILED, STOP_FAILED, UPDATE_FAILED], ids=["delete", "stop", "update"])
+def test_ignores_calls_that_failed_with_trail_not_found(record):
+    assert record["errorCode"] == "TrailNotFoundException"
+    assert run_rule(rule, record) is None
+
+
+def test_flags_successful_stop_logging_named_by_arn():
+    arn = "arn:aws:cloudtrail:us-east-1:123837392027:trail/management-events"
+    record = changed(STOP_FAILED, errorCode=None, errorMessage=None, requestParameters={"name": arn})
+    violation = run_rule(rule, record)
+    assert violation.resource_id == arn
+    assert violation.details == {"TrailName": "management-events", "Change": "logging stopped"}
+    assert "stopped logging on CloudTrail trail management-events" in violation.description
+    _asff(record)
+
+
+def test_a_stack_deleting_the_trail_still_leaves_you_blind():
+    record = changed(DELETED, userIdentity=CFN, sourceIPAddress="cloudformation.amazonaws.com",
+                     userAgent="cloudformation.amazonaws.com", awsRegion="ap-southeast-2")
+    violation = run_rule(rule, record)
+    assert violation is not None
+    assert "via cloudformation.amazonaws.com" in violation.description
+    assert violation.resource_id == f"arn:aws:cloudtrail:ap-southeast-2:123837392027:trail/{TRAIL}"
+    document = _asff(record)
+    assert document["ProductFields"]["identity-auditor/InvokedBy"] == "cloudformation.amazonaws.com"
+
+
+def test_flags_the_real_put_event_selectors_that_drops_management_events():
+    violation = run_rule(rule, DROP_MANAGEMENT)
+    assert violation.details["Change"] == "now records no management events"
+    assert violation.resource_id == f"arn:aws:cloudtrail:us-east-1:123837392027:trail/{TRAIL}"  # response trailARN
+    _asff(DROP_MANAGEMENT)
+
+
+def test_ignores_the_real_put_event_selectors_that_keeps_management_events():
+    assert run_rule(rule, KEEP_MANAGEMENT) is None
+
+
+def test_the_selectors_in_the_response_are_the_trails_new_configuration():
+    request_only = changed(DROP_MANAGEMENT, responseElements=None)
+    assert run_rule(rule, request_only).details["Change"] == "now records no management events"
+    keeps = changed(DROP_MANAGEMENT, responseElements=KEEP_MANAGEMENT["responseElements"])
+    assert run_rule(rule, keeps) is None
+
+
+@pytest.mark.parametrize(
+    "selectors, change",
+    [
+        ([{"readWriteType": "ReadOnly", "includeManagementEvents": True, "dataResources": []}],
+         "now records only read-only management events"),
+        ([{"readWriteType": "All", "includeManagementEvents": False, "dataResources": []},
+          {"readWriteType": "ReadOnly", "includeManagementEvents": True, "dataResources": []}],
+         "now records only read-only management events"),
+        ([{"readWriteType": "All"}], None),
+        ([], None),
+        ([{"readWriteType": "WriteOnly", "includeManagementEvents": True}], None),
+        ([{"readWriteType": "All", "includeManagementEvents": True,
+           "excludeManagementEventSources": ["kms.amazonaws.com"]}], None),
+        ([{"readWriteType": "All", "includeManagementEvents": False},
+          {"readWriteType": "All", "includeManagementEvents": True}], None),
+    ],
+    ids=["read-only", "read-only-plus-data", "default-includes-management", "empty", "write-only", "kms-excluded",
+         "second-selector-keeps"],
+)
+def test_basic_event_selectors(selectors, change):
+    violation = run_rule(rule, _selectors(*selectors))
+    assert (violation.details["Change"] if violation else None) == change
+
+
+MANAGEMENT = {"field": "eventCategory", "equals": ["Management"]}
+DATA_S3 = [{"field": "eventCategory", "equals": ["Data"]}, {"field": "resources.type", "equals": ["AWS::S3::Object"]}]
+
+
+@pytest.mark.parametrize(
+    "selectors, change",
+    [
+        ([{"name": "S3 data events", "fieldSelectors": DATA_S3}], "now records no management events"),
+        ([{"name": "reads", "fieldSelectors": [MANAGEMENT, {"field": "readOnly", "equals": ["true"]}]}],
+         "now records only read-only management events"),
+        ([{"name": "Management events", "fieldSelectors": [MANAGEMENT]},
+          {"name": "S3 data events", "fieldSelectors": DATA_S3}], None),
+        ([{"name": "writes", "fieldSelectors": [MANAGEMENT, {"field": "readOnly", "equals": ["false"]}]}], None),
+    ],
+    ids=["data-only", "management-read-only", "management-and-data", "management-writes"],
+)
+def test_advanced_event_selectors(selectors, change):
+    violation = run_rule(rule, _selectors(*selectors, advanced=True))
+    assert (violation.details["Change"] if violation else None) == change
+
+
+@pytest.mark.parametrize(
+    "request_parameters, turned_off",
+    [
+        ({"enableLogFileValidation": False}, "log file validation"),
+        ({"isMultiRegionTrail": False}, "multi-Region logging"),
+        ({"includeGlobalServiceEvents": False, "isMultiRegionTrail": False},
+         "multi-Region logging and global service events"),
+    ],
+)
+def test_flags_update_trail_that_turns_protection_off(request_parameters, turned_off):
+    record = changed(UPDATED, requestParameters={"name": "myTrail2", **request_parameters})
+    violation = run_rule(rule, record)
+    assert f"turned off {turned_off} on CloudTrail trail myTrail2" in violation.description
+    assert violation.resource_id == "arn:aws:cloudtrail:us-east-2:123456789012:trail/myTrail2"
+    _asff(record)
+
+
+@pytest.mark.parametrize(
+    "request_parameters",
+    [
+        {"s3BucketName": "org-audit-logs-archive"},
+        {"isMultiRegionTrail": True, "enableLogFileValidation": True, "includeGlobalServiceEvents": True},
+        {},
+    ],
+    ids=["s3-bucket-only", "turning-things-on", "name-only"],
+)
+def test_ignores_update_trail_that_turns_nothing_off(request_parameters):
+    assert run_rule(rule, changed(UPDATED, requestParameters={"name": "myTrail2", **request_parameters})) is None
+
+
+def test_ignores_failed_update_trail_even_when_it_would_turn_validation_off():
+    failed = changed(UPDATE_FAILED, requestParameters={"name": "myTrail2", "enableLogFileValidation": False})
+    assert run_rule(rule, failed) is None
+
+
+def test_in_the_invictus_archive_it_flags_the_two_deletions_and_the_selector_change_only():
+    ctx = Context(now=NOW)
+    fired = sorted(
+        record["eventID"]
+        for record in corpus_records("invictus")
+        if rule.META.trigger.matches(record["eventSource"], record["eventName"], record["userIdentity"].get("type"))
+        and rule.evaluate(CloudTrailRecord.model_validate(record), ctx) is not None
+    )
+    assert fired == sorted([
+        "fcec2e46-3cc3-4ac2-8144-3674f06990e4",  # DeleteTrail stratus-red-team-ctes-trail-...
+        "c0057a42-1625-4b1d-9db5-352f931f790a",  # DeleteTrail stratus-red-team-ctlr-trail-...
+        "076e96d5-2983-473f-920a-2fc2d7e02777",  # PutEventSelectors: ReadOnly, no management events
+    ])
+
+
+def test_metadata():
+    assert rule.META.id == rule.__name__.rsplit(".", 1)[1]
+    assert len(rule.META.remediation) <= 512
+    assert rule.META.remediation_url.startswith("https://docs.aws.amazon.com/")
+    assert rule.META.trigger.event_names == {"StopLogging", "DeleteTrail", "UpdateTrail", "PutEventSelectors"}
+
+
+@pytest.mark.parametrize("sample, severity", [
+    ('cloudtrail_delete_trail.json', 'CRITICAL'),
+    ('cloudtrail_delete_trail_by_cloudformation__constructed.json', 'CRITICAL'),
+    ('cloudtrail_delete_trail_not_found.json', None),
+    ('cloudtrail_put_event_selectors_management_events.json', None),
+    ('cloudtrail_put_event_selectors_no_management_events.json', 'CRITICAL'),
+    ('cloudtrail_stop_logging__constructed.json', 'CRITICAL'),
+    ('cloudtrail_stop_logging_not_found.json', None),
+    ('cloudtrail_update_trail_log_file_validation_off__constructed.json', 'CRITICAL'),
+    ('cloudtrail_update_trail_not_found.json', None),
+    ('cloudtrail_update_trail_s3_bucket__constructed.json', None),
+])
+def test_samples_through_the_engine(sample, severity):
+    assert _through_engine(sample) == ({rule.META.id: severity} if severity else {})
+
+
+def _through_engine(sample: str) -> dict[str, str]:
+    """This rule's findings for a sample in events/cloudtrail/, through an Engine whose registry holds it."""
+    others = [known for known in REGISTRY.rules if known.meta.id != rule.META.id]
+    engine = Engine(Registry([*others, Rule(rule.META, rule.evaluate)]))
+    event = CloudTrailEvent.model_validate(load_sample(sample))
+    result = engine.evaluate(event.detail, Context(now=NOW), account=event.account, region=event.region)
+    assert not result.failures
+    for finding in result.findings:
+        assert_valid_asff(to_asff(finding, product_arn=PRODUCT_ARN, updated_at=NOW))
+    return {f.rule_id: f.severity.value for f in result.findings if f.rule_id == rule.META.id}

@@ -1,0 +1,128 @@
+"""root_account_used: any successful call or console sign-in by root, never AWS services acting for root."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import pytest
+from asff_validator import assert_valid_asff
+from support import CORPUS, changed, corpus_records, load_sample, run_rule
+
+from identity_auditor.asff import to_asff
+from identity_auditor.contract import Context
+from identity_auditor.engine import Engine
+from identity_auditor.models import CloudTrailRecord
+from identity_auditor.registry import REGISTRY, Registry, Rule
+from identity_auditor.rules import root_account_used as rule
+
+NOW = datetime(2026, 11, 22, tzinfo=timezone.utc)
+PRODUCT_ARN = "arn:aws:securityhub:us-east-1:123456789012:product/123456789012/default"
+DOCS = CORPUS / "aws-docs" / "cloudtrail"
+
+
+def _docs(number: str) -> dict:
+    return json.loads((DOCS / f"cloudtrail-event-reference-aws-console-sign-in-events__{number}.json").read_text())
+
+
+CREATE_BUCKET = json.loads((CORPUS / "aws-docs/eventbridge/awsdocs-cwe__AWS_API_Call_via_CloudTrail.json").read_text())["detail"]
+LOGIN_WITHOUT_MFA, LOGIN_WITH_MFA, LOGIN_FAILED = _docs("06"), _docs("07"), _docs("08")
+ENABLE_MFA, PASSWORD_UPDATED = _docs("09"), _docs("10")
+IDENTITY_CENTER_PROVISIONING = load_sample("iam_create_role_reserved_by_identity_center__constructed")["detail"]
+
+
+def _engine(*rules) -> Engine:
+    others = [known for known in rules if known.meta.id != rule.META.id]
+    return Engine(Registry([*others, Rule(rule.META, rule.evaluate)]))
+
+
+def _asff_findings(raw: dict, engine: Engine | None = None) -> list:
+    result = (engine or _engine()).evaluate(CloudTrailRecord.model_validate(raw), Context(now=NOW))
+    assert result.failures == []
+    for finding in result.findings:
+        assert_valid_asff(to_asff(finding, product_arn=PRODUCT_ARN, updated_at=NOW))
+    return result.findings
+
+
+def test_flags_root_api_call_from_the_real_eventbridge_sample():
+    violation = run_rule(rule, CREATE_BUCKET)
+    assert violation is not None and violation.severity is None  # the rule's HIGH
+    assert violation.resource_id == "AWS::::Account:123456789012"
+    assert "CreateBucket" in violation.description and "100.100.100.100" in violation.description
+    assert violation.details["MFAUsed"] == "No"
+    [finding] = _asff_findings(CREATE_BUCKET)
+    assert (finding.severity.value, finding.resource_type) == ("HIGH", "AwsAccount")
+
+
+@pytest.mark.parametrize("record", [LOGIN_WITHOUT_MFA, LOGIN_WITH_MFA], ids=["without-mfa", "with-mfa"])
+def test_successful_root_console_login_is_root_use_with_or_without_mfa(record):
+    violation = run_rule(rule, record)
+    assert "signed in to the console" in violation.description
+    assert violation.details["MFAUsed"] == record["additionalEventData"]["MFAUsed"]
+    _asff_findings(record)
+
+
+def test_root_login_without_mfa_also_gets_the_mfa_rule_finding():
+    findings = _asff_findings(LOGIN_WITHOUT_MFA, _engine(*REGISTRY.rules))
+    assert {f.rule_id: f.severity.value for f in findings} == {
+        "signin_console_login_without_mfa": "CRITICAL", "root_account_used": "HIGH"}
+    assert len({f.finding_id for f in findings}) == 2
+
+
+def test_ignores_failed_root_login():
+    assert run_rule(rule, LOGIN_FAILED) is None  # errorMessage + ConsoleLogin Failure, no errorCode
+
+
+@pytest.mark.parametrize("record", [ENABLE_MFA, PASSWORD_UPDATED], ids=["EnableMFADevice", "PasswordUpdated"])
+def test_flags_root_credential_work(record):
+    violation = run_rule(rule, record)
+    assert record["eventName"] in violation.description
+    _asff_findings(record)
+
+
+def test_read_only_calls_count():
+    violation = run_rule(rule, changed(CREATE_BUCKET, eventName="ListBuckets", readOnly=True, requestParameters=None))
+    assert violation is not None and violation.details["ReadOnly"] == "true"
+
+
+def test_root_console_action_invoked_by_signin_is_a_person():
+    identity = {**CREATE_BUCKET["userIdentity"], "invokedBy": "signin.amazonaws.com"}
+    assert run_rule(rule, changed(CREATE_BUCKET, userIdentity=identity)) is not None
+
+
+@pytest.mark.parametrize("service", ["sso.amazonaws.com", "cloudformation.amazonaws.com", "AWS Internal"])
+def test_ignores_aws_services_acting_for_root(service):
+    identity = {**CREATE_BUCKET["userIdentity"], "invokedBy": service}
+    assert run_rule(rule, changed(CREATE_BUCKET, userIdentity=identity, sourceIPAddress=service)) is None
+
+
+def test_ignores_identity_center_provisioning_in_the_management_account():
+    assert run_rule(rule, IDENTITY_CENTER_PROVISIONING) is None
+    assert run_rule(rule, changed(CREATE_BUCKET, sourceIPAddress="sso.amazonaws.com")) is None
+
+
+def test_ignores_service_events_and_failed_calls():
+    assert run_rule(rule, changed(CREATE_BUCKET, eventType="AwsServiceEvent")) is None
+    assert run_rule(rule, changed(CREATE_BUCKET, errorCode="AccessDenied", errorMessage="denied")) is None
+
+
+def test_ignores_everyone_but_root():
+    user = {"type": "IAMUser", "principalId": "AIDAEXAMPLE", "arn": "arn:aws:iam::123456789012:user/alice",
+            "accountId": "123456789012", "userName": "alice"}
+    record = changed(CREATE_BUCKET, userIdentity=user)
+    assert run_rule(rule, record) is None
+    assert not _engine().wants(CloudTrailRecord.model_validate(record))
+
+
+def test_trigger_asks_for_every_root_management_event():
+    [route] = Registry([Rule(rule.META, rule.evaluate)]).routes()
+    assert route.all_management_events
+    assert route.pattern == {
+        "detail-type": ["AWS API Call via CloudTrail", "AWS Console Sign In via CloudTrail"],
+        "detail": {"userIdentity": {"type": ["Root"]}},
+    }
+
+
+def test_nothing_fires_on_the_invictus_archive_which_has_no_root_activity():
+    engine = _engine()
+    assert [f for raw in corpus_records("invictus") for f in _asff_findings(raw, engine)] == []

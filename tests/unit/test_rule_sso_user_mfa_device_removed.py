@@ -1,0 +1,91 @@
+"""sso_user_mfa_device_removed: HIGH when an admin removes a user's device, MEDIUM for self-service."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+from asff_validator import assert_valid_asff
+from support import changed, load_sample, run_rule
+
+from identity_auditor.asff import to_asff
+from identity_auditor.contract import Severity
+from identity_auditor.findings import build_finding
+from identity_auditor.models import CloudTrailRecord
+from identity_auditor.rules import sso_user_mfa_device_removed as rule
+
+NOW = datetime(2025, 3, 5, 12, 0, tzinfo=timezone.utc)
+PRODUCT_ARN = "arn:aws:securityhub:us-east-1:123456789012:product/123456789012/default"
+BY_ADMIN = load_sample("sso_directory_delete_mfa_device_for_user_by_admin__constructed")["detail"]
+SELF = load_sample("sso_directory_delete_mfa_device_for_user_self_service__constructed")["detail"]
+FAILED = load_sample("sso_directory_delete_mfa_device_for_user_failed__constructed")["detail"]
+
+
+def _assert_asff(raw: dict, violation) -> None:
+    finding = build_finding(rule.META, violation, CloudTrailRecord.model_validate(raw))
+    assert_valid_asff(to_asff(finding, product_arn=PRODUCT_ARN, updated_at=NOW))
+
+
+def test_administrator_removing_a_device_is_high():
+    violation = run_rule(rule, BY_ADMIN)
+    assert violation is not None and violation.severity is Severity.HIGH
+    assert violation.details["RemovedBy"] == "administrator"
+    assert "jane@example.com" in violation.description
+    assert violation.resource_id == "d-9067230c03"  # no user id in the request: the identity store
+    _assert_asff(BY_ADMIN, violation)
+
+
+def test_portal_user_removing_their_own_device_is_medium():
+    violation = run_rule(rule, SELF)
+    assert violation is not None and violation.severity is Severity.MEDIUM
+    assert violation.details["RemovedBy"] == "self-service"
+    _assert_asff(SELF, violation)
+
+
+def test_older_portal_records_with_unknown_type_are_self_service():
+    identity = {
+        "type": "Unknown",
+        "principalId": "111122223333",
+        "accountId": "111122223333",
+        "userName": "user1",
+    }
+    assert run_rule(rule, changed(SELF, userIdentity=identity)).severity is Severity.MEDIUM
+
+
+@pytest.mark.parametrize(
+    "identity",
+    [
+        {
+            "type": "IAMUser",
+            "arn": "arn:aws:iam::111122223333:user/alice",
+            "userName": "alice",
+            "accountId": "111122223333",
+        },
+        {"type": "Root", "arn": "arn:aws:iam::111122223333:root", "accountId": "111122223333"},
+    ],
+)
+def test_any_non_portal_caller_is_an_administrator(identity):
+    assert run_rule(rule, changed(BY_ADMIN, userIdentity=identity)).severity is Severity.HIGH
+
+
+@pytest.mark.parametrize(
+    "request_parameters",
+    [
+        {"identityStoreId": "d-9067230c03", "userId": "94e80458-9021-70ea-08fa-c3a10a1d8a92"},
+        # Unpublished console API: wherever a userId sits in the request, it names the user.
+        {"user": {"directoryId": "d-9067230c03", "userId": "94e80458-9021-70ea-08fa-c3a10a1d8a92"}},
+    ],
+)
+def test_names_the_user_when_the_request_carries_a_user_id(request_parameters):
+    violation = run_rule(rule, changed(BY_ADMIN, requestParameters=request_parameters))
+    assert violation.resource_id == "arn:aws:identitystore:::user/94e80458-9021-70ea-08fa-c3a10a1d8a92"
+    assert "94e80458-9021-70ea-08fa-c3a10a1d8a92" in violation.description
+
+
+def test_tolerates_null_request_parameters():
+    assert run_rule(rule, changed(BY_ADMIN, requestParameters=None)).resource_id == "unknown user"
+
+
+def test_ignores_failed_removal():
+    assert FAILED["errorCode"] == "AccessDeniedException"
+    assert run_rule(rule, FAILED) is None
