@@ -96,14 +96,15 @@ def _run() -> int:
         fired = len(result["findings"])
         print(f"  {path.name:<75} {fired} finding{'s' if fired != 1 else ''}")
 
-    findings = securityhub.get_findings(MaxResults=100)["Findings"]
+    findings = _all_findings(securityhub)
     print(f"\n=== Security Hub: {len(findings)} findings ===")
-    for finding in sorted(findings, key=lambda f: f["Id"]):
-        print(f"\n[{finding['Severity']['Label']}] {finding['Title']}")
-        print(f"  Id:        {finding['Id']}")
-        print(f"  Resource:  {finding['Resources'][0]['Type']} {finding['Resources'][0]['Id']}")
-        print(f"  Standards: {', '.join(finding['Compliance'].get('RelatedRequirements', []))}")
-        print(textwrap.fill(finding["Description"], 100, initial_indent="  ", subsequent_indent="  "))
+    order = {"CRITICAL": 0, "HIGH": 1, "MEDIUM": 2, "LOW": 3, "INFORMATIONAL": 4}
+    for finding in sorted(findings, key=lambda f: (order[f["Severity"]["Label"]], f["GeneratorId"], f["Id"])):
+        resource = finding["Resources"][0]
+        print(f"  {finding['Severity']['Label']:<9} {finding['GeneratorId']:<44} {resource['Type']} {resource['Id'][:70]}")
+    example = next(f for f in findings if f["GeneratorId"] == "sso_reserved_role_modified")
+    print("\nOne finding in full (as stored in Security Hub):")
+    print(textwrap.indent(json.dumps(example, indent=2, sort_keys=True), "  "))
 
     messages = []
     while True:
@@ -115,11 +116,24 @@ def _run() -> int:
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
     print(f"\n=== Alerts delivered to the subscriber: {len(messages)} ===")
     for envelope in messages:
+        print(f"  {envelope.get('Subject')}")
+    shown = [m for m in messages if m["MessageAttributes"]["severity"]["Value"] == "CRITICAL"][:2]
+    for envelope in shown:
         attributes = {k: v["Value"] for k, v in envelope.get("MessageAttributes", {}).items()}
         print(f"\nSubject: {envelope.get('Subject')}")
         print(f"Attributes: {json.dumps(attributes, sort_keys=True)}")
         print(textwrap.indent(envelope["Message"].rstrip(), "  | ", predicate=lambda line: True))
     return 0 if findings and len(messages) == len(findings) else 1
+
+
+def _all_findings(securityhub) -> list[dict]:
+    findings, token = [], None
+    while True:
+        page = securityhub.get_findings(MaxResults=100, **({"NextToken": token} if token else {}))
+        findings += page["Findings"]
+        token = page.get("NextToken")
+        if not token:
+            return findings
 
 
 if __name__ == "__main__":
