@@ -16,7 +16,6 @@ from aws_lambda_powertools.utilities.parser import parse
 from identity_auditor.contract import Context
 from identity_auditor.engine import Engine
 from identity_auditor.models import CloudTrailEvent
-from identity_auditor.runtime import Home, build_sinks
 from identity_auditor.settings import Settings
 from identity_auditor.sinks import publish_all
 
@@ -30,8 +29,11 @@ _sinks: list | None = None
 
 
 def _sinks_for(context) -> list:
+    """The sinks, built on the first event that produced findings (boto3 is imported only then)."""
     global _sinks
     if _sinks is None:
+        from identity_auditor.runtime import Home, build_sinks
+
         _sinks = build_sinks(
             SETTINGS,
             Home.from_function_arn(context.invoked_function_arn),
