@@ -10,6 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 TESTS = ROOT / "tests"
 EVENTS = ROOT / "events" / "cloudtrail"
+PRODUCT_ARN = "arn:aws:securityhub:us-east-1:123456789012:product/123456789012/default"
 MANIFEST = ROOT / "events" / "manifest.json"
 CORPUS = ROOT.parent / "shared" / "corpus"
 HANDLER_PATH = ROOT / "functions" / "cloudtrail_evaluator" / "app.py"
@@ -156,7 +157,8 @@ def evaluator_rules(template: dict | None = None) -> dict[str, dict]:
 
 
 def rule_findings(module, record: dict, policy=None) -> list:
-    """One rule's findings for a raw record, through the engine (so the policy's allow-lists apply)."""
+    """One rule's findings for a raw record, through the engine (so the policy's allow-lists apply),
+    each checked with the strict ASFF validator."""
     from datetime import datetime, timezone
 
     from identity_auditor.contract import Context
@@ -165,6 +167,14 @@ def rule_findings(module, record: dict, policy=None) -> list:
     from identity_auditor.policy import DEFAULT_POLICY
     from identity_auditor.registry import Registry, Rule
 
+    from asff_validator import assert_valid_asff
+
+    from identity_auditor.asff import to_asff
+
     engine = Engine(Registry([Rule(module.META, module.evaluate)]))
-    ctx = Context(now=datetime(2026, 11, 22, tzinfo=timezone.utc), policy=policy or DEFAULT_POLICY)
-    return engine.evaluate(CloudTrailRecord.model_validate(record), ctx).findings
+    now = datetime(2026, 11, 22, tzinfo=timezone.utc)
+    result = engine.evaluate(CloudTrailRecord.model_validate(record), Context(now=now, policy=policy or DEFAULT_POLICY))
+    assert not result.failures, result.failures
+    for finding in result.findings:  # every finding a test produces passes the strict ASFF check
+        assert_valid_asff(to_asff(finding, product_arn=PRODUCT_ARN, updated_at=now))
+    return result.findings

@@ -9,14 +9,12 @@ from datetime import datetime, timezone
 
 import pytest
 from asff_validator import assert_valid_asff
-from support import changed, corpus_record, corpus_records, load_sample, run_rule
+from support import changed, corpus_record, corpus_records, run_rule
 
 from identity_auditor.asff import to_asff
 from identity_auditor.contract import Context, Severity
-from identity_auditor.engine import Engine
 from identity_auditor.findings import build_finding
-from identity_auditor.models import CloudTrailEvent, CloudTrailRecord
-from identity_auditor.registry import REGISTRY, Registry, Rule
+from identity_auditor.models import CloudTrailRecord
 from identity_auditor.rules import ec2_imdsv1_allowed as rule
 
 NOW = datetime(2026, 11, 22, tzinfo=timezone.utc)
@@ -177,26 +175,3 @@ def test_metadata():
     assert len(rule.META.remediation) <= 512
     assert rule.META.remediation_url.startswith("https://docs.aws.amazon.com/")
     assert rule.META.compliance == ("CIS5 5.7",)
-
-
-@pytest.mark.parametrize("sample, severity", [
-    ('ec2_modify_instance_metadata_options_optional__constructed.json', 'MEDIUM'),
-    ('ec2_modify_instance_metadata_options_required__constructed.json', None),
-    ('ec2_run_instances_failed.json', None),
-    ('ec2_run_instances_imdsv1.json', 'MEDIUM'),
-    ('ec2_run_instances_imdsv2_required__constructed.json', None),
-])
-def test_samples_through_the_engine(sample, severity):
-    assert _through_engine(sample) == ({rule.META.id: severity} if severity else {})
-
-
-def _through_engine(sample: str) -> dict[str, str]:
-    """This rule's findings for a sample in events/cloudtrail/, through an Engine whose registry holds it."""
-    others = [known for known in REGISTRY.rules if known.meta.id != rule.META.id]
-    engine = Engine(Registry([*others, Rule(rule.META, rule.evaluate)]))
-    event = CloudTrailEvent.model_validate(load_sample(sample))
-    result = engine.evaluate(event.detail, Context(now=NOW), account=event.account, region=event.region)
-    assert not result.failures
-    for finding in result.findings:
-        assert_valid_asff(to_asff(finding, product_arn=PRODUCT_ARN, updated_at=NOW))
-    return {f.rule_id: f.severity.value for f in result.findings if f.rule_id == rule.META.id}

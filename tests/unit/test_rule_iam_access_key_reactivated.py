@@ -4,15 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from asff_validator import assert_valid_asff
-from support import changed, corpus_record, run_rule
+from support import rule_findings, changed, corpus_record, run_rule
 
-from identity_auditor.asff import to_asff
-from identity_auditor.contract import Context
-from identity_auditor.engine import Engine
-from identity_auditor.models import CloudTrailRecord
 from identity_auditor.policy import OrgPolicy
-from identity_auditor.registry import Registry, Rule
 from identity_auditor.rules import iam_access_key_reactivated as rule
 
 NOW = datetime(2026, 11, 22, tzinfo=timezone.utc)
@@ -33,12 +27,8 @@ CFN = {"type": "AssumedRole", "principalId": "AROAEXAMPLE:AWSCloudFormation", "a
 
 
 def _asff(raw: dict, policy: OrgPolicy | None = None) -> list:
-    ctx = Context(now=NOW, policy=policy or OrgPolicy())
-    result = Engine(Registry([Rule(rule.META, rule.evaluate)])).evaluate(CloudTrailRecord.model_validate(raw), ctx)
-    assert result.failures == []
-    for finding in result.findings:
-        assert_valid_asff(to_asff(finding, product_arn=PRODUCT_ARN, updated_at=NOW))
-    return result.findings
+    """This rule's findings through the engine, each checked as strict ASFF."""
+    return rule_findings(rule, raw, policy)
 
 
 def test_flags_key_reactivated_for_another_user_as_medium():

@@ -6,15 +6,10 @@ import json
 from datetime import datetime, timezone
 
 import pytest
-from asff_validator import assert_valid_asff
-from support import CORPUS, changed, corpus_record, run_rule
+from support import rule_findings, CORPUS, changed, corpus_record, run_rule
 
-from identity_auditor.asff import to_asff
-from identity_auditor.contract import Context, Severity
-from identity_auditor.engine import Engine
-from identity_auditor.models import CloudTrailRecord
+from identity_auditor.contract import Severity
 from identity_auditor.policy import OrgPolicy
-from identity_auditor.registry import Registry, Rule
 from identity_auditor.rules import iam_mfa_device_removed as rule
 
 NOW = datetime(2026, 11, 22, tzinfo=timezone.utc)
@@ -38,12 +33,8 @@ CFN = {"type": "AssumedRole", "principalId": "AROAEXAMPLE:AWSCloudFormation", "a
 
 
 def _asff(raw: dict, policy: OrgPolicy | None = None) -> list:
-    ctx = Context(now=NOW, policy=policy or OrgPolicy())
-    result = Engine(Registry([Rule(rule.META, rule.evaluate)])).evaluate(CloudTrailRecord.model_validate(raw), ctx)
-    assert result.failures == []
-    for finding in result.findings:
-        assert_valid_asff(to_asff(finding, product_arn=PRODUCT_ARN, updated_at=NOW))
-    return result.findings
+    """This rule's findings through the engine, each checked as strict ASFF."""
+    return rule_findings(rule, raw, policy)
 
 
 def test_root_deactivating_its_own_device_is_critical():
