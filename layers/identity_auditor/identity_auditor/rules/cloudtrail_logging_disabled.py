@@ -23,9 +23,9 @@ Decisions (spec/rules.md §A, checked against the real invictus records and the 
   ``cloudtrail-security-trail-enabled`` likewise requires reads *and* writes. Excluding sources such as
   KMS (``excludeManagementEventSources``) keeps management events and is not a finding.
 - A call made by an AWS service on someone's behalf (``userIdentity.invokedBy``, e.g. a CloudFormation
-  stack deleting its trail) changes nothing: the account is just as blind. The organisation policy's
-  ``allow`` list is not consulted either; a legitimate change is handled by a suppression with reason
-  and expiry (spec §C), so that it stays visible in Security Hub.
+  stack deleting its trail) changes nothing: the account is just as blind. The rule makes no exception
+  of its own; the engine skips only callers the organisation explicitly allow-lists for this rule, and
+  a suppression with reason and expiry (spec §C) is the better tool, since it stays visible.
 - The resource is the trail: its ARN when the request or response names one, else built from the name,
   account and Region (trail API calls are made in the trail's home Region).
 """

@@ -15,8 +15,9 @@ Decisions (spec/rules.md §A, CIS 1.6 / 4.3, checked against the AWS documentati
   ``signin_console_login_without_mfa`` judges the same record for MFA: a root login without MFA gives
   both findings (HIGH here, CRITICAL there), a root login with MFA only this one.
 - Root ``PasswordUpdated`` / ``EnableMFADevice`` and other root credential work count as root use.
-- No allow-listing: root is never "trusted automation" (the policy's ``suppress`` is the tool for an
-  accepted, documented exception, and its findings still reach Security Hub).
+- The rule itself never excuses root. Like every rule, its findings are skipped by the engine for a
+  caller the organisation policy explicitly allow-lists for ``root_account_used``; for root, a
+  suppression (findings still reach Security Hub) is the better tool for an accepted exception.
 """
 
 from __future__ import annotations

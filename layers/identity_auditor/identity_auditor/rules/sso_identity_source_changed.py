@@ -19,8 +19,9 @@ and ``sso-directory``):
 - HIGH: SCIM provisioning tenants and bearer tokens (a token lets its holder create and change users),
   sign-in and MFA configuration (``UpdateSSOConfiguration``, ``PutMfaDeviceManagementForDirectory``)
   and attribute-based access control (``…InstanceAccessControlAttributeConfiguration``).
-- Success only. No allow-list and no exception for Identity Center itself: these changes are rare and
-  always worth a look; a planned change is closed by triage or a dated suppression.
+- Success only. No exception for Identity Center itself: these changes are rare and always worth a
+  look; a planned change is closed by triage or a dated suppression (the engine skips only callers
+  the organisation policy explicitly allow-lists for this rule, as for every rule).
 - The console-only sso-directory calls have no published request shape; only documented fields
   (``instanceArn``, ``identityStoreId``) are read, when present, to name the resource.
 """
