@@ -10,7 +10,8 @@ Decisions (spec/rules.md §A; shapes from the AWS Config developer guide's Cloud
 - A call made by an AWS service on someone's behalf (``userIdentity.invokedBy``, e.g. a CloudFormation
   stack deleting its recorder) changes nothing: configuration changes still go unrecorded. Service-linked
   recorders (names starting ``AWSConfigurationRecorderFor``) cannot be stopped, only deleted, and their
-  deletion is reported like any other. The policy ``allow`` list is not consulted (use a suppression).
+  deletion is reported like any other. Only explicit allow-list entries (engine) excuse a caller;
+  prefer a suppression.
 - Resource type ``Other`` (Security Hub has no ASFF type for a Config recorder), identified by the
   recorder's or channel's name, account and Region.
 """

@@ -14,7 +14,7 @@ Decisions (spec/rules.md §A, second wave):
 - MEDIUM for all three, as the spec says; the direction and selective authentication setting are in
   the details for triage.
 - A call made by an AWS service on someone's behalf (``userIdentity.invokedBy``, e.g. CloudFormation)
-  changes nothing: the trust exists either way. The policy ``allow`` list is not consulted.
+  changes nothing: the trust exists either way. Only explicit allow-list entries (engine) excuse a caller.
 - Resource type ``Other``, identified by the trust id (in CreateTrust's response and in the other
   requests) so that the create, update and delete of one trust point at the same resource; the
   directory's ARN when no trust id was recorded.
