@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 from identity_auditor.contract import RuleMeta, Severity, Violation
 from identity_auditor.models import CloudTrailRecord
@@ -23,6 +23,16 @@ class Actor:
     user_agent: str | None
     invoked_by: str | None = None
     access_key_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Suppression:
+    """Why a finding is suppressed (organisation policy ``suppress`` entry that matched it)."""
+
+    reason: str
+    owner: str
+    expires: date
+    pattern: str  # the resource or principal pattern that matched
 
 
 @dataclass(frozen=True)
@@ -48,6 +58,7 @@ class Finding:
     finding_types: tuple[str, ...]
     finding_id: str
     details: dict[str, str] = field(default_factory=dict)
+    suppression: Suppression | None = None  # set: goes to Security Hub as SUPPRESSED, never pages
 
     def summary(self) -> dict:
         """The flat, JSON-ready view used by ``--format jsonl`` and logs."""
@@ -58,6 +69,9 @@ class Finding:
         data["actor_detail"] = asdict(self.actor)
         data["compliance"] = list(self.compliance)
         data["finding_types"] = list(self.finding_types)
+        data["suppression"] = (
+            {**asdict(self.suppression), "expires": self.suppression.expires.isoformat()} if self.suppression else None
+        )
         return data
 
 

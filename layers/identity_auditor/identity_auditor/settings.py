@@ -19,11 +19,18 @@ class SettingsError(ValueError):
     """A setting has a value the auditor cannot work with."""
 
 
+ALERT_FORMATS = ("email", "chat")
+
+
 @dataclass(frozen=True)
 class Settings:
     findings_topic_arn: str | None = None
     security_hub_enabled: bool = True
     security_hub_product_arn: str | None = None
+    alert_format: str = "email"  # "email": plain text; "chat": AWS Chatbot / Amazon Q custom notification JSON
+    idempotency_table: str | None = None  # DynamoDB table for de-duplicating redelivered events
+    policy_ssm_parameter: str | None = None  # SSM parameter holding the organisation policy document
+    policy_appconfig: str | None = None  # "application/environment/profile" in AWS AppConfig
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -34,10 +41,20 @@ class Settings:
         product = env.get("SECURITY_HUB_PRODUCT_ARN", "").strip() or None
         if product and not _PRODUCT_ARN.match(product):
             raise SettingsError(f"SECURITY_HUB_PRODUCT_ARN={product!r} is not a Security Hub product ARN")
+        alert_format = env.get("ALERT_FORMAT", "").strip().lower() or "email"
+        if alert_format not in ALERT_FORMATS:
+            raise SettingsError(f"ALERT_FORMAT={alert_format!r} must be one of {', '.join(ALERT_FORMATS)}")
+        appconfig = env.get("POLICY_APPCONFIG", "").strip() or None
+        if appconfig and len([part for part in appconfig.split("/") if part]) != 3:
+            raise SettingsError(f"POLICY_APPCONFIG={appconfig!r} must be application/environment/profile")
         return cls(
             findings_topic_arn=topic,
             security_hub_enabled=_flag(env, "SECURITY_HUB_ENABLED", default=True),
             security_hub_product_arn=product,
+            alert_format=alert_format,
+            idempotency_table=env.get("IDEMPOTENCY_TABLE", "").strip() or None,
+            policy_ssm_parameter=env.get("POLICY_SSM_PARAMETER", "").strip() or None,
+            policy_appconfig=appconfig,
         )
 
 
