@@ -178,3 +178,70 @@ def rule_findings(module, record: dict, policy=None) -> list:
     for finding in result.findings:  # every finding a test produces passes the strict ASFF check
         assert_valid_asff(to_asff(finding, product_arn=PRODUCT_ARN, updated_at=now))
     return result.findings
+
+
+# -- an emulated account (moto) for handler tests ------------------------------------------------------
+
+import functools as _functools  # noqa: E402
+from dataclasses import dataclass as _dataclass  # noqa: E402
+
+
+@_functools.cache
+def _invictus_by_id() -> dict[str, dict]:
+    return {record["eventID"]: record for record in corpus_records("invictus")}
+
+
+def invictus_event(event_id: str) -> dict:
+    """A real invictus record wrapped the way EventBridge delivers it."""
+    from identity_auditor.inputs import as_eventbridge
+
+    return as_eventbridge(copy.deepcopy(_invictus_by_id()[event_id]))
+
+
+@_dataclass
+class EmulatedAccount:
+    """Security Hub, the findings topic with an SQS queue subscribed (raw delivery off, so the SNS
+    envelope with Subject and MessageAttributes is visible) and the de-duplication table, in moto."""
+
+    securityhub: object
+    sqs: object
+    queue_url: str
+    topic_arn: str
+    table_name: str
+
+    def findings(self) -> list[dict]:
+        return self.securityhub.get_findings()["Findings"]
+
+    def alerts(self) -> list[dict]:
+        """Every SNS notification that reached the queue (the JSON envelope, parsed)."""
+        bodies: list[dict] = []
+        while True:
+            response = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+            messages = response.get("Messages", [])
+            if not messages:
+                return bodies
+            for message in messages:
+                bodies.append(json.loads(message["Body"]))
+                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def create_emulated_account(region: str = "us-east-1") -> EmulatedAccount:
+    """Create the account's resources; call inside ``mock_aws()``."""
+    import boto3
+
+    securityhub = boto3.client("securityhub", region_name=region)
+    securityhub.enable_security_hub()
+    sns = boto3.client("sns", region_name=region)
+    sqs = boto3.client("sqs", region_name=region)
+    topic_arn = sns.create_topic(Name="identity-auditor-findings")["TopicArn"]
+    queue_url = sqs.create_queue(QueueName="identity-auditor-alerts")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "false"})
+    table_name = "identity-auditor-idempotency"
+    boto3.client("dynamodb", region_name=region).create_table(
+        TableName=table_name,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return EmulatedAccount(securityhub, sqs, queue_url, topic_arn, table_name)

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger, Metrics, single_metric
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
 
 from identity_auditor.contract import Context
+from identity_auditor.dedup import Deduplicator
 from identity_auditor.engine import Engine
 from identity_auditor.models import CloudTrailEvent
 from identity_auditor.settings import Settings
@@ -25,6 +26,7 @@ copy_config_to_registered_loggers(source_logger=logger, include={"identity_audit
 
 SETTINGS = Settings.from_env()
 ENGINE = Engine()
+DEDUP = Deduplicator(SETTINGS.idempotency_table)
 _sinks: list | None = None
 
 
@@ -40,6 +42,15 @@ def _sinks_for(context) -> list:
             on_retry=lambda sink, attempt, left: metrics.add_metric(name=f"{sink}Retries", unit=MetricUnit.Count, value=1),
         )
     return _sinks
+
+
+def _count_by_rule(finding) -> None:
+    """FindingsByRule, one EMF metric per finding with the rule id and severity as dimensions."""
+    with single_metric(
+        name="FindingsByRule", unit=MetricUnit.Count, value=1, default_dimensions=metrics.default_dimensions
+    ) as metric:
+        metric.add_dimension(name="rule_id", value=finding.rule_id)
+        metric.add_dimension(name="severity", value=finding.severity.value)
 
 
 @logger.inject_lambda_context(correlation_id_path="detail.eventID", clear_state=True)
@@ -60,11 +71,15 @@ def handler(event: dict, context) -> dict:
         metrics.add_metric(name="RuleErrors", unit=MetricUnit.Count, value=len(result.failures))
     for finding in result.findings:
         metrics.add_metric(name="Findings", unit=MetricUnit.Count, value=1)
+        _count_by_rule(finding)
         logger.info(
             "finding",
-            extra={"rule_id": finding.rule_id, "severity": finding.severity.value, "finding_id": finding.finding_id},
+            extra={"rule_id": finding.rule_id, "severity": finding.severity.value, "finding_id": finding.finding_id,
+                   "suppressed": finding.suppression is not None},
         )
-    delivered = publish_all(_sinks_for(context), result.findings) if result.findings else {}
+    delivered = {}
+    if result.findings:
+        delivered = DEDUP.publish_once(event, context, lambda: publish_all(_sinks_for(context), result.findings))
     return {
         "eventId": record.event_id,
         "findings": [finding.finding_id for finding in result.findings],

@@ -9,19 +9,15 @@ sets the environment first and loads a fresh module.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
-import functools
 import hashlib
 import json
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
 from pydantic import ValidationError
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ holds the shared helpers
@@ -29,7 +25,6 @@ import support  # noqa: E402
 from asff_validator import assert_valid_asff  # noqa: E402
 
 from identity_auditor.engine import Engine  # noqa: E402
-from identity_auditor.inputs import as_eventbridge  # noqa: E402
 from identity_auditor.registry import REGISTRY, Registry, Rule  # noqa: E402
 from identity_auditor.sinks import SinkError  # noqa: E402
 
@@ -47,67 +42,7 @@ FINDING_ID = f"{RULE}/{EVENT_ACCOUNT}/{REGION}/c12613ae38ec8130/{LOGIN_WITHOUT_M
 SUBJECT = f"[HIGH] Console login without MFA: {USER} in {EVENT_ACCOUNT}"
 
 
-@functools.cache
-def _records_by_id() -> dict[str, dict]:
-    return {record["eventID"]: record for record in support.corpus_records("invictus")}
-
-
-def event_for(event_id: str) -> dict:
-    """The real record wrapped the way EventBridge delivers it."""
-    return as_eventbridge(copy.deepcopy(_records_by_id()[event_id]))
-
-
-# -- the emulated account --------------------------------------------------------------------------
-
-
-@dataclass
-class Account:
-    securityhub: object
-    sqs: object
-    queue_url: str
-    topic_arn: str
-
-    def findings(self) -> list[dict]:
-        return self.securityhub.get_findings()["Findings"]
-
-    def alerts(self) -> list[dict]:
-        """Every SNS notification that reached the queue (the JSON envelope, parsed)."""
-        bodies: list[dict] = []
-        while True:
-            response = self.sqs.receive_message(
-                QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
-            )
-            messages = response.get("Messages", [])
-            if not messages:
-                return bodies
-            for message in messages:
-                bodies.append(json.loads(message["Body"]))
-                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
-
-
-@pytest.fixture
-def account(monkeypatch):
-    monkeypatch.delenv("SECURITY_HUB_PRODUCT_ARN", raising=False)
-    with mock_aws():
-        securityhub = boto3.client("securityhub", region_name=REGION)
-        securityhub.enable_security_hub()
-        sns = boto3.client("sns", region_name=REGION)
-        sqs = boto3.client("sqs", region_name=REGION)
-        topic_arn = sns.create_topic(Name="identity-auditor-findings")["TopicArn"]
-        queue_url = sqs.create_queue(QueueName="identity-auditor-alerts")["QueueUrl"]
-        attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]
-        queue_arn = attributes["QueueArn"]
-        sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn,
-                      Attributes={"RawMessageDelivery": "false"})
-        monkeypatch.setenv("FINDINGS_TOPIC_ARN", topic_arn)
-        monkeypatch.setenv("SECURITY_HUB_ENABLED", "true")
-        yield Account(securityhub=securityhub, sqs=sqs, queue_url=queue_url, topic_arn=topic_arn)
-
-
-@pytest.fixture
-def module(account):
-    """A cold start: the handler module imported afresh after the environment is set."""
-    return support.load_handler_module()
+event_for = support.invictus_event
 
 
 class _CurrentStdout:
