@@ -3,8 +3,14 @@
 :func:`to_asff` is pure: the same finding, product and time give the same document. Provider-owned
 values (severity, types) are set both at the top level and in ``FindingProviderFields``; the
 customer-owned fields (``Workflow``, ``Note``, ``UserDefinedFields``) are left alone so that triage
-done in Security Hub survives a re-import of the same ``Id``. Every untrusted string is cleaned and
-clipped to its ASFF limit.
+done in Security Hub survives a re-import of the same ``Id``. The one exception is a finding the
+organisation policy suppresses: it is created with ``Workflow.Status = SUPPRESSED`` and a ``Note``
+saying why, by whom and until when (Security Hub applies both only when it creates the finding; a
+re-import leaves the customer's triage alone). Every untrusted string is cleaned and clipped to its
+ASFF limit.
+
+:func:`securityhub_finding_url` and :func:`cloudtrail_event_url` build console links from safe,
+URL-encoded parts only.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from datetime import datetime
+from urllib.parse import quote
 
 from identity_auditor import PRODUCT_NAME, __version__
 from identity_auditor.findings import Finding
@@ -26,6 +33,17 @@ _COMPLIANCE_NAMES = {
 }
 _ACCOUNT = re.compile(r"^\d{12}$")
 _HOSTNAME = re.compile(r"^[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+_CONSOLE_DOMAINS = {
+    "aws": "console.aws.amazon.com",
+    "aws-cn": "console.amazonaws.cn",
+    "aws-us-gov": "console.amazonaws-us-gov.com",
+}
+NOTE_AUTHOR = PRODUCT_NAME  # Note.UpdatedBy of a suppressed finding
+_NOTE_LIMIT = 512  # Note.Text and Note.UpdatedBy: at most 512 characters
+# The console's findings search, filtered on ``Id EQUALS <id>``: the search value is itself
+# URL-encoded inside the (encoded) fragment, so the id is encoded twice.
+_FINDINGS_SEARCH_BY_ID = "#/findings?search=Id%3D%255Coperator%255C%253AEQUALS%255C%253A"
 
 
 def default_product_arn(partition: str, region: str, account: str) -> str:
@@ -92,16 +110,56 @@ def to_asff(finding: Finding, *, product_arn: str, updated_at: datetime) -> dict
     action = _api_call_action(finding, observed)
     if action:
         document["Action"] = action
+    if finding.suppression is not None:
+        # Only honoured when Security Hub creates the finding; afterwards these are the customer's.
+        document["Workflow"] = {"Status": "SUPPRESSED"}
+        document["Note"] = {"Text": suppression_note(finding), "UpdatedBy": NOTE_AUTHOR, "UpdatedAt": updated}
     return document
 
 
+def suppression_note(finding: Finding) -> str:
+    """``Suppressed by organisation policy: <reason> (owner <owner>, expires <date>, matched <pattern>)``,
+    cleaned and within the 512 characters of ``Note.Text``; the owner and expiry always survive the
+    clipping of a long reason or pattern."""
+    suppression = finding.suppression
+    if suppression is None:
+        return ""
+    expires = suppression.expires.isoformat() if hasattr(suppression.expires, "isoformat") else clip(
+        suppression.expires, 32)
+    owner = clip(suppression.owner, 100) or "unknown"
+    pattern = clip(suppression.pattern, 120) or "-"
+    head, tail = "Suppressed by organisation policy: ", f" (owner {owner}, expires {expires}, matched {pattern})"
+    reason = clip(suppression.reason, max(_NOTE_LIMIT - len(head) - len(tail), 1)) or "no reason given"
+    return clip(head + reason + tail, _NOTE_LIMIT)
+
+
+def _region(region: str | None) -> str:
+    return region if region and _REGION.match(region) else "us-east-1"
+
+
+def console_origin(partition: str | None, region: str | None = None) -> str:
+    """``https://<region>.console.aws.amazon.com`` (or the partition's console); no region: global."""
+    domain = _CONSOLE_DOMAINS.get(partition or "aws", _CONSOLE_DOMAINS["aws"])
+    return f"https://{_region(region)}.{domain}" if region is not None else f"https://{domain}"
+
+
 def cloudtrail_event_url(finding: Finding) -> str:
-    region = finding.region if re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d", finding.region) else "us-east-1"
-    domain = "console.amazonaws.cn" if finding.partition == "aws-cn" else "console.aws.amazon.com"
-    if finding.partition == "aws-us-gov":
-        domain = "console.amazonaws-us-gov.com"
+    region = _region(finding.region)
     event = re.sub(r"[^A-Za-z0-9-]", "", finding.event_id or "")
-    return f"https://{region}.{domain}/cloudtrailv2/home?region={region}#/events/{event}"
+    return f"{console_origin(finding.partition, region)}/cloudtrailv2/home?region={region}#/events/{event}"
+
+
+def securityhub_finding_url(finding_id: str, region: str, partition: str = "aws") -> str:
+    """The Security Hub (CSPM) console's findings page in ``region``, filtered on this finding's ``Id``.
+
+    The console has no documented per-finding deep link; the findings search with the filter
+    ``Id EQUALS <id>`` opens a list holding exactly that finding. ``region`` is where the finding was
+    imported (the auditor's home region). The id is percent-encoded twice (it sits in an encoded search
+    inside the URL fragment), so no character of it can end the filter, add a parameter or reach the host.
+    """
+    region = _region(region)
+    encoded = quote(quote(clip(finding_id, 512), safe=""), safe="")
+    return f"{console_origin(partition, region)}/securityhub/home?region={region}{_FINDINGS_SEARCH_BY_ID}{encoded}"
 
 
 def _product_fields(finding: Finding) -> dict[str, str]:
