@@ -1,8 +1,11 @@
 """make demo: the real CloudTrailEvaluator handler on every sample in events/, against an emulated AWS.
 
-Starts a moto server on 127.0.0.1, enables Security Hub, creates the findings SNS topic with an SQS
-queue subscribed to it, runs the Lambda handler on each sample in events/cloudtrail/, then prints the
-findings as stored in Security Hub and the alerts the subscriber received. No credentials needed:
+Starts a moto server on 127.0.0.1 and sets up what the SAM stack would: Security Hub, the findings
+topic with a subscribed queue (standing in for the security team's inbox), the de-duplication table.
+Then it runs the Lambda handler on each sample in events/cloudtrail/, delivers one event a second time
+(it must not page again), and prints the findings as stored in Security Hub and the alerts the
+subscriber received, in e-mail format. Finally a second deployment with AlertFormat=chat shows the
+same kind of alert as an AWS Chatbot / Amazon Q Developer custom notification. No credentials needed:
 everything stays on this machine.
 """
 
@@ -19,7 +22,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events" / "cloudtrail"
+HANDLER = ROOT / "functions" / "cloudtrail_evaluator" / "app.py"
 ACCOUNT = "123456789012"
+REDELIVERED = "iam_attach_role_policy_reserved_role_by_sso_user__constructed.json"
+SEVERITY_ORDER = {"CRITICAL": 0, "HIGH": 1, "MEDIUM": 2, "LOW": 3, "INFORMATIONAL": 4}
 
 
 def _free_port() -> int:
@@ -71,59 +77,51 @@ def main() -> int:
         server.stop()
 
 
-def _run() -> int:
+def _deployment(name: str, *, alert_format: str, security_hub: bool, dedup: bool):
+    """Create a topic + subscribed queue (and the de-duplication table), point the handler's settings at
+    them and import the handler afresh, as a cold start of that deployment would."""
     import boto3
 
-    securityhub = boto3.client("securityhub")
-    sns = boto3.client("sns")
-    sqs = boto3.client("sqs")
-    securityhub.enable_security_hub()
-    topic_arn = sns.create_topic(Name="identity-auditor-findings")["TopicArn"]
-    queue_url = sqs.create_queue(QueueName="security-team-inbox")["QueueUrl"]
+    sns, sqs = boto3.client("sns"), boto3.client("sqs")
+    topic_arn = sns.create_topic(Name=f"{name}-findings")["TopicArn"]
+    queue_url = sqs.create_queue(QueueName=f"{name}-inbox")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
-    os.environ["FINDINGS_TOPIC_ARN"] = topic_arn
-    os.environ["SECURITY_HUB_ENABLED"] = "true"
-
-    spec = importlib.util.spec_from_file_location("app", ROOT / "functions" / "cloudtrail_evaluator" / "app.py")
+    table = ""
+    if dedup:
+        table = f"{name}-idempotency"
+        boto3.client("dynamodb").create_table(
+            TableName=table,
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    os.environ.update(
+        {
+            "FINDINGS_TOPIC_ARN": topic_arn,
+            "SECURITY_HUB_ENABLED": "true" if security_hub else "false",
+            "ALERT_FORMAT": alert_format,
+            "IDEMPOTENCY_TABLE": table,
+        }
+    )
+    spec = importlib.util.spec_from_file_location(f"app_{name.replace('-', '_')}", HANDLER)
     app = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(app)
+    return app, queue_url
 
-    samples = sorted(EVENTS.glob("*.json"))
-    print(f"Running the CloudTrailEvaluator handler on {len(samples)} sample events (emulated account {ACCOUNT})\n")
-    for path in samples:
-        result = app.handler(json.loads(path.read_text()), _Context())
-        fired = len(result["findings"])
-        print(f"  {path.name:<75} {fired} finding{'s' if fired != 1 else ''}")
 
-    findings = _all_findings(securityhub)
-    print(f"\n=== Security Hub: {len(findings)} findings ===")
-    order = {"CRITICAL": 0, "HIGH": 1, "MEDIUM": 2, "LOW": 3, "INFORMATIONAL": 4}
-    for finding in sorted(findings, key=lambda f: (order[f["Severity"]["Label"]], f["GeneratorId"], f["Id"])):
-        resource = finding["Resources"][0]
-        print(f"  {finding['Severity']['Label']:<9} {finding['GeneratorId']:<44} {resource['Type']} {resource['Id'][:70]}")
-    example = next(f for f in findings if f["GeneratorId"] == "sso_reserved_role_modified")
-    print("\nOne finding in full (as stored in Security Hub):")
-    print(textwrap.indent(json.dumps(example, indent=2, sort_keys=True), "  "))
+def _drain(queue_url: str) -> list[dict]:
+    import boto3
 
+    sqs = boto3.client("sqs")
     messages = []
     while True:
         batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
         if not batch.get("Messages"):
-            break
+            return messages
         for message in batch["Messages"]:
             messages.append(json.loads(message["Body"]))
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-    print(f"\n=== Alerts delivered to the subscriber: {len(messages)} ===")
-    for envelope in messages:
-        print(f"  {envelope.get('Subject')}")
-    shown = [m for m in messages if m["MessageAttributes"]["severity"]["Value"] == "CRITICAL"][:2]
-    for envelope in shown:
-        attributes = {k: v["Value"] for k, v in envelope.get("MessageAttributes", {}).items()}
-        print(f"\nSubject: {envelope.get('Subject')}")
-        print(f"Attributes: {json.dumps(attributes, sort_keys=True)}")
-        print(textwrap.indent(envelope["Message"].rstrip(), "  | ", predicate=lambda line: True))
-    return 0 if findings and len(messages) == len(findings) else 1
 
 
 def _all_findings(securityhub) -> list[dict]:
@@ -134,6 +132,59 @@ def _all_findings(securityhub) -> list[dict]:
         token = page.get("NextToken")
         if not token:
             return findings
+
+
+def _print_alert(envelope: dict) -> None:
+    attributes = {k: v["Value"] for k, v in envelope.get("MessageAttributes", {}).items()}
+    print(f"\nSubject: {envelope.get('Subject')}")
+    print(f"Attributes: {json.dumps(attributes, sort_keys=True)}")
+    print(textwrap.indent(envelope["Message"].rstrip(), "  | ", predicate=lambda line: True))
+
+
+def _run() -> int:
+    import boto3
+
+    securityhub = boto3.client("securityhub")
+    securityhub.enable_security_hub()
+    app, inbox = _deployment("identity-auditor", alert_format="email", security_hub=True, dedup=True)
+
+    samples = sorted(EVENTS.glob("*.json"))
+    print(f"Running the CloudTrailEvaluator handler on {len(samples)} sample events (emulated account {ACCOUNT})\n")
+    for path in samples:
+        result = app.handler(json.loads(path.read_text()), _Context())
+        fired = len(result["findings"])
+        print(f"  {path.name:<80} {fired} finding{'s' if fired != 1 else ''}")
+
+    alerts = _drain(inbox)
+    app.handler(json.loads((EVENTS / REDELIVERED).read_text()), _Context())
+    again = _drain(inbox)
+    print(f"\nDelivered {REDELIVERED} a second time (EventBridge delivers at least once): "
+          f"{len(again)} new alert{'s' if len(again) != 1 else ''}, the same Security Hub finding.")
+
+    findings = _all_findings(securityhub)
+    print(f"\n=== Security Hub: {len(findings)} findings ===")
+    for finding in sorted(findings, key=lambda f: (SEVERITY_ORDER[f["Severity"]["Label"]], f["GeneratorId"], f["Id"])):
+        resource = finding["Resources"][0]
+        workflow = " (SUPPRESSED)" if finding.get("Workflow", {}).get("Status") == "SUPPRESSED" else ""
+        print(f"  {finding['Severity']['Label']:<9} {finding['GeneratorId']:<44} "
+              f"{resource['Type']} {resource['Id'][:70]}{workflow}")
+    example = next(f for f in findings if f["GeneratorId"] == "sso_reserved_role_modified")
+    print("\nOne finding in full, as stored in Security Hub:")
+    print(textwrap.indent(json.dumps(example, indent=2, sort_keys=True), "  "))
+
+    print(f"\n=== E-mail alerts delivered to the security team's inbox: {len(alerts)} ===")
+    for envelope in alerts:
+        print(f"  {envelope.get('Subject')}")
+    critical = [m for m in alerts if m["MessageAttributes"]["severity"]["Value"] == "CRITICAL"]
+    _print_alert(critical[0])
+
+    chat_app, chat_inbox = _deployment("identity-auditor-chat", alert_format="chat", security_hub=False, dedup=False)
+    chat_app.handler(json.loads((EVENTS / REDELIVERED).read_text()), _Context())
+    (chat,) = _drain(chat_inbox)
+    print("\n=== The same alert from a deployment with AlertFormat=chat (AWS Chatbot / Amazon Q Developer) ===")
+    print(f"Subject: {chat.get('Subject')}")
+    print(textwrap.indent(json.dumps(json.loads(chat["Message"]), indent=2, ensure_ascii=False), "  "))
+    return 0 if findings and alerts and not again and len(alerts) <= len(findings) else 1
 
 
 if __name__ == "__main__":

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from aws_lambda_powertools import Logger, Metrics, single_metric
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
 
 from identity_auditor.contract import Context
@@ -45,12 +45,12 @@ def _sinks_for(context) -> list:
 
 
 def _count_by_rule(finding) -> None:
-    """FindingsByRule, one EMF metric per finding with the rule id and severity as dimensions."""
-    with single_metric(
-        name="FindingsByRule", unit=MetricUnit.Count, value=1, default_dimensions=metrics.default_dimensions
-    ) as metric:
-        metric.add_dimension(name="rule_id", value=finding.rule_id)
-        metric.add_dimension(name="severity", value=finding.severity.value)
+    """FindingsByRule: one EMF document per finding, with the rule id and severity as dimensions."""
+    by_rule = EphemeralMetrics()
+    by_rule.add_dimension(name="rule_id", value=finding.rule_id)
+    by_rule.add_dimension(name="severity", value=finding.severity.value)
+    by_rule.add_metric(name="FindingsByRule", unit=MetricUnit.Count, value=1)
+    by_rule.flush_metrics()
 
 
 @logger.inject_lambda_context(correlation_id_path="detail.eventID", clear_state=True)

@@ -276,6 +276,9 @@ def test_logs_carry_the_event_id_and_metrics_count_findings(module, account, lam
 
     metrics = emf_metrics(documents)
     assert metrics["Findings"] == 1
+    (by_rule,) = [d for d in documents if "FindingsByRule" in d]
+    assert (by_rule["rule_id"], by_rule["severity"], by_rule["FindingsByRule"]) == (RULE, "HIGH", [1.0])
+    assert by_rule["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["rule_id", "severity", "service"]]
     assert metrics["EventsEvaluated"] == 1
     emf = next(document for document in documents if "_aws" in document)
     assert emf["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "IdentityAuditorTests"

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime, timezone
+import re
+from datetime import date, datetime, timezone
 
 from asff_validator import assert_valid_asff
 from support import corpus_record
 
-from identity_auditor.asff import related_requirement, to_asff
+from identity_auditor.asff import related_requirement, securityhub_finding_url, to_asff
 from identity_auditor.contract import Context
 from identity_auditor.engine import Engine
-from identity_auditor.findings import Actor
+from identity_auditor.findings import Actor, Suppression
 from identity_auditor.models import CloudTrailRecord
 
 PRODUCT = "arn:aws:securityhub:us-east-1:123837392027:product/123837392027/default"
@@ -84,3 +85,63 @@ def test_hostile_strings_are_clipped_and_cleaned():
 def test_related_requirement_names():
     assert related_requirement("FSBP IAM.5") == "AWS Foundational Security Best Practices/IAM.5"
     assert related_requirement("CIS3 4.2") == "CIS AWS Foundations Benchmark v3.0.0/4.2"
+
+
+# -- suppressed findings and the console link ------------------------------------------------------
+
+SUPPRESSION = Suppression(
+    reason="CI deploy user; keys rotated by the pipeline",
+    owner="platform-team@example.com",
+    expires=date(2026, 12, 31),
+    pattern="arn:aws:iam::*:user/stratus-red-team-*",
+)
+
+
+def test_suppressed_finding_is_created_suppressed_with_a_note_of_reason_owner_and_expiry():
+    finding = dataclasses.replace(_finding(), suppression=SUPPRESSION)
+    document = to_asff(finding, product_arn=PRODUCT, updated_at=LATER)
+
+    assert_valid_asff(document)
+    assert document["Workflow"] == {"Status": "SUPPRESSED"}
+    assert document["Note"] == {
+        "Text": "Suppressed by organisation policy: CI deploy user; keys rotated by the pipeline"
+        " (owner platform-team@example.com, expires 2026-12-31, matched arn:aws:iam::*:user/stratus-red-team-*)",
+        "UpdatedBy": "identity-auditor",
+        "UpdatedAt": "2026-11-22T08:30:00.000Z",
+    }
+    # everything else is the unsuppressed document: still a FAILED, ACTIVE finding
+    plain = to_asff(_finding(), product_arn=PRODUCT, updated_at=LATER)
+    assert {k: v for k, v in document.items() if k not in ("Workflow", "Note")} == plain
+    assert "Workflow" not in plain and "Note" not in plain
+
+
+def test_hostile_suppression_note_is_cleaned_and_clipped_keeping_owner_and_expiry():
+    hostile = "why\r\n\x1b[31mnot\x00 " + "r" * 5000
+    suppression = Suppression(reason=hostile, owner="o\nwner", expires=date(2027, 1, 31), pattern="p\x07" * 400)
+    document = to_asff(dataclasses.replace(_finding(), suppression=suppression), product_arn=PRODUCT,
+                       updated_at=LATER)
+
+    assert_valid_asff(document)
+    note = document["Note"]
+    assert len(note["Text"]) <= 512 and len(note["UpdatedBy"]) <= 512
+    assert not re.search(r"[\x00-\x1f\x7f]", note["Text"])
+    assert note["Text"].startswith("Suppressed by organisation policy: why   [31mnot  rrr")
+    assert "owner o wner, expires 2027-01-31, matched p p " in note["Text"]
+    assert note["Text"].endswith("…)")
+
+
+def test_unsuppressed_findings_leave_workflow_and_note_to_the_customer():
+    for record in ("CreateAccessKey", "ConsoleLogin"):
+        raw = corpus_record("invictus", record)
+        for finding in Engine().evaluate(CloudTrailRecord.model_validate(raw), Context(now=LATER)).findings:
+            document = to_asff(finding, product_arn=PRODUCT, updated_at=LATER)
+            assert "Workflow" not in document and "Note" not in document and "UserDefinedFields" not in document
+
+
+def test_securityhub_finding_url_filters_the_findings_page_on_the_id():
+    url = securityhub_finding_url("rule/123837392027/us-east-1/c12613ae38ec8130/ev-1", "eu-west-1", "aws")
+    assert url == (
+        "https://eu-west-1.console.aws.amazon.com/securityhub/home?region=eu-west-1"
+        "#/findings?search=Id%3D%255Coperator%255C%253AEQUALS%255C%253A"
+        "rule%252F123837392027%252Fus-east-1%252Fc12613ae38ec8130%252Fev-1"
+    )

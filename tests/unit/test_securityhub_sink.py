@@ -339,3 +339,31 @@ def test_product_arn_is_asked_per_finding():
 
     assert seen == [f.finding_id for f in findings]
     assert {d["ProductArn"] for d in client.calls[0]} == {PRODUCT_ARN}
+
+
+# -- suppressed findings ---------------------------------------------------------------------------
+
+
+def test_suppressed_findings_are_imported_as_suppressed_with_their_note():
+    import dataclasses
+    from datetime import date
+
+    from identity_auditor.findings import Suppression
+
+    login, key = findings_for(LOGIN_WITHOUT_MFA) + findings_for(KEY_FOR_OTHER_USER)
+    suppressed = dataclasses.replace(login, suppression=Suppression(
+        reason="red-team exercise account", owner="secops@example.com", expires=date(2023, 8, 1),
+        pattern="arn:aws:iam::123837392027:user/stratus-red-team-*"))
+    client = FakeSecurityHub()
+
+    assert make_sink(client).publish([suppressed, key]) == 2  # Security Hub gets every finding
+
+    (batch,) = client.calls
+    assert_valid_batch(batch)
+    first, second = batch
+    assert first["Id"] == login.finding_id and first["Workflow"] == {"Status": "SUPPRESSED"}
+    assert first["Note"]["Text"] == (
+        "Suppressed by organisation policy: red-team exercise account (owner secops@example.com,"
+        " expires 2023-08-01, matched arn:aws:iam::123837392027:user/stratus-red-team-*)")
+    assert first["Note"]["UpdatedAt"] == first["UpdatedAt"] == "2023-07-10T13:00:00.000Z"
+    assert "Workflow" not in second and "Note" not in second

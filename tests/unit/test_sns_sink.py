@@ -409,3 +409,80 @@ def test_authorization_error_raises_at_once():
 
     assert len(client.calls) == 1
     assert sleeps == []
+
+
+# -- suppressed findings, formats, wiring ----------------------------------------------------------
+
+
+def suppressed(finding: Finding) -> Finding:
+    from datetime import date
+
+    from identity_auditor.findings import Suppression
+
+    return dataclasses.replace(finding, suppression=Suppression(
+        reason="red-team exercise", owner="secops@example.com", expires=date(2023, 8, 1),
+        pattern="arn:aws:iam::*:user/stratus-red-team-*"))
+
+
+def test_suppressed_findings_are_not_alerted_and_the_count_says_what_was_sent():
+    findings = many(12)
+    findings[0], findings[5], findings[11] = (suppressed(findings[i]) for i in (0, 5, 11))
+    client = FakeSns()
+
+    assert make_sink(client).publish(findings) == 9
+
+    assert [len(call["Entries"]) for call in client.calls] == [9]
+    sent = [f for f in findings if f.suppression is None]
+    for entry, finding in zip(client.entries, sent, strict=True):
+        assert f"Security Hub finding: {finding.finding_id}\n" in entry["Message"]
+    assert [entry["Id"] for entry in client.entries] == [str(i) for i in range(9)]
+
+
+def test_only_suppressed_findings_make_no_call():
+    client = FakeSns()
+    assert make_sink(client).publish([suppressed(f) for f in many(3)]) == 0
+    assert client.calls == []
+
+
+def test_email_alert_links_to_security_hub_in_the_home_region_and_to_the_console():
+    client = FakeSns()
+    sink = SnsSink(client, topic_arn=TOPIC_ARN, policy=RetryPolicy(sleep=Sleeps()), home_region="eu-west-1",
+                   home_partition="aws")
+    sink.publish([login_finding()])
+
+    (entry,) = client.entries
+    lines = entry["Message"].splitlines()
+    (hub,) = [line for line in lines if line.startswith("Security Hub:")]
+    (console,) = [line for line in lines if line.startswith("Console:")]
+    assert "https://eu-west-1.console.aws.amazon.com/securityhub/home?region=eu-west-1#/findings?search=" in hub
+    assert console.endswith(f"https://console.aws.amazon.com/iam/home#/users/details/{USER}")
+
+
+def test_chat_format_sends_custom_notification_json():
+    import json
+
+    client = FakeSns()
+    sink = SnsSink(client, topic_arn=TOPIC_ARN, policy=RetryPolicy(sleep=Sleeps()), alert_format="chat")
+    assert sink.publish([login_finding(), hostile_login_finding()]) == 2
+
+    for entry in client.entries:
+        document = json.loads(entry["Message"])
+        assert document["version"] == "1.0" and document["source"] == "custom"
+        assert document["content"]["textType"] == "client-markdown"
+        assert_valid_subject(entry["Subject"])
+        assert_safe_message(entry["Message"])
+
+
+def test_build_sinks_passes_the_alert_format_and_the_home_region():
+    from identity_auditor.runtime import Home, build_sinks
+    from identity_auditor.settings import Settings
+
+    settings = Settings(findings_topic_arn=TOPIC_ARN, security_hub_enabled=False, alert_format="chat")
+    (sink,) = build_sinks(settings, Home(partition="aws", region="eu-west-1", account="123456789012"))
+
+    assert isinstance(sink, SnsSink)
+    assert (sink.alert_format, sink.home_region, sink.home_partition) == ("chat", "eu-west-1", "aws")
+    assert sink.client.meta.region_name == "us-east-1"  # the topic's region
+    (email,) = build_sinks(Settings(findings_topic_arn=TOPIC_ARN, security_hub_enabled=False),
+                           Home(partition="aws", region="us-east-1", account="123456789012"))
+    assert email.alert_format == "email"

@@ -1,46 +1,176 @@
-"""The alert a security engineer reads: an SNS subject and a plain-text body, read at a glance.
+"""The alert a security engineer reads: an SNS subject and a message, in one of two formats.
 
-What happened, who, from where, where, when, why it matters, what to do. Every value that comes from
-an event (names, user agents, addresses) is cleaned of control characters and length-limited, so a
-hostile string cannot reshape the message or push it past SNS limits (subject < 100 ASCII characters,
-message ≤ 256 KB).
+* ``email``: plain text read at a glance: what happened, who, from where, where, when, why it matters,
+  what to do, then a link to the finding in Security Hub and a console deep link to the resource.
+* ``chat``: an AWS Chatbot / Amazon Q Developer in chat applications *custom notification* (JSON with
+  ``version: "1.0"``, ``source: "custom"``, ``content``, ``metadata``), so the same topic can feed a
+  Slack or Microsoft Teams channel.
+
+Every value that comes from an event (names, user agents, addresses, ids) is cleaned of control and
+invisible characters and length-limited, so a hostile string cannot reshape the message or push it past
+SNS limits (subject < 100 ASCII characters, message <= 256 KB). In the chat format such values are also
+neutralised for Markdown: the characters that make links, mentions, emphasis, code, headings or tables
+are replaced by look-alikes that mean nothing to Slack or Teams (chat Markdown has no escape that
+works everywhere); the exact values are in Security Hub. JSON is only ever made by ``json.dumps``.
+Links are built from validated, percent-encoded parts only.
 """
 
 from __future__ import annotations
 
-from identity_auditor.asff import cloudtrail_event_url, related_requirement
+import json
+import re
+from urllib.parse import quote
+
+from identity_auditor.asff import (
+    cloudtrail_event_url,
+    console_origin,
+    related_requirement,
+    safe_region,
+    securityhub_finding_url,
+)
 from identity_auditor.findings import Finding
 from identity_auditor.text import ascii_clip, clip
 
+ALERT_FORMATS = ("email", "chat")
 SUBJECT_LIMIT = 99  # SNS: ASCII, no line breaks, less than 100 characters
+MESSAGE_LIMIT = 256 * 1024  # SNS: a message is at most 256 KB
 _VALUE = 400
+_DETAILS_BUDGET = 200 * 1024  # e-mail: characters of evidence lines, keeping the message under 256 KB
+
+# Characters that hide or reorder text: zero-width, bidi controls, word joiners, BOM; lone surrogates
+# (from "\ud800" escapes in event JSON) cannot be encoded at all.
+_INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# IAM user and role names; an ARN's path is skipped, only the name is used in a link.
+_IAM_NAME = re.compile(r"[\w+=,.@-]{1,128}", re.ASCII)
+_IAM_ARN = re.compile(
+    r"arn:aws[a-z-]*:iam::\d{12}:(user|role)/(?:[\x21-\x7e]*/)?([\w+=,.@-]{1,128})", re.ASCII
+)
+
+# -- cleaning --------------------------------------------------------------------------------------
+
+
+def _text(value: object, limit: int) -> str:
+    """An untrusted value on one line: no control or invisible characters, at most ``limit`` characters."""
+    raw = "" if value is None else str(value)
+    return clip(_SURROGATE.sub("\ufffd", _INVISIBLE.sub("", raw)), limit)
+
+
+# Look-alikes for every character that means something to Slack mrkdwn, Teams Markdown or CommonMark.
+_MARKDOWN = str.maketrans(
+    {
+        "\\": "\u2216",  # ∖  escapes
+        "*": "\u2217",  # ∗  bold / italic
+        "`": "\u02cb",  # ˋ  code
+        "[": "\uff3b",  # ［ links
+        "]": "\uff3d",  # ］
+        "(": "\uff08",  # （
+        ")": "\uff09",  # ）
+        "<": "\u2039",  # ‹  Slack links and mentions (<url|text>, <!here>, <@U123>), HTML
+        ">": "\u203a",  # ›  quotes
+        "#": "\uff03",  # ＃ headings, channels
+        "|": "\u01c0",  # ǀ  tables, Slack link text
+        "~": "\u223c",  # ∼  strike-through
+        "&": "\uff06",  # ＆ Slack entities (&lt;)
+        "@": "\uff20",  # ＠ mentions: @here, @channel, @everyone, @user
+    }
+)
+# Our own rule texts (titles, why, remediation) keep their parentheses: without a bracket, "(" makes no link.
+_MARKDOWN_TRUSTED = {**_MARKDOWN}
+del _MARKDOWN_TRUSTED[ord("(")], _MARKDOWN_TRUSTED[ord(")")]
+_LOOSE_UNDERSCORE = re.compile(r"(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])")  # inside a word it cannot emphasise
+
+
+def md(value: object, limit: int, *, trusted: bool = False) -> str:
+    """An untrusted value made inert in chat Markdown: cleaned, clipped, no link, mention or markup
+    can start from it; ``http://x`` is defanged to ``http:∕∕x`` so it is not auto-linked. ``trusted``
+    (the rule's own texts) keeps parentheses."""
+    table = _MARKDOWN_TRUSTED if trusted else _MARKDOWN
+    text = _LOOSE_UNDERSCORE.sub("\uff3f", _text(value, limit)).translate(table)
+    return text.replace("://", ":\u2215\u2215")
+
+
+def _token(value: object, limit: int = 1024) -> str:
+    """A value for places that take plain tokens (ids, custom-action variables: ``[\\x21-\\x7F]+``)."""
+    return re.sub(r"[^A-Za-z0-9_.:/=+,-]", "-", _text(value, limit)) or "-"
+
+
+# -- links -----------------------------------------------------------------------------------------
+
+
+def securityhub_link(
+    finding: Finding, *, home_region: str | None = None, home_partition: str | None = None
+) -> str:
+    """The finding in the Security Hub console of the region it was imported into (the home region)."""
+    return securityhub_finding_url(
+        finding.finding_id, home_region or finding.region, home_partition or finding.partition
+    )
+
+
+def _iam_entity(finding: Finding) -> tuple[str, str] | None:
+    """``("user" | "role", name)`` when the finding is about an IAM user, role or a user's access key."""
+    match = _IAM_ARN.fullmatch(finding.resource_id or "")
+    if match and finding.resource_type in ("AwsIamUser", "AwsIamRole", "AwsIamAccessKey"):
+        return match.group(1), match.group(2)
+    if finding.resource_type == "AwsIamRole" and _IAM_NAME.fullmatch(finding.resource_id or ""):
+        return "role", finding.resource_id
+    owner = finding.details.get("KeyOwner") or ""
+    if finding.resource_type == "AwsIamAccessKey" and _IAM_NAME.fullmatch(owner):
+        return "user", owner
+    return None
+
+
+def console_link(finding: Finding) -> str:
+    """A console deep link for the resource: the IAM user or role page for IAM identities, otherwise
+    the CloudTrail event (or the region's event history when the record had no event id)."""
+    entity = _iam_entity(finding)
+    if entity:
+        kind, name = entity
+        return f"{console_origin(finding.partition)}/iam/home#/{kind}s/details/{quote(name, safe='')}"
+    if finding.event_id:
+        return cloudtrail_event_url(finding)
+    region = safe_region(finding.region)
+    return f"{console_origin(finding.partition, region)}/cloudtrailv2/home?region={region}#/events"
+
+
+# -- e-mail ----------------------------------------------------------------------------------------
 
 
 def subject(finding: Finding) -> str:
     return ascii_clip(
-        f"[{finding.severity.value}] {finding.title}: {finding.actor.name} in {finding.account_id}", SUBJECT_LIMIT
+        f"[{finding.severity.value}] {finding.title}: {_text(finding.actor.name, 200)}"
+        f" in {finding.account_id}",
+        SUBJECT_LIMIT,
     )
 
 
-def body(finding: Finding) -> str:
-    actor = finding.actor
-    when = finding.event_time.isoformat().replace("+00:00", "Z") if finding.event_time else "unknown"
+def _when(finding: Finding) -> str:
+    return finding.event_time.isoformat().replace("+00:00", "Z") if finding.event_time else "unknown"
+
+
+def body(finding: Finding, *, home_region: str | None = None, home_partition: str | None = None) -> str:
+    actor, console = finding.actor, console_link(finding)
     lines = [
         f"{finding.severity.value}: {finding.title}",
         "",
-        f"What happened: {clip(finding.description, 1000)}",
-        f"Who:           {clip(actor.name, _VALUE)} ({clip(actor.type or 'unknown type', 40)})",
+        f"What happened: {_text(finding.description, 1000)}",
+        f"Who:           {_text(actor.name, _VALUE)} ({_text(actor.type or 'unknown type', 40)})",
     ]
     if actor.arn:
-        lines.append(f"               {clip(actor.arn, _VALUE)}")
+        lines.append(f"               {_text(actor.arn, _VALUE)}")
     lines += [
-        f"From:          {clip(actor.source_ip or 'unknown address', 100)}"
-        f" with {clip(actor.user_agent or 'unknown client', 200)}",
-        f"Where:         account {clip(finding.account_id, 64)}, region {clip(finding.region, 32)}",
-        f"When:          {when}",
-        f"Resource:      {clip(finding.resource_type, 64)} {clip(finding.resource_id, _VALUE)}",
+        f"From:          {_text(actor.source_ip or 'unknown address', 100)}"
+        f" with {_text(actor.user_agent or 'unknown client', 200)}",
+        f"Where:         account {_text(finding.account_id, 64)}, region {_text(finding.region, 32)}",
+        f"When:          {_when(finding)}",
+        f"Resource:      {_text(finding.resource_type, 64)} {_text(finding.resource_id, _VALUE)}",
     ]
-    lines += [f"  {clip(key, 64)}: {clip(value, _VALUE)}" for key, value in sorted(finding.details.items()) if value]
+    budget = _DETAILS_BUDGET
+    for key, value in sorted(finding.details.items()):
+        line = f"  {_text(key, 64)}: {_text(value, _VALUE)}"
+        if value and len(line) <= budget:
+            lines.append(line)
+            budget -= len(line) + 1
     lines += [
         "",
         f"Why it matters: {finding.why}",
@@ -48,15 +178,22 @@ def body(finding: Finding) -> str:
         f"What to do: {finding.remediation}",
         f"Guide: {finding.remediation_url}",
         "",
-        f"CloudTrail event: {clip(finding.event_source, 100)} {clip(finding.event_name, 100)}"
-        f" {clip(finding.event_id or '(no event id)', 100)}",
+        f"Security Hub:  {securityhub_link(finding, home_region=home_region, home_partition=home_partition)}",
+        f"Console:       {console}",
+        "",
+        f"CloudTrail event: {_text(finding.event_source, 100)} {_text(finding.event_name, 100)}"
+        f" {_text(finding.event_id or '(no event id)', 100)}",
     ]
-    if finding.event_id:
+    if finding.event_id and cloudtrail_event_url(finding) != console:
         lines.append(f"  {cloudtrail_event_url(finding)}")
     lines += [
-        f"Security Hub finding: {clip(finding.finding_id, 600)}",
+        f"Security Hub finding: {_text(finding.finding_id, 600)}",
         f"Rule: {finding.rule_id}"
-        + (f" ({', '.join(related_requirement(c) for c in finding.compliance)})" if finding.compliance else ""),
+        + (
+            f" ({', '.join(related_requirement(c) for c in finding.compliance)})"
+            if finding.compliance
+            else ""
+        ),
     ]
     return "\n".join(lines) + "\n"
 
@@ -67,5 +204,109 @@ def attributes(finding: Finding) -> dict[str, dict[str, str]]:
         "severity": {"DataType": "String", "StringValue": finding.severity.value},
         "severity_rank": {"DataType": "Number", "StringValue": str(finding.severity.rank)},
         "rule_id": {"DataType": "String", "StringValue": finding.rule_id},
-        "account_id": {"DataType": "String", "StringValue": clip(finding.account_id, 64) or "unknown"},
+        "account_id": {"DataType": "String", "StringValue": _text(finding.account_id, 64) or "unknown"},
     }
+
+
+# -- chat (AWS Chatbot / Amazon Q Developer custom notification) -----------------------------------
+
+CHAT_TITLE_LIMIT = 250  # our bounds: the documented schema gives no per-field limits
+CHAT_DESCRIPTION_LIMIT = 4000
+CHAT_STEP_LIMIT = 600
+_EMOJI = {
+    "CRITICAL": ":rotating_light:",
+    "HIGH": ":red_circle:",
+    "MEDIUM": ":warning:",
+    "LOW": ":information_source:",
+    "INFORMATIONAL": ":information_source:",
+}
+
+
+def chat_message(
+    finding: Finding, *, home_region: str | None = None, home_partition: str | None = None
+) -> str:
+    """The custom-notification JSON for AWS Chatbot / Amazon Q Developer in chat applications."""
+    actor, severity = finding.actor, finding.severity.value
+    hub = securityhub_link(finding, home_region=home_region, home_partition=home_partition)
+    console = console_link(finding)
+    lines = [
+        f"*What happened:* {md(finding.description, 600)}",
+        f"*Who:* {md(actor.name, 128)} ({md(actor.type or 'unknown type', 40)})"
+        + (f" {md(actor.arn, 300)}" if actor.arn else ""),
+        f"*From:* {md(actor.source_ip or 'unknown address', 64)}"
+        f" with {md(actor.user_agent or 'unknown client', 200)}",
+        f"*Where:* account {md(finding.account_id, 64)}, region {md(finding.region, 32)}",
+        f"*When:* {md(_when(finding), 40)}",
+        f"*Resource:* {md(finding.resource_type, 64)} {md(finding.resource_id, 300)}",
+    ]
+    lines += [
+        f"• {md(key, 64)}: {md(value, 150)}" for key, value in sorted(finding.details.items()) if value
+    ][:5]
+    lines += [
+        f"*Why it matters:* {md(finding.why, 500, trusted=True)}",
+        f"*Security Hub:* {hub}",
+        f"*Console:* {console}",
+        f"*Rule:* {md(finding.rule_id, 128)}",
+    ]
+    steps = [
+        f"*What to do:* {md(finding.remediation, CHAT_STEP_LIMIT - 20, trusted=True)}",
+        f"Open the finding in Security Hub: {hub}",
+        f"Open in the console: {console}",
+    ]
+    if re.fullmatch(r"https://[A-Za-z0-9.-]+(/[A-Za-z0-9._~%/#?=&+-]*)?", finding.remediation_url or ""):
+        steps.append(f"Guide: {finding.remediation_url}")
+    thread = "/".join(finding.finding_id.split("/")[:4])  # rule/account/region/resource: one thread each
+    document = {
+        "version": "1.0",
+        "source": "custom",
+        "id": _token(finding.finding_id, 512),
+        "content": {
+            "textType": "client-markdown",
+            "title": clip(
+                f"{_EMOJI.get(severity, '')} {severity}: {md(finding.title, 120, trusted=True)}"
+                f" by {md(actor.name, 100)}",
+                CHAT_TITLE_LIMIT,
+            ).strip(),
+            "description": clip("\n".join(lines), CHAT_DESCRIPTION_LIMIT, single_line=False),
+            "nextSteps": [clip(step, CHAT_STEP_LIMIT) for step in steps],
+            "keywords": [severity, _token(finding.rule_id, 64), _token(finding.account_id, 64)],
+        },
+        "metadata": {
+            "threadId": _token(thread, 256),
+            "summary": clip(
+                f"{severity}: {md(finding.title, 120, trusted=True)} in account {md(finding.account_id, 64)}",
+                200,
+            ),
+            "eventType": _token(finding.rule_id, 100),
+            "relatedResources": list(
+                dict.fromkeys(md(value, 512) for value in (finding.resource_id, actor.arn) if value)
+            ),
+            "additionalContext": {
+                "severity": severity,
+                "severityRank": str(finding.severity.rank),
+                "ruleId": _token(finding.rule_id),
+                "accountId": _token(finding.account_id, 64),
+                "region": _token(finding.region, 32),
+                "findingId": _token(finding.finding_id),
+            },
+        },
+    }
+    message = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    if len(message.encode("utf-8")) > MESSAGE_LIMIT:  # cannot happen with the bounds above; never send more
+        raise ValueError(f"chat alert for {finding.finding_id!r} is over the SNS message limit")
+    return message
+
+
+def render(
+    finding: Finding,
+    alert_format: str = "email",
+    *,
+    home_region: str | None = None,
+    home_partition: str | None = None,
+) -> tuple[str, str]:
+    """``(subject, message)`` of the alert in ``alert_format`` (``email`` or ``chat``)."""
+    if alert_format == "email":
+        return subject(finding), body(finding, home_region=home_region, home_partition=home_partition)
+    if alert_format == "chat":
+        return subject(finding), chat_message(finding, home_region=home_region, home_partition=home_partition)
+    raise ValueError(f"alert format {alert_format!r} is not one of {', '.join(ALERT_FORMATS)}")

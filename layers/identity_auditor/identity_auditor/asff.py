@@ -33,7 +33,7 @@ _COMPLIANCE_NAMES = {
 }
 _ACCOUNT = re.compile(r"^\d{12}$")
 _HOSTNAME = re.compile(r"^[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
 _CONSOLE_DOMAINS = {
     "aws": "console.aws.amazon.com",
     "aws-cn": "console.amazonaws.cn",
@@ -124,27 +124,29 @@ def suppression_note(finding: Finding) -> str:
     suppression = finding.suppression
     if suppression is None:
         return ""
-    expires = suppression.expires.isoformat() if hasattr(suppression.expires, "isoformat") else clip(
-        suppression.expires, 32)
+    expires = suppression.expires
+    expires = expires.isoformat() if hasattr(expires, "isoformat") else clip(expires, 32)
     owner = clip(suppression.owner, 100) or "unknown"
     pattern = clip(suppression.pattern, 120) or "-"
-    head, tail = "Suppressed by organisation policy: ", f" (owner {owner}, expires {expires}, matched {pattern})"
+    head = "Suppressed by organisation policy: "
+    tail = f" (owner {owner}, expires {expires}, matched {pattern})"
     reason = clip(suppression.reason, max(_NOTE_LIMIT - len(head) - len(tail), 1)) or "no reason given"
     return clip(head + reason + tail, _NOTE_LIMIT)
 
 
-def _region(region: str | None) -> str:
-    return region if region and _REGION.match(region) else "us-east-1"
+def safe_region(region: str | None) -> str:
+    """``region`` if it looks like an AWS region, else ``us-east-1`` (links never carry other text)."""
+    return region if region and _REGION.fullmatch(region) else "us-east-1"
 
 
 def console_origin(partition: str | None, region: str | None = None) -> str:
     """``https://<region>.console.aws.amazon.com`` (or the partition's console); no region: global."""
     domain = _CONSOLE_DOMAINS.get(partition or "aws", _CONSOLE_DOMAINS["aws"])
-    return f"https://{_region(region)}.{domain}" if region is not None else f"https://{domain}"
+    return f"https://{safe_region(region)}.{domain}" if region is not None else f"https://{domain}"
 
 
 def cloudtrail_event_url(finding: Finding) -> str:
-    region = _region(finding.region)
+    region = safe_region(finding.region)
     event = re.sub(r"[^A-Za-z0-9-]", "", finding.event_id or "")
     return f"{console_origin(finding.partition, region)}/cloudtrailv2/home?region={region}#/events/{event}"
 
@@ -157,9 +159,10 @@ def securityhub_finding_url(finding_id: str, region: str, partition: str = "aws"
     imported (the auditor's home region). The id is percent-encoded twice (it sits in an encoded search
     inside the URL fragment), so no character of it can end the filter, add a parameter or reach the host.
     """
-    region = _region(region)
+    region = safe_region(region)
     encoded = quote(quote(clip(finding_id, 512), safe=""), safe="")
-    return f"{console_origin(partition, region)}/securityhub/home?region={region}{_FINDINGS_SEARCH_BY_ID}{encoded}"
+    origin = console_origin(partition, region)
+    return f"{origin}/securityhub/home?region={region}{_FINDINGS_SEARCH_BY_ID}{encoded}"
 
 
 def _product_fields(finding: Finding) -> dict[str, str]:

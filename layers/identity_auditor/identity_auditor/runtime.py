@@ -61,6 +61,10 @@ def build_sinks(
                 boto3.client("sns", region_name=topic_region, config=config),
                 topic_arn=settings.findings_topic_arn,
                 on_retry=(lambda attempt, left: on_retry("sns", attempt, left)) if on_retry else None,
+                alert_format=settings.alert_format,
+                # Findings are imported in the home region: the alert's Security Hub link opens it there.
+                home_region=home.region,
+                home_partition=home.partition,
             )
         )
     return sinks

@@ -1,4 +1,9 @@
-"""AWS Security Hub sink: ``BatchImportFindings`` in batches of at most 100 findings and 6 MB."""
+"""AWS Security Hub sink: ``BatchImportFindings`` in batches of at most 100 findings and 6 MB.
+
+Every finding is imported, suppressed ones too: :func:`~identity_auditor.asff.to_asff` creates those
+with ``Workflow.Status = SUPPRESSED`` and a note of the reason, owner and expiry, so auditors see what
+the organisation policy waived (the SNS sink, in contrast, does not alert on them).
+"""
 
 from __future__ import annotations
 

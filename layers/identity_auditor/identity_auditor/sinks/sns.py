@@ -1,4 +1,10 @@
-"""Amazon SNS sink: one alert message per finding, sent with ``PublishBatch`` (10 per call)."""
+"""Amazon SNS sink: one alert message per finding, sent with ``PublishBatch`` (10 per call).
+
+The message is rendered in the configured alert format (``email`` plain text or ``chat``, the AWS
+Chatbot / Amazon Q Developer custom notification JSON); the message attributes are the same for both,
+so subscription filter policies work either way. Findings that the organisation policy suppresses are
+not sent (they go to Security Hub as SUPPRESSED): an alert nobody should act on is noise.
+"""
 
 from __future__ import annotations
 
@@ -22,16 +28,29 @@ class SnsSink:
         topic_arn: str,
         policy: RetryPolicy | None = None,
         on_retry: Callable[[int, int], None] | None = None,
+        alert_format: str = "email",
+        home_region: str | None = None,
+        home_partition: str | None = None,
     ):
+        if alert_format not in alerts.ALERT_FORMATS:
+            raise ValueError(f"alert_format {alert_format!r} is not one of {', '.join(alerts.ALERT_FORMATS)}")
         self.client = client
         self.topic_arn = topic_arn
         self.policy = policy or RetryPolicy()
         self.on_retry = on_retry
+        self.alert_format = alert_format
+        self.home_region = home_region  # where findings are imported: the Security Hub link points there
+        self.home_partition = home_partition
 
     def publish(self, findings: Sequence[Finding]) -> int:
-        entries = [entry(index, finding) for index, finding in enumerate(findings)]
+        """Send one alert per unsuppressed finding; returns how many were sent."""
+        entries = [self.entry(index, finding) for index, finding in enumerate(alertable(findings))]
         deliver_all(batches(entries), self._send, what="SNS PublishBatch", policy=self.policy, on_retry=self.on_retry)
         return len(entries)
+
+    def entry(self, index: int, finding: Finding) -> Item:
+        return entry(index, finding, self.alert_format, home_region=self.home_region,
+                     home_partition=self.home_partition)
 
     def _send(self, pending: list[Item]) -> dict[str, Failure]:
         response = self.client.publish_batch(
@@ -61,14 +80,29 @@ def batches(entries: list[Item]) -> Iterator[list[Item]]:
         yield batch
 
 
-def entry(index: int, finding: Finding) -> Item:
+def alertable(findings: Sequence[Finding]) -> list[Finding]:
+    """The findings that page someone: every one the organisation policy does not suppress."""
+    return [finding for finding in findings if finding.suppression is None]
+
+
+def entry(
+    index: int,
+    finding: Finding,
+    alert_format: str = "email",
+    *,
+    home_region: str | None = None,
+    home_partition: str | None = None,
+) -> Item:
     key = str(index)
+    subject, message = alerts.render(
+        finding, alert_format, home_region=home_region, home_partition=home_partition
+    )
     return Item(
         key,
         {
             "Id": key,
-            "Subject": alerts.subject(finding),
-            "Message": alerts.body(finding),
+            "Subject": subject,
+            "Message": message,
             "MessageAttributes": alerts.attributes(finding),
         },
     )

@@ -1,0 +1,264 @@
+"""The e-mail alert: what happened, who, from where, where, when, why it matters, what to do, a link to
+the finding in Security Hub and a console deep link for the resource; links built only from validated,
+percent-encoded parts, so a hostile id cannot change the host, add query parameters or leave the
+filter it sits in. Also ``render`` and the SNS size limit.
+
+Findings come from real invictus CloudTrail records (tests/support.py); hostile variants are those
+records with attacker-controlled fields replaced.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import functools
+import re
+from datetime import datetime, timezone
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import support
+
+from identity_auditor import alerts
+from identity_auditor.asff import securityhub_finding_url
+from identity_auditor.findings import Finding
+
+NOW = datetime(2023, 7, 10, 13, 0, tzinfo=timezone.utc)
+ACCOUNT = "123837392027"
+LOGIN_WITHOUT_MFA = "70e5932e-9022-4b38-837e-ca10dad94eb7"
+KEY_FOR_OTHER_USER = "64b7de64-bf53-47ae-b7e3-d30cb1b5136e"
+TRAIL_STOPPED = "076e96d5-2983-473f-920a-2fc2d7e02777"
+USER = "stratus-red-team-nmfalu-gfjyeaypjt"
+ID_FILTER = "\\operator\\:EQUALS\\:"  # the console's findings filter, decoded
+URL = re.compile(r"https?://\S+")
+
+
+@functools.cache
+def _records() -> dict[str, dict]:
+    return {record["eventID"]: record for record in support.corpus_records("invictus")}
+
+
+def finding_for(event_id: str, **record_changes) -> Finding:
+    raw = copy.deepcopy(_records()[event_id])
+    raw.update(record_changes)
+    (finding,) = support.findings_from(raw, NOW)
+    return finding
+
+
+def reserved_role_finding() -> Finding:
+    """The real AttachRolePolicy record, made a person in an Identity Center session changing a
+    reserved role (the shape design.md §3 describes): an AwsIamRole finding."""
+    raw = next(copy.deepcopy(r) for r in _records().values() if r["eventName"] == "AttachRolePolicy")
+    raw["requestParameters"]["roleName"] = "AWSReservedSSO_ReadOnlyAccess_89abcdef01234567"
+    raw["userIdentity"] = {
+        "type": "AssumedRole",
+        "principalId": "AROATFQR7NSCEXAMPLE01:jane@example.com",
+        "arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/AWSReservedSSO_AdministratorAccess_0123456789abcdef/"
+        "jane@example.com",
+        "accountId": ACCOUNT,
+        "sessionContext": {"sessionIssuer": {
+            "type": "Role",
+            "arn": f"arn:aws:iam::{ACCOUNT}:role/aws-reserved/sso.amazonaws.com/"
+                   "AWSReservedSSO_AdministratorAccess_0123456789abcdef",
+            "userName": "AWSReservedSSO_AdministratorAccess_0123456789abcdef"}},
+    }
+    (finding,) = support.findings_from(raw, NOW)
+    assert finding.resource_type == "AwsIamRole"
+    return finding
+
+
+def line(message: str, start: str) -> str:
+    matching = [each for each in message.splitlines() if each.startswith(start)]
+    assert len(matching) == 1, f"expected one line starting {start!r} in:\n{message}"
+    return matching[0]
+
+
+def link(message: str, start: str) -> str:
+    (url,) = URL.findall(line(message, start))
+    return url
+
+
+def searched_id(url: str) -> str:
+    """The finding id a Security Hub findings link filters on: the fragment's ``search`` parameter is
+    itself a query string of filters, ``Id=\\operator\\:EQUALS\\:<id>``, hence encoded twice."""
+    parts = urlsplit(url)
+    route, _, query = parts.fragment.partition("?")
+    assert route == "/findings"
+    assert list(parse_qs(query, strict_parsing=True)) == ["search"]
+    (search,) = parse_qs(query, strict_parsing=True)["search"]
+    filters = parse_qs(search, strict_parsing=True)
+    assert list(filters) == ["Id"], filters  # one filter: nothing can add another
+    (value,) = filters["Id"]
+    assert value.startswith(ID_FILTER), value
+    return value[len(ID_FILTER):]
+
+
+# -- the e-mail body -------------------------------------------------------------------------------
+
+
+def test_email_body_answers_what_who_where_when_why_and_what_to_do():
+    finding = finding_for(LOGIN_WITHOUT_MFA)
+    message = alerts.body(finding)
+
+    assert message.splitlines()[0] == "HIGH: Console login without MFA"
+    expected = {
+        "What happened:": f"IAM user {USER} signed in to the console of account {ACCOUNT} without MFA.",
+        "Who:": f"{USER} (IAMUser)",
+        "From:": "192.168.10.20 with stratus-red-team_",
+        "Where:": f"account {ACCOUNT}, region us-east-1",
+        "When:": "2023-07-10T12:23:15Z",
+        "Resource:": f"AwsIamUser arn:aws:iam::{ACCOUNT}:user/{USER}",
+        "Why it matters:": "A password alone protects this console session.",
+        "What to do:": "Enable MFA for the user",
+        "Guide:": "https://docs.aws.amazon.com/",
+        "Security Hub:": "https://us-east-1.console.aws.amazon.com/securityhub/home?region=us-east-1#/findings",
+        "Console:": f"https://console.aws.amazon.com/iam/home#/users/details/{USER}",
+    }
+    for start, content in expected.items():
+        assert content in line(message, start), start
+    # the lines the functional test and subscribers already rely on stay as they were
+    assert f"Who:           {USER} (IAMUser)" in message
+    assert f"Security Hub finding: {finding.finding_id}\n" in message
+    assert f"#/events/{LOGIN_WITHOUT_MFA}" in message
+
+
+def test_security_hub_link_opens_the_finding_in_the_home_region():
+    finding = finding_for(LOGIN_WITHOUT_MFA)
+    default = link(alerts.body(finding), "Security Hub:")
+    home = link(alerts.body(finding, home_region="eu-west-1", home_partition="aws"), "Security Hub:")
+
+    assert urlsplit(default).netloc == "us-east-1.console.aws.amazon.com"  # the finding's region
+    parts = urlsplit(home)
+    assert (parts.scheme, parts.netloc, parts.path) == ("https", "eu-west-1.console.aws.amazon.com",
+                                                        "/securityhub/home")
+    assert parse_qs(parts.query) == {"region": ["eu-west-1"]}
+    assert searched_id(home) == finding.finding_id
+    assert home == securityhub_finding_url(finding.finding_id, "eu-west-1", "aws")
+
+
+@pytest.mark.parametrize(
+    ("partition", "region", "host"),
+    [
+        ("aws", "us-east-1", "us-east-1.console.aws.amazon.com"),
+        ("aws-us-gov", "us-gov-west-1", "us-gov-west-1.console.amazonaws-us-gov.com"),
+        ("aws-cn", "cn-north-1", "cn-north-1.console.amazonaws.cn"),
+        ("aws", "evil.example.com/", "us-east-1.console.aws.amazon.com"),
+        ("evil.example.com", "us-east-1", "us-east-1.console.aws.amazon.com"),
+    ],
+)
+def test_security_hub_link_host_comes_from_the_partition_and_a_valid_region_only(partition, region, host):
+    url = securityhub_finding_url("rule/123456789012/us-east-1/abc", region, partition)
+    assert urlsplit(url).netloc == host
+    assert searched_id(url) == "rule/123456789012/us-east-1/abc"
+
+
+@pytest.mark.parametrize(
+    "hostile_id",
+    [
+        "x&region=eu-west-1&search=Id%3Devil",
+        "x#/findings?search=Severity",
+        "x?y=1 @evil.example.com/\\..\\",
+        "x%26region%3Devil%2Fand%25252F",
+        "x\\operator\\:PREFIX\\:",
+        "\r\n<script>alert(1)</script>",
+    ],
+)
+def test_a_hostile_finding_id_stays_inside_the_id_filter(hostile_id):
+    url = securityhub_finding_url(hostile_id, "us-east-1", "aws")
+    parts = urlsplit(url)
+    assert parts.netloc == "us-east-1.console.aws.amazon.com" and parts.path == "/securityhub/home"
+    assert parse_qs(parts.query) == {"region": ["us-east-1"]}
+    route, _, query = parts.fragment.partition("?")
+    assert route == "/findings" and list(parse_qs(query)) == ["search"]
+    prefix = ("https://us-east-1.console.aws.amazon.com/securityhub/home?region=us-east-1"
+              "#/findings?search=Id%3D%255Coperator%255C%253AEQUALS%255C%253A")
+    assert url.startswith(prefix)
+    assert re.fullmatch(r"[A-Za-z0-9%._~-]+", url[len(prefix):])  # nothing raw after the filter
+    assert searched_id(url) == alerts._text(hostile_id, 512)  # the id as imported into Security Hub
+
+
+def test_console_link_for_an_iam_user_an_access_key_owner_and_a_role():
+    user = link(alerts.body(finding_for(LOGIN_WITHOUT_MFA)), "Console:")
+    key = link(alerts.body(finding_for(KEY_FOR_OTHER_USER)), "Console:")
+    role = link(alerts.body(reserved_role_finding()), "Console:")
+
+    assert user == f"https://console.aws.amazon.com/iam/home#/users/details/{USER}"
+    assert key == "https://console.aws.amazon.com/iam/home#/users/details/stratus-red-team-backdoor-u-user"
+    assert role == ("https://console.aws.amazon.com/iam/home#/roles/details/"
+                    "AWSReservedSSO_ReadOnlyAccess_89abcdef01234567")
+
+
+def test_console_link_for_other_resources_is_the_cloudtrail_event():
+    finding = finding_for(TRAIL_STOPPED)
+    assert finding.resource_type == "AwsCloudTrailTrail"
+    url = link(alerts.body(finding), "Console:")
+    assert url == f"https://us-east-1.console.aws.amazon.com/cloudtrailv2/home?region=us-east-1#/events/{TRAIL_STOPPED}"
+    no_event = dataclasses.replace(finding, event_id=None)
+    assert link(alerts.body(no_event), "Console:") == (
+        "https://us-east-1.console.aws.amazon.com/cloudtrailv2/home?region=us-east-1#/events")
+
+
+@pytest.mark.parametrize(
+    "resource_id",
+    [
+        f"arn:aws:iam::{ACCOUNT}:user/x?region=evil#/users",
+        f"arn:aws:iam::{ACCOUNT}:user/../../@evil.example.com/",
+        f"arn:aws:iam::{ACCOUNT}:user/a b\r\nConsole: https://evil.example.com/",
+        f"arn:aws:iam::{ACCOUNT}:user/" + "x" * 300,
+        "https://evil.example.com/?a=b",
+    ],
+)
+def test_a_hostile_resource_id_cannot_reshape_the_console_link(resource_id):
+    finding = dataclasses.replace(finding_for(LOGIN_WITHOUT_MFA), resource_id=resource_id,
+                                  event_id="abc?x=1#@evil.example.com/")
+    message = alerts.body(finding)
+    url = link(message, "Console:")
+    parts = urlsplit(url)
+    assert parts.scheme == "https"
+    assert parts.netloc in ("console.aws.amazon.com", "us-east-1.console.aws.amazon.com")
+    assert parse_qs(parts.query) in ({}, {"region": ["us-east-1"]})
+    # the only places an id reaches: an IAM name of [\w+=,.@-] percent-encoded, or the event id's [A-Za-z0-9-]
+    assert re.fullmatch(r"/iam/home#/users/details/[A-Za-z0-9%._~-]+|/cloudtrailv2/home\?region=us-east-1"
+                        r"#/events/[A-Za-z0-9-]*", url.split(parts.netloc, 1)[1]), url
+    assert sum(each.startswith("Console:") for each in message.splitlines()) == 1
+
+
+def test_iam_names_in_links_are_percent_encoded():
+    finding = dataclasses.replace(finding_for(LOGIN_WITHOUT_MFA),
+                                  resource_id=f"arn:aws:iam::{ACCOUNT}:user/team/ops+admin=x,y@corp")
+    assert link(alerts.body(finding), "Console:") == (
+        "https://console.aws.amazon.com/iam/home#/users/details/ops%2Badmin%3Dx%2Cy%40corp")
+
+
+def test_invisible_and_unencodable_characters_are_removed_from_the_body():
+    raw_name = "adm\u202eniag\u200b\ud800in"
+    finding = dataclasses.replace(finding_for(LOGIN_WITHOUT_MFA),
+                                  actor=dataclasses.replace(finding_for(LOGIN_WITHOUT_MFA).actor, name=raw_name))
+    message = alerts.body(finding)
+    message.encode("utf-8")  # no lone surrogate left
+    assert "\u202e" not in message and "\u200b" not in message
+    assert "Who:           admniag\ufffdin (IAMUser)" in message
+
+
+def test_email_body_stays_within_the_sns_message_limit():
+    fat = {f"Evidence{index:04d}": "x" * 5000 for index in range(1000)}  # ~5 MB of evidence
+    finding = dataclasses.replace(finding_for(LOGIN_WITHOUT_MFA), details=fat)
+    message = alerts.body(finding)
+    assert len(message.encode("utf-8")) <= alerts.MESSAGE_LIMIT
+    for start in ("What to do:", "Security Hub:", "Console:", "Security Hub finding:"):
+        line(message, start)
+
+
+# -- render ----------------------------------------------------------------------------------------
+
+
+def test_render_chooses_the_format():
+    finding = finding_for(LOGIN_WITHOUT_MFA)
+    email = alerts.render(finding, "email", home_region="eu-west-1")
+    chat = alerts.render(finding, "chat", home_region="eu-west-1")
+
+    assert email == (alerts.subject(finding), alerts.body(finding, home_region="eu-west-1"))
+    assert chat == (alerts.subject(finding), alerts.chat_message(finding, home_region="eu-west-1"))
+    assert alerts.render(finding) == alerts.render(finding, "email")
+    with pytest.raises(ValueError, match="slack"):
+        alerts.render(finding, "slack")
