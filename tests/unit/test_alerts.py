@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import support
 
-from identity_auditor import alerts
+from identity_auditor import alerts, chat
 from identity_auditor.asff import securityhub_finding_url
 from identity_auditor.findings import Finding
 
@@ -255,10 +255,10 @@ def test_email_body_stays_within_the_sns_message_limit():
 def test_render_chooses_the_format():
     finding = finding_for(LOGIN_WITHOUT_MFA)
     email = alerts.render(finding, "email", home_region="eu-west-1")
-    chat = alerts.render(finding, "chat", home_region="eu-west-1")
+    in_chat = alerts.render(finding, "chat", home_region="eu-west-1")
 
     assert email == (alerts.subject(finding), alerts.body(finding, home_region="eu-west-1"))
-    assert chat == (alerts.subject(finding), alerts.chat_message(finding, home_region="eu-west-1"))
+    assert in_chat == (alerts.subject(finding), chat.chat_message(finding, home_region="eu-west-1"))
     assert alerts.render(finding) == alerts.render(finding, "email")
     with pytest.raises(ValueError, match="slack"):
         alerts.render(finding, "slack")

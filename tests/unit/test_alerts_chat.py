@@ -13,7 +13,7 @@ Developer in chat applications", docs.aws.amazon.com/chatbot/latest/adminguide/c
 version is required and must be "1.0"; source is required and must be "custom"; id is optional
 (unique event identifier); textType is optional and only "client-markdown" is supported; the smallest
 documented sample carries only version, source and content.description. The page gives no per-field
-lengths: the bounds checked here are the auditor's own (alerts.CHAT_*), plus SNS's 256 KB, plus the
+lengths: the bounds checked here are the auditor's own (chat.CHAT_*), plus SNS's 256 KB, plus the
 custom-action variable rules (Chatbot API CustomActionAttachment.Variables: keys [A-Za-z0-9-_]{1,100},
 values [\\x21-\\x7F], at most 1024) for additionalContext, whose values custom actions read.
 
@@ -33,7 +33,7 @@ from datetime import date, datetime, timezone
 import pytest
 import support
 
-from identity_auditor import alerts
+from identity_auditor import chat as chat_module
 from identity_auditor.findings import Finding, Suppression
 from identity_auditor.sinks.retry import RetryPolicy
 from identity_auditor.sinks.sns import SnsSink
@@ -61,7 +61,7 @@ CONTENT_KEYS = {"textType", "title", "description", "nextSteps", "keywords"}
 METADATA_KEYS = {"threadId", "summary", "eventType", "relatedResources", "additionalContext"}
 STRING_LISTS = {"content.nextSteps", "content.keywords", "metadata.relatedResources"}
 SNS_MESSAGE_LIMIT = 256 * 1024
-OUR_LIMITS = {"content.title": alerts.CHAT_TITLE_LIMIT, "content.description": alerts.CHAT_DESCRIPTION_LIMIT}
+OUR_LIMITS = {"content.title": chat_module.CHAT_TITLE_LIMIT, "content.description": chat_module.CHAT_DESCRIPTION_LIMIT}
 
 
 def custom_notification_problems(message: str) -> list[str]:
@@ -113,7 +113,7 @@ def custom_notification_problems(message: str) -> list[str]:
     elif content.get("textType", "client-markdown") != "client-markdown":
         problems.append("content.textType: only 'client-markdown' is supported")
     for step in (content or {}).get("nextSteps") or []:
-        if isinstance(step, str) and len(step) > alerts.CHAT_STEP_LIMIT:
+        if isinstance(step, str) and len(step) > chat_module.CHAT_STEP_LIMIT:
             problems.append(f"content.nextSteps: a step of {len(step)} characters")
     return problems
 
@@ -180,7 +180,7 @@ def test_checker_rejects_what_the_documentation_rules_out():
 @pytest.mark.parametrize("event_id", [LOGIN_WITHOUT_MFA, KEY_FOR_OTHER_USER, TRAIL_STOPPED])
 def test_chat_message_for_real_findings_follows_the_documented_schema(event_id):
     finding = finding_for(event_id)
-    document = assert_valid_custom_notification(alerts.chat_message(finding))
+    document = assert_valid_custom_notification(chat_module.chat_message(finding))
 
     assert document["version"] == "1.0" and document["source"] == "custom"
     assert document["id"] == finding.finding_id
@@ -197,7 +197,7 @@ def test_chat_message_for_real_findings_follows_the_documented_schema(event_id):
 
 def test_chat_message_says_what_who_where_when_why_what_to_do_with_both_links():
     finding = finding_for(LOGIN_WITHOUT_MFA)
-    document = assert_valid_custom_notification(alerts.chat_message(finding, home_region="eu-west-1"))
+    document = assert_valid_custom_notification(chat_module.chat_message(finding, home_region="eu-west-1"))
 
     description = document["content"]["description"]
     for label, content in {
@@ -222,7 +222,7 @@ def test_chat_message_says_what_who_where_when_why_what_to_do_with_both_links():
 
 def test_hostile_finding_cannot_inject_links_mentions_or_markup():
     finding = hostile_finding()
-    message = alerts.chat_message(finding)
+    message = chat_module.chat_message(finding)
     document = assert_valid_custom_notification(message)
 
     assert json.loads(message) == document and "\x1b" not in message
@@ -239,23 +239,23 @@ def test_hostile_finding_cannot_inject_links_mentions_or_markup():
                             r"|console\.aws\.amazon\.com/iam/|docs\.aws\.amazon\.com/)", url), url
     # the structure survives: the same labelled lines as for the real finding, one each
     labels = [line.split(":", 1)[0] for line in document["content"]["description"].splitlines()]
-    clean = assert_valid_custom_notification(alerts.chat_message(finding_for(LOGIN_WITHOUT_MFA)))
+    clean = assert_valid_custom_notification(chat_module.chat_message(finding_for(LOGIN_WITHOUT_MFA)))
     assert labels == [line.split(":", 1)[0] for line in clean["content"]["description"].splitlines()]
     assert len(document["content"]["nextSteps"]) == len(clean["content"]["nextSteps"])
     # and is bounded
-    assert len(document["content"]["title"]) <= alerts.CHAT_TITLE_LIMIT
+    assert len(document["content"]["title"]) <= chat_module.CHAT_TITLE_LIMIT
     assert len(message.encode("utf-8")) < 16 * 1024
 
 
 def test_hostile_values_stay_readable_as_look_alikes():
-    text = alerts.md("[link](http://evil) @here `x` *b* a_b _c_ <!channel>", 200)
+    text = chat_module.md("[link](http://evil) @here `x` *b* a_b _c_ <!channel>", 200)
     assert text == "［link］（http:∕∕evil） ＠here ˋxˋ ∗b∗ a_b ＿c＿ ‹!channel›"
 
 
 def test_unencodable_and_invisible_characters_never_reach_the_json():
     base = finding_for(LOGIN_WITHOUT_MFA)
     finding = dataclasses.replace(base, actor=dataclasses.replace(base.actor, name="ad\ud800m\u202ein\ufeff"))
-    message = alerts.chat_message(finding)
+    message = chat_module.chat_message(finding)
     message.encode("utf-8")
     document = assert_valid_custom_notification(message)
     assert "ad\ufffdmin" in document["content"]["title"]
@@ -265,7 +265,7 @@ def test_huge_evidence_keeps_the_chat_message_small():
     base = finding_for(LOGIN_WITHOUT_MFA)
     finding = dataclasses.replace(base, description="d" * 100_000,
                                   details={f"Evidence{i:04d}": "x" * 5000 for i in range(1000)})
-    message = alerts.chat_message(finding)
+    message = chat_module.chat_message(finding)
     document = assert_valid_custom_notification(message)
     assert len(message.encode("utf-8")) < 16 * 1024
     assert sum(line.startswith("• ") for line in document["content"]["description"].splitlines()) <= 5
@@ -293,7 +293,7 @@ def test_sns_sink_in_chat_format_publishes_custom_notifications_with_the_same_at
 
     for sent, finding, plain in zip(chat.entries, findings, email.entries, strict=True):
         document = assert_valid_custom_notification(sent["Message"])
-        assert document["id"] == alerts._token(finding.finding_id, 512)
+        assert document["id"] == chat_module._token(finding.finding_id, 512)
         assert "https://eu-west-1.console.aws.amazon.com/securityhub/" in document["content"]["description"]
         assert sent["Subject"] == plain["Subject"]
         assert sent["MessageAttributes"] == plain["MessageAttributes"]  # filter policies work either way

@@ -3,10 +3,15 @@
     identity-auditor evaluate PATH... [--format table|jsonl|asff] [--min-severity S] [--fail-on S]
     identity-auditor rules [--format table|json|markdown]
     identity-auditor patterns
+    identity-auditor policy validate FILE... | policy show [FILE] [--format yaml|json] | policy schema
 
 Exit status of ``evaluate``: 0 done; 1 a finding reached ``--fail-on``; 2 some input could not be read
 or is not a valid event (each problem is named on stderr, after every valid input was evaluated);
-3 a rule failed on some record (a bug: please report it with the record).
+3 a rule failed on some record (a bug: please report it with the record). ``evaluate --policy FILE``
+evaluates under that organisation policy (exit 2 when it is invalid).
+
+Exit status of ``policy``: 0 valid; 2 a policy is invalid or unreadable (the message names each bad
+key with its path and value).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from identity_auditor.engine import Engine
 from identity_auditor.findings import Finding
 from identity_auditor.inputs import InputProblem, NotCloudTrail, expand, read
 from identity_auditor.models import CloudTrailEvent
+from identity_auditor.policy import DEFAULT_POLICY, PolicyError
 from identity_auditor.registry import REGISTRY
 from identity_auditor.text import clip
 
@@ -49,6 +55,8 @@ def _run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         return evaluate(args, out, err)
     if args.command == "patterns":
         return print_routes(out)
+    if args.command == "policy":
+        return policy_command(args, out, err)
     return list_rules(args, out)
 
 
@@ -81,18 +89,84 @@ def _parser() -> argparse.ArgumentParser:
     evaluate_cmd.add_argument("--product-arn", default=None,
                               help="Security Hub product ARN for --format asff (default: each finding's "
                                    "account's default product)")
+    evaluate_cmd.add_argument("--policy", default=None, metavar="FILE",
+                              help="organisation policy (YAML or JSON) to evaluate under (default: the "
+                                   "packaged default: nothing allow-listed, nothing suppressed)")
     rules_cmd = commands.add_parser("rules", help="list the rule catalogue")
     rules_cmd.add_argument("--format", choices=("table", "json", "markdown"), default="table")
     commands.add_parser(
         "patterns",
         help="print the EventBridge rules the deployment needs: pattern and where it lives (as in template.yaml)",
     )
+    _policy_parser(commands)
     return parser
+
+
+def _policy_parser(commands) -> None:
+    policy_cmd = commands.add_parser(
+        "policy", help="validate, show or describe the organisation policy document",
+        description="The organisation policy: per rule enabled / severity / allow / suppress, and the global "
+        "settings (spec/rules.md §C). See examples/policy.example.yaml.",
+    )
+    actions = policy_cmd.add_subparsers(dest="policy_command", required=True, metavar="ACTION")
+    validate_cmd = actions.add_parser("validate", help="check policy files (YAML or JSON; - for stdin): "
+                                      "exit 0 when valid, 2 naming every bad key")
+    validate_cmd.add_argument("files", nargs="+", metavar="FILE")
+    show_cmd = actions.add_parser("show", help="print the effective policy, every key with its value (FILE, or "
+                                  "the source POLICY_SSM_PARAMETER / POLICY_APPCONFIG name, else the default)")
+    show_cmd.add_argument("file", nargs="?", metavar="FILE")
+    show_cmd.add_argument("--format", choices=("yaml", "json"), default="yaml")
+    actions.add_parser("schema", help="print the policy document's JSON Schema (policy.schema.json)")
+
+
+def policy_command(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    from identity_auditor import policy_loader
+    from identity_auditor.policy import dump_policy, summary
+
+    try:
+        if args.policy_command == "schema":
+            out.write(policy_loader.schema_text())
+        elif args.policy_command == "show":
+            if args.file:
+                policy, source = policy_loader.load_policy_file(args.file), args.file
+            else:
+                from identity_auditor.settings import Settings
+
+                settings = Settings.from_env()
+                policy, source = policy_loader.load_policy(settings), policy_loader.policy_source(settings)
+            out.write(dump_policy(policy, args.format, source=source))
+        else:
+            today, invalid = datetime.now(timezone.utc).date(), 0
+            for name in args.files:
+                try:
+                    policy = policy_loader.load_policy_file(name)
+                except PolicyError as error:
+                    invalid += 1
+                    err.write(f"identity-auditor: {error}\n")
+                    continue
+                out.write(f"{name}: valid organisation policy: {summary(policy, today)}\n")
+                for rule_id, index, entry in policy.expired_suppressions(today):
+                    err.write(f"identity-auditor: warning: {name}: rules.{rule_id}.suppress[{index}] (owner "
+                              f"{entry.owner}) expired on {entry.expires.isoformat()} and no longer applies\n")
+            return EXIT_BAD_INPUT if invalid else EXIT_OK
+    except ValueError as error:  # PolicyError, or SettingsError for `show` from the environment
+        err.write(f"identity-auditor: {error}\n")
+        return EXIT_BAD_INPUT
+    return EXIT_OK
 
 
 def evaluate(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     engine = Engine()
-    ctx = Context(now=datetime.now(timezone.utc))
+    policy = DEFAULT_POLICY
+    if args.policy:
+        from identity_auditor.policy_loader import load_policy_file
+
+        try:
+            policy = load_policy_file(args.policy)
+        except PolicyError as error:
+            err.write(f"identity-auditor: {error}\n")
+            return EXIT_BAD_INPUT
+    ctx = Context(now=datetime.now(timezone.utc), policy=policy)
     findings: list[Finding] = []
     problems: list[InputProblem] = []
     rule_errors = 0
