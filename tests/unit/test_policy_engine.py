@@ -183,6 +183,9 @@ def test_an_expired_suppression_no_longer_applies_and_is_reported(caplog):
     assert (expired.account_id, expired.region) == ("111122223333", "us-east-1")
     assert expired.event_id not in expired.finding_id
     assert expired.finding_id.startswith("policy_suppression_expired/111122223333/us-east-1/")
+    title = to_asff(expired, product_arn=PRODUCT_ARN, updated_at=NOW)["Title"]
+    assert title == ("Policy suppression expired: rules.sso_permission_set_changed.suppress[0] "
+                     "(owner iam-team@example.com)")
 
     (record,) = [r for r in caplog.records if getattr(r, "suppress_index", None) == 0]
     assert record.levelno == logging.WARNING

@@ -64,7 +64,7 @@ def _account_of(product_arn: str) -> str:
 
 
 def title_of(finding: Finding) -> str:
-    subject = finding.details.get("RoleName") or finding.actor.name
+    subject = finding.subject or finding.actor.name
     return clip(f"{finding.title}: {subject}", 256)
 
 

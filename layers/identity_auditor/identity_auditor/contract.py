@@ -119,6 +119,7 @@ class Violation:
     resource_type: str | None = None  # defaults to META.resource_type
     severity: Severity | None = None
     details: dict[str, str] = field(default_factory=dict)  # extra facts shown in alerts and ProductFields
+    subject: str | None = None  # what the finding's title names; defaults to the actor
 
 
 @dataclass(frozen=True)

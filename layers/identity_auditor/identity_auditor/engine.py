@@ -169,6 +169,7 @@ def _expired_finding(
             "SuppressExpires": entry.expires.isoformat(),
             "MatchedFindingId": finding.finding_id,
         },
+        subject=f"rules.{finding.rule_id}.suppress[{index}] (owner {entry.owner})",
     )
     expired = build_finding(SUPPRESSION_EXPIRED, violation, record, account_fallback=account,
                             region_fallback=region)

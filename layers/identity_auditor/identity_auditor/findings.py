@@ -59,6 +59,7 @@ class Finding:
     finding_id: str
     details: dict[str, str] = field(default_factory=dict)
     suppression: Suppression | None = None  # set: goes to Security Hub as SUPPRESSED, never pages
+    subject: str | None = None  # what the title names (default: the actor)
 
     def summary(self) -> dict:
         """The flat, JSON-ready view used by ``--format jsonl`` and logs."""
@@ -135,4 +136,5 @@ def build_finding(
         finding_types=meta.finding_types,
         finding_id=finding_id(meta.id, account, region, violation.resource_id, event_key),
         details=dict(violation.details),
+        subject=violation.subject,
     )

@@ -80,4 +80,5 @@ def evaluate(record: CloudTrailRecord, ctx: Context) -> Violation | None:
         ),
         resource_id=str(role_arn or role_name),
         details=details,
+        subject=role_name,
     )
