@@ -40,6 +40,7 @@ META = RuleMeta(
         "MFA devices and recent sign-ins, and review the caller's activity. Prefer IAM Identity Center to "
         "console passwords for IAM users."
     ),
+    severity_note="HIGH when done for another user",
     remediation_url="https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_passwords_admin-change-user.html",
     compliance=("CIS5 1.9", "CIS5 1.20", "CIS3 1.10", "CIS3 1.21"),
 )

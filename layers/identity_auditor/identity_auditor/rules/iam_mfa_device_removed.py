@@ -45,6 +45,7 @@ META = RuleMeta(
         "caller's recent activity. Require MFA in policies (aws:MultiFactorAuthPresent) so that an "
         "identity without MFA cannot act."
     ),
+    severity_note="CRITICAL when the device was root's",
     remediation_url="https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_mfa_disable.html",
     compliance=("CIS5 1.4", "CIS5 1.9", "CIS3 1.5", "CIS3 1.10"),
 )

@@ -53,6 +53,7 @@ META = RuleMeta(
         "refs/heads/main); for SAML pin SAML:aud; trust only your organisation's accounts. Check what the "
         "role did since the change (CloudTrail AssumeRole* events)."
     ),
+    severity_note="CRITICAL for * principals",
     remediation_url="https://docs.aws.amazon.com/IAM/latest/UserGuide/confused-deputy.html",
     compliance=("CIS5 4.4", "CIS5 1.20"),
 )

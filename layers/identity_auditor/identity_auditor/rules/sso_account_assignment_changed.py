@@ -45,6 +45,7 @@ META = RuleMeta(
         "(aws sso-admin delete-account-assignment). Grant access to groups fed by the identity provider, "
         "not to individual users, and make assignments only through the IaC pipeline."
     ),
+    severity_note="HIGH for a direct user grant or a privileged permission set",
     remediation_url="https://docs.aws.amazon.com/singlesignon/latest/userguide/useraccess.html",
     compliance=("CIS5 1.20", "CIS3 1.21"),
 )

@@ -92,6 +92,7 @@ META = RuleMeta(
         "tokens, re-check MFA settings, and review sign-ins since the change. Restrict sso and "
         "sso-directory write actions to a break-glass role with an SCP."
     ),
+    severity_note="CRITICAL for the identity source switch (directory, external IdP, certificates)",
     remediation_url=(
         "https://docs.aws.amazon.com/singlesignon/latest/userguide/manage-your-identity-source-change.html"
     ),

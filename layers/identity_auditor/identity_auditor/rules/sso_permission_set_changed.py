@@ -64,6 +64,7 @@ META = RuleMeta(
         "accounts. Make permission set changes only through the IaC pipeline, and deny sso: write "
         "actions to everyone else with an SCP or IAM policy."
     ),
+    severity_note="HIGH when it grants AdministratorAccess or an inline Action *",
     remediation_url="https://docs.aws.amazon.com/singlesignon/latest/userguide/permissionsetsconcept.html",
     compliance=("CIS5 1.20", "CIS3 1.21"),
 )

@@ -49,6 +49,7 @@ META = RuleMeta(
         "If not, disable the user, reset the password, remove any device registered since, and review the "
         "user's sign-ins and role sessions. Verify identity before admins remove devices for users."
     ),
+    severity_note="MEDIUM when users removed their own device",
     remediation_url="https://docs.aws.amazon.com/singlesignon/latest/userguide/how-to-manage-device.html",
     compliance=("CIS5 1.20", "CIS3 1.21"),
 )
