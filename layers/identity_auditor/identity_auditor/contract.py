@@ -89,13 +89,42 @@ class Trigger:
 
 
 @dataclass(frozen=True)
+class StateTrigger:
+    """When AWS Config evaluates a state rule: its resource type (``AWS::IAM::User``, ``AWS::IAM::Role``,
+    ``AWS::::Account``), on a schedule (``periodic``) and/or when a configuration item of that type
+    changes (``change_triggered``)."""
+
+    resource_type: str
+    periodic: bool = True
+    change_triggered: bool = False
+
+
+class Compliance(str, Enum):
+    """AWS Config compliance of one resource under one rule."""
+
+    COMPLIANT = "COMPLIANT"
+    NON_COMPLIANT = "NON_COMPLIANT"
+    NOT_APPLICABLE = "NOT_APPLICABLE"
+
+
+@dataclass(frozen=True)
+class StateResult:
+    """A state rule's verdict on one resource. ``violation`` is set exactly when NON_COMPLIANT; the
+    annotation (<= 256 characters in Config) says why, for every outcome."""
+
+    compliance: Compliance
+    annotation: str
+    violation: Violation | None = None
+
+
+@dataclass(frozen=True)
 class RuleMeta:
     """Declarative description of a rule; everything here ends up in findings and the catalogue."""
 
     id: str
     title: str
     severity: Severity
-    trigger: Trigger
+    trigger: Trigger | None  # CloudTrail events (None for a rule that only judges state)
     resource_type: str  # ASFF resource type, e.g. AwsIamUser
     finding_types: tuple[str, ...]  # ASFF Types taxonomy entries
     why: str  # why it matters, one or two sentences for the alert body
@@ -104,10 +133,12 @@ class RuleMeta:
     compliance: tuple[str, ...] = ()  # e.g. "CIS5 4.2", "FSBP IAM.5"
     also: tuple[Trigger, ...] = ()  # further triggers, for rules that watch several event sources
     severity_note: str = ""  # when the severity differs from ``severity``, e.g. "CRITICAL for root"
+    state: StateTrigger | None = None  # set for rules AWS Config evaluates (module has ``evaluate_state``)
+    parameters: tuple[str, ...] = ()  # Config ruleParameters the rule reads (policy thresholds it overrides)
 
     @property
     def triggers(self) -> tuple[Trigger, ...]:
-        return (self.trigger, *self.also)
+        return tuple(trigger for trigger in (self.trigger, *self.also) if trigger is not None)
 
 
 @dataclass(frozen=True)

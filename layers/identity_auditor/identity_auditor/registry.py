@@ -13,8 +13,9 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from types import ModuleType
+from typing import Any
 
-from identity_auditor.contract import Context, RuleMeta, Violation
+from identity_auditor.contract import Context, RuleMeta, StateResult, Violation
 from identity_auditor.models import CloudTrailRecord
 from identity_auditor.rules import (
     cloudtrail_logging_disabled,
@@ -71,12 +72,13 @@ _MODULES: tuple[ModuleType, ...] = (
 @dataclass(frozen=True)
 class Rule:
     meta: RuleMeta
-    evaluate: Callable[[CloudTrailRecord, Context], Violation | None]
+    evaluate: Callable[[CloudTrailRecord, Context], Violation | None] | None
+    evaluate_state: Callable[[Any, Context], StateResult] | None = None  # for rules AWS Config runs
 
     @property
     def summary(self) -> str:
         """The first line of the rule module's docstring: what it detects, for the catalogue."""
-        module = sys.modules.get(self.evaluate.__module__)
+        module = sys.modules.get((self.evaluate or self.evaluate_state).__module__)
         doc = (module.__doc__ if module else None) or self.meta.title
         return doc.strip().splitlines()[0].strip()
 
@@ -134,6 +136,15 @@ class Registry:
     def wants(self, event_source: str, event_name: str, identity_type: str | None = None) -> bool:
         return bool(self.rules_for(event_source, event_name, identity_type))
 
+    def state_rules(self, resource_type: str | None = None) -> tuple[Rule, ...]:
+        """The rules AWS Config evaluates, optionally only those of one resource type."""
+        return tuple(
+            rule
+            for rule in self.rules
+            if rule.meta.state is not None
+            and (resource_type is None or rule.meta.state.resource_type == resource_type)
+        )
+
     def get(self, rule_id: str) -> Rule:
         for rule in self.rules:
             if rule.meta.id == rule_id:
@@ -181,7 +192,11 @@ def _wildcard_route(rule_id: str, trigger) -> Route:
 
 
 def _from_module(module: ModuleType) -> Rule:
-    return Rule(meta=module.META, evaluate=module.evaluate)
+    return Rule(
+        meta=module.META,
+        evaluate=getattr(module, "evaluate", None),
+        evaluate_state=getattr(module, "evaluate_state", None),
+    )
 
 
 REGISTRY = Registry(_from_module(module) for module in _MODULES)

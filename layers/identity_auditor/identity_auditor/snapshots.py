@@ -1,0 +1,81 @@
+"""What state rules judge: snapshots of an account's identity state, filled by the collectors.
+
+State rules are pure functions of these snapshots (plus ``ctx.now`` and ``ctx.policy``); only the
+collectors (``identity_auditor.collectors``) call AWS to build them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+ROOT_USER = "<root_account>"  # the credential report's name for the root user
+
+
+@dataclass(frozen=True)
+class AccessKeyState:
+    active: bool
+    last_rotated: datetime | None  # creation of the current key
+    last_used: datetime | None
+
+
+@dataclass(frozen=True)
+class CredentialReportRow:
+    """One row of the IAM credential report (every column that rules use; ``None`` for N/A values)."""
+
+    user: str
+    arn: str
+    user_creation_time: datetime | None
+    password_enabled: bool | None  # None: "not_supported" (root)
+    password_last_used: datetime | None
+    password_last_changed: datetime | None
+    mfa_active: bool
+    access_keys: tuple[AccessKeyState, AccessKeyState]
+    certificates_active: tuple[bool, bool] = (False, False)
+    user_id: str | None = None  # the IAM unique id (AIDA...): AWS Config's resource id for AWS::IAM::User
+    path: str = "/"
+
+    @property
+    def is_root(self) -> bool:
+        return self.user == ROOT_USER
+
+    @property
+    def active_keys(self) -> tuple[AccessKeyState, ...]:
+        return tuple(key for key in self.access_keys if key.active)
+
+
+@dataclass(frozen=True)
+class PasswordPolicy:
+    minimum_length: int
+    password_reuse_prevention: int | None  # None: not set
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AccountSnapshot:
+    """Account-level facts: ``GetAccountSummary``, the password policy (``None``: no policy) and the root
+    row of the credential report when AWS includes it."""
+
+    account_id: str
+    partition: str
+    summary: dict[str, int]
+    password_policy: PasswordPolicy | None
+    root: CredentialReportRow | None = None
+
+    @property
+    def root_credentials_centrally_managed(self) -> bool:
+        """Root has no password and no access keys (AWS Organizations' centralised root access)."""
+        if self.root is not None:
+            return self.root.password_enabled is False and not self.root.active_keys
+        return False
+
+
+@dataclass(frozen=True)
+class RoleSnapshot:
+    name: str
+    arn: str
+    path: str
+    role_id: str | None  # the IAM unique id (AROA...): AWS Config's resource id for AWS::IAM::Role
+    trust_policy: dict[str, Any] | str | None
+    account_id: str
