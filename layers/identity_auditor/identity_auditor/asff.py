@@ -100,10 +100,10 @@ def to_asff(finding: Finding, *, product_arn: str, updated_at: datetime) -> dict
             }
         ],
         "Compliance": {
-            "Status": "FAILED",
+            "Status": finding.compliance_status,
             "RelatedRequirements": [related_requirement(c) for c in finding.compliance][:32],
         },
-        "RecordState": "ACTIVE",
+        "RecordState": finding.record_state,
     }
     if finding.event_id:
         document["SourceUrl"] = cloudtrail_event_url(finding)

@@ -60,6 +60,8 @@ class Finding:
     details: dict[str, str] = field(default_factory=dict)
     suppression: Suppression | None = None  # set: goes to Security Hub as SUPPRESSED, never pages
     subject: str | None = None  # what the title names (default: the actor)
+    compliance_status: str = "FAILED"  # ASFF Compliance.Status: PASSED when a state rule finds it fixed
+    record_state: str = "ACTIVE"  # ASFF RecordState: ARCHIVED when the resource is gone or out of scope
 
     def summary(self) -> dict:
         """The flat, JSON-ready view used by ``--format jsonl`` and logs."""
@@ -91,6 +93,47 @@ def finding_id(rule_id: str, account: str, region: str, resource_id: str, event_
     of the same event, and re-evaluations of the same resource state, update the same finding."""
     base = f"{rule_id}/{account}/{region}/{short_hash(resource_id)}"
     return f"{base}/{event_id}" if event_id else base
+
+
+STATE_ACTOR = Actor(type="AWSConfig", name="AWS Config evaluation", arn=None, account_id=None, source_ip=None,
+                    user_agent=None)
+
+
+def build_state_finding(
+    meta: RuleMeta,
+    violation: Violation,
+    *,
+    account: str,
+    region: str,
+    partition: str,
+    observed_at: datetime,
+) -> Finding:
+    """A finding about a resource's state (AWS Config path): no event, the Id has no event id (spec §D),
+    so every evaluation of the same resource under the same rule updates the same finding."""
+    return Finding(
+        rule_id=meta.id,
+        title=meta.title,
+        severity=violation.severity or meta.severity,
+        description=violation.description,
+        account_id=account,
+        region=region,
+        partition=partition,
+        event_time=observed_at,
+        event_id=None,
+        event_name="ConfigRuleEvaluation",
+        event_source="config.amazonaws.com",
+        actor=STATE_ACTOR,
+        resource_type=violation.resource_type or meta.resource_type,
+        resource_id=violation.resource_id,
+        why=meta.why,
+        remediation=meta.remediation,
+        remediation_url=meta.remediation_url,
+        compliance=meta.compliance,
+        finding_types=meta.finding_types,
+        finding_id=finding_id(meta.id, account, region, violation.resource_id, None),
+        details=dict(violation.details),
+        subject=violation.subject,
+    )
 
 
 def build_finding(

@@ -62,6 +62,7 @@ class AccountSnapshot:
     summary: dict[str, int]
     password_policy: PasswordPolicy | None
     root: CredentialReportRow | None = None
+    root_mfa_virtual: bool | None = None  # root's MFA is a virtual device (None: unknown or no MFA)
 
     @property
     def root_credentials_centrally_managed(self) -> bool:
