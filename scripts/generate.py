@@ -1,6 +1,7 @@
 """make generate: regenerate what is derived from the rule registry.
 
-- template.yaml: the EventBridge rules (patterns, regions, states) between the "event routes" markers;
+- template.yaml: the EventBridge rules (patterns, regions, states) between the "event routes" markers,
+  and one AWS Config rule per state rule between the "config rules" markers;
 - README.md: the rule table between the "rules" markers.
 
 Contract tests fail when either is stale, so run this after adding or changing a rule.
@@ -28,6 +29,9 @@ def _update(path: Path, replace) -> None:
 def main() -> int:
     _update(ROOT / "template.yaml",
             lambda text: template_routes.replace_block(text, template_routes.render(REGISTRY.routes())))
+    _update(ROOT / "template.yaml",
+            lambda text: template_routes.replace_config_block(
+                text, template_routes.render_config_rules(REGISTRY.state_rules())))
     _update(ROOT / "README.md",
             lambda text: catalogue.replace_readme_block(text, catalogue.readme_block(REGISTRY)))
     return 0

@@ -23,6 +23,11 @@ for _name, _value in {
 for _name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
     os.environ.pop(_name, None)
 
+# freezegun must not fake the clock inside Powertools' lazily imported modules (pydantic breaks).
+import freezegun  # noqa: E402
+
+freezegun.configure(extend_ignore_list=["aws_lambda_powertools"])
+
 TESTS = Path(__file__).resolve().parent
 if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))

@@ -28,7 +28,7 @@ def test_registry_is_not_empty_and_ids_are_unique():
 @pytest.mark.parametrize("rule", RULES, ids=by_id)
 def test_rule_id_is_its_module_name_and_well_formed(rule):
     assert RULE_ID.match(rule.meta.id), f"{rule.meta.id!r} is not <domain>_<subject>_<condition>"
-    module = rule.evaluate.__module__
+    module = (rule.evaluate or rule.evaluate_state).__module__
     assert module.rsplit(".", 1)[-1] == rule.meta.id, f"rule {rule.meta.id!r} lives in module {module!r}"
 
 

@@ -9,7 +9,14 @@ import yaml
 from support import ROOT, evaluator_rules, load_template
 
 from identity_auditor.registry import REGISTRY
-from identity_auditor.template_routes import current_block, logical_id, render
+from identity_auditor.template_routes import (
+    config_rule_logical_id,
+    current_block,
+    current_config_block,
+    logical_id,
+    render,
+    render_config_rules,
+)
 
 TEMPLATE_PATH = ROOT / "template.yaml"
 TEMPLATE = load_template()
@@ -40,6 +47,22 @@ def test_generated_event_routes_are_up_to_date():
     assert current_block(TEMPLATE_PATH.read_text()) == expected, (
         "The EventBridge rules in template.yaml differ from the rule registry: run `make generate`."
     )
+
+
+def test_generated_config_rules_are_up_to_date():
+    expected = render_config_rules(REGISTRY.state_rules())
+    assert current_config_block(TEMPLATE_PATH.read_text()) == expected, (
+        "The AWS Config rules in template.yaml differ from the rule registry: run `make generate`."
+    )
+
+
+def test_every_state_rule_has_its_config_rule():
+    config_rules = {name for name, res in RESOURCES.items() if res.get("Type") == "AWS::Config::ConfigRule"}
+    assert config_rules == {config_rule_logical_id(rule.meta.id) for rule in REGISTRY.state_rules()}
+    for name in config_rules:
+        properties = RESOURCES[name]["Properties"]
+        assert properties["Source"]["Owner"] == "CUSTOM_LAMBDA"
+        assert properties["InputParameters"]["ruleId"] in {rule.meta.id for rule in REGISTRY.state_rules()}
 
 
 def test_eventbridge_patterns_equal_the_registry():

@@ -262,3 +262,24 @@ def test_render_chooses_the_format():
     assert alerts.render(finding) == alerts.render(finding, "email")
     with pytest.raises(ValueError, match="slack"):
         alerts.render(finding, "slack")
+
+
+def test_state_finding_alert_names_the_resource_and_no_caller():
+    from datetime import datetime, timezone
+
+    from identity_auditor.contract import Violation
+    from identity_auditor.findings import build_state_finding
+    from identity_auditor.registry import REGISTRY
+
+    meta = REGISTRY.get("iam_access_key_not_rotated").meta
+    violation = Violation(
+        description="IAM user deploy-bot has an active access key created 2026-05-01, 205 days ago (limit 90).",
+        resource_id="arn:aws:iam::123456789012:user/deploy-bot",
+        subject="deploy-bot",
+    )
+    finding = build_state_finding(meta, violation, account="123456789012", region="us-east-1", partition="aws",
+                                  observed_at=datetime(2026, 11, 22, tzinfo=timezone.utc))
+    assert alerts.subject(finding) == "[MEDIUM] " + meta.title + ": deploy-bot in 123456789012"
+    text = alerts.body(finding)
+    assert "Who:" not in text and "From:" not in text and "CloudTrail event:" not in text
+    assert "Evaluated by: AWS Config" in text and "deploy-bot" in text

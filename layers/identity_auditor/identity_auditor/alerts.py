@@ -98,7 +98,7 @@ def console_link(finding: Finding) -> str:
 
 def subject(finding: Finding) -> str:
     return ascii_clip(
-        f"[{finding.severity.value}] {finding.title}: {_text(finding.actor.name, 200)}"
+        f"[{finding.severity.value}] {finding.title}: {_text(finding.subject or finding.actor.name, 200)}"
         f" in {finding.account_id}",
         SUBJECT_LIMIT,
     )
@@ -114,13 +114,16 @@ def body(finding: Finding, *, home_region: str | None = None, home_partition: st
         f"{finding.severity.value}: {finding.title}",
         "",
         f"What happened: {_text(finding.description, 1000)}",
-        f"Who:           {_text(actor.name, _VALUE)} ({_text(actor.type or 'unknown type', 40)})",
     ]
-    if actor.arn:
-        lines.append(f"               {_text(actor.arn, _VALUE)}")
+    if finding.event_id or actor.source_ip:  # an event: someone did it (state findings have no actor)
+        lines.append(f"Who:           {_text(actor.name, _VALUE)} ({_text(actor.type or 'unknown type', 40)})")
+        if actor.arn:
+            lines.append(f"               {_text(actor.arn, _VALUE)}")
+        lines.append(
+            f"From:          {_text(actor.source_ip or 'unknown address', 100)}"
+            f" with {_text(actor.user_agent or 'unknown client', 200)}"
+        )
     lines += [
-        f"From:          {_text(actor.source_ip or 'unknown address', 100)}"
-        f" with {_text(actor.user_agent or 'unknown client', 200)}",
         f"Where:         account {_text(finding.account_id, 64)}, region {_text(finding.region, 32)}",
         f"When:          {_when(finding)}",
         f"Resource:      {_text(finding.resource_type, 64)} {_text(finding.resource_id, _VALUE)}",
@@ -141,9 +144,14 @@ def body(finding: Finding, *, home_region: str | None = None, home_partition: st
         f"Security Hub:  {securityhub_link(finding, home_region=home_region, home_partition=home_partition)}",
         f"Console:       {console}",
         "",
-        f"CloudTrail event: {_text(finding.event_source, 100)} {_text(finding.event_name, 100)}"
-        f" {_text(finding.event_id or '(no event id)', 100)}",
     ]
+    if finding.event_id or finding.event_source != "config.amazonaws.com":
+        lines.append(
+            f"CloudTrail event: {_text(finding.event_source, 100)} {_text(finding.event_name, 100)}"
+            f" {_text(finding.event_id or '(no event id)', 100)}"
+        )
+    else:
+        lines.append("Evaluated by: AWS Config (identity state), re-checked on every sweep")
     if finding.event_id and cloudtrail_event_url(finding) != console:
         lines.append(f"  {cloudtrail_event_url(finding)}")
     lines += [

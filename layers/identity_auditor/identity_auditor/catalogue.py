@@ -25,6 +25,16 @@ def as_dict(rule: Rule) -> dict:
             }
             for trigger in meta.triggers
         ],
+        "state": (
+            {
+                "resource_type": meta.state.resource_type,
+                "periodic": meta.state.periodic,
+                "change_triggered": meta.state.change_triggered,
+                "parameters": list(meta.parameters),
+            }
+            if meta.state
+            else None
+        ),
         "resource_type": meta.resource_type,
         "finding_types": list(meta.finding_types),
         "compliance": list(meta.compliance),
@@ -34,14 +44,17 @@ def as_dict(rule: Rule) -> dict:
 
 
 def markdown(registry: Registry) -> str:
-    lines = ["| id | detects | severity | events | compliance |", "|---|---|---|---|---|"]
+    lines = ["| id | detects | severity | evaluated on | compliance |", "|---|---|---|---|---|"]
     for rule in registry.rules:
         meta = rule.meta
         severity = meta.severity.value + (f"; {meta.severity_note}" if meta.severity_note else "")
         events = "; ".join(
-            f"{trigger.event_source.split('.')[0]}: {', '.join(sorted(trigger.event_names))}"
-            + (f" (by {', '.join(trigger.identity_types)})" if trigger.identity_types else "")
-            for trigger in meta.triggers
+            [
+                f"{trigger.event_source.split('.')[0]}: {', '.join(sorted(trigger.event_names))}"
+                + (f" (by {', '.join(trigger.identity_types)})" if trigger.identity_types else "")
+                for trigger in meta.triggers
+            ]
+            + ([_state(meta.state)] if meta.state else [])
         )
         lines.append(
             f"| `{meta.id}` | {_cell(rule.summary)} | {severity} | {_cell(events)} | {', '.join(meta.compliance)} |"
@@ -61,6 +74,11 @@ def replace_readme_block(text: str, block: str) -> str:
     start = text.index(README_BEGIN)
     end = text.index(README_END, start) + len(README_END) + 1
     return text[:start] + block + text[end:]
+
+
+def _state(state) -> str:
+    when = " and ".join(w for w, on in (("periodic", state.periodic), ("on change", state.change_triggered)) if on)
+    return f"AWS Config: {state.resource_type} ({when})"
 
 
 def _cell(text: str) -> str:

@@ -57,6 +57,10 @@ def _run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         return print_routes(out)
     if args.command == "policy":
         return policy_command(args, out, err)
+    if args.command == "audit-account":
+        from identity_auditor import audit_cli
+
+        return audit_cli.run(args, out, err)
     return list_rules(args, out)
 
 
@@ -99,6 +103,9 @@ def _parser() -> argparse.ArgumentParser:
         help="print the EventBridge rules the deployment needs: pattern and where it lives (as in template.yaml)",
     )
     _policy_parser(commands)
+    from identity_auditor import audit_cli
+
+    audit_cli.add_parser(commands, _severity)
     return parser
 
 

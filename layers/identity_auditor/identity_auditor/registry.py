@@ -24,15 +24,24 @@ from identity_auditor.rules import (
     ds_directory_trust_changed,
     ec2_imdsv1_allowed,
     iam_access_key_created,
+    iam_access_key_not_rotated,
     iam_access_key_reactivated,
+    iam_credentials_unused,
     iam_login_profile_changed,
     iam_mfa_device_removed,
     iam_oidc_provider_changed,
+    iam_password_policy_weak,
     iam_role_trust_policy_unsafe,
     iam_saml_provider_changed,
+    iam_user_console_access_without_mfa,
     iam_user_created,
+    iam_user_in_federated_account,
+    iam_user_multiple_active_access_keys,
     identitystore_manual_change,
+    root_access_key_present,
     root_account_used,
+    root_hardware_mfa_not_enabled,
+    root_mfa_not_enabled,
     signin_console_login_without_mfa,
     signin_identity_center_login_without_mfa,
     sso_account_assignment_changed,
@@ -42,7 +51,7 @@ from identity_auditor.rules import (
     sso_user_mfa_device_removed,
 )
 
-# In the order of the catalogue (spec/rules.md §A): first wave, then second wave.
+# In the order of the catalogue (spec/rules.md §A): first wave, second wave, then the state rules (§B).
 _MODULES: tuple[ModuleType, ...] = (
     signin_console_login_without_mfa,
     signin_identity_center_login_without_mfa,
@@ -66,6 +75,16 @@ _MODULES: tuple[ModuleType, ...] = (
     ds_directory_trust_changed,
     cognito_identity_pool_guest_access_enabled,
     ec2_imdsv1_allowed,
+    # State rules (spec/rules.md §B), evaluated by AWS Config; iam_role_trust_policy_unsafe above is both.
+    iam_user_console_access_without_mfa,
+    iam_access_key_not_rotated,
+    iam_credentials_unused,
+    iam_user_multiple_active_access_keys,
+    root_access_key_present,
+    root_mfa_not_enabled,
+    root_hardware_mfa_not_enabled,
+    iam_password_policy_weak,
+    iam_user_in_federated_account,
 )
 
 

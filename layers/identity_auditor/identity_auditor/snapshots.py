@@ -66,10 +66,19 @@ class AccountSnapshot:
 
     @property
     def root_credentials_centrally_managed(self) -> bool:
-        """Root has no password and no access keys (AWS Organizations' centralised root access)."""
-        if self.root is not None:
-            return self.root.password_enabled is False and not self.root.active_keys
-        return False
+        """Root has no credentials: no access key, no MFA and a password that was never set or used.
+
+        That is what AWS Organizations' centralised root access leaves (and what a member account created
+        by Organizations starts with). The credential report writes root's ``password_enabled`` as
+        ``not_supported``, so the password is judged by its ``password_last_changed`` and
+        ``password_last_used`` columns. Without the root row (moto) it cannot be told: False."""
+        root = self.root
+        if root is None:
+            return False
+        no_password = root.password_enabled is False or (
+            root.password_last_changed is None and root.password_last_used is None
+        )
+        return no_password and not root.active_keys and not root.mfa_active
 
 
 @dataclass(frozen=True)

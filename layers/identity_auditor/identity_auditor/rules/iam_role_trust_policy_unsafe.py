@@ -20,12 +20,33 @@ Decisions (spec/rules.md §A):
 - The resource is the role ARN from ``responseElements.role.arn``, else built from the partition,
   account, path (CreateRole) and ``roleName``; UpdateAssumeRolePolicy records carry no path, so a role
   under a path gets ``role/<name>``.
+
+State (AWS Config, change-triggered on ``AWS::IAM::Role``; spec/rules.md §B): :func:`evaluate_state` runs
+the same analysis on the role's current trust policy (a dict, or the URL-encoded JSON string of the
+configuration item), with the organisation's ``trusted_accounts`` and the role's own account as trusted.
+NON_COMPLIANT with the same severity (CRITICAL for ``*`` principals and ``NotPrincipal``, else HIGH);
+COMPLIANT when no problem is found; NOT_APPLICABLE when the snapshot carries no trust policy or it cannot
+be read (IAM validates trust policies, so this means the collector could not fetch it). Identity Center
+reserved roles (``AWSReservedSSO_*``, pinned to their ``AWSSSO_*_DO_NOT_DELETE`` SAML provider with
+``SAML:aud``) and service-linked roles (``/aws-service-role/``, trusting one service) are judged like any
+other role: no exclusion, their AWS-written policies simply pass.
 """
 
 from __future__ import annotations
 
-from identity_auditor.contract import Context, RuleMeta, Severity, Trigger, Violation
+from identity_auditor.contract import (
+    Compliance,
+    Context,
+    RuleMeta,
+    Severity,
+    StateResult,
+    StateTrigger,
+    Trigger,
+    Violation,
+)
 from identity_auditor.models import CloudTrailRecord
+from identity_auditor.snapshots import RoleSnapshot
+from identity_auditor.text import clip
 from identity_auditor.trust import TrustProblem, analyze_trust_policy
 
 _DOCUMENT = {"CreateRole": "assumeRolePolicyDocument", "UpdateAssumeRolePolicy": "policyDocument"}
@@ -56,6 +77,7 @@ META = RuleMeta(
     severity_note="CRITICAL for * principals",
     remediation_url="https://docs.aws.amazon.com/IAM/latest/UserGuide/confused-deputy.html",
     compliance=("CIS5 4.4", "CIS5 1.20"),
+    state=StateTrigger("AWS::IAM::Role", periodic=False, change_triggered=True),
 )
 
 
@@ -77,27 +99,70 @@ def evaluate(record: CloudTrailRecord, ctx: Context) -> Violation | None:
 
     role_name = str(record.request("roleName") or role.get("roleName") or "unknown")
     role_arn = role.get("arn") or _role_arn(record, role_name)
+    severity, summary, details = _summarise(problems, role_name)
+    caller = record.user_identity.display_name
+    action = _ACTION.get(record.event_name, f"changed ({record.event_name}) role")
+    return Violation(
+        description=(
+            f"{caller} {action} {role_name} in account {record.account_id} with an unsafe trust policy: "
+            f"{summary}."
+        ),
+        resource_id=str(role_arn),
+        severity=severity,
+        details=details,
+    )
+
+
+def evaluate_state(role: RoleSnapshot, ctx: Context) -> StateResult:
+    """The role's current trust policy under the same analysis (AWS Config; see the module docs)."""
+    name = clip(role.name, 64)
+    if role.trust_policy is None:
+        return StateResult(Compliance.NOT_APPLICABLE, f"No trust policy was collected for role {name}.")
+    trusted = ctx.policy.trusted_accounts
+    try:
+        problems = analyze_trust_policy(role.trust_policy, trusted_accounts=trusted,
+                                        own_account=role.account_id)
+    except ValueError as error:
+        return StateResult(Compliance.NOT_APPLICABLE,
+                           clip(f"The trust policy of role {name} could not be read: {error}", 256))
+    if not problems:
+        accounts = ("only trusted accounts" if trusted
+                    else "other accounts not checked (no trusted_accounts in the organisation policy)")
+        return StateResult(Compliance.COMPLIANT,
+                           f"Trust policy of role {name}: no unpinned wildcard principal, NotPrincipal or "
+                           f"unpinned OIDC/SAML federation; {accounts}.")
+    severity, summary, details = _summarise(problems, role.name)
+    first = problems[0]
+    more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+    return StateResult(
+        Compliance.NON_COMPLIANT,
+        clip(f"{severity.value}: {first.where} {first.principal}: {first.reason}{more}.", 256),
+        Violation(
+            description=(f"Role {role.name} in account {role.account_id} has an unsafe trust policy: "
+                         f"{summary}."),
+            resource_id=role.arn,
+            severity=severity,
+            details=details,
+            subject=role.name,
+        ),
+    )
+
+
+def _summarise(problems: list[TrustProblem], role_name: str) -> tuple[Severity, str, dict[str, str]]:
+    """The severity, the one-line summary (first problem, count of the others) and the details of a
+    non-empty list of problems; shared by the event and the state paths."""
     critical = any(problem.severity is Severity.CRITICAL for problem in problems)
     principals = list(dict.fromkeys(problem.principal for problem in problems))
     first = problems[0]
     more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
-    caller = record.user_identity.display_name
-    action = _ACTION.get(record.event_name, f"changed ({record.event_name}) role")
     details = {
         "RoleName": role_name,
         "Problems": str(len(problems)),
         "Principals": ", ".join(principals),
         **{f"Reason{number}": _reason(problem) for number, problem in enumerate(problems[:MAX_REASONS], 1)},
     }
-    return Violation(
-        description=(
-            f"{caller} {action} {role_name} in account {record.account_id} with an unsafe trust policy: "
-            f"{first.reason}, for principal {first.principal}{more}."
-        ),
-        resource_id=str(role_arn),
-        severity=Severity.CRITICAL if critical else Severity.HIGH,
-        details=details,
-    )
+    summary = f"{first.reason}, for principal {first.principal}{more}"
+    return Severity.CRITICAL if critical else Severity.HIGH, summary, details
 
 
 def _reason(problem: TrustProblem) -> str:

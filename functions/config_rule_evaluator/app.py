@@ -1,0 +1,105 @@
+"""ConfigRuleEvaluator: AWS Config custom-rule invocations -> state rules -> PutEvaluations, Security Hub, SNS.
+
+A thin adapter: :mod:`identity_auditor.config_adapter` owns the Config protocol (parsing, the rule
+from ``ruleParameters.ruleId``, message types, left scope and deletions, PutEvaluations in batches,
+TESTMODE); every finding update (FAILED, PASSED, ARCHIVED) goes to Security Hub, and only violations
+not alerted before page over SNS (:mod:`identity_auditor.alert_state`). An invocation that cannot be
+handled fails loudly (Lambda retries, then the failure destination).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timezone
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from aws_lambda_powertools.metrics import MetricUnit
+
+from identity_auditor.config_adapter import Clients, ConfigAdapter, parse_invocation, put_evaluations
+from identity_auditor.contract import Context
+from identity_auditor.policy import DEFAULT_POLICY, OrgPolicy
+from identity_auditor.settings import Settings
+
+logger = Logger()
+metrics = Metrics()
+copy_config_to_registered_loggers(source_logger=logger, include={"identity_auditor"})
+
+SETTINGS = Settings.from_env()
+ADAPTER = ConfigAdapter()
+_wiring: dict = {}  # home, clients per region, sinks, alert state: built on the first invocation
+
+
+def _policy() -> OrgPolicy:
+    """The organisation policy from SSM or AppConfig when configured (cached), else the packaged default."""
+    if not (SETTINGS.policy_ssm_parameter or SETTINGS.policy_appconfig):
+        return DEFAULT_POLICY
+    from identity_auditor.policy_loader import load_policy
+
+    return load_policy(SETTINGS)
+
+
+_policy()  # cold start: an unreadable or invalid policy fails here, naming the bad key
+
+
+def _wired(context, region: str | None) -> tuple:
+    """``(home, clients for the Config rule's region, sinks, alert state)``; boto3 is imported here."""
+    if "home" not in _wiring:
+        from identity_auditor.alert_state import AlertState
+        from identity_auditor.runtime import Home, build_sinks
+        from identity_auditor.state_engine import Where
+
+        home = Home.from_function_arn(context.invoked_function_arn)
+        _wiring["home"] = Where(home.account, home.region, home.partition)
+        _wiring["sinks"] = build_sinks(SETTINGS, home, on_retry=lambda sink, attempt, left: metrics.add_metric(
+            name=f"{sink}Retries", unit=MetricUnit.Count, value=1))
+        table = SETTINGS.idempotency_table
+        _wiring["alerts"] = AlertState(_clients(home.region).dynamodb, table) if table else None
+    home = _wiring["home"]
+    return home, _clients(region or home.region), _wiring["sinks"], _wiring["alerts"]
+
+
+def _clients(region: str) -> Clients:
+    return _wiring.setdefault(("clients", region), Clients(region))
+
+
+@logger.inject_lambda_context(correlation_id_path="configRuleName", clear_state=True)
+@metrics.log_metrics
+def handler(event: dict, context) -> dict:
+    metrics.add_metric(name="ConfigInvocations", unit=MetricUnit.Count, value=1)
+    invocation = parse_invocation(event)
+    home, clients, sinks, alerts = _wired(context, invocation.region)
+    run = ADAPTER.evaluate(invocation, Context(now=datetime.now(timezone.utc), policy=_policy()), clients, home)
+    logger.append_keys(rule_id=run.rule_id, message_type=run.message_type, config_rule=invocation.config_rule_name)
+    compliance = Counter(evaluation.compliance.value for evaluation in run.evaluations)
+    for value, count in compliance.items():
+        metrics.add_metric(name=f"Evaluations{value.title().replace('_', '')}", unit=MetricUnit.Count, value=count)
+    if run.failures:
+        metrics.add_metric(name="RuleErrors", unit=MetricUnit.Count, value=len(run.failures))
+    findings = [evaluation.finding for evaluation in run.evaluations if evaluation.finding is not None]
+    delivered: dict = {}
+    try:
+        calls = put_evaluations(clients.config, invocation, run.evaluations)
+    finally:  # Security Hub and SNS get the findings even when Config refuses the evaluations
+        if findings:
+            from identity_auditor.alert_state import publish_state
+
+            delivered = publish_state(sinks, findings, alerts)
+    metrics.add_metric(name="Alerts", unit=MetricUnit.Count, value=delivered.get("sns", 0))
+    logger.info("evaluated", extra={"compliance": dict(compliance), "delivered": delivered,
+                                    "api_calls": run.api_calls, "skipped": run.skipped, "note": run.note})
+    return {
+        "configRule": invocation.config_rule_name,
+        "ruleId": run.rule_id,
+        "messageType": run.message_type,
+        "evaluations": len(run.evaluations),
+        "compliance": dict(compliance),
+        "putEvaluationsCalls": calls,
+        "testMode": invocation.test_mode,
+        "findings": len(findings),
+        "delivered": delivered,
+        "ruleErrors": [failure.rule_id for failure in run.failures],
+        "apiCalls": run.api_calls,
+        "skipped": run.skipped,
+        "note": run.note,
+    }

@@ -1,0 +1,99 @@
+"""Collectors fetch, rules decide: the only code (besides the sinks) that calls AWS for state rules.
+
+Each collector turns IAM API answers into the typed snapshots of :mod:`identity_auditor.snapshots`
+and makes no judgement about them (no thresholds, no policy, no "compliant"):
+
+* :class:`~identity_auditor.collectors.credential_report.CredentialReportCollector`: the IAM
+  credential report (generate, poll, reuse for up to 4 hours) as ``CredentialReportRow`` objects;
+* :func:`~identity_auditor.collectors.account.collect_account`: the account summary, the password
+  policy and the root user's MFA kind as an ``AccountSnapshot``;
+* :mod:`~identity_auditor.collectors.roles`: roles (``RoleSnapshot``) from ``ListRoles``,
+  ``GetRole`` or an AWS Config configuration item.
+
+Every boto3 client is passed in by the caller (never created here), so tests hand in moto-backed or
+stubbed clients. Calls go through :class:`ApiCalls`, which retries throttling and transient errors
+with the project's :class:`~identity_auditor.sinks.retry.RetryPolicy` (injectable ``sleep``) and counts
+every request, so callers can report how many AWS calls an evaluation cost.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from identity_auditor.sinks.retry import RetryPolicy, is_retryable
+
+IAM_PAGE_SIZE = 1000  # the largest MaxItems IAM list operations accept
+
+
+class CollectorError(RuntimeError):
+    """AWS state could not be collected; the message says what was asked and what AWS answered."""
+
+
+def error_code(error: ClientError) -> str:
+    """The AWS error code of a botocore ``ClientError`` (``""`` when absent)."""
+    return error.response.get("Error", {}).get("Code", "")
+
+
+def describe(error: BaseException) -> str:
+    """``Code: message`` for a ``ClientError``; the exception's type and text otherwise."""
+    if isinstance(error, ClientError):
+        info = error.response.get("Error", {})
+        return f"{info.get('Code', 'Error')}: {info.get('Message', str(error))}"
+    return f"{type(error).__name__}: {error}"
+
+
+class ApiCalls:
+    """Makes AWS calls for the collectors: counts every request and retries the retryable ones.
+
+    Throttling, ``LimitExceeded``, 5xx and network errors are retried up to ``policy.max_attempts``
+    times with the policy's capped exponential backoff and jitter; any other error (``AccessDenied``,
+    ``NoSuchEntity``...) is raised at once. After the last attempt the last error is raised unchanged, so
+    callers can still tell a refusal (``LimitExceeded``) from anything else.
+
+    ``total`` counts every request sent (retries included; botocore's own internal retries are not
+    visible here); ``by_operation`` counts them per boto3 method name. One instance can be shared by
+    several collectors to add up the cost of a whole evaluation.
+    """
+
+    def __init__(self, policy: RetryPolicy | None = None):
+        self.policy = policy or RetryPolicy()
+        self.total = 0
+        self.by_operation: Counter[str] = Counter()
+
+    def call(self, client: Any, operation: str, **params: Any) -> dict:
+        """``client.<operation>(**params)``, retried when AWS says to slow down or fails transiently."""
+        attempts = max(1, self.policy.max_attempts)
+        for attempt in range(1, attempts + 1):
+            self.total += 1
+            self.by_operation[operation] += 1
+            try:
+                return getattr(client, operation)(**params)
+            except ClientError as error:
+                if not is_retryable(error) or attempt == attempts:
+                    raise
+            except BotoCoreError:  # endpoint unreachable, read timeout after botocore's own retries
+                if attempt == attempts:
+                    raise
+            self.policy.sleep(self.policy.delay(attempt))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def iam_pages(self, client: Any, operation: str, **params: Any) -> Iterator[dict]:
+        """Every page of an IAM list operation (``Marker`` / ``IsTruncated`` pagination), asking for
+        :data:`IAM_PAGE_SIZE` items per page; each page is one counted, individually retried call."""
+        marker: str | None = None
+        while True:
+            request = dict(params, MaxItems=IAM_PAGE_SIZE)
+            if marker:
+                request["Marker"] = marker
+            page = self.call(client, operation, **request)
+            yield page
+            marker = page.get("Marker")
+            if not page.get("IsTruncated") or not marker:
+                return
+
+
+__all__ = ["IAM_PAGE_SIZE", "ApiCalls", "CollectorError", "describe", "error_code"]
