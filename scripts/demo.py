@@ -184,7 +184,65 @@ def _run() -> int:
     print("\n=== The same alert from a deployment with AlertFormat=chat (AWS Chatbot / Amazon Q Developer) ===")
     print(f"Subject: {chat.get('Subject')}")
     print(textwrap.indent(json.dumps(json.loads(chat["Message"]), indent=2, ensure_ascii=False), "  "))
-    return 0 if findings and alerts and not again and len(alerts) <= len(findings) else 1
+    evaluations = _config_demo()
+    return 0 if findings and alerts and not again and len(alerts) <= len(findings) and evaluations else 1
+
+
+CONFIG_RULES = ("iam_user_console_access_without_mfa", "iam_access_key_not_rotated", "iam_credentials_unused",
+                "iam_user_multiple_active_access_keys", "root_mfa_not_enabled", "iam_password_policy_weak")
+
+
+def _iam_world() -> None:
+    """A small IAM world, backdated with freezegun (the emulator runs in this process and shares the clock)."""
+    import boto3
+    import freezegun
+
+    freezegun.configure(extend_ignore_list=["aws_lambda_powertools"])
+    iam = boto3.client("iam")
+    with freezegun.freeze_time("2026-03-02T09:00:00Z"):
+        iam.create_user(UserName="alice")  # console password, no MFA, key from March never used
+        iam.create_login_profile(UserName="alice", Password="Example-Passw0rd!")
+        iam.create_access_key(UserName="alice")
+        iam.create_user(UserName="ci-deploy")  # two keys, one old
+        iam.create_access_key(UserName="ci-deploy")
+    with freezegun.freeze_time("2026-11-20T09:00:00Z"):
+        iam.create_access_key(UserName="ci-deploy")
+        iam.create_user(UserName="bob")  # console password with MFA
+        iam.create_login_profile(UserName="bob", Password="Example-Passw0rd!")
+        serial = iam.create_virtual_mfa_device(VirtualMFADeviceName="bob")["VirtualMFADevice"]["SerialNumber"]
+        iam.enable_mfa_device(UserName="bob", SerialNumber=serial, AuthenticationCode1="123456",
+                              AuthenticationCode2="654321")
+    iam.update_account_password_policy(MinimumPasswordLength=8)
+
+
+def _config_demo() -> int:
+    """The ConfigRuleEvaluator handler, invoked as AWS Config would for each periodic state rule."""
+    import boto3
+
+    _iam_world()
+    captured: list[dict] = []
+    boto3.setup_default_session()
+    boto3.DEFAULT_SESSION.events.register(
+        "provide-client-params.config.PutEvaluations", lambda params, **kwargs: captured.extend(params["Evaluations"])
+    )
+    spec = importlib.util.spec_from_file_location("config_app", ROOT / "functions" / "config_rule_evaluator" / "app.py")
+    config_app = importlib.util.module_from_spec(spec)
+    sys.modules["config_app"] = config_app
+    spec.loader.exec_module(config_app)
+    template = json.loads((ROOT / "events" / "config" / "root_mfa_not_enabled_periodic__constructed.json").read_text())
+    print("\n=== AWS Config: the ConfigRuleEvaluator handler on a small IAM world "
+          "(alice: password, no MFA, old unused key; bob: password and MFA; ci-deploy: two keys, one old) ===")
+    for rule_id in CONFIG_RULES:
+        invocation = {**template, "ruleParameters": json.dumps({"ruleId": rule_id}),
+                      "configRuleName": f"identity-auditor-{rule_id.replace('_', '-')}"}
+        captured.clear()
+        result = config_app.handler(invocation, _Context())
+        print(f"\n{rule_id}: {result['compliance']}, {result['apiCalls']} API calls, "
+              f"{result['delivered'].get('sns', 0)} new alert(s)")
+        for evaluation in captured:
+            print(f"  {evaluation['ComplianceType']:<15} {evaluation['ComplianceResourceType']:<15} "
+                  f"{evaluation['ComplianceResourceId']:<22} {evaluation.get('Annotation', '')}")
+    return len(captured) + 1
 
 
 if __name__ == "__main__":
