@@ -55,9 +55,10 @@ clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
-## bench: cold import vs boto3 and per-event cost vs the JSON parse floor, measured side by side
+## bench: cold import vs boto3, per-event cost vs the JSON parse floor, the state sweep at 100 and 1,000 users
 bench: venv
 	$(OFFLINE_ENV) $(VENV)/bin/python scripts/bench.py
+	$(OFFLINE_ENV) $(VENV)/bin/python scripts/bench_sweep.py 100 1000
 
 ## generate: regenerate the EventBridge rules in template.yaml and the README's rule table from the registry
 generate: venv
