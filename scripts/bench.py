@@ -1,88 +1,151 @@
-"""Measure what the foundation promises, side by side in one run on this machine.
+"""make bench: what the auditor costs, measured side by side in one run on this machine.
 
-1. Cold import of the CloudTrailEvaluator handler module in fresh processes, next to ``import boto3``
-   alone (goal: <= 1.3x). boto3 is imported by the handler only when an event produced a finding, so
-   the first finding's cost is shown too.
-2. Per-event evaluation cost over the real invictus archive: parse + every registered rule, next to the
-   floor of parsing the same records with ``json.loads`` (ratio).
+1. Cold import of each Lambda handler module in fresh processes, next to ``import boto3`` alone
+   (goal <= 1.3x), and the peak RSS of a warm CloudTrail handler (must fit 128 MB).
+2. Per-event cost of every registered rule on the real invictus record mix, next to the floor of
+   parsing the same records with orjson (goal <= 20x).
+3. Replay throughput over a >= 300,000-record gzipped archive (the invictus corpus replicated with
+   fresh event ids), next to the floor (gunzip + orjson parse of the same files) and a one-rule jq
+   filter (goal: >= 50% of the floor on one core, faster than jq while running every rule).
+4. The Lambda cost per million events from the measured warm handler duration at 128 MB arm64.
+(The state sweep at 100 / 1,000 users is ``scripts/bench_sweep.py``, also run by ``make bench``.)
 
-Run: ``make bench`` (or ``.venv/bin/python scripts/bench.py``).
+Environment: BENCH_RUNS (fresh-process runs per import figure, default 21), BENCH_REPLAY_COPIES
+(invictus copies in the replay archive, default 104 = 301,600 records; 0 skips the replay section).
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "corpus" / "invictus"
-HANDLER_DIR = ROOT / "functions" / "cloudtrail_evaluator"
+FUNCTIONS = ROOT / "functions"
+EVENTS = ROOT / "events" / "cloudtrail"
 RUNS = int(os.environ.get("BENCH_RUNS", "21"))
+REPLAY_COPIES = int(os.environ.get("BENCH_REPLAY_COPIES", "104"))
+ARM64_128MB_PER_MS = 0.0000133334 * 0.125 / 1000  # USD per ms at 128 MB (GB-s price, us-east-1, arm64)
+REQUEST_PRICE = 0.20 / 1_000_000  # USD per invocation
 
 
-def _fresh(*snippets: str) -> list[float]:
-    """Wall time (s) of a fresh interpreter running each snippet, minus an empty interpreter's: the
-    snippets run interleaved, ``RUNS`` times each, and the median of each is kept (robust to a busy
-    machine, and fair: every snippet sees the same conditions)."""
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(HANDLER_DIR)}
+def _interleaved(snippets: dict[str, tuple[str, str]]) -> dict[str, float]:
+    """Median wall time (s) of fresh interpreters running each snippet (code, PYTHONPATH), interleaved,
+    minus an empty interpreter's: every snippet sees the same machine conditions."""
 
-    def once(snippet: str) -> float:
+    def once(code: str, path: str) -> float:
+        env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": path}
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-c", snippet], check=True, env=env)
+        subprocess.run([sys.executable, "-c", code], check=True, env=env)
         return time.perf_counter() - started
 
-    codes = ("pass", *snippets)
-    for code in codes:
-        once(code)  # warm the file cache
-    times: dict[str, list[float]] = {code: [] for code in codes}
+    runs = {"": ("pass", ""), **snippets}
+    for code, path in runs.values():
+        once(code, path)  # warm the file cache
+    times: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(RUNS):
-        for code in codes:
-            times[code].append(once(code))
-    baseline = statistics.median(times["pass"])
-    return [statistics.median(times[code]) - baseline for code in snippets]
+        for name, (code, path) in runs.items():
+            times[name].append(once(code, path))
+    baseline = statistics.median(times[""])
+    return {name: statistics.median(values) - baseline for name, values in times.items() if name}
 
 
 def cold_imports() -> None:
-    boto3_alone, handler, first_finding = _fresh(
-        "import boto3",
-        "import app",
-        "import app, boto3; boto3.client('securityhub', region_name='us-east-1'); "
-        "boto3.client('sns', region_name='us-east-1')",
-    )
-    print("Cold import (fresh processes, median of %d, interpreter start-up subtracted)" % RUNS)
-    print(f"  import boto3 alone                         {boto3_alone * 1000:7.1f} ms")
-    print(f"  import handler module (app)                {handler * 1000:7.1f} ms   ratio {handler / boto3_alone:.2f}x (goal <= 1.3x)")
-    print(f"  handler + boto3 + two clients (1st finding){first_finding * 1000:7.1f} ms   ratio {first_finding / boto3_alone:.2f}x")
+    handlers = sorted(path.parent.name for path in FUNCTIONS.glob("*/app.py"))
+    snippets = {"boto3": ("import boto3", "")}
+    snippets |= {name: ("import app", str(FUNCTIONS / name)) for name in handlers}
+    results = _interleaved(snippets)
+    boto3_alone = results["boto3"]
+    print(f"Cold import (fresh processes, medians of {RUNS}, interleaved, interpreter start-up subtracted)")
+    print(f"  import boto3 alone                           {boto3_alone * 1000:7.1f} ms")
+    for name in handlers:
+        ratio = results[name] / boto3_alone
+        print(f"  import {name + ' handler':<38}{results[name] * 1000:7.1f} ms   ratio {ratio:.2f}x (goal <= 1.3x)")
+
+
+_WARM = """
+import json, resource, sys, time
+from pathlib import Path
+import app
+
+class Context:
+    function_name = "bench"; function_version = "$LATEST"; memory_limit_in_mb = 128
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench"
+    aws_request_id = "00000000-0000-4000-8000-000000000000"
+    @staticmethod
+    def get_remaining_time_in_millis(): return 60_000
+
+events = [json.loads(p.read_text()) for p in sorted(Path(sys.argv[1]).glob("*.json"))]
+for event in events:  # warm up: builds the sinks (none configured: nothing leaves the machine)
+    app.handler(event, Context())
+rounds = 20
+started = time.perf_counter()
+for _ in range(rounds):
+    for event in events:
+        app.handler(event, Context())
+per_event_ms = (time.perf_counter() - started) * 1000 / (rounds * len(events))
+print(json.dumps({"per_event_ms": per_event_ms, "events": len(events),
+                  "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def warm_handler() -> dict:
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(FUNCTIONS / "cloudtrail_evaluator"),
+        "FINDINGS_TOPIC_ARN": "",
+        "SECURITY_HUB_ENABLED": "false",
+        "IDEMPOTENCY_TABLE": "",
+        "POWERTOOLS_METRICS_DISABLED": "true",
+        "POWERTOOLS_LOG_LEVEL": "ERROR",
+        "POWERTOOLS_METRICS_NAMESPACE": "IdentityAuditor",
+    }
+    output = subprocess.run([sys.executable, "-c", _WARM, str(EVENTS)], check=True, env=env, capture_output=True,
+                            text=True).stdout
+    result = json.loads(output.strip().splitlines()[-1])
+    print(f"\nWarm CloudTrail handler over the {result['events']} samples in events/cloudtrail (20 rounds)")
+    print(f"  peak RSS                                     {result['max_rss_mb']:7.1f} MB   (Lambda size: 128 MB)")
+    print(f"  duration per event                           {result['per_event_ms']:7.3f} ms")
+    billed = max(1, round(result["per_event_ms"] + 0.5))  # Lambda bills whole milliseconds
+    cost = 1_000_000 * (billed * ARM64_128MB_PER_MS + REQUEST_PRICE)
+    print(f"  Lambda cost per million events (128 MB arm64, {billed} ms billed each + requests): ${cost:.2f}")
+    return result
 
 
 def per_event() -> None:
+    import orjson
+
     from identity_auditor.contract import Context
     from identity_auditor.engine import Engine
     from identity_auditor.inputs import as_eventbridge
     from identity_auditor.models import CloudTrailEvent
 
-    texts = [json.dumps(as_eventbridge(r)) for p in sorted(CORPUS.glob("*.json")) for r in json.loads(p.read_text())["Records"]]
+    texts = [orjson.dumps(as_eventbridge(r)) for p in sorted(CORPUS.glob("*.json"))
+             for r in json.loads(p.read_text())["Records"]]
     engine, ctx = Engine(), Context(now=datetime.now(timezone.utc))
 
     def floor() -> None:
         for text in texts:
-            json.loads(text)
+            orjson.loads(text)
 
-    def full() -> None:
+    def filtered() -> None:
         for text in texts:
-            event = json.loads(text)
+            event = orjson.loads(text)
             detail = event["detail"]
-            if engine.registry.wants(detail["eventSource"], detail["eventName"]):
+            if engine.registry.wants(detail["eventSource"], detail["eventName"], detail["userIdentity"].get("type")):
                 parsed = CloudTrailEvent.model_validate(event)
                 engine.evaluate(parsed.detail, ctx, account=parsed.account, region=parsed.region)
 
-    def watched_only() -> None:
+    def full() -> None:
         for text in texts:
             parsed = CloudTrailEvent.model_validate_json(text)
             engine.evaluate(parsed.detail, ctx, account=parsed.account, region=parsed.region)
@@ -90,11 +153,67 @@ def per_event() -> None:
     def best(fn) -> float:
         return min(_timed(fn) for _ in range(5)) / len(texts)
 
-    floor_s, full_s, all_s = best(floor), best(full), best(watched_only)
-    print(f"\nPer-event cost over {len(texts)} real records (invictus), best of 5")
-    print(f"  floor: json.loads                          {floor_s * 1e6:7.1f} us/event")
-    print(f"  CLI path: parse, filter, rules             {full_s * 1e6:7.1f} us/event   ratio {full_s / floor_s:.1f}x")
-    print(f"  Lambda path: full model parse + rules      {all_s * 1e6:7.1f} us/event   ratio {all_s / floor_s:.1f}x")
+    floor_s, filtered_s, full_s = best(floor), best(filtered), best(full)
+    print(f"\nPer event over {len(texts)} real records (invictus), {len(engine.registry.rules)} rules, best of 5")
+    print(f"  floor: orjson.loads                          {floor_s * 1e6:7.2f} us")
+    print(f"  filter on the registry, parse, rules         {filtered_s * 1e6:7.2f} us   ratio {filtered_s / floor_s:.1f}x"
+          " (goal <= 20x)")
+    print(f"  full pydantic parse of every event + rules   {full_s * 1e6:7.2f} us   ratio {full_s / floor_s:.1f}x")
+
+
+def replay() -> None:
+    if REPLAY_COPIES <= 0:
+        return
+    try:
+        from identity_auditor.replay import replicate_invictus
+    except ImportError:
+        print("\nReplay: identity_auditor.replay is not available in this checkout")
+        return
+    import orjson
+
+    work = Path(tempfile.mkdtemp(prefix="identity-auditor-bench-"))
+    try:
+        files, records = replicate_invictus(work, REPLAY_COPIES)
+        files = sorted(files)
+        compressed = sum(path.stat().st_size for path in files)
+        raw = 0
+
+        def floor() -> None:
+            nonlocal raw
+            raw = 0
+            for path in files:
+                data = gzip.decompress(path.read_bytes())
+                raw += len(data)
+                orjson.loads(data)
+
+        floor_s = min(_timed(floor) for _ in range(2))
+        cli = [str(ROOT / ".venv" / "bin" / "identity-auditor"), "evaluate", str(work), "--format", "jsonl"]
+        one_core = _timed(lambda: subprocess.run([*cli, "--jobs", "1"], check=False, capture_output=True))
+        cores = os.cpu_count() or 1
+        all_cores = _timed(lambda: subprocess.run([*cli, "--jobs", str(cores)], check=False, capture_output=True))
+        jq = shutil.which("jq")
+        jq_s = None
+        if jq:
+            filter_ = ('.Records[] | select(.eventName == "ConsoleLogin" and .responseElements.ConsoleLogin == "Success"'
+                       ' and (.additionalEventData.MFAUsed // "No") != "Yes") | .eventID')
+            script = f"for f in {work}/**/*.gz; do gzip -dc \"$f\" | {jq} -c '{filter_}'; done"
+            jq_s = _timed(lambda: subprocess.run(["bash", "-O", "globstar", "-c", script], check=True,
+                                                 capture_output=True))
+        mb = raw / 1e6
+        print(f"\nReplay of {records:,} records in {len(files)} gzipped files ({compressed / 1e6:.1f} MB gz, "
+              f"{mb:.0f} MB JSON)")
+        print(f"  floor: gunzip + orjson.loads, one core       {records / floor_s:10,.0f} records/s  {mb / floor_s:7.1f} MB/s")
+        print(f"  evaluate, every rule, --jobs 1               {records / one_core:10,.0f} records/s  "
+              f"{mb / one_core:7.1f} MB/s   {floor_s / one_core:.0%} of the floor (goal >= 50%)")
+        print(f"  evaluate, every rule, --jobs {cores:<2}             {records / all_cores:10,.0f} records/s  "
+              f"{mb / all_cores:7.1f} MB/s")
+        if jq_s:
+            print(f"  jq, one rule (console login without MFA)     {records / jq_s:10,.0f} records/s  "
+                  f"{mb / jq_s:7.1f} MB/s   evaluate --jobs 1 is {jq_s / one_core:.1f}x faster")
+        else:
+            print("  jq not installed (apt-get install jq): one-rule jq comparison skipped")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def _timed(fn) -> float:
@@ -105,4 +224,6 @@ def _timed(fn) -> float:
 
 if __name__ == "__main__":
     cold_imports()
+    warm_handler()
     per_event()
+    replay()
