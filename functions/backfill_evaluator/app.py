@@ -1,0 +1,266 @@
+"""BackfillEvaluator: one CloudTrail log file in S3 (an item of the backfill Distributed Map) -> rules ->
+Security Hub and SNS, published exactly as the live CloudTrailEvaluator publishes a delivered event.
+
+Input, built by the map's ItemSelector (statemachine/backfill.asl.json):
+    {"bucket": "<CloudTrail bucket>", "key": "AWSLogs/<account>/CloudTrail/<region>/.../x.json.gz", "size": 1234}
+The raw ListObjectsV2 item ({"Key": ..., "Size": ..., ...}) with a "bucket" added is accepted too.
+
+Output: a small summary per object (Step Functions payloads are at most 256 KB; the map's ResultWriter
+collects them in SUCCEEDED_<n>.json): {"key", "records", "evaluated", "findings", "published",
+"alreadyPublished", "ruleErrors", "skipped", "problems": [at most 20], "problemsTotal"}.
+
+What fails the invocation and what does not:
+- a file that cannot be read as a CloudTrail log (corrupt gzip, not JSON, records that are not CloudTrail)
+  is reported in "problems" and the invocation succeeds: a retry cannot fix it and the map goes on;
+- S3 refusing the object (access denied, KMS) raises: every object would fail the same way, and the map
+  run stops at its ToleratedFailurePercentage instead of reporting thousands of problems;
+- findings that could not be delivered, or an event that another invocation is publishing at this very
+  moment, raise PublishIncomplete once every other event was tried: Step Functions retries the object with
+  backoff, and the de-duplication table skips what was already published.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime, timezone
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from aws_lambda_powertools.metrics import MetricUnit
+from pydantic import ValidationError
+
+from identity_auditor.contract import Context
+from identity_auditor.dedup import EVENT_KEY, Deduplicator
+from identity_auditor.engine import Engine
+from identity_auditor.inputs import STDIN, Envelope, InputProblem, NotCloudTrail, read
+from identity_auditor.models import CloudTrailEvent
+from identity_auditor.policy import DEFAULT_POLICY, OrgPolicy
+from identity_auditor.registry import REGISTRY
+from identity_auditor.settings import Settings
+from identity_auditor.sinks import SinkError, publish_all
+
+MAX_PROBLEMS = 20  # problems listed in the summary (all of them are counted and logged)
+MAX_PROBLEM_CHARS = 300
+# Function names are fixed in template.yaml: "<stack>-backfill-evaluator" and "<stack>-cloudtrail-evaluator".
+BACKFILL_SUFFIX = "-backfill-evaluator"
+LIVE_SUFFIX = "-cloudtrail-evaluator"
+# What Powertools puts after the function name in the live evaluator's idempotency keys: the module and
+# qualified name of the function that dedup.Deduplicator guards.
+LIVE_GUARDED_NAME = "identity_auditor.dedup.Deduplicator._build.<locals>.guarded"
+# CloudTrail writes digest files next to the logs (AWSLogs/<account>/CloudTrail-Digest/...): not logs.
+NOT_LOGS = ("/CloudTrail-Digest/",)
+
+logger = Logger()
+metrics = Metrics()
+copy_config_to_registered_loggers(source_logger=logger, include={"identity_auditor"})
+
+
+class PublishIncomplete(RuntimeError):
+    """Some events' findings were not delivered; Step Functions retries the object (Retry in the ASL)."""
+
+
+class LiveKeyedDeduplicator(Deduplicator):
+    """dedup.Deduplicator with the live evaluator's idempotency keys, so that a backfill never pages again
+    for an event the live evaluator already paged (and the other way round).
+
+    Powertools starts every key with the Lambda function name (AWS_LAMBDA_FUNCTION_NAME) and the guarded
+    function's name: under this function's own name the table would never show what the live evaluator
+    published. Same table, key expression (the record's eventID) and TTL (48 hours) as the live path.
+    """
+
+    key_prefix: str | None = None
+
+    def publish_once(self, event: dict, context, publish):
+        if self.table_name and self.key_prefix is None:
+            self.key_prefix = live_key_prefix(context.function_name)
+        return super().publish_once(event, context, publish)
+
+    def _build(self) -> None:
+        from aws_lambda_powertools.utilities.idempotency import (
+            DynamoDBPersistenceLayer,
+            IdempotencyConfig,
+            idempotent_function,
+        )
+
+        self._config = IdempotencyConfig(event_key_jmespath=EVENT_KEY, expires_after_seconds=self.ttl_seconds,
+                                         raise_on_no_idempotency_key=False)
+        store = DynamoDBPersistenceLayer(table_name=self.table_name)
+
+        @idempotent_function(data_keyword_argument="event", persistence_store=store, config=self._config,
+                             key_prefix=self.key_prefix)
+        def guarded(event: dict, publish):
+            return publish()
+
+        self._guarded = guarded
+
+
+def live_key_prefix(backfill_function_name: str) -> str:
+    if not backfill_function_name.endswith(BACKFILL_SUFFIX):
+        raise ValueError(f"function name {backfill_function_name!r} does not end in {BACKFILL_SUFFIX!r}: "
+                         "cannot name the live evaluator whose de-duplication records to share")
+    return f"{backfill_function_name.removesuffix(BACKFILL_SUFFIX)}{LIVE_SUFFIX}.{LIVE_GUARDED_NAME}"
+
+
+SETTINGS = Settings.from_env()
+ENGINE = Engine(REGISTRY)
+DEDUP = LiveKeyedDeduplicator(SETTINGS.idempotency_table)
+_sinks: list | None = None
+_s3 = None
+
+
+def _policy() -> OrgPolicy:
+    if not (SETTINGS.policy_ssm_parameter or SETTINGS.policy_appconfig):
+        return DEFAULT_POLICY
+    from identity_auditor.policy_loader import load_policy
+
+    return load_policy(SETTINGS)
+
+
+_policy()  # cold start: an unreadable or invalid policy fails here, naming the bad key
+
+
+def _sinks_for(context) -> list:
+    """The sinks, built on the first event that produced findings (as in the live evaluator)."""
+    global _sinks
+    if _sinks is None:
+        from identity_auditor.runtime import Home, build_sinks
+
+        _sinks = build_sinks(
+            SETTINGS,
+            Home.from_function_arn(context.invoked_function_arn),
+            on_retry=lambda sink, attempt, left: metrics.add_metric(name=f"{sink}Retries", unit=MetricUnit.Count,
+                                                                    value=1),
+        )
+    return _sinks
+
+
+def _read_object(bucket: str, key: str) -> bytes:
+    global _s3
+    if _s3 is None:
+        import boto3
+        from botocore.config import Config
+
+        _s3 = boto3.client("s3", config=Config(retries={"mode": "standard", "max_attempts": 5}))
+    return _s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
+def _records(key: str, data: bytes):
+    """Adapter: inputs.read() parses files and stdin; the object's bytes are handed to it as stdin (plain or
+    gzip, {"Records": [...]}), and the origins it reports are renamed after the object key."""
+    for item in read(STDIN, stdin=io.BytesIO(data)):
+        yield item, item.origin.replace("<stdin>", key, 1)
+
+
+class Summary:
+    def __init__(self, key: str):
+        self.key, self.problems, self.problems_total = key, [], 0
+        self.counts = dict.fromkeys(
+            ("records", "evaluated", "findings", "published", "alreadyPublished", "ruleErrors", "skipped"), 0)
+
+    def problem(self, origin: str, message: str) -> None:
+        self.problems_total += 1
+        logger.warning("unreadable input", extra={"origin": origin, "problem": message})
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(f"{origin}: {message}"[:MAX_PROBLEM_CHARS])
+
+    def as_dict(self) -> dict:
+        return {"key": self.key, **self.counts, "problems": self.problems, "problemsTotal": self.problems_total}
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def handler(event: dict, context) -> dict:
+    bucket, key = event["bucket"], event.get("key") or event["Key"]
+    logger.append_keys(s3_bucket=bucket, s3_key=key, s3_size=event.get("size", event.get("Size")))
+    summary = Summary(key)
+    metrics.add_metric(name="BackfillObjects", unit=MetricUnit.Count, value=1)
+    if key.endswith("/") or any(marker in key for marker in NOT_LOGS):
+        logger.info("not a CloudTrail log file: skipped")
+        return summary.as_dict()
+    try:
+        data = _read_object(bucket, key)
+    except Exception as error:  # botocore's ClientError, without importing botocore before it is needed
+        if getattr(error, "response", {}).get("Error", {}).get("Code") == "NoSuchKey":
+            summary.problem(key, "the object no longer exists")
+            return summary.as_dict()
+        raise
+    ctx = Context(now=datetime.now(timezone.utc), policy=_policy())
+    undelivered: list[str] = []
+    for item, origin in _records(key, data):
+        if isinstance(item, InputProblem):
+            summary.problem(origin, item.message)
+        elif isinstance(item, NotCloudTrail):
+            summary.counts["skipped"] += 1  # CloudTrail Insights events: not for the evaluator
+        else:
+            failure = _evaluate(item, origin, ctx, context, summary)
+            if failure:
+                undelivered.append(f"{origin}: {failure}")
+    _count(summary)
+    logger.info("object evaluated", extra={"summary": summary.as_dict()})
+    if undelivered:
+        raise PublishIncomplete(f"{len(undelivered)} event(s) of {key} not published (retried by Step Functions): "
+                                + "; ".join(undelivered[:3])[:1000])
+    return summary.as_dict()
+
+
+def _evaluate(item: Envelope, origin: str, ctx: Context, context, summary: Summary) -> str | None:
+    """One record: filtered, parsed, evaluated and its findings published; why they were not, if so."""
+    summary.counts["records"] += 1
+    detail = item.event["detail"]
+    identity = detail.get("userIdentity")
+    identity_type = identity.get("type") if isinstance(identity, dict) else None
+    if not REGISTRY.wants(str(detail["eventSource"]), str(detail["eventName"]), identity_type):
+        return None  # no rule listens to this event: the live evaluator would never have received it
+    try:
+        cloudtrail_event = CloudTrailEvent.model_validate(item.event)
+    except ValidationError as error:
+        first = error.errors()[0]
+        summary.problem(origin, f"invalid CloudTrail record: {'.'.join(map(str, first['loc']))}: {first['msg']}")
+        return None
+    result = ENGINE.evaluate(cloudtrail_event.detail, ctx, account=cloudtrail_event.account,
+                             region=cloudtrail_event.region)
+    summary.counts["evaluated"] += 1
+    summary.counts["ruleErrors"] += len(result.failures)
+    if not result.findings:
+        return None
+    summary.counts["findings"] += len(result.findings)
+    return _publish_event(item.event, result.findings, context, summary)
+
+
+def _publish_event(envelope: dict, findings: list, context, summary: Summary) -> str | None:
+    """Publish one CloudTrail event's findings once (shared with the live evaluator); the error, if any."""
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (
+        IdempotencyAlreadyInProgressError,
+        IdempotencyPersistenceLayerError,
+    )
+
+    for finding in findings:
+        logger.info("finding", extra={"rule_id": finding.rule_id, "severity": finding.severity.value,
+                                      "finding_id": finding.finding_id, "suppressed": finding.suppression is not None})
+    published = []
+
+    def publish() -> dict:
+        delivered = publish_all(_sinks_for(context), findings)
+        published.append(True)
+        return delivered
+
+    try:
+        DEDUP.publish_once(envelope, context, publish)
+    except SinkError as error:
+        return f"not delivered: {error}"
+    except IdempotencyAlreadyInProgressError:
+        return "being published by another invocation"
+    except IdempotencyPersistenceLayerError as error:
+        return f"de-duplication table unavailable: {error}"
+    summary.counts["published" if published else "alreadyPublished"] += len(findings)
+    return None
+
+
+def _count(summary: Summary) -> None:
+    for name, key in (("BackfillRecords", "records"), ("BackfillEventsEvaluated", "evaluated"),
+                      ("BackfillFindings", "findings"), ("BackfillPublished", "published")):
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=summary.counts[key])
+    if summary.problems_total:
+        metrics.add_metric(name="BackfillProblems", unit=MetricUnit.Count, value=summary.problems_total)
+    if summary.counts["ruleErrors"]:
+        metrics.add_metric(name="RuleErrors", unit=MetricUnit.Count, value=summary.counts["ruleErrors"])

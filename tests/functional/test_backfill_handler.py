@@ -1,0 +1,288 @@
+"""The backfill evaluator (functions/backfill_evaluator/app.py), called directly on CloudTrail log files in
+moto S3, publishing to the emulated account (Security Hub, SNS -> SQS, the de-duplication table).
+
+A Distributed Map item is one S3 object; Step Functions retries an item, and the live evaluator may already
+have paged the same events: both must not page again.
+"""
+
+from __future__ import annotations
+
+import copy
+import gzip
+import importlib.util
+import json
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from support import CORPUS, ROOT, FakeLambdaContext, findings_from, invictus_event, load_handler_module
+
+BACKFILL_PATH = ROOT / "functions" / "backfill_evaluator" / "app.py"
+BUCKET = "org-trail-logs"
+PREFIX = "AWSLogs/218007301253/CloudTrail/us-east-1/2023/07/10/"
+# The real delivery file holding the console login without MFA (12 records, one finding).
+LOGIN_FILE = CORPUS / "invictus" / "218007301253_CloudTrail_us-east-1_20230710T1225Z_4iD2boYSOwmb6sWd.json"
+LOGIN_WITHOUT_MFA = "70e5932e-9022-4b38-837e-ca10dad94eb7"
+
+
+class BackfillContext(FakeLambdaContext):
+    function_name = "identity-auditor-backfill-evaluator"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:identity-auditor-backfill-evaluator"
+    log_group_name = "/aws/lambda/identity-auditor-backfill-evaluator"
+
+
+def load_backfill_module(name: str = "backfill_evaluator_app"):
+    """Import functions/backfill_evaluator/app.py afresh (settings are read at import, like a cold start)."""
+    spec = importlib.util.spec_from_file_location(name, BACKFILL_PATH)
+    module = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def backfill(account):
+    return load_backfill_module()
+
+
+@pytest.fixture
+def context() -> BackfillContext:
+    return BackfillContext()
+
+
+@pytest.fixture
+def s3(account):
+    client = boto3.client("s3", region_name="us-east-1")
+    client.create_bucket(Bucket=BUCKET)
+    return client
+
+
+def put_log_file(s3, name: str, body: bytes | dict, *, compress: bool = True) -> dict:
+    """Store a log file as CloudTrail does (gzip) and return the map item the ItemSelector builds for it."""
+    data = json.dumps(body).encode() if isinstance(body, dict) else body
+    data = gzip.compress(data) if compress else data
+    key = PREFIX + name
+    s3.put_object(Bucket=BUCKET, Key=key, Body=data)
+    return {"bucket": BUCKET, "key": key, "size": len(data)}
+
+
+def login_file() -> dict:
+    return json.loads(LOGIN_FILE.read_text())
+
+
+def _table_items(table_name: str) -> list[dict]:
+    return boto3.client("dynamodb", region_name="us-east-1").scan(TableName=table_name)["Items"]
+
+
+def test_a_log_file_with_a_console_login_without_mfa_is_published_once(backfill, account, s3, context):
+    item = put_log_file(s3, LOGIN_FILE.name + ".gz", LOGIN_FILE.read_bytes(), compress=True)
+    result = backfill.handler(item, context)
+
+    expected = findings_from(next(r for r in login_file()["Records"] if r["eventID"] == LOGIN_WITHOUT_MFA))
+    assert [f.rule_id for f in expected] == ["signin_console_login_without_mfa"]
+    assert result == {
+        "key": item["key"], "records": 12, "evaluated": 1, "findings": 1, "published": 1, "alreadyPublished": 0,
+        "ruleErrors": 0, "skipped": 0, "problems": [], "problemsTotal": 0,
+    }
+    assert [f["Id"] for f in account.findings()] == [expected[0].finding_id]
+    alerts = account.alerts()
+    assert len(alerts) == 1
+    assert alerts[0]["MessageAttributes"]["rule_id"]["Value"] == "signin_console_login_without_mfa"
+    assert len(_table_items(account.table_name)) == 1
+
+
+def test_the_same_object_processed_twice_pages_once(backfill, account, s3, context):
+    """Step Functions retries an item (or a map run is started again over the same prefix)."""
+    item = put_log_file(s3, "login.json.gz", login_file())
+    first = backfill.handler(item, context)
+    second = backfill.handler(copy.deepcopy(item), context)
+    assert (first["published"], first["alreadyPublished"]) == (1, 0)
+    assert (second["published"], second["alreadyPublished"]) == (0, 1)
+    assert len(account.findings()) == 1
+    assert len(account.alerts()) == 1
+
+
+def test_an_event_the_live_evaluator_already_paged_is_not_paged_again(backfill, account, s3, context, monkeypatch):
+    """Both functions keep their own name (which Powertools puts in every idempotency key): the backfill
+    must still find the live evaluator's record of the event."""
+    live = load_handler_module()
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", FakeLambdaContext.function_name)
+    live_result = live.handler(invictus_event(LOGIN_WITHOUT_MFA), FakeLambdaContext())
+    assert len(live_result["findings"]) == 1
+    assert len(account.alerts()) == 1
+
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", BackfillContext.function_name)
+    result = backfill.handler(put_log_file(s3, "login.json.gz", login_file()), context)
+    assert (result["published"], result["alreadyPublished"]) == (0, 1)
+    assert account.alerts() == []
+    assert len(_table_items(account.table_name)) == 1  # one record, shared by both functions
+
+
+def test_the_live_evaluator_does_not_page_again_for_an_event_a_backfill_paged(backfill, account, s3, context,
+                                                                              monkeypatch):
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", BackfillContext.function_name)
+    assert backfill.handler(put_log_file(s3, "login.json.gz", login_file()), context)["published"] == 1
+    assert len(account.alerts()) == 1
+
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", FakeLambdaContext.function_name)
+    live = load_handler_module()
+    live.handler(invictus_event(LOGIN_WITHOUT_MFA), FakeLambdaContext())
+    assert account.alerts() == []
+    assert len(account.findings()) == 1
+
+
+def test_the_live_key_is_derived_from_the_function_names_in_the_template():
+    app = load_backfill_module("backfill_names")
+    assert app.live_key_prefix("prod-auditor-backfill-evaluator") == (
+        "prod-auditor-cloudtrail-evaluator.identity_auditor.dedup.Deduplicator._build.<locals>.guarded")
+    with pytest.raises(ValueError, match="backfill-evaluator"):
+        app.live_key_prefix("renamed-function")
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "expected"),
+    [
+        ("truncated.json.gz", gzip.compress(b'{"Records": [{"eventSource": "signin.amazonaws.com"')[:30],
+         "cannot read"),
+        ("garbage.json.gz", b"\x1f\x8b\x08\x00 this is not a gzip stream", "cannot read"),
+        ("not-json.json.gz", gzip.compress(b"<Error><Code>AccessDenied</Code></Error>"), "invalid JSON"),
+        ("empty.json.gz", gzip.compress(b""), "empty input"),
+    ],
+)
+def test_a_corrupt_object_is_reported_and_the_map_goes_on(backfill, account, s3, context, name, body, expected):
+    item = put_log_file(s3, name, body, compress=False)
+    result = backfill.handler(item, context)  # does not raise: a retry would read the same bytes
+    assert result["records"] == 0 and result["findings"] == 0
+    assert result["problemsTotal"] == 1
+    assert result["problems"][0].startswith(item["key"] + ": ")
+    assert expected in result["problems"][0]
+    assert backfill._sinks is None
+
+
+def test_unreadable_records_are_reported_and_the_others_still_evaluated(backfill, account, s3, context):
+    document = login_file()
+    document["Records"] = ["not an object", {"no": "event source"}, *document["Records"]]
+    result = backfill.handler(put_log_file(s3, "mixed.json.gz", document), context)
+    assert result["records"] == 12 and result["published"] == 1
+    assert result["problemsTotal"] == 2
+    assert result["problems"][0].startswith(PREFIX + "mixed.json.gz#Records[0]: expected a JSON object")
+    assert len(account.alerts()) == 1
+
+
+def test_problems_are_capped_and_the_summary_stays_small(backfill, account, s3, context):
+    document = {"Records": [{"bad": "x" * 2000} for _ in range(500)]}
+    result = backfill.handler(put_log_file(s3, "bad.json.gz", document), context)
+    assert result["problemsTotal"] == 500
+    assert len(result["problems"]) == backfill.MAX_PROBLEMS
+    assert all(len(problem) <= backfill.MAX_PROBLEM_CHARS for problem in result["problems"])
+    assert len(json.dumps(result)) < 16_000  # far below the 256 KB Step Functions payload limit
+
+
+def test_an_object_without_wanted_events_publishes_nothing_and_creates_no_sinks(backfill, account, s3, context):
+    document = login_file()
+    document["Records"] = [r for r in document["Records"] if r["eventName"] != "ConsoleLogin"]
+    result = backfill.handler(put_log_file(s3, "reads.json.gz", document), context)
+    assert (result["records"], result["evaluated"], result["findings"], result["published"]) == (11, 0, 0, 0)
+    assert backfill._sinks is None  # no Security Hub or SNS client was even created
+    assert account.findings() == [] and account.alerts() == []
+    assert _table_items(account.table_name) == []
+
+
+def test_insights_events_are_skipped_not_evaluated(backfill, account, s3, context):
+    insight = {"eventVersion": "1.08", "eventType": "AwsCloudTrailInsight", "eventCategory": "Insight",
+               "eventSource": "iam.amazonaws.com", "eventName": "CreateUser"}
+    result = backfill.handler(put_log_file(s3, "insight.json.gz", {"Records": [insight]}), context)
+    assert (result["records"], result["skipped"], result["problemsTotal"]) == (0, 1, 0)
+
+
+def test_an_undelivered_finding_fails_the_object_for_a_retry_that_publishes_it(backfill, account, s3, context,
+                                                                               monkeypatch):
+    item = put_log_file(s3, "login.json.gz", login_file())
+    sink = next(s for s in backfill._sinks_for(context) if s.name == "securityhub")
+    real_import = sink.client.batch_import_findings
+    denied = ClientError({"Error": {"Code": "AccessDeniedException", "Message": "not subscribed"}},
+                         "BatchImportFindings")
+
+    def refuse(**kwargs):
+        raise denied
+
+    monkeypatch.setattr(sink.client, "batch_import_findings", refuse)
+    with pytest.raises(backfill.PublishIncomplete, match=r"1 event\(s\) of .*login.json.gz not published"):
+        backfill.handler(item, context)
+    assert _table_items(account.table_name) == []  # nothing recorded: the retry publishes for real
+
+    monkeypatch.setattr(sink.client, "batch_import_findings", real_import)
+    retried = backfill.handler(copy.deepcopy(item), context)
+    assert (retried["published"], retried["alreadyPublished"]) == (1, 0)
+    assert len(account.findings()) == 1
+
+
+def test_digest_files_and_folder_markers_are_skipped_without_reading_them(backfill, account, s3, context):
+    for key in ("AWSLogs/218007301253/CloudTrail-Digest/us-east-1/2023/07/10/x_CloudTrail-Digest_x.json.gz",
+                "AWSLogs/218007301253/CloudTrail/"):
+        result = backfill.handler({"bucket": BUCKET, "key": key, "size": 0}, context)  # objects do not exist
+        assert result["records"] == 0 and result["problemsTotal"] == 0
+
+
+def test_an_object_deleted_since_the_listing_is_a_problem_not_a_failure(backfill, account, s3, context):
+    result = backfill.handler({"bucket": BUCKET, "key": PREFIX + "gone.json.gz", "size": 10}, context)
+    assert result["problems"] == [PREFIX + "gone.json.gz: the object no longer exists"]
+
+
+def test_an_object_s3_refuses_fails_the_invocation(backfill, account, s3, context):
+    """Access denied (bucket policy, KMS) is configuration: raising stops the map at its failure threshold."""
+    with pytest.raises(ClientError, match="NoSuchBucket"):
+        backfill.handler({"bucket": "not-" + BUCKET, "key": PREFIX + "x.json.gz", "size": 10}, context)
+
+
+def test_the_raw_list_objects_item_is_accepted(backfill, account, s3, context):
+    item = put_log_file(s3, "login.json.gz", login_file())
+    raw = {"bucket": BUCKET, "Key": item["key"], "Size": item["size"], "Etag": '"0123"',
+           "LastModified": 1688991900, "StorageClass": "STANDARD"}
+    assert backfill.handler(raw, context)["published"] == 1
+
+
+def test_a_backfill_of_the_whole_corpus_finds_what_the_engine_finds(backfill, account, s3, context):
+    """All 55 real delivery files of the invictus archive (2,900 records), one invocation each."""
+    expected: set[str] = set()
+    totals = dict.fromkeys(("records", "findings", "published", "problemsTotal"), 0)
+    for path in sorted((CORPUS / "invictus").glob("*.json")):
+        document = json.loads(path.read_text())
+        for record in document["Records"]:
+            expected.update(f.finding_id for f in findings_from(record))
+        result = backfill.handler(put_log_file(s3, path.name + ".gz", document), context)
+        for name in totals:
+            totals[name] += result[name]
+    assert totals == {"records": 2900, "findings": len(expected), "published": len(expected), "problemsTotal": 0}
+    assert {f["Id"] for f in account.findings()} == expected
+
+
+def test_an_event_being_published_elsewhere_is_retried_and_the_others_still_published(backfill, account, s3,
+                                                                                      context, monkeypatch):
+    """An organisation trail and an account trail deliver the same record in two files that two child
+    executions may process at once: the second waits for a retry instead of paging twice or losing it."""
+    from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
+
+    document = json.loads((CORPUS / "invictus" / CREATE_USER_FILE).read_text())
+    real_publish_once = backfill.DEDUP.publish_once
+
+    def busy_for_the_first_event(event, context, publish):
+        if event["detail"]["eventID"] == BUSY_EVENT:
+            raise IdempotencyAlreadyInProgressError("in progress")
+        return real_publish_once(event, context, publish)
+
+    monkeypatch.setattr(backfill.DEDUP, "publish_once", busy_for_the_first_event)
+    item = put_log_file(s3, "busy.json.gz", document)
+    with pytest.raises(backfill.PublishIncomplete, match="being published by another invocation"):
+        backfill.handler(item, context)
+    published_first = len(account.alerts())
+    assert published_first >= 1  # the other events of the file were published
+
+    monkeypatch.setattr(backfill.DEDUP, "publish_once", real_publish_once)
+    retried = backfill.handler(item, context)
+    assert retried["published"] >= 1 and retried["alreadyPublished"] == published_first
+    assert len(account.alerts()) == retried["published"]
+
+
+CREATE_USER_FILE = "218007301253_CloudTrail_us-east-1_20230710T1230Z_ZtUNbBkwAu98FPZb.json"
+BUSY_EVENT = "66d008e1-12cf-4a45-99e7-0be67fc70d71"  # a real CreateUser of that file
