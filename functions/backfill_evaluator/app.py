@@ -30,7 +30,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import ValidationError
 
 from identity_auditor.contract import Context
-from identity_auditor.dedup import EVENT_KEY, Deduplicator
+from identity_auditor.dedup import Deduplicator
 from identity_auditor.engine import Engine
 from identity_auditor.inputs import STDIN, Envelope, InputProblem, NotCloudTrail, read
 from identity_auditor.models import CloudTrailEvent
@@ -41,12 +41,6 @@ from identity_auditor.sinks import SinkError, publish_all
 
 MAX_PROBLEMS = 20  # problems listed in the summary (all of them are counted and logged)
 MAX_PROBLEM_CHARS = 300
-# Function names are fixed in template.yaml: "<stack>-backfill-evaluator" and "<stack>-cloudtrail-evaluator".
-BACKFILL_SUFFIX = "-backfill-evaluator"
-LIVE_SUFFIX = "-cloudtrail-evaluator"
-# What Powertools puts after the function name in the live evaluator's idempotency keys: the module and
-# qualified name of the function that dedup.Deduplicator guards.
-LIVE_GUARDED_NAME = "identity_auditor.dedup.Deduplicator._build.<locals>.guarded"
 # CloudTrail writes digest files next to the logs (AWSLogs/<account>/CloudTrail-Digest/...): not logs.
 NOT_LOGS = ("/CloudTrail-Digest/",)
 
@@ -59,51 +53,9 @@ class PublishIncomplete(RuntimeError):
     """Some events' findings were not delivered; Step Functions retries the object (Retry in the ASL)."""
 
 
-class LiveKeyedDeduplicator(Deduplicator):
-    """dedup.Deduplicator with the live evaluator's idempotency keys, so that a backfill never pages again
-    for an event the live evaluator already paged (and the other way round).
-
-    Powertools starts every key with the Lambda function name (AWS_LAMBDA_FUNCTION_NAME) and the guarded
-    function's name: under this function's own name the table would never show what the live evaluator
-    published. Same table, key expression (the record's eventID) and TTL (48 hours) as the live path.
-    """
-
-    key_prefix: str | None = None
-
-    def publish_once(self, event: dict, context, publish):
-        if self.table_name and self.key_prefix is None:
-            self.key_prefix = live_key_prefix(context.function_name)
-        return super().publish_once(event, context, publish)
-
-    def _build(self) -> None:
-        from aws_lambda_powertools.utilities.idempotency import (
-            DynamoDBPersistenceLayer,
-            IdempotencyConfig,
-            idempotent_function,
-        )
-
-        self._config = IdempotencyConfig(event_key_jmespath=EVENT_KEY, expires_after_seconds=self.ttl_seconds,
-                                         raise_on_no_idempotency_key=False)
-        store = DynamoDBPersistenceLayer(table_name=self.table_name)
-
-        @idempotent_function(data_keyword_argument="event", persistence_store=store, config=self._config,
-                             key_prefix=self.key_prefix)
-        def guarded(event: dict, publish):
-            return publish()
-
-        self._guarded = guarded
-
-
-def live_key_prefix(backfill_function_name: str) -> str:
-    if not backfill_function_name.endswith(BACKFILL_SUFFIX):
-        raise ValueError(f"function name {backfill_function_name!r} does not end in {BACKFILL_SUFFIX!r}: "
-                         "cannot name the live evaluator whose de-duplication records to share")
-    return f"{backfill_function_name.removesuffix(BACKFILL_SUFFIX)}{LIVE_SUFFIX}.{LIVE_GUARDED_NAME}"
-
-
 SETTINGS = Settings.from_env()
 ENGINE = Engine(REGISTRY)
-DEDUP = LiveKeyedDeduplicator(SETTINGS.idempotency_table)
+DEDUP = Deduplicator(SETTINGS.idempotency_table)  # the live evaluator's records: no page twice
 _sinks: list | None = None
 _s3 = None
 

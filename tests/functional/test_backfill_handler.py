@@ -131,14 +131,6 @@ def test_the_live_evaluator_does_not_page_again_for_an_event_a_backfill_paged(ba
     assert len(account.findings()) == 1
 
 
-def test_the_live_key_is_derived_from_the_function_names_in_the_template():
-    app = load_backfill_module("backfill_names")
-    assert app.live_key_prefix("prod-auditor-backfill-evaluator") == (
-        "prod-auditor-cloudtrail-evaluator.identity_auditor.dedup.Deduplicator._build.<locals>.guarded")
-    with pytest.raises(ValueError, match="backfill-evaluator"):
-        app.live_key_prefix("renamed-function")
-
-
 @pytest.mark.parametrize(
     ("name", "body", "expected"),
     [

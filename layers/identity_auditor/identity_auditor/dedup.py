@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+KEY_PREFIX = "identity-auditor#cloudtrail-event"  # shared by every function that publishes CloudTrail findings
 EVENT_KEY = "detail.eventID || detail"  # the record's eventID; a record without one is keyed on its content
 TTL_SECONDS = 48 * 3600  # longer than EventBridge's 24 h of retries plus Lambda's 6 h of async retries
 
@@ -50,7 +51,10 @@ class Deduplicator:
         )
         store = DynamoDBPersistenceLayer(table_name=self.table_name)
 
-        @idempotent_function(data_keyword_argument="event", persistence_store=store, config=self._config)
+        # One key prefix for the live evaluator and the backfill (Powertools' default is the function name):
+        # an event either of them published is never paged again by the other.
+        @idempotent_function(data_keyword_argument="event", persistence_store=store, config=self._config,
+                             key_prefix=KEY_PREFIX)
         def guarded(event: dict, publish: Callable[[], dict]) -> dict:
             return publish()
 
