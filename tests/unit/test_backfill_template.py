@@ -3,7 +3,6 @@ encrypted and private results bucket, and a template that lints cleanly with the
 
 from __future__ import annotations
 
-import importlib.util
 import re
 
 import cfnlint.api
@@ -89,14 +88,9 @@ def test_the_function_is_a_thin_handler_on_the_shared_layer_built_by_its_makefil
     assert "build-BackfillEvaluatorFunction:\n\tcp app.py \"$(ARTIFACTS_DIR)/\"" in makefile
 
 
-def test_the_function_names_are_the_ones_the_handler_derives_the_live_dedup_keys_from():
-    spec = importlib.util.spec_from_file_location("backfill_app_template", ROOT / "functions/backfill_evaluator/app.py")
-    app = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(app)
+def test_the_backfill_logs_to_its_own_log_group():
     backfill = RESOURCES["BackfillEvaluatorFunction"]["Properties"]["FunctionName"]["Fn::Sub"]
-    live = RESOURCES["CloudTrailEvaluatorFunction"]["Properties"]["FunctionName"]["Fn::Sub"]
-    assert backfill == "${AWS::StackName}" + app.BACKFILL_SUFFIX
-    assert live == "${AWS::StackName}" + app.LIVE_SUFFIX
+    assert backfill == "${AWS::StackName}-backfill-evaluator"
     assert RESOURCES["BackfillEvaluatorLogGroup"]["Properties"]["LogGroupName"]["Fn::Sub"] == "/aws/lambda/" + backfill
 
 
