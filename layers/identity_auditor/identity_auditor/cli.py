@@ -1,14 +1,17 @@
 """The ``identity-auditor`` command line: the same rules and findings as the Lambda functions, locally.
 
-    identity-auditor evaluate PATH... [--format table|jsonl|asff] [--min-severity S] [--fail-on S]
+    identity-auditor evaluate PATH|s3://BUCKET/PREFIX... [--format table|jsonl|asff] [--min-severity S]
+                              [--fail-on S] [--jobs N] [--since T] [--until T] [--sink securityhub,sns]
     identity-auditor rules [--format table|json|markdown]
     identity-auditor patterns
     identity-auditor policy validate FILE... | policy show [FILE] [--format yaml|json] | policy schema
 
 Exit status of ``evaluate``: 0 done; 1 a finding reached ``--fail-on``; 2 some input could not be read
 or is not a valid event (each problem is named on stderr, after every valid input was evaluated);
-3 a rule failed on some record (a bug: please report it with the record). ``evaluate --policy FILE``
-evaluates under that organisation policy (exit 2 when it is invalid).
+3 a rule failed on some record (a bug: please report it with the record), or ``--sink`` could not
+publish the findings (they are still printed). ``evaluate --policy FILE`` evaluates under that
+organisation policy (exit 2 when it is invalid). Files are evaluated on every core (``--jobs``), with
+the same findings in the same order as on one; see :mod:`identity_auditor.replay`.
 
 Exit status of ``policy``: 0 valid; 2 a policy is invalid or unreadable (the message names each bad
 key with its path and value).
@@ -24,15 +27,11 @@ from collections import Counter
 from datetime import datetime, timezone
 from typing import IO
 
-from pydantic import ValidationError
-
 from identity_auditor import __version__, catalogue
 from identity_auditor.asff import default_product_arn, to_asff
-from identity_auditor.contract import Context, Severity
-from identity_auditor.engine import Engine
+from identity_auditor.contract import Severity
 from identity_auditor.findings import Finding
-from identity_auditor.inputs import InputProblem, NotCloudTrail, expand, read
-from identity_auditor.models import CloudTrailEvent
+from identity_auditor.inputs import InputProblem
 from identity_auditor.policy import DEFAULT_POLICY, PolicyError
 from identity_auditor.registry import REGISTRY
 from identity_auditor.text import clip
@@ -71,6 +70,58 @@ def _severity(text: str) -> Severity:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def _jobs(text: str) -> int:
+    try:
+        jobs = int(text)
+    except ValueError:
+        jobs = -1
+    if jobs < 0:
+        raise argparse.ArgumentTypeError(f"invalid job count {text!r}: expected 0 (every core) or more")
+    return jobs
+
+
+def _moment(text: str, *, end: bool) -> datetime:
+    from identity_auditor.replay import parse_moment
+
+    try:
+        return parse_moment(text, end=end)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"invalid time {text!r}: expected an ISO 8601 date or date-time, such as 2023-07-10, "
+            "2023-07-10T12:00:00Z or 2023-07-10T14:00:00+02:00"
+        ) from None
+
+
+def _since(text: str) -> datetime:
+    return _moment(text, end=False)
+
+
+def _until(text: str) -> datetime:
+    return _moment(text, end=True)  # the exclusive bound just after what the person wrote
+
+
+SINKS = ("securityhub", "sns")
+
+
+def _sinks(text: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(part.strip().lower() for part in text.split(",") if part.strip()))
+    unknown = [name for name in names if name not in SINKS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"invalid sink list {text!r}: expected a comma-separated list of "
+                                         f"{', '.join(SINKS)}")
+    return names
+
+
+def _topic_arn(text: str) -> str:
+    from identity_auditor.settings import Settings, SettingsError
+
+    try:
+        Settings.from_env({"FINDINGS_TOPIC_ARN": text})
+    except SettingsError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an SNS topic ARN") from None
+    return text.strip()
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="identity-auditor",
@@ -80,9 +131,11 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     evaluate_cmd = commands.add_parser(
         "evaluate",
-        help="evaluate CloudTrail records or EventBridge events from files, directories or stdin",
+        help="evaluate CloudTrail records or EventBridge events from files, directories, S3 or stdin",
         description="Evaluate events: EventBridge envelopes, CloudTrail records, CloudTrail log files "
-        "({\"Records\": [...]}, plain or .gz), JSON arrays, JSON Lines, directories (recursive), - for stdin.",
+        "({\"Records\": [...]}, plain or .gz), JSON arrays, JSON Lines, directories (recursive), "
+        "s3://bucket/prefix (every .json/.gz object under it; AWS credentials from the standard chain), "
+        "- for stdin. Only the records some rule listens to are validated and evaluated.",
     )
     evaluate_cmd.add_argument("paths", nargs="+", metavar="PATH")
     evaluate_cmd.add_argument("--format", choices=("table", "jsonl", "asff"), default="table")
@@ -91,11 +144,28 @@ def _parser() -> argparse.ArgumentParser:
     evaluate_cmd.add_argument("--fail-on", type=_severity, default=None, metavar="S",
                               help="exit 1 when any finding (shown or not) has this severity or above")
     evaluate_cmd.add_argument("--product-arn", default=None,
-                              help="Security Hub product ARN for --format asff (default: each finding's "
-                                   "account's default product)")
+                              help="Security Hub product ARN for --format asff and --sink securityhub "
+                                   "(default: each finding's account's default product; for --sink, "
+                                   "SECURITY_HUB_PRODUCT_ARN or the publishing account's)")
     evaluate_cmd.add_argument("--policy", default=None, metavar="FILE",
                               help="organisation policy (YAML or JSON) to evaluate under (default: the "
                                    "packaged default: nothing allow-listed, nothing suppressed)")
+    evaluate_cmd.add_argument("--jobs", "-j", type=_jobs, default=None, metavar="N",
+                              help="worker processes (default, or 0: one per core; 1: this process only); "
+                                   "the output is the same whatever N")
+    evaluate_cmd.add_argument("--since", type=_since, default=None, metavar="T",
+                              help="evaluate only records from this ISO 8601 date or date-time on (UTC unless "
+                                   "an offset is given); the others are counted as skipped")
+    evaluate_cmd.add_argument("--until", type=_until, default=None, metavar="T",
+                              help="evaluate only records up to this date (inclusive: the whole day) or "
+                                   "date-time (inclusive)")
+    evaluate_cmd.add_argument("--sink", type=_sinks, default=(), metavar="SINKS",
+                              help="also publish the findings: comma-separated securityhub, sns (every "
+                                   "finding, not only those --min-severity shows, as the deployed auditor "
+                                   "does; SNS skips suppressed ones). Account and region: the AWS "
+                                   "credentials' (STS) and AWS_REGION")
+    evaluate_cmd.add_argument("--topic-arn", type=_topic_arn, default=None, metavar="ARN",
+                              help="SNS topic for --sink sns (default: FINDINGS_TOPIC_ARN)")
     rules_cmd = commands.add_parser("rules", help="list the rule catalogue")
     rules_cmd.add_argument("--format", choices=("table", "json", "markdown"), default="table")
     commands.add_parser(
@@ -163,7 +233,8 @@ def policy_command(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
 
 
 def evaluate(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
-    engine = Engine()
+    from identity_auditor import replay
+
     policy = DEFAULT_POLICY
     if args.policy:
         from identity_auditor.policy_loader import load_policy_file
@@ -173,53 +244,58 @@ def evaluate(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         except PolicyError as error:
             err.write(f"identity-auditor: {error}\n")
             return EXIT_BAD_INPUT
-    ctx = Context(now=datetime.now(timezone.utc), policy=policy)
+    since, until = getattr(args, "since", None), getattr(args, "until", None)
+    if since is not None and until is not None and since >= until:
+        err.write("identity-auditor: --since must be before --until\n")
+        return EXIT_BAD_INPUT
+    settings = None
+    if getattr(args, "sink", ()):
+        try:
+            settings = _sink_settings(args)
+        except ValueError as error:  # SettingsError: a bad FINDINGS_TOPIC_ARN & co., or no topic for sns
+            err.write(f"identity-auditor: {error}\n")
+            return EXIT_BAD_INPUT
+    window = replay.Window(since, until) if since is not None or until is not None else None
     findings: list[Finding] = []
     problems: list[InputProblem] = []
-    rule_errors = 0
-    records = 0
-    skipped = 0
-    paths = list(expand(args.paths))
-    progress = _Progress(err, len(paths))
-    for path in paths:
-        progress.step(path)
-        if isinstance(path, InputProblem):
-            problems.append(path)
-            continue
-        for item in read(path):
-            if isinstance(item, InputProblem):
-                problems.append(item)
-                continue
-            if isinstance(item, NotCloudTrail):
-                skipped += 1
-                continue
-            records += 1
-            detail = item.event["detail"]
-            identity = detail.get("userIdentity")
-            identity_type = identity.get("type") if isinstance(identity, dict) else None
-            if not engine.registry.wants(str(detail["eventSource"]), str(detail["eventName"]), identity_type):
-                continue  # no rule listens to this event (EventBridge would not deliver it)
-            try:
-                event = CloudTrailEvent.model_validate(item.event)
-            except ValidationError as error:
-                problems.append(InputProblem(item.origin, "invalid event: " + _first_errors(error)))
-                continue
-            result = engine.evaluate(event.detail, ctx, account=event.account, region=event.region)
-            for failure in result.failures:
-                rule_errors += 1
-                err.write(f"identity-auditor: rule {failure.rule_id} failed on {item.origin}: {failure.error}\n")
-            findings.extend(result.findings)
+    rule_errors = records = skipped = outside = 0
+    plan = replay.plan_inputs(args.paths, window=window)
+    inputs = len(plan.sources)
+    progress = _Progress(err, len(plan.items))
+    results = replay.replay(plan, jobs=getattr(args, "jobs", None), window=window, policy=policy,
+                            now=datetime.now(timezone.utc))
+    for result in results:
+        progress.step(result.source)
+        problems.extend(result.problems)
+        for failure in result.failures:
+            rule_errors += 1
+            err.write(f"identity-auditor: rule {failure.rule_id} failed on {failure.origin}: {failure.error}\n")
+        findings.extend(result.findings)
+        records += result.records
+        skipped += result.not_cloudtrail
+        outside += result.outside_window
     progress.done()
 
     shown = [f for f in findings if f.severity.rank >= args.min_severity.rank]
     _write(args, shown, out)
     for problem in problems:
         err.write(f"identity-auditor: {problem.origin}: {problem.message}\n")
-    summary = _summary(shown, records, len([p for p in paths if not isinstance(p, InputProblem)]), problems)
+    summary = _summary(shown, records, inputs, problems)
     if skipped:
         summary += f"; {skipped} event{'s' if skipped != 1 else ''} skipped (not CloudTrail records)"
+    if outside:
+        summary += f"; {outside} record{'s' if outside != 1 else ''} outside --since/--until skipped"
+    if plan.pruned:
+        summary += (f"; {plan.pruned} file{'s' if plan.pruned != 1 else ''} outside --since/--until not read "
+                    "(CloudTrail date path)")
     (err if args.format != "table" else out).write(summary + "\n")
 
+    published = True
+    if settings is not None:
+        published = _publish(settings, findings, err)
+
+    if not published:
+        return EXIT_RULE_ERROR
     if problems:
         return EXIT_BAD_INPUT
     if rule_errors:
@@ -227,6 +303,56 @@ def evaluate(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     if args.fail_on and any(f.severity.rank >= args.fail_on.rank for f in findings):
         return EXIT_FAIL_ON
     return EXIT_OK
+
+
+def _sink_settings(args: argparse.Namespace):
+    """The sinks' settings: the environment's (SECURITY_HUB_PRODUCT_ARN, ALERT_FORMAT, FINDINGS_TOPIC_ARN)
+    under the options; raises ValueError (SettingsError) when they are unusable."""
+    from dataclasses import replace
+
+    from identity_auditor.settings import Settings, SettingsError
+
+    settings = Settings.from_env()
+    topic = args.topic_arn or settings.findings_topic_arn
+    if "sns" in args.sink and not topic:
+        raise SettingsError("--sink sns needs a topic: --topic-arn ARN or FINDINGS_TOPIC_ARN")
+    return replace(
+        settings,
+        findings_topic_arn=topic if "sns" in args.sink else None,
+        security_hub_enabled="securityhub" in args.sink,
+        security_hub_product_arn=args.product_arn or settings.security_hub_product_arn,
+    )
+
+
+def _publish(settings, findings: list[Finding], err: IO[str]) -> bool:
+    """Publish to the sinks, into the account of the credentials (STS) and the session's region.
+    Says what was delivered, or why not; False when something could not be delivered."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from identity_auditor.runtime import Home, build_sinks
+    from identity_auditor.sinks import SinkError, publish_all
+
+    names = [name for name, on in (("securityhub", settings.security_hub_enabled),
+                                   ("sns", bool(settings.findings_topic_arn))) if on]
+    if not findings:
+        err.write(f"identity-auditor: no findings to publish to {', '.join(names)}\n")
+        return True
+    try:
+        session = boto3.session.Session()
+        region = session.region_name
+        if not region:
+            raise SinkError("no AWS region: set AWS_REGION or AWS_DEFAULT_REGION")
+        account = session.client("sts", region_name=region).get_caller_identity()["Account"]
+        home = Home(partition=session.get_partition_for_region(region), region=region, account=account)
+        delivered = publish_all(build_sinks(settings, home), findings)
+    except (SinkError, BotoCoreError, ClientError, ValueError) as error:
+        err.write(f"identity-auditor: could not publish the findings: {error}\n")
+        return False
+    what = {"securityhub": "finding{} imported into Security Hub", "sns": "alert{} sent to SNS"}
+    parts = [f"{count} " + what[name].format("" if count == 1 else "s") for name, count in delivered.items()]
+    err.write(f"identity-auditor: {', '.join(parts)} ({account}, {region})\n")
+    return True
 
 
 def _write(args: argparse.Namespace, findings: list[Finding], out: IO[str]) -> None:
@@ -279,13 +405,10 @@ def _summary(findings: list[Finding], records: int, files: int, problems: list[I
     return text
 
 
-def _first_errors(error: ValidationError, limit: int = 3) -> str:
-    parts = []
-    for item in error.errors()[:limit]:
-        location = ".".join(str(part) for part in item.get("loc", ())) or "(event)"
-        parts.append(f"{location}: {item.get('msg')}")
-    more = len(error.errors()) - limit
-    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+def _first_errors(error, limit: int = 3) -> str:
+    from identity_auditor.replay import first_errors
+
+    return first_errors(error, limit)
 
 
 def list_rules(args: argparse.Namespace, out: IO[str]) -> int:

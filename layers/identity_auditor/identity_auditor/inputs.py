@@ -4,6 +4,10 @@ files (``{"Records": [...]}``, plain or gzip), JSON arrays, JSON Lines, director
 Every record comes out as an EventBridge envelope, shaped as EventBridge would deliver it, together
 with where it came from (``file``, ``file:line`` or ``file#Records[i]``). What cannot be read comes out
 as an :class:`InputProblem` naming the place; reading goes on with the next record and file.
+
+``identity-auditor evaluate`` reads through :mod:`identity_auditor.replay`, which parses with orjson and
+filters records before wrapping them; it uses :func:`expand` and :func:`classify` from here and gives
+the same origins and messages as :func:`read`.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from identity_auditor.models import API_CALL, CONSOLE_SIGN_IN, SERVICE_EVENT
 
 READABLE_SUFFIXES = (".json", ".jsonl", ".ndjson", ".gz")
 STDIN = "-"
+DIGEST_FOLDER = "CloudTrail-Digest"
 
 
 @dataclass(frozen=True)
@@ -48,23 +53,45 @@ class NotCloudTrail:
 
 def expand(paths: Iterable[str]) -> Iterator[str | InputProblem]:
     """Paths to read: files as given, directories walked recursively (sorted; only JSON and gzip files,
-    and not the hidden ones: names starting with ``.`` or ``_``, such as an ``_index.json`` of metadata)."""
+    and not the hidden ones: names starting with ``.`` or ``_``, such as an ``_index.json`` of metadata;
+    nor CloudTrail's integrity digests, under ``CloudTrail-Digest/``, which hold no records)."""
     for path in paths:
         if path == STDIN or os.path.isfile(path):
             yield path
         elif os.path.isdir(path):
-            found = sorted(
-                str(p)
-                for p in Path(path).rglob("*")
-                if p.is_file()
-                and p.name.lower().endswith(READABLE_SUFFIXES)
-                and not any(part.startswith((".", "_")) for part in p.relative_to(path).parts)
-            )
+            found = sorted(_walk(str(Path(path))))
             if not found:
                 yield InputProblem(path, "directory holds no .json, .jsonl or .gz files")
             yield from found
         else:
             yield InputProblem(path, "no such file or directory")
+
+
+def _hidden(part: str) -> bool:
+    return part.startswith((".", "_")) or part == DIGEST_FOLDER
+
+
+def _walk(root: str) -> Iterator[str]:
+    """The readable files under ``root``, named as ``Path(root).rglob`` names them; hidden files and
+    folders are not entered, symbolic links to folders not followed."""
+    pending = [root]
+    while pending:
+        folder = pending.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            if _hidden(entry.name):
+                continue
+            name = entry.name if folder == "." else os.path.join(folder, entry.name)
+            try:
+                if entry.is_dir() and not entry.is_symlink():
+                    pending.append(name)
+                elif entry.name.lower().endswith(READABLE_SUFFIXES) and entry.is_file():
+                    yield name
+            except OSError:
+                continue
 
 
 def read(path: str, stdin: IO[bytes] | None = None) -> Iterator[Envelope | InputProblem | NotCloudTrail]:
@@ -122,15 +149,17 @@ def _reason(error: Exception) -> str:
 def _from_document(origin: str, document: object) -> Iterator[Envelope | InputProblem]:
     if isinstance(document, dict) and isinstance(document.get("Records"), list):
         for index, record in enumerate(document["Records"]):
-            yield _envelope(f"{origin}#Records[{index}]", record)
+            yield classify(f"{origin}#Records[{index}]", record)
     elif isinstance(document, list):
         for index, item in enumerate(document):
-            yield _envelope(f"{origin}[{index}]", item)
+            yield classify(f"{origin}[{index}]", item)
     else:
-        yield _envelope(origin, document)
+        yield classify(origin, document)
 
 
-def _envelope(origin: str, item: object) -> Envelope | InputProblem | NotCloudTrail:
+def classify(origin: str, item: object) -> Envelope | InputProblem | NotCloudTrail:
+    """One decoded item: a CloudTrail record (as an EventBridge envelope), an event that is not one
+    (skipped), or a problem."""
     if not isinstance(item, dict):
         return InputProblem(origin, f"expected a JSON object, found {type(item).__name__}")
     if "invokingEvent" in item and ("resultToken" in item or "configRuleName" in item):
@@ -149,6 +178,9 @@ def _envelope(origin: str, item: object) -> Envelope | InputProblem | NotCloudTr
         return Envelope(origin, as_eventbridge(item))
     return InputProblem(origin, "neither an EventBridge event nor a CloudTrail record (no detail-type/detail, "
                                 "no eventSource/eventName)")
+
+
+_envelope = classify  # the former name
 
 
 def detail_type_of(record: dict) -> str:

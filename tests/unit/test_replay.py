@@ -1,0 +1,400 @@
+"""identity_auditor.replay, piece by piece: the time window, S3 key selection, the per-file reader (filter
+before validation, the same verdicts and origins as inputs.read), pickling what crosses processes, and the
+synthetic archive writer."""
+
+from __future__ import annotations
+
+import copy
+import gzip
+import io
+import json
+import pickle
+import zlib
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from identity_auditor import replay as replay_module
+from identity_auditor.inputs import InputProblem, read
+from identity_auditor.models import CloudTrailEvent
+from identity_auditor.policy import DEFAULT_POLICY
+from identity_auditor.policy_loader import load_policy_file
+from identity_auditor.registry import REGISTRY
+from identity_auditor.replay import (
+    FileResult,
+    Plan,
+    Replayer,
+    Source,
+    Window,
+    gunzip,
+    parse_moment,
+    replay,
+    replicate_invictus,
+)
+from support import CORPUS, ROOT, corpus_records
+
+INVICTUS = CORPUS / "invictus"
+UTC = timezone.utc
+
+
+def _wanted(record: dict) -> bool:
+    identity = record.get("userIdentity")
+    return REGISTRY.wants(record["eventSource"], record["eventName"],
+                          identity.get("type") if isinstance(identity, dict) else None)
+
+
+# -- the time window -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "end", "expected"),
+    [
+        ("2023-07-10", False, datetime(2023, 7, 10, tzinfo=UTC)),
+        ("2023-07-10", True, datetime(2023, 7, 11, tzinfo=UTC)),  # through the end of the day
+        ("2023-07-10T12:00:00Z", False, datetime(2023, 7, 10, 12, tzinfo=UTC)),
+        ("2023-07-10T12:00:00", False, datetime(2023, 7, 10, 12, tzinfo=UTC)),  # naive: UTC
+        ("2023-07-10 12:00", False, datetime(2023, 7, 10, 12, tzinfo=UTC)),
+        ("2023-07-10T14:00:00+02:00", False, datetime(2023, 7, 10, 12, tzinfo=UTC)),
+        ("2023-07-10T12:00:00Z", True, datetime(2023, 7, 10, 12, 0, 0, 1, tzinfo=UTC)),  # inclusive
+    ],
+)
+def test_parse_moment(text, end, expected):
+    assert parse_moment(text, end=end) == expected
+
+
+@pytest.mark.parametrize("text", ["yesterday", "2023-13-01", "2023-07-10T25:00", "10/07/2023", "", "2023"])
+def test_parse_moment_rejects_what_is_not_iso_8601(text):
+    with pytest.raises(ValueError):
+        parse_moment(text)
+
+
+def test_window_admits_by_event_time():
+    window = Window.between("2023-07-10T12:00:00Z", "2023-07-10T12:23:05Z")
+    assert window.admits("2023-07-10T12:00:00Z")
+    assert window.admits("2023-07-10T12:23:05Z")  # --until is inclusive
+    assert not window.admits("2023-07-10T11:59:59Z")
+    assert not window.admits("2023-07-10T12:23:06Z")
+    # other spellings take the slow path with the same answers
+    assert window.admits("2023-07-10T12:23:05.000Z")
+    assert not window.admits("2023-07-10T12:23:05.5Z")
+    assert window.admits("2023-07-10T14:10:00+02:00")
+    assert not window.admits("2023-07-10T14:30:00+02:00")
+    # no usable time: admitted (validation reports a bad one)
+    assert window.admits(None) and window.admits("yesterday") and window.admits(12)
+
+
+def test_window_with_sub_second_bounds_compares_whole_seconds_correctly():
+    since = datetime(2023, 7, 10, 12, 0, 0, 500_000, tzinfo=UTC)
+    window = Window(since, since + timedelta(seconds=2))  # [12:00:00.5, 12:00:02.5)
+    assert not window.admits("2023-07-10T12:00:00Z")
+    assert window.admits("2023-07-10T12:00:01Z")
+    assert window.admits("2023-07-10T12:00:02Z")
+    assert not window.admits("2023-07-10T12:00:03Z")
+
+
+def test_window_bounds_and_errors():
+    assert Window.between(None, None) is None
+    assert Window.between(date(2023, 7, 10), None).since == datetime(2023, 7, 10, tzinfo=UTC)
+    assert Window.between(None, date(2023, 7, 10)).until == datetime(2023, 7, 11, tzinfo=UTC)
+    with pytest.raises(ValueError, match="before"):
+        Window.between("2023-07-11", "2023-07-10")
+
+
+def test_window_prunes_cloudtrail_date_paths_with_a_day_of_margin():
+    window = Window.between("2023-07-10", "2023-07-12")  # 10th through 12th
+    prefix = "AWSLogs/123456789012/CloudTrail/us-east-1"
+    assert not window.may_hold(f"{prefix}/2023/07/08/x.json.gz")
+    assert window.may_hold(f"{prefix}/2023/07/09/x.json.gz")  # margin: a record of the 10th may be there
+    assert window.may_hold(f"{prefix}/2023/07/12/x.json.gz")
+    assert window.may_hold(f"{prefix}/2023/07/13/x.json.gz")  # margin
+    assert not window.may_hold(f"{prefix}/2023/07/14/x.json.gz")
+    assert not window.may_hold("/data/o-abc/AWSLogs/o-abc/1/CloudTrail/eu-west-1/2024/01/01/x.json.gz")
+    assert window.may_hold("trail/2023/07/01/x.json")  # not a CloudTrail date path: read
+    assert window.may_hold(f"{prefix}/2023/13/45/x.json.gz")  # not a date: read
+    assert Window.between("2023-07-10", None).may_hold(f"{prefix}/2030/01/01/x.json.gz")
+
+
+# -- S3 keys -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "prefix", "readable"),
+    [
+        ("AWSLogs/1/CloudTrail/us-east-1/2023/07/10/a.json.gz", "AWSLogs/", True),
+        ("AWSLogs/1/CloudTrail/us-east-1/2023/07/10/a.json", "", True),
+        ("AWSLogs/1/CloudTrail/us-east-1/2023/07/10/a.JSON.GZ", "", True),
+        ("AWSLogs/1/CloudTrail/us-east-1/2023/07/10/", "", False),  # folder marker
+        ("AWSLogs/1/CloudTrail/us-east-1/2023/07/10/a.txt", "", False),
+        ("AWSLogs/1/CloudTrail-Digest/us-east-1/2023/07/10/d.json.gz", "AWSLogs/", False),  # digests
+        ("logs/_index.json", "logs/", False),
+        ("logs/.cache/a.json", "logs/", False),
+        ("logs/_archive/a.json", "logs/_arch", True),  # the caller named it
+        ("logs/_archive/_x/a.json", "logs/_arch", False),
+    ],
+)
+def test_readable_keys(key, prefix, readable):
+    assert replay_module._readable_key(key, prefix) is readable
+
+
+def test_bad_s3_url_is_a_problem():
+    plan = replay_module.plan_inputs(["s3://"])
+    assert plan.items == [InputProblem("s3://", "not an S3 location: expected s3://bucket/prefix")]
+
+
+# -- reading: one parse, filter first, the same verdicts as inputs.read --------------------------------
+
+
+def _run(path: Path, **kwargs) -> FileResult:
+    return Replayer(now=datetime(2026, 11, 22, tzinfo=UTC), **kwargs).run(Source.file(str(path)))
+
+
+def test_unwanted_records_never_reach_pydantic(monkeypatch):
+    calls: list[dict] = []
+    original = CloudTrailEvent.model_validate
+
+    def counting(value, *args, **kwargs):
+        calls.append(value)
+        return original(value, *args, **kwargs)
+
+    monkeypatch.setattr(CloudTrailEvent, "model_validate", counting)
+    files = sorted(INVICTUS.glob("*.json"))
+    results = list(replay([str(path) for path in files], jobs=1))
+    records = corpus_records("invictus")
+    wanted = [record for record in records if _wanted(record)]
+    assert 0 < len(wanted) < len(records) / 10
+    assert len(calls) == len(wanted) == sum(r.evaluated for r in results)
+    assert [call["detail"]["eventID"] for call in calls] == [record["eventID"] for record in wanted]
+    assert sum(r.records for r in results) == len(records)
+
+
+def test_records_are_read_once_with_orjson(monkeypatch, tmp_path):
+    """One orjson.loads per file; the standard json module is not used for a well-formed file."""
+    counts = {"orjson": 0, "json": 0}
+    real_orjson, real_json = replay_module.orjson.loads, json.loads
+
+    def orjson_loads(data):
+        counts["orjson"] += 1
+        return real_orjson(data)
+
+    def json_loads(*args, **kwargs):
+        counts["json"] += 1
+        return real_json(*args, **kwargs)
+
+    monkeypatch.setattr(replay_module.orjson, "loads", orjson_loads)
+    monkeypatch.setattr(replay_module.json, "loads", json_loads)
+    path = sorted(INVICTUS.glob("*.json"))[0]
+    gz = tmp_path / "log.json.gz"
+    gz.write_bytes(gzip.compress(path.read_bytes()))
+    result = _run(gz)
+    assert counts == {"orjson": 1, "json": 0}
+    assert result.records == len(json.loads(path.read_text())["Records"])
+
+
+def _reference(path: Path) -> FileResult:
+    """What the evaluate command did before replay: inputs.read, the registry filter, pydantic, the engine."""
+    from identity_auditor.contract import Context
+    from identity_auditor.engine import Engine
+    from identity_auditor.inputs import Envelope, NotCloudTrail
+    from pydantic import ValidationError
+
+    engine, ctx = Engine(), Context(now=datetime(2026, 11, 22, tzinfo=UTC))
+    result = FileResult(str(path))
+    for item in read(str(path)):
+        if isinstance(item, InputProblem):
+            result.problems.append(item)
+        elif isinstance(item, NotCloudTrail):
+            result.not_cloudtrail += 1
+        else:
+            assert isinstance(item, Envelope)
+            result.records += 1
+            detail = item.event["detail"]
+            identity = detail.get("userIdentity")
+            if not REGISTRY.wants(str(detail["eventSource"]), str(detail["eventName"]),
+                                  identity.get("type") if isinstance(identity, dict) else None):
+                continue
+            try:
+                event = CloudTrailEvent.model_validate(item.event)
+            except ValidationError as error:
+                result.problems.append(InputProblem(item.origin, "invalid event: " + replay_module.first_errors(error)))
+                continue
+            result.evaluated += 1
+            result.findings.extend(engine.evaluate(event.detail, ctx, account=event.account,
+                                                   region=event.region).findings)
+    return result
+
+
+def _same_as_inputs_read(path: Path) -> None:
+    """Replayer's findings, problems (origins, messages, order) and counts are the reference's."""
+    assert _run(path) == _reference(path), path.name
+
+
+def test_odd_shapes_give_the_reference_verdicts(tmp_path):
+    records = corpus_records("invictus")
+    login = next(r for r in records if r["eventName"] == "ConsoleLogin")
+    no_identity = {k: v for k, v in login.items() if k != "userIdentity"}
+    null_identity = {**login, "userIdentity": None}
+    typeless = {**login, "userIdentity": {k: v for k, v in login["userIdentity"].items() if k != "type"}}
+    insight = {**login, "eventCategory": "Insight"}
+    with_detail = {**login, "detail": "not an envelope"}
+    bad_time = {**login, "eventTime": "yesterday"}
+    envelope = {"detail-type": "AWS API Call via CloudTrail", "detail": login, "source": "aws.signin",
+                "account": "1", "time": login["eventTime"], "region": "us-east-1", "id": "x", "resources": []}
+    other = {"detail-type": "Scheduled Event", "detail": {}, "source": "aws.events"}
+    shapes = {
+        "records.json": json.dumps({"Records": [login, no_identity, null_identity, typeless, insight, with_detail,
+                                                bad_time, 42, "text", [], {"eventName": "x"}, envelope, other]}),
+        "array.json": json.dumps([login, envelope, other, 7]),
+        "single.json": json.dumps(login),
+        "lines.jsonl": "\n".join([json.dumps(login), "{broken", json.dumps(envelope), "", json.dumps([login])]),
+        "nan.json": '{"Records": [' + json.dumps(login)[:-1] + ', "x": NaN}]}',  # orjson refuses, json accepts
+        "surrogate.json": json.dumps({"Records": [{**login, "userAgent": "\ud800"}]}, ensure_ascii=True),
+        "bom.json": "\ufeff" + json.dumps(login),
+        "empty.json": "  \n",
+        "truncated.json": json.dumps({"Records": [login]})[:-20],
+        "deep.json": "[" * 5000,
+        "number.json": "42",
+    }
+    for name, text in shapes.items():
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        _same_as_inputs_read(path)
+    bad_utf8 = tmp_path / "latin1.json"
+    bad_utf8.write_bytes(json.dumps(login).encode()[:-10] + b"\xe9\xff\"}")
+    _same_as_inputs_read(bad_utf8)
+
+
+def test_origins_name_the_record(tmp_path):
+    records = corpus_records("invictus")
+    login = next(r for r in records if r["eventName"] == "ConsoleLogin")
+    path = tmp_path / "log.json"
+    bad = copy.deepcopy(login)
+    bad["eventTime"] = "yesterday"
+    path.write_text(json.dumps({"Records": [login, 42, bad]}))
+    result = _run(path)
+    assert [p.origin for p in result.problems] == [f"{path}#Records[1]", f"{path}#Records[2]"]
+    assert result.problems[1].message.startswith("invalid event: ")
+
+
+def test_insights_and_config_invocations_are_skipped_not_counted(tmp_path):
+    records = corpus_records("invictus")
+    insight = {**records[0], "eventType": "AwsCloudTrailInsight"}
+    invocation = {"invokingEvent": "{}", "resultToken": "t", "eventSource": "x", "eventName": "y"}
+    path = tmp_path / "log.json"
+    path.write_text(json.dumps({"Records": [insight, invocation, records[1]]}))
+    result = _run(path)
+    assert (result.records, result.not_cloudtrail, result.problems) == (1, 2, [])
+
+
+def test_window_skips_records_without_validating_them(tmp_path, monkeypatch):
+    records = corpus_records("invictus")
+    wanted = [r for r in records if _wanted(r)]
+    path = tmp_path / "log.json"
+    path.write_text(json.dumps({"Records": wanted}))
+    calls = []
+    original = CloudTrailEvent.model_validate
+    monkeypatch.setattr(CloudTrailEvent, "model_validate", lambda value, *a, **k: calls.append(1) or original(value))
+    window = Window.between("2023-07-10T12:00:00Z", "2023-07-10T12:10:00Z")
+    inside = [r for r in wanted if "2023-07-10T12:00:00Z" <= r["eventTime"] <= "2023-07-10T12:10:00Z"]
+    result = _run(path, window=window)
+    assert 0 < len(inside) < len(wanted)
+    assert result.records == len(wanted)
+    assert result.outside_window == len(wanted) - len(inside)
+    assert result.evaluated == len(calls) == len(inside)
+
+
+def test_unhashable_and_odd_identity_types_are_looked_up_without_the_memo(tmp_path):
+    records = corpus_records("invictus")
+    login = next(r for r in records if r["eventName"] == "ConsoleLogin")
+    odd = [{**login, "userIdentity": {**login["userIdentity"], "type": value}} for value in ({"a": 1}, ["Root"], 1)]
+    path = tmp_path / "log.json"
+    path.write_text(json.dumps({"Records": odd}))
+    replayer = Replayer()
+    result = replayer.run(Source.file(str(path)))
+    assert result.records == 3
+    assert all(type(key[2]) in (str, type(None)) for key in replayer._wants)
+
+
+# -- gunzip --------------------------------------------------------------------------------------------
+
+
+def test_gunzip_matches_gzip_decompress():
+    data = json.dumps({"Records": corpus_records("invictus")[:50]}).encode()
+    one = gzip.compress(data)
+    assert gunzip(one) == data
+    assert gunzip(one + gzip.compress(b" ")) == data + b" "  # two members
+    for broken in (one[: len(one) // 2], one[:10] + b"\xff" + one[11:], b"\x1f\x8b" + b"garbage" * 3):
+        with pytest.raises((OSError, EOFError, zlib.error)) as ours:
+            gunzip(broken)
+        with pytest.raises((OSError, EOFError, zlib.error)) as theirs:
+            gzip.decompress(broken)
+        assert str(ours.value) == str(theirs.value)
+
+
+# -- what crosses processes ----------------------------------------------------------------------------
+
+
+def test_policy_crosses_processes_intact():
+    policy = load_policy_file(str(ROOT / "examples" / "policy.example.yaml"))
+    state = pickle.loads(pickle.dumps(replay_module._policy_state(policy)))
+    assert replay_module._policy_from_state(state) == policy
+    assert replay_module._policy_from_state(replay_module._policy_state(DEFAULT_POLICY)) == DEFAULT_POLICY
+
+
+def test_file_results_with_findings_pickle():
+    results = list(replay([str(INVICTUS)], jobs=1))
+    findings = [f for r in results for f in r.findings]
+    assert findings
+    assert pickle.loads(pickle.dumps(results)) == results
+    window = Window.between("2023-07-10", "2023-07-10")
+    assert pickle.loads(pickle.dumps(window)).admits("2023-07-10T12:00:00Z")
+
+
+def test_replay_order_does_not_depend_on_jobs_or_chunks(tmp_path):
+    files = sorted(INVICTUS.glob("*.json"))[:12]
+    inputs = [str(files[0]), str(tmp_path / "missing.json"), *map(str, files[1:])]
+    now = datetime(2026, 11, 22, tzinfo=UTC)
+    one = list(replay(inputs, jobs=1, now=now))
+    for jobs, chunk in ((2, 1), (3, 4), (2, None)):
+        assert list(replay(inputs, jobs=jobs, now=now, chunk_size=chunk)) == one
+    assert [r.source for r in one] == [inputs[0], inputs[1], *inputs[2:]]
+    assert one[1].read is False and one[1].problems[0].message == "no such file or directory"
+
+
+def test_stdin_is_read_in_this_process_in_its_place(tmp_path):
+    files = [str(p) for p in sorted(INVICTUS.glob("*.json"))[:3]]
+    login = next(r for r in corpus_records("invictus") if r["eventName"] == "ConsoleLogin")
+    stdin = io.BytesIO(json.dumps(login).encode())
+    results = list(replay([files[0], "-", *files[1:]], jobs=2, stdin=stdin))
+    assert [r.source for r in results] == [files[0], "<stdin>", *files[1:]]
+    assert results[1].records == 1
+
+
+def test_plan_keeps_explicit_files_and_prunes_walked_ones(tmp_path):
+    old = tmp_path / "AWSLogs/1/CloudTrail/us-east-1/2020/01/01/old.json"
+    new = tmp_path / "AWSLogs/1/CloudTrail/us-east-1/2023/07/10/new.json"
+    for path in (old, new):
+        path.parent.mkdir(parents=True)
+        path.write_text("{}")
+    window = Window.between("2023-07-10", None)
+    plan = replay_module.plan_inputs([str(tmp_path), str(old)], window=window)
+    assert plan == Plan([Source.file(str(new)), Source.file(str(old))], pruned=1)
+
+
+# -- the synthetic archive -----------------------------------------------------------------------------
+
+
+def test_replicate_invictus(tmp_path):
+    files, records = replicate_invictus(tmp_path, 2)
+    originals = sorted(INVICTUS.glob("*.json"))
+    assert len(files) == 2 * len(originals) and records == 2 * len(corpus_records("invictus"))
+    assert files == sorted(files)
+    first = files[0].relative_to(tmp_path).as_posix()
+    assert first.startswith("AWSLogs/218007301253/CloudTrail/us-east-1/2023/07/10/218007301253_CloudTrail_us-east-1_")
+    assert first.endswith(".json.gz")
+    copies = [json.loads(gzip.decompress(path.read_bytes()))["Records"] for path in files]
+    ids = [record["eventID"] for batch in copies for record in batch]
+    assert len(set(ids)) == len(ids) == records
+    assert not set(ids) & {record["eventID"] for record in corpus_records("invictus")}
+    original = {json.dumps({**r, "eventID": None}, sort_keys=True) for r in corpus_records("invictus")}
+    assert all(json.dumps({**r, "eventID": None}, sort_keys=True) in original for batch in copies for r in batch)
