@@ -169,3 +169,35 @@ def test_no_wildcard_actions_are_allowed():
                 if isinstance(action, str) and (action == "*" or action.endswith(":*")):
                     offending.append(f"{path}: Allow {action}")
     assert not offending, "wildcard actions:\n  " + "\n  ".join(offending)
+
+
+# The only actions the auditor's roles may use on Resource "*": APIs without resource-level permissions.
+RESOURCE_STAR_ALLOWED = {
+    "iam:GenerateCredentialReport": "account-wide report, no resource-level permissions",
+    "iam:GetCredentialReport": "account-wide report, no resource-level permissions",
+    "iam:GetAccountSummary": "account-level, no resource-level permissions",
+    "iam:GetAccountPasswordPolicy": "account-level, no resource-level permissions",
+    "iam:ListVirtualMFADevices": "no resource-level permissions",
+    "config:PutEvaluations": "no resource-level permissions",
+    "config:GetResourceConfigHistory": "no resource-level permissions",
+}
+
+
+def test_resource_star_only_for_apis_without_resource_level_permissions():
+    offending = []
+    for name, resource in RESOURCES.items():
+        if resource.get("Type") == "AWS::KMS::Key":
+            continue  # in a key policy "*" means this key
+        for path, statement in _statements(resource, name):
+            if statement.get("Effect") != "Allow" or "Principal" in statement:
+                continue  # resource policies (topic, queue, bucket) name their own resource
+            resources = statement.get("Resource")
+            if "*" not in (resources if isinstance(resources, list) else [resources]):
+                continue
+            actions = statement.get("Action")
+            for action in actions if isinstance(actions, list) else [actions]:
+                if action not in RESOURCE_STAR_ALLOWED:
+                    offending.append(f"{path}: {action} on Resource '*'")
+    assert not offending, "Resource '*' for actions that support resource-level permissions:\n  " + "\n  ".join(
+        offending
+    )
