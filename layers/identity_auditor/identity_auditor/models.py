@@ -143,6 +143,13 @@ class CloudTrailRecord(_Model):
         return f":assumed-role/{IDENTITY_CENTER_SERVICE_ROLE}/" in (identity.arn or "")
 
     @property
+    def caller(self) -> str:
+        """Who made the call, and the AWS service that made it for them (``invokedBy``), if any."""
+        via = self.user_identity.invoked_by
+        name = self.user_identity.display_name
+        return f"{name} (via {via})" if via else name
+
+    @property
     def acts_on_other_user(self) -> bool:
         """An IAM user or root acting on a *different* IAM user named in ``requestParameters.userName``
         (spec: "for another user"). Role sessions acting on users are not "another user"."""

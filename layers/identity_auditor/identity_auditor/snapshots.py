@@ -41,6 +41,12 @@ class CredentialReportRow:
         return self.user == ROOT_USER
 
     @property
+    def account_id(self) -> str:
+        """The account, from the row's ARN (``arn:aws:iam::<account>:user/...``)."""
+        parts = self.arn.split(":")
+        return parts[4] if len(parts) > 5 and parts[4] else "unknown"
+
+    @property
     def active_keys(self) -> tuple[AccessKeyState, ...]:
         return tuple(key for key in self.access_keys if key.active)
 

@@ -22,8 +22,11 @@ def ascii_clip(text: object, limit: int) -> str:
     return clip(str(text).encode("ascii", "replace").decode("ascii"), limit, ellipsis="...")
 
 
+def as_utc(moment: datetime) -> datetime:
+    """``moment`` with a time zone: naive datetimes (as some parsers give) are taken as UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
 def iso_utc(moment: datetime) -> str:
     """RFC 3339 in UTC with milliseconds and a ``Z``, as ASFF expects."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return as_utc(moment).astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")

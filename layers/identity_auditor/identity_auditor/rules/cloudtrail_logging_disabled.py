@@ -100,7 +100,7 @@ def evaluate(record: CloudTrailRecord, ctx: Context) -> Violation | None:
     trail, arn = _trail(record)
     return Violation(
         description=(
-            f"{_caller(record)} {verb} CloudTrail trail {trail} in account "
+            f"{record.caller} {verb} CloudTrail trail {trail} in account "
             f"{record.account_id} ({record.aws_region or 'unknown Region'}){tail}."
         ),
         resource_id=arn,
@@ -152,10 +152,3 @@ def _trail(record: CloudTrailRecord) -> tuple[str, str]:
     if not arn and given and record.aws_region:
         arn = f"arn:{record.partition}:cloudtrail:{record.aws_region}:{record.account_id}:trail/{given}"
     return name, arn or name
-
-
-def _caller(record: CloudTrailRecord) -> str:
-    """Who made the call, and the AWS service that made it for them (``invokedBy``), if any."""
-    via = record.user_identity.invoked_by
-    name = record.user_identity.display_name
-    return f"{name} (via {via})" if via else name

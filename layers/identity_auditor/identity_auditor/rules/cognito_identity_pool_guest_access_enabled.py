@@ -71,7 +71,7 @@ def evaluate(record: CloudTrailRecord, ctx: Context) -> Violation | None:
         resource = label
     return Violation(
         description=(
-            f"{_caller(record)} {verb} Cognito identity pool {label} in account "
+            f"{record.caller} {verb} Cognito identity pool {label} in account "
             f"{record.account_id} ({record.aws_region or 'unknown Region'}) with guest access turned on: "
             "anyone who knows the pool id can get AWS credentials for its unauthenticated role, if one is "
             "set."
@@ -83,10 +83,3 @@ def evaluate(record: CloudTrailRecord, ctx: Context) -> Violation | None:
 
 def _is_true(value: Any) -> bool:
     return value is True or (isinstance(value, str) and value.strip().lower() == "true")
-
-
-def _caller(record: CloudTrailRecord) -> str:
-    """Who made the call, and the AWS service that made it for them (``invokedBy``), if any."""
-    via = record.user_identity.invoked_by
-    name = record.user_identity.display_name
-    return f"{name} (via {via})" if via else name

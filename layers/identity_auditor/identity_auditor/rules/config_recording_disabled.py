@@ -64,16 +64,9 @@ def evaluate(record: CloudTrailRecord, ctx: Context) -> Violation | None:
     region = record.aws_region or "unknown Region"
     return Violation(
         description=(
-            f"{_caller(record)} {verb} the AWS Config {kind} {name} in account "
+            f"{record.caller} {verb} the AWS Config {kind} {name} in account "
             f"{record.account_id} ({region}); {effect}."
         ),
         resource_id=f"{kind.replace(' ', '-')}/{name}",
         details={"ConfigResource": kind, "Name": name},
     )
-
-
-def _caller(record: CloudTrailRecord) -> str:
-    """Who made the call, and the AWS service that made it for them (``invokedBy``), if any."""
-    via = record.user_identity.invoked_by
-    name = record.user_identity.display_name
-    return f"{name} (via {via})" if via else name

@@ -73,16 +73,9 @@ def evaluate(record: CloudTrailRecord, ctx: Context) -> Violation | None:
         resource = f"arn:{record.partition}:ds:{record.aws_region}:{record.account_id}:directory/{directory}"
     return Violation(
         description=(
-            f"{_caller(record)} {_VERBS[record.event_name]} {subject}{direction} on {where} "
+            f"{record.caller} {_VERBS[record.event_name]} {subject}{direction} on {where} "
             f"in account {record.account_id} ({record.aws_region or 'unknown Region'})."
         ),
         resource_id=resource,
         details=details,
     )
-
-
-def _caller(record: CloudTrailRecord) -> str:
-    """Who made the call, and the AWS service that made it for them (``invokedBy``), if any."""
-    via = record.user_identity.invoked_by
-    name = record.user_identity.display_name
-    return f"{name} (via {via})" if via else name

@@ -90,7 +90,7 @@ def _modified(record: CloudTrailRecord) -> Violation | None:
     instance = str(request.get("InstanceId") or "unknown")
     return Violation(
         description=(
-            f"{_caller(record)} set HttpTokens to optional on EC2 instance {instance} in "
+            f"{record.caller} set HttpTokens to optional on EC2 instance {instance} in "
             f"account {record.account_id} ({record.aws_region or 'unknown Region'}), allowing IMDSv1 again."
         ),
         resource_id=_instance_arn(record, instance),
@@ -134,7 +134,7 @@ def _launched(record: CloudTrailRecord) -> Violation | None:
     }
     return Violation(
         description=(
-            f"{_caller(record)} launched {what} in account {record.account_id} "
+            f"{record.caller} launched {what} in account {record.account_id} "
             f"({record.aws_region or 'unknown Region'}) that accept{'s' if count == 1 else ''} IMDSv1: "
             f"{_WHY_OPEN[source]}."
         ),
@@ -159,10 +159,3 @@ def _instance_arn(record: CloudTrailRecord, instance: str) -> str:
 
 def _low(value: Any) -> str:
     return str(value).strip().lower() if value is not None else ""
-
-
-def _caller(record: CloudTrailRecord) -> str:
-    """Who made the call, and the AWS service that made it for them (``invokedBy``), if any."""
-    via = record.user_identity.invoked_by
-    name = record.user_identity.display_name
-    return f"{name} (via {via})" if via else name

@@ -13,7 +13,7 @@ Decisions (spec/rules.md §B):
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from identity_auditor.contract import (
     Compliance,
@@ -25,7 +25,7 @@ from identity_auditor.contract import (
     Violation,
 )
 from identity_auditor.snapshots import CredentialReportRow
-from identity_auditor.text import clip
+from identity_auditor.text import as_utc, clip
 
 META = RuleMeta(
     id="iam_access_key_not_rotated",
@@ -72,7 +72,7 @@ def evaluate_state(row: CredentialReportRow, ctx: Context) -> StateResult:
                            clip(f"Active access keys of IAM user {user} are at most {limit} days old "
                                 f"({known or 'none dated'}){gap}.", 256))
     keys = ", ".join(f"key {slot} is {age.days} days old" for slot, age in old.items())
-    account = _account(row.arn)
+    account = row.account_id
     return StateResult(
         Compliance.NON_COMPLIANT,
         clip(f"IAM user {user}: active access {keys} (limit {limit} days).", 256),
@@ -93,17 +93,9 @@ def evaluate_state(row: CredentialReportRow, ctx: Context) -> StateResult:
 
 
 def _days(now: datetime, moment: datetime) -> timedelta:
-    return _utc(now) - _utc(moment)
+    return as_utc(now) - as_utc(moment)
 
-
-def _utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def _date(moment: datetime | None) -> str:
     return moment.date().isoformat() if moment else "unknown"
-
-
-def _account(arn: str) -> str:
-    parts = arn.split(":")
-    return parts[4] if len(parts) > 5 and parts[4] else "unknown"

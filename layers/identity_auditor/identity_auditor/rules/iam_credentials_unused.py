@@ -18,7 +18,7 @@ Decisions (spec/rules.md §B):
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from identity_auditor.contract import (
     Compliance,
@@ -30,7 +30,7 @@ from identity_auditor.contract import (
     Violation,
 )
 from identity_auditor.snapshots import CredentialReportRow
-from identity_auditor.text import clip
+from identity_auditor.text import as_utc, clip
 
 META = RuleMeta(
     id="iam_credentials_unused",
@@ -78,16 +78,16 @@ def evaluate_state(row: CredentialReportRow, ctx: Context) -> StateResult:
     idle: dict[str, str] = {}
     notes: list[str] = []
     for field, name, last_used, created in credentials:
-        since = max((_utc(moment) for moment in (last_used, created) if moment), default=None)
+        since = max((as_utc(moment) for moment in (last_used, created) if moment), default=None)
         if since is None:
             notes.append(f"{name}: no date to judge")
             continue
-        days = (_utc(ctx.now) - since).days
-        used_later = last_used is not None and (created is None or _utc(last_used) >= _utc(created))
-        text = (f"{name} last used {_utc(last_used).date()} ({days} days ago)" if used_later
+        days = (as_utc(ctx.now) - since).days
+        used_later = last_used is not None and (created is None or as_utc(last_used) >= as_utc(created))
+        text = (f"{name} last used {as_utc(last_used).date()} ({days} days ago)" if used_later
                 else f"{name} never used since {'set' if name == 'password' else 'created'} {since.date()} "
                      f"({days} days ago)")
-        if _utc(ctx.now) - since >= timedelta(days=limit):
+        if as_utc(ctx.now) - since >= timedelta(days=limit):
             idle[field] = text
         else:
             notes.append(text)
@@ -95,7 +95,7 @@ def evaluate_state(row: CredentialReportRow, ctx: Context) -> StateResult:
     if not idle:
         text = f"No credential of IAM user {user} has been idle for {limit} days: {'; '.join(notes)}."
         return StateResult(Compliance.COMPLIANT, clip(text, 256))
-    account = _account(row.arn)
+    account = row.account_id
     summary = "; ".join(idle.values())
     return StateResult(
         Compliance.NON_COMPLIANT,
@@ -108,12 +108,3 @@ def evaluate_state(row: CredentialReportRow, ctx: Context) -> StateResult:
             subject=row.user,
         ),
     )
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-
-
-def _account(arn: str) -> str:
-    parts = arn.split(":")
-    return parts[4] if len(parts) > 5 and parts[4] else "unknown"

@@ -57,7 +57,7 @@ def evaluate_state(row: CredentialReportRow, ctx: Context) -> StateResult:
         return StateResult(Compliance.COMPLIANT, f"IAM user {user} has no console password.")
     if row.mfa_active:
         return StateResult(Compliance.COMPLIANT, f"IAM user {user} has a console password and an MFA device.")
-    account = _account(row.arn)
+    account = row.account_id
     last_used = row.password_last_used.date().isoformat() if row.password_last_used else "never"
     return StateResult(
         Compliance.NON_COMPLIANT,
@@ -70,8 +70,3 @@ def evaluate_state(row: CredentialReportRow, ctx: Context) -> StateResult:
             subject=row.user,
         ),
     )
-
-
-def _account(arn: str) -> str:
-    parts = arn.split(":")
-    return parts[4] if len(parts) > 5 and parts[4] else "unknown"

@@ -55,7 +55,7 @@ def evaluate_state(row: CredentialReportRow, ctx: Context) -> StateResult:
     if row.is_root:
         return StateResult(Compliance.NOT_APPLICABLE,
                            "The root user is judged by the root_* account rules, not by this IAM user rule.")
-    account = _account(row.arn)
+    account = row.account_id
     if account not in ctx.policy.federated_accounts:
         return StateResult(Compliance.NOT_APPLICABLE, f"Account {clip(account, 32)} is not a federated "
                                                       f"account in the organisation policy.")
@@ -83,10 +83,6 @@ def evaluate_state(row: CredentialReportRow, ctx: Context) -> StateResult:
         ),
     )
 
-
-def _account(arn: str) -> str:
-    parts = arn.split(":")
-    return parts[4] if len(parts) > 5 and parts[4] else "unknown"
 
 
 def _path(row: CredentialReportRow) -> str:

@@ -57,7 +57,7 @@ def evaluate_state(row: CredentialReportRow, ctx: Context) -> StateResult:
         count = "no active access key" if active == 0 else "one active access key"
         return StateResult(Compliance.COMPLIANT, f"IAM user {user} has {count}.")
     last_used = [key.last_used.date().isoformat() if key.last_used else "never" for key in row.access_keys]
-    account = _account(row.arn)
+    account = row.account_id
     return StateResult(
         Compliance.NON_COMPLIANT,
         f"IAM user {user} has two active access keys (last used: key 1 {last_used[0]}, "
@@ -70,8 +70,3 @@ def evaluate_state(row: CredentialReportRow, ctx: Context) -> StateResult:
             subject=row.user,
         ),
     )
-
-
-def _account(arn: str) -> str:
-    parts = arn.split(":")
-    return parts[4] if len(parts) > 5 and parts[4] else "unknown"
