@@ -35,7 +35,7 @@ def add_parser(commands, severity_type) -> None:
 def run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     import boto3
 
-    from identity_auditor.cli import EXIT_BAD_INPUT, EXIT_FAIL_ON, EXIT_OK, _write
+    from identity_auditor.cli import EXIT_BAD_INPUT, EXIT_FAIL_ON, EXIT_OK, EXIT_RULE_ERROR, _write
     from identity_auditor.models import partition_of
     from identity_auditor.policy import DEFAULT_POLICY
     from identity_auditor.registry import REGISTRY
@@ -59,18 +59,26 @@ def run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
             err.write(f"identity-auditor: {error}\n")
             return EXIT_BAD_INPUT
 
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from identity_auditor.collectors import CollectorError
+
     session = boto3.session.Session()
-    identity = session.client("sts").get_caller_identity()
     region = session.region_name or "us-east-1"
     started = time.perf_counter()
-    evaluations, api_calls = audit_account(
-        session.client("iam"),
-        account_id=identity["Account"],
-        partition=partition_of(identity.get("Arn"), region),
-        region=region,
-        ctx=Context(now=datetime.now(timezone.utc), policy=policy),
-        rules=rules,
-    )
+    try:
+        identity = session.client("sts").get_caller_identity()
+        evaluations, api_calls = audit_account(
+            session.client("iam"),
+            account_id=identity["Account"],
+            partition=partition_of(identity.get("Arn"), region),
+            region=region,
+            ctx=Context(now=datetime.now(timezone.utc), policy=policy),
+            rules=rules,
+        )
+    except (BotoCoreError, ClientError, CollectorError) as error:
+        err.write(f"identity-auditor: cannot read the account's identity state: {error}\n")
+        return EXIT_RULE_ERROR
     elapsed = time.perf_counter() - started
     failed = [e.finding for e in evaluations if e.compliance is Compliance.NON_COMPLIANT and e.finding]
     shown = [f for f in failed if args.min_severity is None or f.severity.rank >= args.min_severity.rank]
