@@ -38,3 +38,19 @@ from support import FakeLambdaContext  # noqa: E402
 @pytest.fixture
 def lambda_context() -> FakeLambdaContext:
     return FakeLambdaContext()
+
+
+def pytest_addoption(parser) -> None:
+    parser.addoption(
+        "--full",
+        action="store_true",
+        default=False,
+        help="run the large reliability suites (burst, fault injection, hostile input) at full size; "
+        "the default size keeps `make test` fast",
+    )
+
+
+@pytest.fixture(scope="session")
+def full_size(request) -> bool:
+    """True under ``pytest --full`` (``make test-full``): the large suites run at their documented full size."""
+    return bool(request.config.getoption("full"))
