@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 _TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
+_QUEUE_URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d+)?/\d{12}/[A-Za-z0-9_.-]{1,80}$")
+_ROLE_NAME = re.compile(r"^(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}$")
 _PRODUCT_ARN = re.compile(r"^arn:aws[a-z-]*:securityhub:[a-z0-9-]+:(\d{12})?:product/[^/]+/[^/]+$")
 
 
@@ -31,6 +33,8 @@ class Settings:
     idempotency_table: str | None = None  # DynamoDB table for de-duplicating redelivered events
     policy_ssm_parameter: str | None = None  # SSM parameter holding the organisation policy document
     policy_appconfig: str | None = None  # "application/environment/profile" in AWS AppConfig
+    findings_queue_url: str | None = None  # SQS queue of the publisher: evaluators enqueue, it imports and alerts
+    member_role_name: str | None = None  # role in member accounts for work about them (organisation deployment)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -47,6 +51,12 @@ class Settings:
         appconfig = env.get("POLICY_APPCONFIG", "").strip() or None
         if appconfig and len([part for part in appconfig.split("/") if part]) != 3:
             raise SettingsError(f"POLICY_APPCONFIG={appconfig!r} must be application/environment/profile")
+        queue = env.get("FINDINGS_QUEUE_URL", "").strip() or None
+        if queue and not _QUEUE_URL.match(queue):
+            raise SettingsError(f"FINDINGS_QUEUE_URL={queue!r} is not an SQS queue URL")
+        member_role = env.get("MEMBER_ROLE_NAME", "").strip().strip("/") or None
+        if member_role and not _ROLE_NAME.match(member_role):
+            raise SettingsError(f"MEMBER_ROLE_NAME={member_role!r} is not an IAM role name")
         return cls(
             findings_topic_arn=topic,
             security_hub_enabled=_flag(env, "SECURITY_HUB_ENABLED", default=True),
@@ -55,6 +65,8 @@ class Settings:
             idempotency_table=env.get("IDEMPOTENCY_TABLE", "").strip() or None,
             policy_ssm_parameter=env.get("POLICY_SSM_PARAMETER", "").strip() or None,
             policy_appconfig=appconfig,
+            findings_queue_url=queue,
+            member_role_name=member_role,
         )
 
 

@@ -1,0 +1,95 @@
+"""Credentials in the organisation's member accounts, for the work that must happen *in* them.
+
+Security Hub accepts ``BatchImportFindings`` for a custom integration only from the account named in
+the finding's ``AwsAccountId``, and an AWS Config organisation rule's evaluations and the IAM state it
+judges belong to the member account. For both, the central auditor assumes a narrowly scoped role that
+the forwarder StackSet creates in every member account (``MemberRoleName``; it trusts only the
+auditor's own roles in the security account). Credentials are cached per account and renewed five
+minutes before they expire; boto3 is imported on first use.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+
+ROLE_NAME = re.compile(r"^(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}$")  # an IAM role name, optionally under a path
+ACCOUNT = re.compile(r"^\d{12}$")
+SESSION_NAME = "identity-auditor"
+RENEW_BEFORE = timedelta(minutes=5)
+
+
+class MemberAccessError(RuntimeError):
+    """The member account's role could not be assumed; the message names the role and the reason."""
+
+
+def member_role_arn(partition: str, account: str, role_name: str) -> str:
+    return f"arn:{partition}:iam::{account}:role/{role_name.strip('/')}"
+
+
+class MemberAccess:
+    """``session(account)`` gives a boto3 session in that member account, or ``None`` for the home
+    account (the function's own credentials) and when no member role is configured."""
+
+    def __init__(
+        self,
+        role_name: str | None,
+        *,
+        home_account: str,
+        partition: str = "aws",
+        region: str | None = None,
+        sts_client: Callable[[], object] | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    ):
+        if role_name and not ROLE_NAME.match(role_name.strip("/")):
+            raise ValueError(f"member role name {role_name!r} is not an IAM role name")
+        self.role_name = role_name.strip("/") if role_name else None
+        self.home_account = home_account
+        self.partition = partition
+        self.region = region
+        self._sts_client = sts_client
+        self._sts = None
+        self.clock = clock
+        self._cache: dict[str, tuple[object, datetime]] = {}
+        self._lock = threading.Lock()
+        self.assumed = 0  # AssumeRole calls made (for logs and tests)
+
+    def enabled_for(self, account: str | None) -> bool:
+        """Whether work about ``account`` happens through its member role."""
+        return bool(self.role_name and account and account != self.home_account and ACCOUNT.match(account))
+
+    def session(self, account: str | None):
+        if not self.enabled_for(account):
+            return None
+        with self._lock:
+            cached = self._cache.get(account)
+            if cached and cached[1] - RENEW_BEFORE > self.clock():
+                return cached[0]
+            session, expires = self._assume(account)
+            self._cache[account] = (session, expires)
+            return session
+
+    def _assume(self, account: str):
+        import boto3
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        if self._sts is None:
+            self._sts = self._sts_client() if self._sts_client else boto3.client("sts", region_name=self.region)
+        arn = member_role_arn(self.partition, account, self.role_name)
+        try:
+            response = self._sts.assume_role(RoleArn=arn, RoleSessionName=SESSION_NAME, DurationSeconds=3600)
+        except (ClientError, BotoCoreError) as error:
+            raise MemberAccessError(f"cannot assume {arn}: {error}") from error
+        self.assumed += 1
+        credentials = response["Credentials"]
+        session = boto3.Session(
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"],
+        )
+        expires = credentials["Expiration"]
+        if isinstance(expires, str):
+            expires = datetime.fromisoformat(expires.replace("Z", "+00:00"))
+        return session, expires
