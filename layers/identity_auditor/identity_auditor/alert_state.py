@@ -157,10 +157,11 @@ class AlertState:
 
 def publish_state(sinks: Sequence[Sink], findings: Sequence[Finding], state: AlertState | None) -> dict[str, int]:
     """Every finding update to Security Hub (and any non-paging sink); to SNS only the violations not
-    alerted before (all unsuppressed FAILED ones when there is no alert state). Every sink is tried
+    alerted before (all unsuppressed FAILED ones when there is no alert state). A sink that carries
+    alerts itself (the findings queue) gets every update with the ones to page marked. Every sink is tried
     before a :class:`SinkError` naming the failed ones is raised; so is an unavailable alert state
     (nothing is paged then: the retry of the invocation pages what is new)."""
-    paging = [sink for sink in sinks if sink.name in PAGING_SINKS]
+    paging = [sink for sink in sinks if sink.name in PAGING_SINKS or getattr(sink, "carries_alerts", False)]
     new, errors = [], []
     if paging:
         try:
@@ -170,9 +171,12 @@ def publish_state(sinks: Sequence[Sink], findings: Sequence[Finding], state: Ale
             errors.append(f"alert state: {type(error).__name__}: {error}")
     delivered = {}
     for sink in sinks:
-        batch = new if sink in paging else list(findings)
         try:
-            delivered[sink.name] = sink.publish(batch) if batch else 0
+            if getattr(sink, "carries_alerts", False):
+                delivered[sink.name] = sink.publish(list(findings), alerts=new) if findings else 0
+            else:
+                batch = new if sink in paging else list(findings)
+                delivered[sink.name] = sink.publish(batch) if batch else 0
         except SinkError as error:
             errors.append(f"{sink.name}: {error}")
             if sink in paging and state is not None:

@@ -20,15 +20,22 @@ EVENT_KEY = "detail.eventID || detail"  # the record's eventID; a record without
 TTL_SECONDS = 48 * 3600  # longer than EventBridge's 24 h of retries plus Lambda's 6 h of async retries
 
 
+ALERT_KEY_PREFIX = "identity-auditor#alert"  # the publisher: one SNS alert per delivery's alert_key
+ALERT_KEY = "alert_key"
+
+
 class Deduplicator:
-    def __init__(self, table_name: str | None, *, ttl_seconds: int = TTL_SECONDS):
+    def __init__(self, table_name: str | None, *, ttl_seconds: int = TTL_SECONDS, key_prefix: str = KEY_PREFIX,
+                 event_key: str = EVENT_KEY):
         self.table_name = table_name
         self.ttl_seconds = ttl_seconds
+        self.key_prefix = key_prefix
+        self.event_key = event_key
         self._guarded: Callable | None = None
         self._config = None
 
     def publish_once(self, event: dict, context, publish: Callable[[], dict]) -> dict:
-        """Run ``publish()`` unless this CloudTrail event was already published; return its result."""
+        """Run ``publish()`` unless this event (its key) was already published; return its result."""
         if not self.table_name:
             return publish()
         if self._guarded is None:
@@ -45,7 +52,7 @@ class Deduplicator:
         )
 
         self._config = IdempotencyConfig(
-            event_key_jmespath=EVENT_KEY,
+            event_key_jmespath=self.event_key,
             expires_after_seconds=self.ttl_seconds,
             raise_on_no_idempotency_key=False,  # an envelope without a record is still handled
         )
@@ -54,7 +61,7 @@ class Deduplicator:
         # One key prefix for the live evaluator and the backfill (Powertools' default is the function name):
         # an event either of them published is never paged again by the other.
         @idempotent_function(data_keyword_argument="event", persistence_store=store, config=self._config,
-                             key_prefix=KEY_PREFIX)
+                             key_prefix=self.key_prefix)
         def guarded(event: dict, publish: Callable[[], dict]) -> dict:
             return publish()
 

@@ -42,6 +42,7 @@ class Item:
 class Failure:
     reason: str
     retryable: bool = True
+    cause: BaseException | None = None  # the exception behind a whole-call failure
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,40 @@ def is_retryable(error: ClientError) -> bool:
     return code in RETRYABLE_CODES or status >= 500 or status == 429
 
 
+def attempt(
+    send: Callable[[list[Item]], dict[str, Failure]],
+    items: Sequence[Item],
+    *,
+    what: str,
+    policy: RetryPolicy,
+    on_retry: Callable[[int, int], None] | None = None,
+) -> dict[str, Failure]:
+    """Call ``send(pending)`` (which returns a :class:`Failure` for each item that failed) until every
+    item is delivered, only permanent failures remain, or ``policy.max_attempts`` is reached; return the
+    failures of the items still undelivered (empty when all were delivered)."""
+    pending = list(items)
+    failed: dict[str, Failure] = {}
+    for number in range(1, policy.max_attempts + 1):
+        try:
+            failed = send(pending)
+        except ClientError as error:
+            if not is_retryable(error):
+                return {item.key: Failure(f"{_describe(error)} (not retryable)", False, error) for item in pending}
+            failed = {item.key: Failure(_describe(error), True, error) for item in pending}
+        except BotoCoreError as error:  # endpoint unreachable, timeouts after botocore's own retries
+            failed = {item.key: Failure(f"{type(error).__name__}: {error}", True, error) for item in pending}
+        pending = [item for item in pending if item.key in failed]
+        if not pending:
+            return {}
+        if not any(failed[item.key].retryable for item in pending):
+            break
+        if number < policy.max_attempts:
+            if on_retry:
+                on_retry(number, len(pending))
+            policy.sleep(policy.delay(number))
+    return {item.key: failed[item.key] for item in pending}
+
+
 def deliver(
     send: Callable[[list[Item]], dict[str, Failure]],
     items: Sequence[Item],
@@ -69,31 +104,29 @@ def deliver(
     policy: RetryPolicy,
     on_retry: Callable[[int, int], None] | None = None,
 ) -> None:
-    """Call ``send(pending)`` (which returns a :class:`Failure` for each item that failed) until every
-    item is delivered, only permanent failures remain, or ``policy.max_attempts`` is reached."""
-    pending = list(items)
-    failed: dict[str, Failure] = {}
-    for attempt in range(1, policy.max_attempts + 1):
-        try:
-            failed = send(pending)
-        except ClientError as error:
-            if not is_retryable(error):
-                raise SinkError(f"{what}: {_describe(error)} (not retryable)") from error
-            failed = {item.key: Failure(_describe(error)) for item in pending}
-        except BotoCoreError as error:  # endpoint unreachable, timeouts after botocore's own retries
-            failed = {item.key: Failure(f"{type(error).__name__}: {error}") for item in pending}
-        pending = [item for item in pending if item.key in failed]
-        if not pending:
-            return
-        if not any(failed[item.key].retryable for item in pending):
-            break
-        if attempt < policy.max_attempts:
-            if on_retry:
-                on_retry(attempt, len(pending))
-            policy.sleep(policy.delay(attempt))
-    reasons = "; ".join(f"{item.key}: {failed[item.key].reason}" for item in pending[:10])
-    more = f" (and {len(pending) - 10} more)" if len(pending) > 10 else ""
-    raise SinkError(f"{what}: {len(pending)} of {len(items)} not delivered: {reasons}{more}")
+    """:func:`attempt`, raising one :class:`SinkError` that names what was not delivered and why."""
+    failed = attempt(send, items, what=what, policy=policy, on_retry=on_retry)
+    if failed:
+        reasons = "; ".join(f"{key}: {failure.reason}" for key, failure in list(failed.items())[:10])
+        more = f" (and {len(failed) - 10} more)" if len(failed) > 10 else ""
+        cause = next((failure.cause for failure in failed.values() if failure.cause is not None), None)
+        raise SinkError(f"{what}: {len(failed)} of {len(items)} not delivered: {reasons}{more}") from cause
+
+
+def batched(items: Sequence[Item], *, size_of: Callable[[Item], int], max_items: int, max_bytes: int):
+    """Group items into calls of at most ``max_items`` items and ``max_bytes`` bytes (an item larger
+    than ``max_bytes`` travels alone, and the service says whether it fits)."""
+    batch: list[Item] = []
+    size = 0
+    for item in items:
+        length = size_of(item)
+        if batch and (len(batch) == max_items or size + length > max_bytes):
+            yield batch
+            batch, size = [], 0
+        batch.append(item)
+        size += length
+    if batch:
+        yield batch
 
 
 def deliver_all(batches, send, *, what: str, policy: RetryPolicy, on_retry=None) -> None:

@@ -13,11 +13,12 @@ from datetime import datetime, timezone
 
 from identity_auditor.asff import to_asff
 from identity_auditor.findings import Finding
-from identity_auditor.sinks.retry import Failure, Item, RetryPolicy, deliver_all
+from identity_auditor.sinks.retry import Failure, Item, RetryPolicy, attempt, batched, deliver_all
 
 MAX_FINDINGS_PER_CALL = 100
 MAX_BYTES_PER_CALL = 6 * 1024 * 1024 - 64 * 1024  # headroom for the request envelope
 # FailedFindings error codes that another attempt cannot fix.
+WHAT = "Security Hub BatchImportFindings"
 PERMANENT_ERRORS = frozenset({"InvalidInput", "InvalidInputException", "AccessDenied", "AccessDeniedException"})
 
 
@@ -42,9 +43,16 @@ class SecurityHubSink:
     def publish(self, findings: Sequence[Finding]) -> int:
         now = self.clock()
         documents = [to_asff(f, product_arn=self.product_arn(f), updated_at=now) for f in findings]
-        deliver_all(batches(documents), self._send, what="Security Hub BatchImportFindings", policy=self.policy,
-                    on_retry=self.on_retry)
+        deliver_all(batches(documents), self._send, what=WHAT, policy=self.policy, on_retry=self.on_retry)
         return len(documents)
+
+    def import_documents(self, documents: Sequence[dict]) -> dict[str, Failure]:
+        """Import ASFF documents already rendered (the publisher's path); every batch is tried, and the
+        failures of the findings still not imported after retries are returned by finding Id."""
+        failed: dict[str, Failure] = {}
+        for batch in batches(documents):
+            failed.update(attempt(self._send, batch, what=WHAT, policy=self.policy, on_retry=self.on_retry))
+        return failed
 
     def _send(self, pending: list[Item]) -> dict[str, Failure]:
         response = self.client.batch_import_findings(Findings=[item.payload for item in pending])
@@ -59,14 +67,6 @@ class SecurityHubSink:
 
 def batches(documents: Sequence[dict]) -> Iterator[list[Item]]:
     """Group ASFF documents into import calls within the count and size limits."""
-    batch: list[Item] = []
-    size = 0
-    for document in documents:
-        length = len(json.dumps(document, separators=(",", ":")).encode())
-        if batch and (len(batch) == MAX_FINDINGS_PER_CALL or size + length > MAX_BYTES_PER_CALL):
-            yield batch
-            batch, size = [], 0
-        batch.append(Item(document["Id"], document))
-        size += length
-    if batch:
-        yield batch
+    items = [Item(document["Id"], document) for document in documents]
+    return batched(items, size_of=lambda item: len(json.dumps(item.payload, separators=(",", ":")).encode()),
+                   max_items=MAX_FINDINGS_PER_CALL, max_bytes=MAX_BYTES_PER_CALL)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 from identity_auditor import alerts
 from identity_auditor.findings import Finding
-from identity_auditor.sinks.retry import Failure, Item, RetryPolicy, deliver_all
+from identity_auditor.sinks.retry import Failure, Item, RetryPolicy, batched, deliver_all
 
 MAX_ENTRIES_PER_CALL = 10
 MAX_BYTES_PER_CALL = 256 * 1024 - 8 * 1024  # message bodies and attributes share the 256 KB
@@ -67,17 +67,8 @@ class SnsSink:
 
 def batches(entries: list[Item]) -> Iterator[list[Item]]:
     """Group entries into PublishBatch calls of at most 10 entries and 256 KB."""
-    batch: list[Item] = []
-    size = 0
-    for item in entries:
-        length = len(item.payload["Message"].encode()) + 512
-        if batch and (len(batch) == MAX_ENTRIES_PER_CALL or size + length > MAX_BYTES_PER_CALL):
-            yield batch
-            batch, size = [], 0
-        batch.append(item)
-        size += length
-    if batch:
-        yield batch
+    return batched(entries, size_of=lambda item: len(item.payload["Message"].encode()) + 512,
+                   max_items=MAX_ENTRIES_PER_CALL, max_bytes=MAX_BYTES_PER_CALL)
 
 
 def alertable(findings: Sequence[Finding]) -> list[Finding]:
