@@ -70,9 +70,9 @@ def test_suppressed_findings_are_imported_but_never_queued_as_alerts(pipeline, a
     )
     import boto3
 
-    boto3.client("ssm", region_name="us-east-1").put_parameter(Name="/identity-auditor/policy", Type="String",
+    boto3.client("ssm", region_name="us-east-1").put_parameter(Name="/identity-auditor/delivery-path-policy", Type="String",
                                                                Value=policy.read_text())
-    monkeypatch.setenv("POLICY_SSM_PARAMETER", "/identity-auditor/policy")
+    monkeypatch.setenv("POLICY_SSM_PARAMETER", "/identity-auditor/delivery-path-policy")
     evaluator = load_handler_module()
     evaluator.handler(invictus_event(LOGIN_WITHOUT_MFA), FakeLambdaContext())
     [message] = pipeline.sqs.receive_message(QueueUrl=pipeline.queue_url, VisibilityTimeout=0)["Messages"]

@@ -109,13 +109,12 @@ def test_the_function_reads_only_the_trails_objects_and_decrypts_only_through_s3
 
 
 def test_the_function_publishes_with_exactly_the_live_evaluators_permissions():
-    """Security Hub on the default product, the findings topic, the auditor's key, the de-duplication table,
+    """The findings queue (the publisher imports and alerts), the auditor's key, the de-duplication table,
     the policy sources: the same statements (the live evaluator's dead-letter queue excepted)."""
     live = statements(RESOURCES["CloudTrailEvaluatorRole"])
     backfill = statements(RESOURCES["BackfillEvaluatorRole"])
     publishing = set(live) - {"SendFailuresToDeadLetterQueue"}
-    assert publishing == {"ImportFindingsToOwnAccountDefaultProduct", "PublishToFindingsTopic", "UseAuditorKey",
-                          "RecordPublishedEvents", "ReadOrganisationPolicyParameter",
+    assert publishing == {"QueueFindingsForThePublisher", "UseAuditorKey", "RecordPublishedEvents", "ReadOrganisationPolicyParameter",
                           "ReadOrganisationPolicyFromAppConfig"}
     for sid in publishing:
         assert backfill[sid] == live[sid], sid

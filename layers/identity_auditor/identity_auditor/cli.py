@@ -60,6 +60,10 @@ def _run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         from identity_auditor import audit_cli
 
         return audit_cli.run(args, out, err)
+    if args.command == "redrive":
+        from identity_auditor import redrive
+
+        return redrive.run(args, out, err)
     return list_rules(args, out)
 
 
@@ -176,6 +180,9 @@ def _parser() -> argparse.ArgumentParser:
     from identity_auditor import audit_cli
 
     audit_cli.add_parser(commands, _severity)
+    from identity_auditor import redrive
+
+    redrive.add_parser(commands)
     return parser
 
 

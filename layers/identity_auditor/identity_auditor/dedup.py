@@ -33,6 +33,7 @@ class Deduplicator:
         self.event_key = event_key
         self._guarded: Callable | None = None
         self._config = None
+        self.store = None  # the Powertools persistence layer (its DynamoDB client), built on first use
 
     def publish_once(self, event: dict, context, publish: Callable[[], dict]) -> dict:
         """Run ``publish()`` unless this event (its key) was already published; return its result."""
@@ -56,7 +57,7 @@ class Deduplicator:
             expires_after_seconds=self.ttl_seconds,
             raise_on_no_idempotency_key=False,  # an envelope without a record is still handled
         )
-        store = DynamoDBPersistenceLayer(table_name=self.table_name)
+        store = self.store = DynamoDBPersistenceLayer(table_name=self.table_name)
 
         # One key prefix for the live evaluator and the backfill (Powertools' default is the function name):
         # an event either of them published is never paged again by the other.

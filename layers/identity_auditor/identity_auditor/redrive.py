@@ -1,0 +1,154 @@
+"""``identity-auditor redrive``: replay what a dead-letter queue holds, once the cause is fixed.
+
+The deployment has two dead-letter queues, and each message on them carries everything needed to
+replay it:
+
+- the **findings dead-letter queue** holds findings the publisher could not deliver (the whole queued
+  delivery: ASFF document and alert). Redriving sends each message back to the findings queue, where the
+  publisher imports it and alerts once (the alert is de-duplicated on its key). ``aws sqs
+  start-message-move-task`` does the same inside SQS (stack output ``FindingsRedriveCommand``);
+- the **events dead-letter queue** holds CloudTrail events the evaluator could not handle: EventBridge
+  delivery failures (the message body is the event) and failed invocations (Lambda's OnFailure record;
+  the event is its ``requestPayload``). Redriving invokes the evaluator asynchronously with each original
+  event; events already published are skipped by the de-duplication table.
+
+A message is deleted only after its replay was accepted; ``--dry-run`` reports without changing
+anything. Messages that are neither (not JSON, no event inside) are left on the queue and named.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+class RedriveError(ValueError):
+    """A message that cannot be replayed; the message says why."""
+
+
+def original_event(body: str) -> dict:
+    """The CloudTrail event inside an events-DLQ message: the body itself (EventBridge's DLQ) or the
+    ``requestPayload`` of a Lambda OnFailure destination record."""
+    try:
+        message = json.loads(body)
+    except (TypeError, ValueError) as error:
+        raise RedriveError(f"not JSON: {error}") from None
+    if not isinstance(message, dict):
+        raise RedriveError("not a JSON object")
+    if isinstance(message.get("requestPayload"), dict):
+        message = message["requestPayload"]
+    if not isinstance(message.get("detail"), dict) or "detail-type" not in message:
+        raise RedriveError("no EventBridge event in the message (neither the body nor its requestPayload)")
+    return message
+
+
+@dataclass
+class Report:
+    replayed: int = 0
+    left: dict[str, str] = field(default_factory=dict)  # message id -> why it stays on the queue
+
+    def text(self, dry_run: bool) -> str:
+        verb = "would replay" if dry_run else "replayed"
+        lines = [f"{verb} {self.replayed} message(s)"]
+        lines += [f"left on the queue: {message_id}: {reason}" for message_id, reason in self.left.items()]
+        return "\n".join(lines)
+
+
+def redrive(
+    sqs,
+    dead_letter_queue_url: str,
+    replay: Callable[[str], None],
+    *,
+    extract: Callable[[str], str] = lambda body: body,
+    max_messages: int | None = None,
+    dry_run: bool = False,
+) -> Report:
+    """Receive every message of the dead-letter queue once, ``replay(extract(body))`` it and delete it.
+
+    Messages stay invisible for 5 minutes after they are received, so each is seen once per run; what
+    could not be replayed becomes visible again afterwards."""
+    report = Report()
+    seen: set[str] = set()
+    while max_messages is None or len(seen) < max_messages:
+        messages = sqs.receive_message(QueueUrl=dead_letter_queue_url, MaxNumberOfMessages=10,
+                                       VisibilityTimeout=300, WaitTimeSeconds=1).get("Messages", [])
+        fresh = [message for message in messages if message["MessageId"] not in seen]
+        if not fresh:
+            break
+        for message in fresh:
+            if max_messages is not None and len(seen) >= max_messages:
+                break
+            seen.add(message["MessageId"])
+            try:
+                payload = extract(message["Body"])
+                if not dry_run:
+                    replay(payload)
+                    sqs.delete_message(QueueUrl=dead_letter_queue_url, ReceiptHandle=message["ReceiptHandle"])
+                report.replayed += 1
+            except Exception as error:  # noqa: BLE001 - named in the report, the message stays
+                report.left[message["MessageId"]] = f"{type(error).__name__}: {error}"
+    return report
+
+
+def to_queue(sqs, queue_url: str) -> Callable[[str], None]:
+    """Replay a findings-DLQ message: back onto the findings queue, unchanged."""
+    return lambda body: sqs.send_message(QueueUrl=queue_url, MessageBody=body)
+
+
+def to_function(lambda_client, function_name: str) -> Callable[[str], None]:
+    """Replay an events-DLQ message: invoke the evaluator asynchronously with the original event."""
+
+    def invoke(event_json: str) -> None:
+        response = lambda_client.invoke(FunctionName=function_name, InvocationType="Event",
+                                        Payload=event_json.encode())
+        if response.get("StatusCode") != 202:
+            raise RedriveError(f"Lambda did not accept the event (status {response.get('StatusCode')})")
+
+    return invoke
+
+
+def add_parser(commands) -> None:
+    command = commands.add_parser(
+        "redrive",
+        help="replay a dead-letter queue: findings back to the findings queue, events to the evaluator",
+        description="Replay what a dead-letter queue holds once the cause is fixed (stack outputs name the "
+        "queues). Each message is deleted only after its replay was accepted.",
+    )
+    command.add_argument("dead_letter_queue_url", metavar="DLQ_URL")
+    target = command.add_mutually_exclusive_group(required=True)
+    target.add_argument("--to-queue", metavar="QUEUE_URL",
+                        help="findings dead-letter queue: send each message back to this findings queue")
+    target.add_argument("--to-function", metavar="NAME",
+                        help="events dead-letter queue: invoke this evaluator with each original event")
+    command.add_argument("--max", type=int, default=None, metavar="N", help="replay at most N messages")
+    command.add_argument("--dry-run", action="store_true", help="report what would be replayed; change nothing")
+    command.add_argument("--region", default=None, help="AWS region (default: from the queue URL)")
+
+
+def run(args, out, err) -> int:
+    import boto3
+
+    from identity_auditor.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_RULE_ERROR
+
+    region = args.region or _region_of(args.dead_letter_queue_url)
+    if not region:
+        err.write("identity-auditor: give --region (the queue URL does not name one)\n")
+        return EXIT_BAD_INPUT
+    sqs = boto3.client("sqs", region_name=region)
+    if args.to_queue:
+        replay, extract = to_queue(sqs, args.to_queue), (lambda body: body)
+    else:
+        replay = to_function(boto3.client("lambda", region_name=region), args.to_function)
+        extract = lambda body: json.dumps(original_event(body))  # noqa: E731
+    report = redrive(sqs, args.dead_letter_queue_url, replay, extract=extract, max_messages=args.max,
+                     dry_run=args.dry_run)
+    out.write(report.text(args.dry_run) + "\n")
+    return EXIT_RULE_ERROR if report.left else EXIT_OK
+
+
+def _region_of(queue_url: str) -> str | None:
+    # https://sqs.<region>.amazonaws.com/<account>/<name>
+    host = queue_url.split("/")[2] if queue_url.count("/") >= 3 else ""
+    parts = host.split(".")
+    return parts[1] if len(parts) > 3 and parts[0] == "sqs" else None

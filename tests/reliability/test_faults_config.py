@@ -1,0 +1,114 @@
+"""Fault injection on the AWS Config path: PutEvaluations throttled, the credential report refused.
+
+The Config evaluator queues its findings even when Config refuses the evaluations (the invocation then
+fails and Lambda retries it); its alert state pages once per violation however often it runs. Counted
+as in test_faults: every finding in Security Hub once, every violation paged once.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from collections import Counter
+
+import boto3
+import botocore.endpoint
+import pytest
+from freezegun import freeze_time
+from pipeline import error_response, inject
+from support import ROOT
+
+HANDLER = ROOT / "functions" / "config_rule_evaluator" / "app.py"
+PERIODIC_KEYS = ROOT / "events" / "config" / "iam_access_key_not_rotated_periodic__constructed.json"
+SWEEP = "2026-06-01T06:00:00Z"
+
+
+@pytest.fixture
+def app(pipeline, monkeypatch):
+    monkeypatch.setattr(botocore.endpoint.time, "sleep", lambda seconds: None)
+    spec = importlib.util.spec_from_file_location("config_rule_evaluator_faults", HANDLER)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sys.modules[spec.name] = module  # freezegun stops the handler's clock too
+    return module
+
+
+def users_with_old_keys(count: int) -> list[str]:
+    iam = boto3.client("iam", region_name="us-east-1")
+    names = [f"user-{index:03d}" for index in range(count)]
+    with freeze_time("2026-01-05T10:00:00Z", ignore=["aws_lambda_powertools"]):
+        for name in names:
+            iam.create_user(UserName=name)
+            iam.create_access_key(UserName=name)
+    return names
+
+
+def sweep(app, context):
+    with freeze_time(SWEEP, ignore=["aws_lambda_powertools"]):
+        return app.handler(json.loads(PERIODIC_KEYS.read_text()), context)
+
+
+def lambda_async(app, context, retries: int = 2) -> dict:
+    outcome = {"failed": 0, "succeeded": 0}
+    for _ in range(1 + retries):
+        try:
+            sweep(app, context)
+        except Exception:  # noqa: BLE001 - Lambda retries the invocation
+            outcome["failed"] += 1
+            continue
+        outcome["succeeded"] += 1
+        break
+    return outcome
+
+
+def ledger(pipeline, account) -> dict:
+    # The sweep's clock for the queues too: messages sent at the sweep are past SQS's retention today.
+    with freeze_time(SWEEP, tick=True, ignore=["aws_lambda_powertools"]):
+        pipeline.drain()
+        alerts = [alert["Subject"] for alert in account.alerts()]
+    hub = Counter(f["Id"] for page in account.securityhub.get_paginator("get_findings").paginate()
+                  for f in page["Findings"])
+    assert set(hub.values()) == {1}, "a finding is in Security Hub twice"
+    assert len(alerts) == len(set(alerts)), "a violation paged twice"
+    assert pipeline.depth() == 0 and pipeline.depth(pipeline.dlq_url) == 0
+    return {"findings": len(hub), "alerts": len(alerts)}
+
+
+def test_put_evaluations_throttled_fails_the_invocation_after_queueing_and_the_retry_pages_nobody_twice(
+        app, pipeline, account, lambda_context, full_size):
+    users = users_with_old_keys(40 if full_size else 8)
+    config = app._clients("us-east-1").config
+    throttled = {"left": 6}  # more than botocore's 5 attempts: the first invocation fails
+
+    def throttle(request):
+        if throttled["left"] > 0:
+            throttled["left"] -= 1
+            return error_response(request, 400, "ThrottlingException", "Rate exceeded")
+        return None
+
+    inject(config, "PutEvaluations", throttle)
+
+    outcome = lambda_async(app, lambda_context)
+
+    assert outcome == {"failed": 1, "succeeded": 1}
+    assert ledger(pipeline, account) == {"findings": len(users), "alerts": len(users)}
+
+
+def test_credential_report_limit_exceeded_is_waited_out(app, pipeline, account, lambda_context):
+    users = users_with_old_keys(5)
+    iam = app._clients("us-east-1").iam
+    refused = {"left": 2}
+
+    def limit_exceeded(request):
+        if refused["left"] > 0:
+            refused["left"] -= 1
+            return error_response(request, 409, "LimitExceeded", "Report generation in progress", json_protocol=False)
+        return None
+
+    inject(iam, "GenerateCredentialReport", limit_exceeded)
+
+    outcome = lambda_async(app, lambda_context)
+
+    assert outcome["succeeded"] == 1 and refused["left"] == 0
+    assert ledger(pipeline, account) == {"findings": len(users), "alerts": len(users)}
