@@ -1,0 +1,135 @@
+"""Findings about member accounts are imported into the member account through its member role (the
+AwsAccountId rule of BatchImportFindings), and into the auditor's account when the role is unusable."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime, timedelta, timezone
+
+import boto3
+import pytest
+from moto import mock_aws
+from support import copies, findings_from, invictus_event
+
+from identity_auditor.member_access import MemberAccess, MemberAccessError, member_role_arn
+from identity_auditor.outbox import delivery
+from identity_auditor.runtime import Home, build_publisher
+from identity_auditor.settings import Settings
+
+HOME = "123456789012"
+MEMBER = "111122223333"
+NOW = datetime(2026, 11, 23, 1, 0, tzinfo=timezone.utc)
+PRODUCT = f"arn:aws:securityhub:us-east-1:{HOME}:product/{HOME}/default"
+
+
+@pytest.fixture
+def aws():
+    with mock_aws():
+        boto3.client("securityhub", region_name="us-east-1").enable_security_hub()
+        yield
+
+
+def deliveries_about(account: str, count: int) -> dict:
+    [finding] = findings_from(invictus_event("70e5932e-9022-4b38-837e-ca10dad94eb7")["detail"])
+    finding = dataclasses.replace(finding, account_id=account, finding_id=finding.finding_id.replace(
+        "123837392027", account))
+    return {f"m{index}": delivery(f, product_arn=PRODUCT, updated_at=NOW, page=False)
+            for index, f in enumerate(copies(finding, count))}
+
+
+def member_session():
+    credentials = boto3.client("sts", region_name="us-east-1").assume_role(
+        RoleArn=member_role_arn("aws", MEMBER, "identity-auditor-member"), RoleSessionName="test")["Credentials"]
+    return boto3.Session(aws_access_key_id=credentials["AccessKeyId"],
+                         aws_secret_access_key=credentials["SecretAccessKey"],
+                         aws_session_token=credentials["SessionToken"])
+
+
+def test_a_member_accounts_findings_are_imported_in_that_account(aws):
+    member_hub = member_session().client("securityhub", region_name="us-east-1")
+    member_hub.enable_security_hub()
+    publisher = build_publisher(Settings(member_role_name="identity-auditor-member"), Home("aws", "us-east-1", HOME))
+
+    outcome = publisher.import_findings(deliveries_about(MEMBER, 3))
+
+    assert (outcome.imported, outcome.fallbacks, outcome.not_imported) == (3, 0, {})
+    imported = member_hub.get_findings()["Findings"]
+    assert len(imported) == 3
+    assert {f["AwsAccountId"] for f in imported} == {MEMBER}
+    assert {f["ProductArn"] for f in imported} == {f"arn:aws:securityhub:us-east-1:{MEMBER}:product/{MEMBER}/default"}
+    assert boto3.client("securityhub", region_name="us-east-1").get_findings()["Findings"] == []
+    assert publisher.member_access.assumed == 1  # one AssumeRole for the batch, cached for the next ones
+
+
+def test_without_a_member_role_the_finding_is_imported_here_with_the_member_account_recorded(aws):
+    publisher = build_publisher(Settings(), Home("aws", "us-east-1", HOME))
+
+    outcome = publisher.import_findings(deliveries_about(MEMBER, 2))
+
+    assert (outcome.imported, outcome.fallbacks) == (2, 0)
+    imported = boto3.client("securityhub", region_name="us-east-1").get_findings()["Findings"]
+    assert {f["AwsAccountId"] for f in imported} == {HOME}
+    assert {f["ProductFields"]["identity-auditor/RecordedAccountId"] for f in imported} == {MEMBER}
+    assert all(MEMBER in f["Id"] for f in imported)
+
+
+def test_an_unusable_member_role_falls_back_to_the_auditors_account_and_is_counted(aws, caplog):
+    publisher = build_publisher(Settings(member_role_name="identity-auditor-member"), Home("aws", "us-east-1", HOME))
+
+    def refuse(account):
+        if account == HOME:
+            return None
+        raise MemberAccessError(f"cannot assume {member_role_arn('aws', account, 'identity-auditor-member')}: "
+                                "AccessDenied")
+
+    publisher.member_access.session = refuse
+
+    outcome = publisher.import_findings(deliveries_about(MEMBER, 2))
+
+    assert (outcome.imported, outcome.fallbacks) == (2, 2)
+    assert {f["AwsAccountId"] for f in boto3.client("securityhub", region_name="us-east-1").get_findings()["Findings"]} \
+        == {HOME}
+    assert "member role not usable" in caplog.text
+
+
+def test_findings_about_the_auditors_own_account_never_assume_a_role(aws):
+    publisher = build_publisher(Settings(member_role_name="identity-auditor-member"), Home("aws", "us-east-1", HOME))
+    publisher.import_findings(deliveries_about(HOME, 2))
+    assert publisher.member_access.assumed == 0
+
+
+class FakeSts:
+    def __init__(self):
+        self.calls = 0
+
+    def assume_role(self, RoleArn, RoleSessionName, DurationSeconds):  # noqa: N803
+        self.calls += 1
+        return {"Credentials": {"AccessKeyId": f"ASIA{self.calls}", "SecretAccessKey": "s", "SessionToken": "t",
+                                "Expiration": NOW + timedelta(hours=1)}}
+
+
+def test_member_credentials_are_cached_and_renewed_five_minutes_before_they_expire():
+    sts, clock = FakeSts(), {"now": NOW}
+    access = MemberAccess("identity-auditor-member", home_account=HOME, sts_client=lambda: sts,
+                          clock=lambda: clock["now"])
+    first = access.session(MEMBER)
+    assert access.session(MEMBER) is first and sts.calls == 1
+    clock["now"] = NOW + timedelta(minutes=54)
+    assert access.session(MEMBER) is first
+    clock["now"] = NOW + timedelta(minutes=56)
+    assert access.session(MEMBER) is not first and sts.calls == 2
+    assert access.session(HOME) is None and access.session("masked") is None and sts.calls == 2
+
+
+def test_a_role_that_cannot_be_assumed_is_a_clear_error():
+    class Denied:
+        def assume_role(self, **kwargs):
+            from botocore.exceptions import ClientError
+
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "not authorized"}}, "AssumeRole")
+
+    access = MemberAccess("identity-auditor-member", home_account=HOME, sts_client=lambda: Denied())
+    with pytest.raises(MemberAccessError, match=f"arn:aws:iam::{MEMBER}:role/identity-auditor-member"):
+        access.session(MEMBER)
+    with pytest.raises(ValueError, match="not an IAM role name"):
+        MemberAccess("bad role!", home_account=HOME)

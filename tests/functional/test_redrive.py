@@ -1,0 +1,105 @@
+"""identity-auditor redrive: the documented way to replay both dead-letter queues (moto SQS)."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import boto3
+import pytest
+from moto import mock_aws
+from support import invictus_event
+
+from identity_auditor.cli import main
+from identity_auditor.redrive import RedriveError, original_event, redrive, to_function
+
+EVENT = invictus_event("70e5932e-9022-4b38-837e-ca10dad94eb7")
+
+
+@pytest.fixture
+def sqs():
+    with mock_aws():
+        yield boto3.client("sqs", region_name="us-east-1")
+
+
+def queue(sqs, name: str) -> str:
+    return sqs.create_queue(QueueName=name)["QueueUrl"]
+
+
+def bodies(sqs, url: str) -> list[str]:
+    found = []
+    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60)\
+            .get("Messages", []):
+        found += [message["Body"] for message in messages]
+    return found
+
+
+def on_failure_record(event: dict) -> dict:
+    """What Lambda's OnFailure destination writes for a failed asynchronous invocation."""
+    return {"version": "1.0", "timestamp": "2026-11-23T01:00:00.000Z",
+            "requestContext": {"requestId": "r", "functionArn": "arn:aws:lambda:us-east-1:123456789012:function:f",
+                               "condition": "RetriesExhausted", "approximateInvokeCount": 3},
+            "requestPayload": event, "responseContext": {"statusCode": 200, "functionError": "Unhandled"},
+            "responsePayload": {"errorMessage": "boom", "errorType": "SinkError"}}
+
+
+def test_the_original_event_is_found_in_both_kinds_of_dead_letter():
+    assert original_event(json.dumps(EVENT)) == EVENT  # EventBridge target DLQ: the event itself
+    assert original_event(json.dumps(on_failure_record(EVENT))) == EVENT  # Lambda OnFailure record
+    for garbage, reason in (("nope", "not JSON"), ("[]", "not a JSON object"), ('{"a": 1}', "no EventBridge event")):
+        with pytest.raises(RedriveError, match=reason):
+            original_event(garbage)
+
+
+def test_findings_go_back_to_the_findings_queue_and_leave_the_dead_letter_queue(sqs):
+    dlq, findings = queue(sqs, "findings-dlq"), queue(sqs, "findings")
+    for index in range(13):
+        sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps({"v": 1, "finding_id": f"f{index}"}))
+    out = io.StringIO()
+
+    assert main(["redrive", dlq, "--to-queue", findings, "--dry-run"], stdout=out) == 0
+    assert out.getvalue() == "would replay 13 message(s)\n"
+    assert sorted(bodies(sqs, findings)) == []
+
+    sqs.purge_queue(QueueUrl=dlq)  # moto keeps the dry run's messages invisible: start again
+    for index in range(13):
+        sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps({"v": 1, "finding_id": f"f{index}"}))
+    out = io.StringIO()
+    assert main(["redrive", dlq, "--to-queue", findings], stdout=out) == 0
+    assert out.getvalue() == "replayed 13 message(s)\n"
+    assert sorted(json.loads(b)["finding_id"] for b in bodies(sqs, findings)) == sorted(f"f{i}" for i in range(13))
+    assert bodies(sqs, dlq) == []
+
+
+class FakeLambda:
+    def __init__(self, status=202):
+        self.payloads, self.status = [], status
+
+    def invoke(self, FunctionName, InvocationType, Payload):  # noqa: N803
+        assert InvocationType == "Event"
+        self.payloads.append(json.loads(Payload))
+        return {"StatusCode": self.status}
+
+
+def test_events_are_replayed_to_the_evaluator_and_what_cannot_be_replayed_stays(sqs):
+    dlq = queue(sqs, "events-dlq")
+    sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps(on_failure_record(EVENT)))
+    sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps(EVENT))
+    sqs.send_message(QueueUrl=dlq, MessageBody="not an event")
+    evaluator = FakeLambda()
+
+    report = redrive(sqs, dlq, to_function(evaluator, "stack-cloudtrail-evaluator"),
+                     extract=lambda body: json.dumps(original_event(body)))
+
+    assert report.replayed == 2 and evaluator.payloads == [EVENT, EVENT]
+    [(message_id, reason)] = report.left.items()
+    assert reason.startswith("RedriveError: not JSON")
+    assert "left on the queue: " + message_id in report.text(False)
+
+
+def test_a_replay_lambda_refuses_keeps_the_message(sqs):
+    dlq = queue(sqs, "events-dlq")
+    sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps(EVENT))
+    report = redrive(sqs, dlq, to_function(FakeLambda(status=500), "f"),
+                     extract=lambda body: json.dumps(original_event(body)))
+    assert report.replayed == 0 and "Lambda did not accept the event (status 500)" in next(iter(report.left.values()))
