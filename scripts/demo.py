@@ -23,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events" / "cloudtrail"
 HANDLER = ROOT / "functions" / "cloudtrail_evaluator" / "app.py"
+PUBLISHER = ROOT / "functions" / "findings_publisher" / "app.py"
 ACCOUNT = "123456789012"
 REDELIVERED = "iam_attach_role_policy_reserved_role_by_sso_user__constructed.json"
 SEVERITY_ORDER = {"CRITICAL": 0, "HIGH": 1, "MEDIUM": 2, "LOW": 3, "INFORMATIONAL": 4}
@@ -78,11 +79,13 @@ def main() -> int:
 
 
 def _deployment(name: str, *, alert_format: str, security_hub: bool, dedup: bool):
-    """Create a topic + subscribed queue (and the de-duplication table), point the handler's settings at
-    them and import the handler afresh, as a cold start of that deployment would."""
+    """Create the findings queue, the topic + subscribed queue (and the de-duplication table), point the
+    handlers' settings at them and import the evaluator and the publisher afresh, as cold starts of that
+    deployment would."""
     import boto3
 
     sns, sqs = boto3.client("sns"), boto3.client("sqs")
+    findings_queue = sqs.create_queue(QueueName=f"{name}-findings-queue")["QueueUrl"]
     topic_arn = sns.create_topic(Name=f"{name}-findings")["TopicArn"]
     queue_url = sqs.create_queue(QueueName=f"{name}-inbox")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -96,18 +99,65 @@ def _deployment(name: str, *, alert_format: str, security_hub: bool, dedup: bool
             AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
             BillingMode="PAY_PER_REQUEST",
         )
-    os.environ.update(
-        {
-            "FINDINGS_TOPIC_ARN": topic_arn,
-            "SECURITY_HUB_ENABLED": "true" if security_hub else "false",
-            "ALERT_FORMAT": alert_format,
-            "IDEMPOTENCY_TABLE": table,
-        }
-    )
-    spec = importlib.util.spec_from_file_location(f"app_{name.replace('-', '_')}", HANDLER)
-    app = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(app)
-    return app, queue_url
+    environment = {
+        "FINDINGS_TOPIC_ARN": topic_arn,
+        "SECURITY_HUB_ENABLED": "true" if security_hub else "false",
+        "ALERT_FORMAT": alert_format,
+        "IDEMPOTENCY_TABLE": table,
+        "FINDINGS_QUEUE_URL": findings_queue,
+    }
+    os.environ.update(environment)
+    _DEPLOYMENTS[name] = environment
+    app = _load(HANDLER, f"app_{name.replace('-', '_')}")
+    publisher = _load(PUBLISHER, f"publisher_{name.replace('-', '_')}")
+    return app, queue_url, lambda: _publish(findings_queue, publisher)
+
+
+_DEPLOYMENTS: dict[str, dict] = {}
+
+
+def _load(path, name: str):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+class _PublisherContext(_Context):
+    function_name = "identity-auditor-findings-publisher"
+    invoked_function_arn = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:identity-auditor-findings-publisher"
+
+
+def _publish(queue_url: str, publisher) -> tuple[int, int]:
+    """Lambda's SQS event source for the publisher: batches of up to 500 queued findings, the
+    partial-batch response honoured. Returns (invocations, findings published)."""
+    import boto3
+
+    sqs = boto3.client("sqs")
+    invocations = published = 0
+    while True:
+        messages: list[dict] = []
+        while len(messages) < 500:
+            got = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
+                                      VisibilityTimeout=60).get("Messages", [])
+            if not got:
+                break
+            messages += got
+        if not messages:
+            return invocations, published
+        records = [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+                    "attributes": {}, "messageAttributes": {}, "md5OfBody": m["MD5OfBody"], "eventSource": "aws:sqs",
+                    "eventSourceARN": f"arn:aws:sqs:us-east-1:{ACCOUNT}:findings", "awsRegion": "us-east-1"}
+                   for m in messages]
+        invocations += 1
+        failed = {f["itemIdentifier"] for f in publisher.handler({"Records": records},
+                                                                  _PublisherContext())["batchItemFailures"]}
+        if failed:
+            raise SystemExit(f"the publisher could not deliver {len(failed)} finding(s): see its log above")
+        for message in messages:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        published += len(messages)
 
 
 def _drain(queue_url: str) -> list[dict]:
@@ -146,7 +196,7 @@ def _run() -> int:
 
     securityhub = boto3.client("securityhub")
     securityhub.enable_security_hub()
-    app, inbox = _deployment("identity-auditor", alert_format="email", security_hub=True, dedup=True)
+    app, inbox, publish = _deployment("identity-auditor", alert_format="email", security_hub=True, dedup=True)
 
     samples = sorted(EVENTS.glob("*.json"))
     print(f"Running the CloudTrailEvaluator handler on {len(samples)} sample events (emulated account {ACCOUNT})\n")
@@ -155,8 +205,12 @@ def _run() -> int:
         fired = len(result["findings"])
         print(f"  {path.name:<80} {fired} finding{'s' if fired != 1 else ''}")
 
+    invocations, published = publish()
+    print(f"\nThe evaluator queued the findings; the FindingsPublisher imported {published} of them in "
+          f"{invocations} invocation(s) (up to 100 per BatchImportFindings call) and then sent the alerts.")
     alerts = _drain(inbox)
     app.handler(json.loads((EVENTS / REDELIVERED).read_text()), _Context())
+    publish()
     again = _drain(inbox)
     print(f"\nDelivered {REDELIVERED} a second time (EventBridge delivers at least once): "
           f"{len(again)} new alert{'s' if len(again) != 1 else ''}, the same Security Hub finding.")
@@ -178,13 +232,16 @@ def _run() -> int:
     critical = [m for m in alerts if m["MessageAttributes"]["severity"]["Value"] == "CRITICAL"]
     _print_alert(critical[0])
 
-    chat_app, chat_inbox = _deployment("identity-auditor-chat", alert_format="chat", security_hub=False, dedup=False)
+    chat_app, chat_inbox, chat_publish = _deployment("identity-auditor-chat", alert_format="chat", security_hub=False,
+                                                     dedup=False)
     chat_app.handler(json.loads((EVENTS / REDELIVERED).read_text()), _Context())
+    chat_publish()
     (chat,) = _drain(chat_inbox)
     print("\n=== The same alert from a deployment with AlertFormat=chat (AWS Chatbot / Amazon Q Developer) ===")
     print(f"Subject: {chat.get('Subject')}")
     print(textwrap.indent(json.dumps(json.loads(chat["Message"]), indent=2, ensure_ascii=False), "  "))
-    evaluations = _config_demo()
+    os.environ.update(_DEPLOYMENTS["identity-auditor"])  # the Config rules belong to the e-mail deployment
+    evaluations = _config_demo(publish, inbox)
     return 0 if findings and alerts and not again and len(alerts) <= len(findings) and evaluations else 1
 
 
@@ -215,7 +272,7 @@ def _iam_world() -> None:
     iam.update_account_password_policy(MinimumPasswordLength=8)
 
 
-def _config_demo() -> int:
+def _config_demo(publish, inbox: str) -> int:
     """The ConfigRuleEvaluator handler, invoked as AWS Config would for each periodic state rule."""
     import boto3
 
@@ -237,8 +294,9 @@ def _config_demo() -> int:
                       "configRuleName": f"identity-auditor-{rule_id.replace('_', '-')}"}
         captured.clear()
         result = config_app.handler(invocation, _Context())
+        publish()
         print(f"\n{rule_id}: {result['compliance']}, {result['apiCalls']} API calls, "
-              f"{result['delivered'].get('sns', 0)} new alert(s)")
+              f"{len(_drain(inbox))} new alert(s)")
         for evaluation in captured:
             print(f"  {evaluation['ComplianceType']:<15} {evaluation['ComplianceResourceType']:<15} "
                   f"{evaluation['ComplianceResourceId']:<22} {evaluation.get('Annotation', '')}")
