@@ -233,3 +233,37 @@ def test_an_unavailable_alert_state_still_updates_security_hub_and_fails_loudly(
     with pytest.raises(SinkError, match="alert state: RuntimeError: AccessDenied"):
         publish_state([securityhub, sns], findings({"alice": "failed"}), Denied())
     assert len(securityhub.published[0]) == 1 and sns.published == []
+
+
+class FakeQueue:
+    """The findings queue: every update, with the findings that page marked."""
+
+    name = "queue"
+    carries_alerts = True
+
+    def __init__(self, fail: bool = False):
+        self.fail, self.calls = fail, []
+
+    def publish(self, findings, alerts=None):
+        if self.fail:
+            raise SinkError("SQS SendMessageBatch: 1 of 1 not delivered")
+        self.calls.append(([f.subject for f in findings], names(alerts or [])))
+        return len(findings)
+
+
+def test_the_findings_queue_gets_every_update_with_only_the_new_violations_to_page(dynamodb):
+    sweep = findings({"alice": "failed", "bob": "ok"})
+    queue = FakeQueue()
+    assert publish_state([queue], sweep, state(dynamodb)) == {"queue": 2}
+    assert publish_state([queue], sweep, state(dynamodb)) == {"queue": 2}
+    assert [paged for _, paged in queue.calls] == [["alice"], []]
+    assert all(len(updates) == 2 for updates, _ in queue.calls)
+
+
+def test_a_queue_that_refuses_releases_the_claims_so_the_retry_pages(dynamodb):
+    sweep = findings({"alice": "failed"})
+    with pytest.raises(SinkError, match="queue: SQS SendMessageBatch"):
+        publish_state([FakeQueue(fail=True)], sweep, state(dynamodb))
+    queue = FakeQueue()
+    publish_state([queue], sweep, state(dynamodb))
+    assert queue.calls[0][1] == ["alice"]

@@ -28,11 +28,23 @@ def test_values_from_the_template_environment():
         ({"FINDINGS_TOPIC_ARN": "identity-auditor-findings"}, "FINDINGS_TOPIC_ARN"),
         ({"SECURITY_HUB_ENABLED": "maybe"}, "SECURITY_HUB_ENABLED"),
         ({"SECURITY_HUB_PRODUCT_ARN": "arn:aws:sns:us-east-1:1:x"}, "SECURITY_HUB_PRODUCT_ARN"),
+        ({"FINDINGS_QUEUE_URL": "arn:aws:sqs:us-east-1:123456789012:findings"}, "FINDINGS_QUEUE_URL"),
+        ({"FINDINGS_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/findings"}, "FINDINGS_QUEUE_URL"),
+        ({"MEMBER_ROLE_NAME": "identity auditor"}, "MEMBER_ROLE_NAME"),
     ],
 )
 def test_bad_values_stop_the_cold_start_naming_the_variable(env, named):
     with pytest.raises(SettingsError, match=named):
         Settings.from_env(env)
+
+
+def test_the_deployed_queue_and_member_role():
+    settings = Settings.from_env({
+        "FINDINGS_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/auditor-FindingsQueue-AbC123",
+        "MEMBER_ROLE_NAME": "/security/identity-auditor-member/",
+    })
+    assert settings.findings_queue_url.endswith("/123456789012/auditor-FindingsQueue-AbC123")
+    assert settings.member_role_name == "security/identity-auditor-member"
 
 
 def test_home_from_function_arn():
