@@ -4,13 +4,20 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 SAM_VENV := .venv-sam
+# checkov pins boto3, pydantic and more: its own virtualenv, like SAM CLI's.
+CHECKOV_VENV := .venv-checkov
+# What `make security` scans besides template.yaml: the template after the SAM transform.
+SAM_TRANSFORMED := .aws-sam/security/template.transformed.json
 
 # Never let a local run find real credentials or probe the network.
 OFFLINE_ENV := AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN=testing \
 	AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true \
 	SAM_CLI_TELEMETRY=0 AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
+# checkov offline: no Prisma Cloud/Bridgecrew policy-metadata download (BC_SKIP_MAPPING, --skip-download in
+# .checkov.yaml), no PyPI version check at start-up.
+CHECKOV_ENV := BC_SKIP_MAPPING=TRUE CKV_SKIP_PACKAGE_UPDATE_CHECK=TRUE
 
-.PHONY: venv sam-venv demo test unit lint validate build bench generate clean
+.PHONY: venv sam-venv checkov-venv security demo test test-full unit lint validate build bench generate clean
 
 $(VENV)/.installed: requirements/dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +32,15 @@ $(SAM_VENV)/.installed: requirements/sam.txt
 	$(SAM_VENV)/bin/pip install --quiet -r requirements/sam.txt
 	touch $@
 
+$(CHECKOV_VENV)/.installed: requirements/checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install --quiet -r requirements/checkov.txt
+	touch $@
+
 venv: $(VENV)/.installed
 sam-venv: $(SAM_VENV)/.installed
+checkov-venv: $(CHECKOV_VENV)/.installed
 
 ## demo: run the real Lambda handler on every sample in events/ against an emulated account (moto)
 demo: venv
@@ -35,14 +49,24 @@ demo: venv
 ## test: unit, functional and contract tests, then template lint, validate and build
 test: venv sam-venv
 	$(OFFLINE_ENV) $(VENV)/bin/pytest -q
-	$(MAKE) lint validate build
+	$(MAKE) lint security validate build
 
 unit: venv
 	$(OFFLINE_ENV) $(VENV)/bin/pytest -q
 
+## test-full: the reliability suites at full size (5,000-finding burst, fault injection, >= 10,000 hostile inputs)
+test-full: venv
+	$(OFFLINE_ENV) $(VENV)/bin/pytest -q -p no:cacheprovider --full tests/reliability tests/hostile
+
 lint: venv
 	$(VENV)/bin/ruff check --select F,E9 layers functions tests scripts
-	$(OFFLINE_ENV) $(VENV)/bin/cfn-lint template.yaml
+	$(OFFLINE_ENV) $(VENV)/bin/cfn-lint template.yaml forwarder.yaml
+
+## security: checkov on the templates, template.yaml also in its SAM-transformed form (config: .checkov.yaml)
+security: checkov-venv sam-venv
+	$(OFFLINE_ENV) $(SAM_VENV)/bin/python scripts/sam_transform.py template.yaml -o $(SAM_TRANSFORMED)
+	$(OFFLINE_ENV) $(CHECKOV_ENV) $(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml \
+		--file template.yaml --file $(SAM_TRANSFORMED) --file forwarder.yaml
 
 validate: sam-venv
 	$(OFFLINE_ENV) $(SAM_VENV)/bin/sam validate --lint --region us-east-1
@@ -52,7 +76,7 @@ build: sam-venv
 	$(OFFLINE_ENV) PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" $(SAM_VENV)/bin/sam build --region us-east-1
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
 ## bench: cold import vs boto3, per-event cost vs the JSON parse floor, the state sweep at 100 and 1,000 users

@@ -143,12 +143,14 @@ def copies(finding, count: int, **changes) -> list:
 
 
 def evaluator_rules(template: dict | None = None) -> dict[str, dict]:
-    """The template's EventBridge rules (AWS::Events::Rule) that target the CloudTrail evaluator."""
+    """The template's EventBridge rules (AWS::Events::Rule) on the default bus that target the CloudTrail
+    evaluator (the organisation's central bus has its own copies: tests/contract/test_forwarder.py)."""
     resources = (template or load_template())["Resources"]
     return {
         name: resource
         for name, resource in resources.items()
         if resource.get("Type") == "AWS::Events::Rule"
+        and "EventBusName" not in resource["Properties"]
         and any(
             target.get("Arn") == {"Fn::GetAtt": ["CloudTrailEvaluatorFunction", "Arn"]}
             for target in resource["Properties"].get("Targets", [])

@@ -16,7 +16,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 
-from identity_auditor.config_adapter import Clients, ConfigAdapter, parse_invocation, put_evaluations
+from identity_auditor.config_adapter import Clients, ConfigAdapter, clients_for, parse_invocation, put_evaluations
 from identity_auditor.contract import Context
 from identity_auditor.policy import DEFAULT_POLICY, OrgPolicy
 from identity_auditor.settings import Settings
@@ -42,25 +42,34 @@ def _policy() -> OrgPolicy:
 _policy()  # cold start: an unreadable or invalid policy fails here, naming the bad key
 
 
-def _wired(context, region: str | None) -> tuple:
+def _wired(context, region: str | None, account: str | None = None) -> tuple:
     """``(home, clients for the Config rule's region, sinks, alert state)``; boto3 is imported here."""
     if "home" not in _wiring:
         from identity_auditor.alert_state import AlertState
+        from identity_auditor.member_access import MemberAccess
         from identity_auditor.runtime import Home, build_sinks
         from identity_auditor.state_engine import Where
 
         home = Home.from_function_arn(context.invoked_function_arn)
         _wiring["home"] = Where(home.account, home.region, home.partition)
+        # An organisation rule's invocation about a member account reads IAM and answers Config there.
+        _wiring["access"] = MemberAccess(SETTINGS.member_role_name, home_account=home.account,
+                                         partition=home.partition, region=home.region)
         _wiring["sinks"] = build_sinks(SETTINGS, home, on_retry=lambda sink, attempt, left: metrics.add_metric(
             name=f"{sink}Retries", unit=MetricUnit.Count, value=1))
         table = SETTINGS.idempotency_table
         _wiring["alerts"] = AlertState(_clients(home.region).dynamodb, table) if table else None
     home = _wiring["home"]
-    return home, _clients(region or home.region), _wiring["sinks"], _wiring["alerts"]
+    return home, _clients(region or home.region, account), _wiring["sinks"], _wiring["alerts"]
 
 
-def _clients(region: str) -> Clients:
-    return _wiring.setdefault(("clients", region), Clients(region))
+def _clients(region: str, account: str | None = None) -> Clients:
+    """The clients for the invocation's account and region: the member role's session for a member account
+    of an organisation deployment, the function's own credentials otherwise (and for the alert state)."""
+    access = _wiring.get("access")
+    if access is None or not access.enabled_for(account):
+        return clients_for(_wiring, region)
+    return clients_for(_wiring, region, account, access.session(account))
 
 
 @logger.inject_lambda_context(correlation_id_path="configRuleName", clear_state=True)
@@ -68,7 +77,7 @@ def _clients(region: str) -> Clients:
 def handler(event: dict, context) -> dict:
     metrics.add_metric(name="ConfigInvocations", unit=MetricUnit.Count, value=1)
     invocation = parse_invocation(event)
-    home, clients, sinks, alerts = _wired(context, invocation.region)
+    home, clients, sinks, alerts = _wired(context, invocation.region, invocation.account_id)
     run = ADAPTER.evaluate(invocation, Context(now=datetime.now(timezone.utc), policy=_policy()), clients, home)
     logger.append_keys(rule_id=run.rule_id, message_type=run.message_type, config_rule=invocation.config_rule_name)
     compliance = Counter(evaluation.compliance.value for evaluation in run.evaluations)

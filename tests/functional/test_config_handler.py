@@ -194,8 +194,8 @@ class RecordingConfig:
 
 def with_config(app, config) -> None:
     """Give the handler's us-east-1 clients this Config client (IAM and DynamoDB stay moto's)."""
-    app._wiring[("clients", "us-east-1")] = SimpleNamespace(
-        iam=iam(), config=config, dynamodb=boto3.client("dynamodb", region_name="us-east-1"))
+    app._wiring[("clients", "us-east-1", None)] = SimpleNamespace(
+        iam=iam(), config=config, dynamodb=boto3.client("dynamodb", region_name="us-east-1"), session=None)
 
 
 def test_a_sweep_of_150_users_answers_config_in_two_calls_with_the_result_token(app, account, lambda_context):

@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
 from identity_auditor.config_invocation import (
     CHANGE, DELETED, MESSAGE_TYPES, OVERSIZED, SCHEDULED, TEST_TOKEN, ConfigEventError, Invocation, parse_time,
-    apply_parameters, parse_invocation, select_rule,
+    apply_parameters, parse_invocation, select_rule, shown,
 )
 from identity_auditor.contract import Context
 from identity_auditor.registry import REGISTRY, Registry, Rule
@@ -43,8 +44,9 @@ from identity_auditor.state_engine import (
 logger = logging.getLogger(__name__)
 
 MAX_EVALUATIONS_PER_CALL = 100
+_IAM_NAME = re.compile(r"[\w+=,.@-]{1,128}", re.ASCII)  # what GetRole accepts as RoleName
 __all__ = ["CHANGE", "DELETED", "MESSAGE_TYPES", "OVERSIZED", "SCHEDULED", "TEST_TOKEN", "Clients", "ConfigAdapter",
-           "ConfigEventError", "ConfigRun", "Invocation", "PutEvaluationsError", "apply_parameters",
+           "ConfigEventError", "clients_for", "ConfigRun", "Invocation", "PutEvaluationsError", "apply_parameters",
            "item_from_history", "parse_invocation", "put_evaluations", "select_rule"]
 
 
@@ -64,17 +66,25 @@ class ConfigRun:
 
 
 class Clients:
-    """The boto3 clients the Config path needs, created on first use (boto3 is imported only then)."""
+    """The boto3 clients the Config path needs, created on first use (boto3 is imported only then).
 
-    def __init__(self, region: str):
+    ``session``: a boto3 session in the member account an organisation rule's invocation is about
+    (:meth:`identity_auditor.member_access.MemberAccess.session`); the IAM reads and PutEvaluations (its
+    result token belongs to that account) then happen there. ``None``: the function's own credentials.
+    The de-duplication table is always the auditor's own.
+    """
+
+    def __init__(self, region: str, session=None):
         self.region = region
+        self.session = session
 
-    def _client(self, service: str):
+    def _client(self, service: str, *, in_member_account: bool = True):
         import boto3
         from botocore.config import Config
 
         config = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=20)
-        return boto3.client(service, region_name=self.region, config=config)
+        source = self.session if in_member_account and self.session is not None else boto3
+        return source.client(service, region_name=self.region, config=config)
 
     @cached_property
     def iam(self):
@@ -86,7 +96,19 @@ class Clients:
 
     @cached_property
     def dynamodb(self):
-        return self._client("dynamodb")
+        return self._client("dynamodb", in_member_account=False)
+
+
+def clients_for(held: dict, region: str, account: str | None = None, session=None) -> Clients:
+    """The :class:`Clients` of a region and account, kept in ``held`` (the handler's per-container cache)
+    and built anew when ``session`` is another object than theirs: MemberAccess renews a member account's
+    session before its credentials expire, and a new IAM client also starts a new credential report
+    collector (reports are per account)."""
+    key = ("clients", region, account)
+    clients = held.get(key)
+    if clients is None or clients.session is not session:
+        clients = held[key] = Clients(region, session)
+    return clients
 
 
 class ConfigAdapter:
@@ -181,6 +203,9 @@ class ConfigAdapter:
             if isinstance(item.get("configuration"), dict):
                 role = self.collectors.role_from_item(item)
             else:  # not recorded, or the oversized summary when Config had no history
+                if not _IAM_NAME.fullmatch(gone.resource_name):
+                    raise ConfigEventError(f"the configuration item's resourceName {shown(gone.resource_name)} is "
+                                           "not an IAM role name; the role cannot be looked up")
                 role = self.collectors.role(iam, gone.resource_name)
             return replace(gone, key=role.arn, snapshot=role) if role is not None else gone
         if gone.resource_type == ACCOUNT:
@@ -199,24 +224,28 @@ class ConfigAdapter:
 
 
 def _gone(invocation: Invocation, item: dict) -> bool:
-    return invocation.event_left_scope or item.get("configurationItemStatus") in DELETED
+    status = item.get("configurationItemStatus")
+    return invocation.event_left_scope or (isinstance(status, str) and status in DELETED)
 
 
 def _name(item: dict) -> str:
+    """The resource's name: the first name the item gives as text (``resourceName``, the configuration's
+    ``userName`` or ``roleName``), else its ``resourceId``."""
     configuration = item.get("configuration") if isinstance(item.get("configuration"), dict) else {}
-    return str(item.get("resourceName") or configuration.get("userName") or configuration.get("roleName")
-               or item["resourceId"])
+    names = (item.get("resourceName"), configuration.get("userName"), configuration.get("roleName"))
+    return next((name for name in names if isinstance(name, str) and name), item["resourceId"])
 
 
 def _key(item: dict, where: Where) -> str:
     """The finding key of an item's resource: its ARN (as the snapshot's), ``AWS::::Account:<id>``."""
     if item["resourceType"] == ACCOUNT:
         return account_key(item.get("awsAccountId") or where.account)
-    if item.get("ARN") or item.get("arn"):
-        return str(item.get("ARN") or item.get("arn"))
+    arn = next((value for value in (item.get("ARN"), item.get("arn")) if isinstance(value, str) and value), None)
+    if arn:
+        return arn
     kind = {USER: "user", ROLE: "role"}.get(item["resourceType"], item["resourceType"])
     configuration = item.get("configuration") if isinstance(item.get("configuration"), dict) else {}
-    path = configuration.get("path") or "/"
+    path = configuration.get("path") if isinstance(configuration.get("path"), str) else "/"
     return f"arn:{where.partition}:iam::{item.get('awsAccountId') or where.account}:{kind}{path}{_name(item)}"
 
 

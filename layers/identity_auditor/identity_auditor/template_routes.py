@@ -1,8 +1,9 @@
 """The EventBridge rules of template.yaml, generated from the registry's routes.
 
-``make generate`` (``scripts/sync_template.py``) rewrites the block between the markers in template.yaml;
+``make generate`` (``scripts/generate.py``) rewrites the block between the markers in template.yaml;
 tests/contract/test_template.py fails when the block differs from what this module renders, so the
-patterns deployed can never drift from what the rules listen to.
+patterns deployed can never drift from what the rules listen to. The organisation deployment's rules
+(the central event bus, the forwarder stack) are rendered by :mod:`identity_auditor.org_routes`.
 """
 
 from __future__ import annotations
@@ -69,47 +70,81 @@ def config_rule_logical_id(rule_id: str) -> str:
     return "".join(part.capitalize() for part in rule_id.split("_")) + "ConfigRule"
 
 
+def organization_config_rule_logical_id(rule_id: str) -> str:
+    return "".join(part.capitalize() for part in rule_id.split("_")) + "OrganizationConfigRule"
+
+
 def render_config_rules(rules) -> str:
-    """One AWS::Config::ConfigRule per state rule, so each shows its own compliance in the Config console."""
+    """Per state rule, so each shows its own compliance in the Config console: an AWS::Config::ConfigRule
+    in this account (``ConfigRulesScope=account``) or an AWS::Config::OrganizationConfigRule that AWS
+    Config deploys to every account of the organisation (``ConfigRulesScope=organization``), both
+    invoking ConfigRuleEvaluatorFunction."""
     lines = [CONFIG_BEGIN]
     for rule in rules:
-        meta, state = rule.meta, rule.meta.state
-        details = []
-        if state.periodic:
-            details += [
-                "          - EventSource: aws.config",
-                "            MessageType: ScheduledNotification",
-                "            MaximumExecutionFrequency: !Ref ConfigEvaluationFrequency",
-            ]
-        if state.change_triggered:
-            details += [
-                "          - EventSource: aws.config",
-                "            MessageType: ConfigurationItemChangeNotification",
-                "          - EventSource: aws.config",
-                "            MessageType: OversizedConfigurationItemChangeNotification",
-            ]
-        lines += [
-            f"  {config_rule_logical_id(meta.id)}:",
-            "    Type: AWS::Config::ConfigRule",
-            "    Condition: DeployConfigRules",
-            "    DependsOn: ConfigRuleEvaluatorPermission",
-            "    Properties:",
-            f'      ConfigRuleName: !Sub "${{AWS::StackName}}-{meta.id.replace("_", "-")}"',
-            f'      Description: "{meta.title} (identity-auditor {meta.id}, {meta.severity.value})"',
-            f'      InputParameters: {{"ruleId": "{meta.id}"}}',
-            *(
-                ["      Scope:", f"        ComplianceResourceTypes: [\"{state.resource_type}\"]"]
-                if state.change_triggered
-                else []
-            ),
-            "      Source:",
-            "        Owner: CUSTOM_LAMBDA",
-            "        SourceIdentifier: !GetAtt ConfigRuleEvaluatorFunction.Arn",
-            "        SourceDetails:",
-            *details,
-        ]
+        lines += _account_config_rule(rule) + _organization_config_rule(rule)
     lines.append(CONFIG_END)
     return "\n".join(lines) + "\n"
+
+
+def _organization_config_rule(rule) -> list[str]:
+    meta, state = rule.meta, rule.meta.state
+    triggers = (["ScheduledNotification"] if state.periodic else []) + (
+        ["ConfigurationItemChangeNotification", "OversizedConfigurationItemChangeNotification"]
+        if state.change_triggered else [])
+    return [
+        f"  {organization_config_rule_logical_id(meta.id)}:",
+        "    Type: AWS::Config::OrganizationConfigRule",
+        "    Condition: DeployOrganizationConfigRules",
+        "    DependsOn: ConfigRuleEvaluatorOrganizationPermission",
+        "    Properties:",
+        # at most 64 characters: a stack name of up to 27 characters (see docs/organization.md)
+        f'      OrganizationConfigRuleName: !Sub "${{AWS::StackName}}-{meta.id.replace("_", "-")}"',
+        "      OrganizationCustomRuleMetadata:",
+        f'        Description: "{meta.title} (identity-auditor {meta.id}, {meta.severity.value})"',
+        "        LambdaFunctionArn: !GetAtt ConfigRuleEvaluatorFunction.Arn",
+        f"        OrganizationConfigRuleTriggerTypes: [{', '.join(triggers)}]",
+        f"        InputParameters: '{{\"ruleId\": \"{meta.id}\"}}'",
+        *(["        MaximumExecutionFrequency: !Ref ConfigEvaluationFrequency"] if state.periodic else []),
+        *([f'        ResourceTypesScope: ["{state.resource_type}"]'] if state.change_triggered else []),
+    ]
+
+
+def _account_config_rule(rule) -> list[str]:
+    meta, state = rule.meta, rule.meta.state
+    details = []
+    if state.periodic:
+        details += [
+            "          - EventSource: aws.config",
+            "            MessageType: ScheduledNotification",
+            "            MaximumExecutionFrequency: !Ref ConfigEvaluationFrequency",
+        ]
+    if state.change_triggered:
+        details += [
+            "          - EventSource: aws.config",
+            "            MessageType: ConfigurationItemChangeNotification",
+            "          - EventSource: aws.config",
+            "            MessageType: OversizedConfigurationItemChangeNotification",
+        ]
+    return [
+        f"  {config_rule_logical_id(meta.id)}:",
+        "    Type: AWS::Config::ConfigRule",
+        "    Condition: DeployAccountConfigRules",
+        "    DependsOn: ConfigRuleEvaluatorPermission",
+        "    Properties:",
+        f'      ConfigRuleName: !Sub "${{AWS::StackName}}-{meta.id.replace("_", "-")}"',
+        f'      Description: "{meta.title} (identity-auditor {meta.id}, {meta.severity.value})"',
+        f'      InputParameters: {{"ruleId": "{meta.id}"}}',
+        *(
+            ["      Scope:", f"        ComplianceResourceTypes: [\"{state.resource_type}\"]"]
+            if state.change_triggered
+            else []
+        ),
+        "      Source:",
+        "        Owner: CUSTOM_LAMBDA",
+        "        SourceIdentifier: !GetAtt ConfigRuleEvaluatorFunction.Arn",
+        "        SourceDetails:",
+        *details,
+    ]
 
 
 def replace_config_block(template_text: str, block: str) -> str:
