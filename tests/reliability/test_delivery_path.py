@@ -83,3 +83,39 @@ def test_suppressed_findings_are_imported_but_never_queued_as_alerts(pipeline, a
     [finding] = account.findings()
     assert finding["Workflow"]["Status"] == "SUPPRESSED"
     assert account.alerts() == []
+
+
+def test_an_event_of_a_member_account_and_region_ends_in_that_accounts_security_hub(
+        pipeline, account, monkeypatch):
+    """Organisation deployment: the forwarded envelope keeps its account and region; the publisher
+    imports the finding in the member account through its member role, and the alert names it."""
+    import boto3
+
+    from support import load_handler_module
+    from identity_auditor.member_access import member_role_arn
+
+    member = "210987654321"
+    monkeypatch.setenv("MEMBER_ROLE_NAME", "identity-auditor-member")
+    credentials = boto3.client("sts", region_name="us-east-1").assume_role(
+        RoleArn=member_role_arn("aws", member, "identity-auditor-member"), RoleSessionName="test")["Credentials"]
+    member_hub = boto3.Session(aws_access_key_id=credentials["AccessKeyId"],
+                               aws_secret_access_key=credentials["SecretAccessKey"],
+                               aws_session_token=credentials["SessionToken"]).client("securityhub", "us-east-1")
+    member_hub.enable_security_hub()
+    pipeline.publisher = __import__("pipeline").load_publisher()  # cold start with MEMBER_ROLE_NAME set
+    event = invictus_event(LOGIN_WITHOUT_MFA)
+    event["account"] = event["detail"]["recipientAccountId"] = member
+    event["region"] = event["detail"]["awsRegion"] = "eu-west-2"
+    event["detail"]["userIdentity"]["accountId"] = member
+
+    result = load_handler_module().handler(event, FakeLambdaContext())
+    pipeline.drain()
+
+    assert result["findings"][0].startswith(f"signin_console_login_without_mfa/{member}/eu-west-2/")
+    [finding] = member_hub.get_findings()["Findings"]
+    assert finding["AwsAccountId"] == member
+    assert finding["ProductArn"] == f"arn:aws:securityhub:us-east-1:{member}:product/{member}/default"
+    assert finding["Resources"][0]["Region"] == "eu-west-2"
+    assert account.findings() == []  # nothing about the member in the auditor's own account
+    [alert] = account.alerts()
+    assert alert["MessageAttributes"]["account_id"]["Value"] == member
