@@ -247,3 +247,31 @@ def create_emulated_account(region: str = "us-east-1") -> EmulatedAccount:
         BillingMode="PAY_PER_REQUEST",
     )
     return EmulatedAccount(securityhub, sqs, queue_url, topic_arn, table_name)
+
+
+def canonical(pattern) -> str:
+    """An EventBridge pattern as a comparable string, keys and value lists sorted (order is irrelevant)."""
+
+    def normal(node):
+        if isinstance(node, dict):
+            return {key: normal(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return sorted((normal(item) for item in node), key=lambda item: json.dumps(item, sort_keys=True))
+        return node
+
+    return json.dumps(normal(pattern), sort_keys=True)
+
+
+def emulated_account(monkeypatch):
+    """Generator for the ``account`` fixtures: an emulated account in moto (Security Hub, the findings topic
+    with a subscribed queue, the de-duplication table) and the handlers' environment pointing at it."""
+    from moto import mock_aws
+
+    for name in ("SECURITY_HUB_PRODUCT_ARN", "MEMBER_ROLE_NAME", "FINDINGS_QUEUE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    with mock_aws():
+        emulated = create_emulated_account()
+        monkeypatch.setenv("FINDINGS_TOPIC_ARN", emulated.topic_arn)
+        monkeypatch.setenv("SECURITY_HUB_ENABLED", "true")
+        monkeypatch.setenv("IDEMPOTENCY_TABLE", emulated.table_name)
+        yield emulated

@@ -14,7 +14,7 @@ import subprocess
 import textwrap
 
 import pytest
-from support import ROOT, evaluator_rules, load_template
+from support import ROOT, canonical, evaluator_rules, load_template
 
 from identity_auditor.org_routes import (
     CENTRAL_BEGIN,
@@ -46,15 +46,6 @@ MEMBER_ACCOUNT = "210987654321"
 CENTRAL_BUS = {"Fn::GetAtt": ["OrganizationEventBus", "Name"]}
 
 
-def canonical(pattern) -> str:
-    def normal(node):
-        if isinstance(node, dict):
-            return {key: normal(value) for key, value in node.items()}
-        if isinstance(node, list):
-            return sorted((normal(item) for item in node), key=lambda item: json.dumps(item, sort_keys=True))
-        return node
-
-    return json.dumps(normal(pattern), sort_keys=True)
 
 
 # -- a small evaluator of CloudFormation conditions (Ref, Equals, Not, And, Or, Join, Condition) ------------------

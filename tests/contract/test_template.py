@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 
 import pytest
 import yaml
-from support import ROOT, evaluator_rules, load_template
+from support import ROOT, canonical, evaluator_rules, load_template
 
 from identity_auditor.registry import REGISTRY
 from identity_auditor.template_routes import (
@@ -25,17 +24,6 @@ RULES = evaluator_rules(TEMPLATE)
 SCOPE_CONDITIONS = {"global": "InGlobalEventsRegion", "identity-center": "InIdentityCenterRegion", "regional": None}
 
 
-def canonical(pattern) -> str:
-    """An EventBridge pattern as a comparable string, keys and value lists sorted (order is irrelevant)."""
-
-    def normal(node):
-        if isinstance(node, dict):
-            return {key: normal(value) for key, value in node.items()}
-        if isinstance(node, list):
-            return sorted((normal(item) for item in node), key=lambda item: json.dumps(item, sort_keys=True))
-        return node
-
-    return json.dumps(normal(pattern), sort_keys=True)
 
 
 def functions() -> dict[str, dict]:

@@ -23,7 +23,7 @@ import pytest
 from asff_validator import assert_valid_asff
 from freezegun import freeze_time
 from moto import mock_aws
-from support import ROOT, corpus_records, load_handler_module
+from support import ROOT, canonical, corpus_records, load_handler_module
 
 from identity_auditor.config_adapter import Clients, ConfigAdapter, clients_for, parse_invocation, put_evaluations
 from identity_auditor.contract import Context
@@ -44,15 +44,6 @@ SAM_PYTHON = ROOT / ".venv-sam" / "bin" / "python"
 PLACEHOLDER_BUCKET = "identity-auditor-placeholder"  # scripts/sam_transform.py's S3 locations
 
 
-def canonical(pattern) -> str:
-    def normal(node):
-        if isinstance(node, dict):
-            return {key: normal(value) for key, value in node.items()}
-        if isinstance(node, list):
-            return sorted((normal(item) for item in node), key=lambda item: json.dumps(item, sort_keys=True))
-        return node
-
-    return json.dumps(normal(pattern), sort_keys=True)
 
 
 def member_session(account: str = MEMBER) -> boto3.Session:

@@ -4,21 +4,15 @@ publisher (tests/pipeline.py), and evaluators loaded after the environment point
 from __future__ import annotations
 
 import pytest
-from moto import mock_aws
 from pipeline import Pipeline
-from support import create_emulated_account, load_handler_module
+from support import emulated_account, load_handler_module
 
 
 @pytest.fixture
 def account(monkeypatch):
-    monkeypatch.delenv("SECURITY_HUB_PRODUCT_ARN", raising=False)
-    monkeypatch.delenv("MEMBER_ROLE_NAME", raising=False)
-    with mock_aws():
-        emulated = create_emulated_account()
-        monkeypatch.setenv("FINDINGS_TOPIC_ARN", emulated.topic_arn)
-        monkeypatch.setenv("SECURITY_HUB_ENABLED", "true")
-        monkeypatch.setenv("IDEMPOTENCY_TABLE", emulated.table_name)
-        yield emulated
+    """Security Hub, the findings topic (+ subscribed queue) and the de-duplication table, in moto;
+    the handlers' environment points at them."""
+    yield from emulated_account(monkeypatch)
 
 
 @pytest.fixture
