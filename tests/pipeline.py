@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import threading
 import time
 from collections import Counter
@@ -48,6 +49,17 @@ def load_publisher():
     assert spec.loader is not None
     spec.loader.exec_module(module)
     return module
+
+
+# -- the ledger the suites print at the end of the run ---------------------------------------------------
+
+LEDGER: list[tuple[str, str]] = []
+
+
+def record_ledger(line: str) -> None:
+    """Note a scenario's count of findings in and out; printed in the terminal summary."""
+    test = os.environ.get("PYTEST_CURRENT_TEST", "?").split("::")[-1].split(" ")[0]
+    LEDGER.append((test, line))
 
 
 # -- faults at the HTTP boundary ------------------------------------------------------------------------

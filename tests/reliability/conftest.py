@@ -4,7 +4,7 @@ publisher (tests/pipeline.py), and evaluators loaded after the environment point
 from __future__ import annotations
 
 import pytest
-from pipeline import Pipeline
+from pipeline import LEDGER, Pipeline
 from support import emulated_account, load_handler_module
 
 
@@ -24,3 +24,10 @@ def pipeline(account, monkeypatch) -> Pipeline:
 def evaluator(pipeline):
     """The CloudTrail evaluator, cold-started with FINDINGS_QUEUE_URL set (as deployed)."""
     return load_handler_module()
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if LEDGER:
+        terminalreporter.section("findings ledger (tests/reliability)")
+        for test, line in LEDGER:
+            terminalreporter.write_line(f"{test}: {line}")

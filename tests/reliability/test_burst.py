@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 
-from pipeline import ImportSpy, TokenBucket, inject
+from pipeline import ImportSpy, TokenBucket, inject, record_ledger
 from support import copies, findings_from, invictus_event
 
 from identity_auditor.runtime import Home, build_sinks
@@ -60,6 +60,9 @@ def test_a_burst_of_findings_reaches_security_hub_exactly_once_under_throttling(
     assert len({alert["MessageId"] for alert in alerts}) == count
     assert pipeline.depth() == 0 and pipeline.depth(pipeline.dlq_url) == 0
     assert run.returned == 0 and run.failed_invocations == 0
+    record_ledger(f"{count} in -> {len(ids)} in Security Hub once each ({spy.calls} calls accepted, "
+                  f"{quota.throttled} throttled and retried), {len(alerts)} alerts once each, 0 dead-lettered; "
+                  f"published in {published:.0f} s")
     with capsys.disabled():
         print(f"\nburst: {count} findings queued in {produced:.1f} s and published in {published:.1f} s by "
               f"{run.invocations} publisher invocations: {spy.calls} BatchImportFindings calls accepted, "

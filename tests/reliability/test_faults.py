@@ -18,7 +18,7 @@ from collections import Counter
 
 import botocore.endpoint
 import pytest
-from pipeline import ImportSpy, LambdaTimeout, error_response, inject
+from pipeline import ImportSpy, LambdaTimeout, error_response, inject, record_ledger
 from support import FakeLambdaContext, copies, findings_from, invictus_event, load_handler_module
 
 from identity_auditor.redrive import redrive, to_queue
@@ -84,7 +84,10 @@ def settle(pipeline, account, produced: list[str]) -> dict:
     assert set(alerts) == set(hub), "an alert missing for a delivered finding, or sent for one not delivered"
     assert all(n == 1 for n in alerts.values()), "an alert was sent twice"
     assert pipeline.depth() == 0, "findings still waiting on the queue"
-    return {"delivered": len(hub), "dead": len(dead_ids), "alerts": sum(alerts.values())}
+    counts = {"delivered": len(hub), "dead": len(dead_ids), "alerts": sum(alerts.values())}
+    record_ledger(f"{len(produced)} in -> {counts['delivered']} in Security Hub once each, {counts['dead']} "
+                  f"dead-lettered whole, {counts['alerts']} alerts once each")
+    return counts
 
 
 # -- Security Hub ---------------------------------------------------------------------------------------
@@ -326,6 +329,8 @@ def settle_with_garbage(pipeline, account, produced: list[str]) -> dict:
     hub, alerts = in_security_hub(account), alerted(account)
     assert set(hub) == set(produced) and set(hub.values()) == {1}
     assert set(alerts) == set(produced) and set(alerts.values()) == {1}
+    record_ledger(f"{len(produced)} in + 1 unreadable message -> {len(hub)} in Security Hub once each, "
+                  f"{sum(alerts.values())} alerts once each, the unreadable one dead-lettered byte for byte")
     return {"delivered": len(hub), "alerts": sum(alerts.values())}
 
 

@@ -16,7 +16,7 @@ import boto3
 import botocore.endpoint
 import pytest
 from freezegun import freeze_time
-from pipeline import error_response, inject
+from pipeline import error_response, inject, record_ledger
 from support import ROOT
 
 HANDLER = ROOT / "functions" / "config_rule_evaluator" / "app.py"
@@ -72,6 +72,7 @@ def ledger(pipeline, account) -> dict:
     assert set(hub.values()) == {1}, "a finding is in Security Hub twice"
     assert len(alerts) == len(set(alerts)), "a violation paged twice"
     assert pipeline.depth() == 0 and pipeline.depth(pipeline.dlq_url) == 0
+    record_ledger(f"{len(hub)} state findings in Security Hub once each, {len(alerts)} violations paged once each")
     return {"findings": len(hub), "alerts": len(alerts)}
 
 
