@@ -70,6 +70,7 @@ security: checkov-venv sam-venv
 
 validate: sam-venv
 	$(OFFLINE_ENV) $(SAM_VENV)/bin/sam validate --lint --region us-east-1
+	$(OFFLINE_ENV) $(SAM_VENV)/bin/sam validate --lint --region us-east-1 --template forwarder.yaml
 
 ## build: sam build without Docker (the layer and function use BuildMethod: makefile)
 build: sam-venv
