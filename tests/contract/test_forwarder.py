@@ -237,11 +237,19 @@ def test_member_role_trusts_only_the_auditors_roles_in_the_central_account():
     assert sub(trust["Principal"]["AWS"], CentralAccountId="999988887777") == "arn:aws:iam::999988887777:root"
     pattern = sub(trust["Condition"]["ArnLike"]["aws:PrincipalArn"], CentralAccountId="999988887777",
                   CentralStackName="identity-auditor")
-    assert pattern == "arn:aws:iam::999988887777:role/identity-auditor-*"
-    assert fnmatch.fnmatch("arn:aws:iam::999988887777:role/identity-auditor-ConfigRuleEvaluatorRole-1AB2", pattern)
+    assert pattern == "arn:aws:iam::999988887777:role/identity-auditor/identity-auditor/*"
+    assert fnmatch.fnmatch("arn:aws:iam::999988887777:role/identity-auditor/identity-auditor/"
+                           "identity-auditor-ConfigRuleEvaluatorRole-1AB2", pattern)
+    assert not fnmatch.fnmatch("arn:aws:iam::999988887777:role/identity-auditor-ConfigRuleEvaluatorRole-1AB2",
+                               pattern)
     assert not fnmatch.fnmatch("arn:aws:iam::999988887777:role/Admin", pattern)
     assert not fnmatch.fnmatch("arn:aws:iam::999988887777:user/identity-auditor-x", pattern)
     assert role["MaxSessionDuration"] == 3600
+
+
+@pytest.mark.parametrize("name", ["FindingsPublisherRole", "ConfigRuleEvaluatorRole"])
+def test_the_roles_that_assume_the_member_role_live_under_the_path_it_trusts(name):
+    assert MAIN_RESOURCES[name]["Properties"]["Path"] == {"Fn::Sub": "/identity-auditor/${AWS::StackName}/"}
 
 
 def _policy(role: dict, name: str) -> list[dict]:

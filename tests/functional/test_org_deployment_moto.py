@@ -130,7 +130,7 @@ def test_forwarder_in_the_global_events_region_forwards_global_and_regional_even
     member_role = iam.get_role(RoleName="identity-auditor-member")["Role"]
     (trust,) = member_role["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Principal"] == {"AWS": f"arn:aws:iam::{CENTRAL}:root"}
-    assert trust["Condition"] == {"ArnLike": {"aws:PrincipalArn": f"arn:aws:iam::{CENTRAL}:role/{STACK}-*"}}
+    assert trust["Condition"] == {"ArnLike": {"aws:PrincipalArn": f"arn:aws:iam::{CENTRAL}:role/identity-auditor/{STACK}/*"}}
     policies = {name: _document(iam.get_role_policy(RoleName="identity-auditor-member", PolicyName=name))
                 for name in iam.list_role_policies(RoleName="identity-auditor-member")["PolicyNames"]}
     assert set(policies) == {"import-findings", "read-identity-state"}
