@@ -6,6 +6,8 @@ VENV := .venv
 SAM_VENV := .venv-sam
 # checkov pins boto3, pydantic and more: its own virtualenv, like SAM CLI's.
 CHECKOV_VENV := .venv-checkov
+# `make diagram` (the `diagrams` package) in its own virtualenv as well.
+DOCS_VENV := .venv-docs
 # What `make security` scans besides template.yaml: the template after the SAM transform.
 SAM_TRANSFORMED := .aws-sam/security/template.transformed.json
 
@@ -17,7 +19,7 @@ OFFLINE_ENV := AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSI
 # .checkov.yaml), no PyPI version check at start-up.
 CHECKOV_ENV := BC_SKIP_MAPPING=TRUE CKV_SKIP_PACKAGE_UPDATE_CHECK=TRUE
 
-.PHONY: venv sam-venv checkov-venv security demo test test-full unit lint validate build bench generate clean
+.PHONY: venv sam-venv checkov-venv docs-venv security demo test test-full unit lint validate build bench generate diagram clean
 
 $(VENV)/.installed: requirements/dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +43,18 @@ $(CHECKOV_VENV)/.installed: requirements/checkov.txt
 venv: $(VENV)/.installed
 sam-venv: $(SAM_VENV)/.installed
 checkov-venv: $(CHECKOV_VENV)/.installed
+docs-venv: $(DOCS_VENV)/.installed
+
+$(DOCS_VENV)/.installed: requirements/docs.txt
+	$(PYTHON) -m venv $(DOCS_VENV)
+	$(DOCS_VENV)/bin/pip install --quiet --upgrade pip
+	$(DOCS_VENV)/bin/pip install --quiet -r requirements/docs.txt
+	touch $@
+
+## diagram: redraw docs/architecture.png from scripts/diagram.py (needs Graphviz: apt-get install graphviz)
+diagram: docs-venv
+	@command -v dot >/dev/null || { echo "make diagram needs Graphviz's dot: apt-get install graphviz (brew install graphviz)" >&2; exit 2; }
+	$(DOCS_VENV)/bin/python scripts/diagram.py
 
 ## demo: run the real Lambda handler on every sample in events/ against an emulated account (moto)
 demo: venv
@@ -77,7 +91,7 @@ build: sam-venv
 	$(OFFLINE_ENV) PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" $(SAM_VENV)/bin/sam build --region us-east-1
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) $(DOCS_VENV) .aws-sam .pytest_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
 ## bench: cold import vs boto3, per-event cost vs the JSON parse floor, the state sweep at 100 and 1,000 users
