@@ -72,6 +72,11 @@ def _count_by_rule(finding) -> None:
 def handler(event: dict, context) -> dict:
     cloudtrail_event = parse(event=event, model=CloudTrailEvent)
     record = cloudtrail_event.detail
+    if not cloudtrail_event.source.startswith("aws."):
+        # The rules' patterns admit only aws.* sources, which PutEvents refuses to anyone but AWS: an event
+        # without one was forged or invoked by hand. Fail loudly (errors alarm, dead-letter queue).
+        raise ValueError(f"refusing event {record.event_id or cloudtrail_event.id}: its source "
+                         f"{cloudtrail_event.source[:100]!r} is not an AWS service (only AWS can send aws.* events)")
     logger.append_keys(event_name=record.event_name, event_source=record.event_source, account=cloudtrail_event.account)
 
     result = ENGINE.evaluate(

@@ -98,3 +98,24 @@ def _changed(name: str, detail_type: str | None = None, **detail) -> dict:
 )
 def test_near_misses_are_not_matched(event):
     assert not matched(event)
+
+
+@pytest.mark.parametrize("name", [name for name in sample_names() if MANIFEST_DATA.get(name)])
+def test_a_forged_event_with_a_custom_source_reaches_no_rule(name):
+    """PutEvents refuses aws.* sources to everyone but AWS; a copy of a real event under any other source
+    (what a principal allowed on the organisation's central bus could send) must match nothing."""
+    forged = load_sample(name)
+    assert matched(forged)
+    for source in ("custom.iam", "iam", "aws", "awsx.iam", "AWS.iam"):
+        assert not matched({**forged, "source": source}), source
+
+
+def test_every_template_rule_admits_only_aws_sources():
+    from support import ROOT, load_template
+
+    for path in (ROOT / "template.yaml", ROOT / "forwarder.yaml"):
+        rules = {name: resource for name, resource in load_template(path)["Resources"].items()
+                 if resource["Type"] == "AWS::Events::Rule"}
+        assert rules
+        for name, rule in rules.items():
+            assert rule["Properties"]["EventPattern"]["source"] == [{"prefix": "aws."}], f"{path.name}: {name}"

@@ -205,6 +205,16 @@ def test_malformed_event_fails_the_invocation_and_publishes_nothing(module, acco
     assert account.alerts() == []
 
 
+@pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
+def test_an_event_without_an_aws_source_is_refused_as_forged(module, account, lambda_context):
+    forged = event_for(LOGIN_WITHOUT_MFA)
+    forged["source"] = "custom.signin"
+    with pytest.raises(ValueError, match=f"refusing event {LOGIN_WITHOUT_MFA}: its source 'custom.signin' is not "
+                                         "an AWS service"):
+        module.handler(forged, lambda_context)
+    assert module._sinks is None and account.findings() == [] and account.alerts() == []
+
+
 # -- failures ---------------------------------------------------------------------------------------
 
 

@@ -190,12 +190,19 @@ class Registry:
                 else "identity-center" if source in IDENTITY_CENTER_SOURCES or suffix == "service"
                 else "regional"
             )
-            pattern = {"detail-type": list(detail_types), "detail": {"eventSource": [source], "eventName": sorted(events)}}
+            pattern = {"source": AWS_SOURCES, "detail-type": list(detail_types),
+                       "detail": {"eventSource": [source], "eventName": sorted(events)}}
             routes.append(Route(f"{service}-{suffix}", scope, pattern))
         return sorted(routes, key=lambda route: route.name)
 
     def event_patterns(self) -> list[dict]:
         return [route.pattern for route in self.routes()]
+
+
+# Only AWS services can put events with an ``aws.`` source (PutEvents refuses it to everyone else): without
+# this, anyone allowed to put events on a bus the rules watch (the organisation's central bus) could forge
+# "AWS API Call via CloudTrail" events and with them findings and alerts.
+AWS_SOURCES = [{"prefix": "aws."}]
 
 
 def _wildcard_route(rule_id: str, trigger) -> Route:
@@ -206,7 +213,7 @@ def _wildcard_route(rule_id: str, trigger) -> Route:
         detail["eventName"] = sorted(trigger.event_names)
     if trigger.identity_types:
         detail["userIdentity"] = {"type": list(trigger.identity_types)}
-    pattern = {"detail-type": sorted(trigger.detail_types), "detail": detail}
+    pattern = {"source": AWS_SOURCES, "detail-type": sorted(trigger.detail_types), "detail": detail}
     return Route(rule_id.replace("_", "-"), "regional", pattern, trigger.all_management_events)
 
 
