@@ -133,3 +133,43 @@ def test_a_role_that_cannot_be_assumed_is_a_clear_error():
         access.session(MEMBER)
     with pytest.raises(ValueError, match="not an IAM role name"):
         MemberAccess("bad role!", home_account=HOME)
+
+
+def test_a_member_account_without_security_hub_gets_its_findings_imported_here(aws, caplog):
+    publisher = build_publisher(Settings(member_role_name="identity-auditor-member"), Home("aws", "us-east-1", HOME))
+    member_hub = publisher._securityhub(MEMBER)
+
+    def not_subscribed(request, **kwargs):
+        from pipeline import error_response
+
+        request.url = "https://fault-injected.invalid/"
+        return error_response(request, 401, "InvalidAccessException",
+                              f"Account {MEMBER} is not subscribed to AWS Security Hub")
+
+    member_hub.meta.events.register_first("before-send.securityhub.BatchImportFindings", not_subscribed)
+
+    outcome = publisher.import_findings(deliveries_about(MEMBER, 3))
+
+    assert (outcome.imported, outcome.fallbacks, outcome.not_imported) == (3, 3, {})
+    imported = boto3.client("securityhub", region_name="us-east-1").get_findings()["Findings"]
+    assert {f["AwsAccountId"] for f in imported} == {HOME} and len(imported) == 3
+    assert {f["ProductFields"]["identity-auditor/RecordedAccountId"] for f in imported} == {MEMBER}
+    assert "member account refused the import" in caplog.text
+
+
+def test_a_finding_security_hub_rejects_is_not_moved_to_another_account(aws):
+    publisher = build_publisher(Settings(member_role_name="identity-auditor-member"), Home("aws", "us-east-1", HOME))
+    member_session().client("securityhub", region_name="us-east-1").enable_security_hub()
+    deliveries = deliveries_about(MEMBER, 1)
+    broken = next(iter(deliveries.values()))
+    broken.asff["Severity"] = {"Label": "NOT-A-SEVERITY"}
+
+    class Rejecting:
+        def batch_import_findings(self, Findings):  # noqa: N803
+            return {"FailedCount": 1, "SuccessCount": 0, "FailedFindings": [
+                {"Id": f["Id"], "ErrorCode": "InvalidInput", "ErrorMessage": "Severity.Label"} for f in Findings]}
+
+    publisher._securityhub = lambda account: Rejecting()
+    outcome = publisher.import_findings(deliveries)
+    assert outcome.fallbacks == 0 and list(outcome.not_imported) == ["m0"]
+    assert "InvalidInput" in outcome.not_imported["m0"]

@@ -28,6 +28,10 @@ from identity_auditor.asff import default_product_arn
 from identity_auditor.dedup import ALERT_KEY, ALERT_KEY_PREFIX, Deduplicator
 from identity_auditor.outbox import Delivery
 from identity_auditor.runtime import Home
+from identity_auditor.sinks.retry import Failure
+
+# Whole-call refusals that mean "not in this account" rather than "not this finding".
+ACCOUNT_REFUSALS = ("InvalidAccessException", "AccessDeniedException", "AccessDenied", "UnrecognizedClientException")
 
 logger = logging.getLogger(__name__)
 
@@ -89,10 +93,21 @@ class Publisher:
                 same[1].append(message_id)
         for account, documents in by_account.items():
             failed = self._import(account, [document for document, _ in documents.values()])
+            refused = {finding_id for finding_id, failure in failed.items() if _account_refused(failure)}
+            if account != self.home.account and refused:
+                # The member account refuses the whole call (Security Hub not enabled there, the role
+                # lacks the permission): import here rather than leave the findings to the dead letters.
+                logger.warning("member account refused the import; importing into the auditor's account instead",
+                               extra={"member_account": account, "findings": len(refused),
+                                      "error": next(failed[i].reason for i in refused)})
+                outcome.fallbacks += sum(len(documents[i][1]) for i in refused)
+                again = self._import(self.home.account, [self.address(documents[i][0], self.home.account)
+                                                         for i in refused])
+                failed = {**{i: f for i, f in failed.items() if i not in refused}, **again}
             for finding_id, (_, message_ids) in documents.items():
                 if finding_id in failed:
                     for message_id in message_ids:
-                        outcome.not_imported[message_id] = f"{finding_id}: {failed[finding_id]}"
+                        outcome.not_imported[message_id] = f"{finding_id}: {failed[finding_id].reason}"
                 else:
                     outcome.imported += len(message_ids)
         return outcome
@@ -116,16 +131,17 @@ class Publisher:
             self.home.partition, self.home.region, account)
         return {**document, "AwsAccountId": account, "ProductArn": product}
 
-    def _import(self, account: str, documents: list[dict]) -> dict[str, str]:
+    def _import(self, account: str, documents: list[dict]) -> dict[str, Failure]:
+        """Import into ``account``; the failures of what was not imported, by finding Id."""
         from identity_auditor.sinks.securityhub import SecurityHubSink
 
         try:
             client = self._securityhub(account)
         except Exception as error:
-            return {document["Id"]: f"no Security Hub client for {account}: {error}" for document in documents}
+            return {document["Id"]: Failure(f"no Security Hub client for {account}: {error}") for document in documents}
         sink = SecurityHubSink(client, product_arn=lambda finding: self.product_arn, policy=self.retry_policy,
                                on_retry=self.on_retry)
-        return {finding_id: failure.reason for finding_id, failure in sink.import_documents(documents).items()}
+        return sink.import_documents(documents)
 
     # -- alert -----------------------------------------------------------------------------------------
 
@@ -143,3 +159,8 @@ class Publisher:
         response = self._sns.publish(TopicArn=self.topic_arn, Subject=alert["Subject"], Message=alert["Message"],
                                      MessageAttributes=alert.get("MessageAttributes") or {})
         return response["MessageId"]
+
+
+def _account_refused(failure: Failure) -> bool:
+    """A permanent refusal of the whole import call by the account (not a verdict on one finding)."""
+    return not failure.retryable and failure.cause is not None and failure.reason.startswith(ACCOUNT_REFUSALS)
