@@ -9,6 +9,7 @@ from datetime import date, datetime
 
 from identity_auditor.contract import RuleMeta, Severity, Violation
 from identity_auditor.models import CloudTrailRecord
+from identity_auditor.redaction import redact
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,12 @@ class Finding:
         return data
 
 
+def _redacted(details: dict[str, str]) -> dict[str, str]:
+    """A violation's details with key-like secrets masked (:mod:`identity_auditor.redaction`): what a
+    finding copies from a record's free text never carries a password, key or token onward."""
+    return {key: redact(value) if isinstance(value, str) else value for key, value in details.items()}
+
+
 def short_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
@@ -114,7 +121,7 @@ def build_state_finding(
         rule_id=meta.id,
         title=meta.title,
         severity=violation.severity or meta.severity,
-        description=violation.description,
+        description=redact(violation.description),
         account_id=account,
         region=region,
         partition=partition,
@@ -131,8 +138,8 @@ def build_state_finding(
         compliance=meta.compliance,
         finding_types=meta.finding_types,
         finding_id=finding_id(meta.id, account, region, violation.resource_id, None),
-        details=dict(violation.details),
-        subject=violation.subject,
+        details=_redacted(violation.details),
+        subject=redact(violation.subject),
     )
 
 
@@ -152,7 +159,7 @@ def build_finding(
         rule_id=meta.id,
         title=meta.title,
         severity=violation.severity or meta.severity,
-        description=violation.description,
+        description=redact(violation.description),
         account_id=account,
         region=region,
         partition=record.partition,
@@ -166,7 +173,7 @@ def build_finding(
             arn=identity.arn or None,
             account_id=identity.account_id,
             source_ip=record.source_ip_address,
-            user_agent=record.user_agent,
+            user_agent=redact(record.user_agent),
             invoked_by=identity.invoked_by,
             access_key_id=identity.access_key_id or None,
         ),
@@ -178,6 +185,6 @@ def build_finding(
         compliance=meta.compliance,
         finding_types=meta.finding_types,
         finding_id=finding_id(meta.id, account, region, violation.resource_id, event_key),
-        details=dict(violation.details),
-        subject=violation.subject,
+        details=_redacted(violation.details),
+        subject=redact(violation.subject),
     )

@@ -1,0 +1,78 @@
+"""identity_auditor.redaction: key-like secrets in the free text a finding copies from a record are masked
+(regression for the leak found by tests/contract/test_no_secrets_in_outputs.py: a secret in a user agent
+reached the ASFF ProductFields, both alert formats, the queued delivery and the CLI's jsonl)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from support import findings_from, invictus_event
+
+from identity_auditor import alerts
+from identity_auditor.asff import to_asff
+from identity_auditor.redaction import MARK, redact
+
+SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYCANARY0KEY"
+NOW_ARN = "arn:aws:securityhub:us-east-1:123456789012:product/123456789012/default"
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        (f"aws-cli/2.13.0 AWS_SECRET_ACCESS_KEY={SECRET}", "aws-cli/2.13.0 AWS_SECRET_ACCESS_KEY="),
+        (f"sdk key {SECRET} end", "sdk key "),
+        ("curl Authorization: Bearer abcdefghijklmnop0123", "curl Authorization: Bearer "),
+        ('{"password": "hunter2-hunter2"}', '{"password": "'),
+        ("tool newPassword=Sup3r-Secret!", "tool newPassword="),
+        ("client_secret=0123456789abcdef", "client_secret="),
+        ("X-Amz-Security-Token=IQoJb3JpZ2luX2VjEC0aCXVzLWVhc3QtMSJHMEUC", "X-Amz-Security-Token="),
+        ("tok IQoJb3JpZ2luX2VjEC0aCXVzLWVhc3QtMSJHMEUC", "tok "),
+        ("-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\n-----END RSA PRIVATE KEY-----", ""),
+        ("ci ghp_0123456789abcdefghijklmnopqrstuvwxyz", "ci "),
+        ("slack xoxb-000000000000-0000000000000-abcdefabcdef", "slack "),
+        ("proxy Authorization: Basic dXNlcjpwYXNz", "proxy Authorization: Basic "),
+        ('{"Authorization": "Bearer abcdefghij"}', '{"Authorization": "Bearer '),
+        ("Authorization: AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20230710/us-east-1/iam", "Authorization: "),
+    ],
+)
+def test_secrets_are_masked_and_the_rest_is_kept(text, kept):
+    masked = redact(text)
+    assert MARK in masked and masked.startswith(kept)
+    assert "hunter2" not in masked and SECRET not in masked and "IQoJ" not in masked and "MIIE" not in masked
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        None,
+        "",
+        "AWS Internal",
+        "console.amazonaws.com",
+        "aws-cli/2.13.0 Python/3.11.4 Linux/5.19.0-46-generic exe/x86_64.ubuntu.22 prompt/off command/iam",
+        "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:109.0) Gecko/20100101 Firefox/115.0",
+        "AKIATFQR7NSC8Q4X20BJ",
+        "arn:aws:iam::123837392027:user/bert-jan",
+        "arn:aws:secretsmanager:us-east-1:123837392027:secret:db-password-AbCdEf",
+        "HttpTokens=optional",
+        "the IdP uses basic authentication with bearer tokens",
+        "6938fd4d98bab03faadb97b34396831e3780aea1",
+    ],
+)
+def test_ordinary_values_are_left_alone(text):
+    assert redact(text) == text
+
+
+def test_a_secret_in_the_user_agent_reaches_no_output():
+    event = invictus_event("70e5932e-9022-4b38-837e-ca10dad94eb7")  # console login without MFA
+    event["detail"]["userAgent"] = f"aws-cli/2.13.0 AWS_SECRET_ACCESS_KEY={SECRET} password=Canary-Passw0rd!"
+    (finding,) = findings_from(event["detail"])
+    assert finding.actor.user_agent == f"aws-cli/2.13.0 AWS_SECRET_ACCESS_KEY={MARK} password={MARK}"
+    shown = [
+        json.dumps(finding.summary(), default=str),
+        json.dumps(to_asff(finding, product_arn=NOW_ARN, updated_at=finding.event_time)),
+    ]
+    for alert_format in alerts.ALERT_FORMATS:
+        shown += alerts.render(finding, alert_format)
+    for text in shown:
+        assert SECRET not in text and "Canary-Passw0rd" not in text
