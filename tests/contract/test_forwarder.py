@@ -396,6 +396,9 @@ def test_stack_set_passes_every_forwarder_parameter_it_needs():
     assert passed["CentralStackName"] == {"Ref": "AWS::StackName"}
     for name in ("GlobalEventsRegion", "IdentityCenterRegion", "MemberRoleName"):
         assert passed[name] == {"Ref": name}
+    assert passed["DeadLetterQueueEncryption"] == {"Ref": "ForwarderDeadLetterQueueEncryption"}
+    assert MAIN["Parameters"]["ForwarderDeadLetterQueueEncryption"]["AllowedValues"] == \
+        FORWARDER["Parameters"]["DeadLetterQueueEncryption"]["AllowedValues"]
 
 
 @pytest.mark.parametrize("ous,regions,organization,expected", [
@@ -521,3 +524,6 @@ def test_organization_settings_that_cannot_work_are_refused_before_deployment():
     asserted = [assertion["Assert"] for assertion in forwarders["Assertions"]]
     assert {"Fn::Not": [{"Fn::Equals": [{"Ref": "OrganizationId"}, ""]}]} in asserted
     assert {"Fn::Not": [{"Fn::Contains": [{"Ref": "ForwarderRegions"}, ""]}]} in asserted
+    # IAM events and the member role live in GlobalEventsRegion, Identity Center events in its region
+    assert {"Fn::Contains": [{"Ref": "ForwarderRegions"}, {"Ref": "GlobalEventsRegion"}]} in asserted
+    assert {"Fn::Contains": [{"Ref": "ForwarderRegions"}, {"Ref": "IdentityCenterRegion"}]} in asserted
