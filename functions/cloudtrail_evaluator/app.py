@@ -16,7 +16,7 @@ from aws_lambda_powertools.utilities.parser import parse
 from identity_auditor.contract import Context
 from identity_auditor.dedup import Deduplicator
 from identity_auditor.engine import Engine
-from identity_auditor.models import CloudTrailEvent
+from identity_auditor.models import CloudTrailEvent, invalid_event_message
 from identity_auditor.policy import DEFAULT_POLICY, OrgPolicy
 from identity_auditor.settings import Settings
 from identity_auditor.sinks import publish_all
@@ -75,8 +75,8 @@ def handler(event: dict, context) -> dict:
     if not cloudtrail_event.source.startswith("aws."):
         # The rules' patterns admit only aws.* sources, which PutEvents refuses to anyone but AWS: an event
         # without one was forged or invoked by hand. Fail loudly (errors alarm, dead-letter queue).
-        raise ValueError(f"refusing event {record.event_id or cloudtrail_event.id}: its source "
-                         f"{cloudtrail_event.source[:100]!r} is not an AWS service (only AWS can send aws.* events)")
+        raise ValueError(f"refusing the event: its source {cloudtrail_event.source[:100]!r} is not an AWS service "
+                         f"(only AWS can send aws.* events); {invalid_event_message(event).removesuffix(' is not valid')}")
     logger.append_keys(event_name=record.event_name, event_source=record.event_source, account=cloudtrail_event.account)
 
     result = ENGINE.evaluate(

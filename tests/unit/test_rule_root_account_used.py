@@ -118,6 +118,7 @@ def test_trigger_asks_for_every_root_management_event():
     [route] = Registry([Rule(rule.META, rule.evaluate)]).routes()
     assert route.all_management_events
     assert route.pattern == {
+        "source": [{"prefix": "aws."}],
         "detail-type": ["AWS API Call via CloudTrail", "AWS Console Sign In via CloudTrail"],
         "detail": {"userIdentity": {"type": ["Root"]}},
     }

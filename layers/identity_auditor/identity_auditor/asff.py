@@ -16,6 +16,7 @@ URL-encoded parts only.
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from datetime import datetime
 from urllib.parse import quote
@@ -34,6 +35,8 @@ _COMPLIANCE_NAMES = {
 _ACCOUNT = re.compile(r"^\d{12}$")
 _HOSTNAME = re.compile(r"^[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
 _REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
+_PARTITION = re.compile(r"aws(-[a-z]+)*")
+_ASFF_PARTITIONS = ("aws", "aws-cn", "aws-us-gov")  # Resources[].Partition (others have no Security Hub)
 _CONSOLE_DOMAINS = {
     "aws": "console.aws.amazon.com",
     "aws-cn": "console.amazonaws.cn",
@@ -41,14 +44,22 @@ _CONSOLE_DOMAINS = {
 }
 NOTE_AUTHOR = PRODUCT_NAME  # Note.UpdatedBy of a suppressed finding
 _NOTE_LIMIT = 512  # Note.Text and Note.UpdatedBy: at most 512 characters
+MAX_FINDING_BYTES = 240 * 1024  # BatchImportFindings: one finding, as serialized (JSON, \u-escaped)
+# ProductFields values are clipped to 2048 characters; when a finding would still be over the size limit
+# (many long values of characters that JSON escapes as \uXXXX\uXXXX: 12 bytes each), to these.
+_PRODUCT_FIELD_SHRINK = (512, 128, 32)
 # The console's findings search, filtered on ``Id EQUALS <id>``: the search value is itself
 # URL-encoded inside the (encoded) fragment, so the id is encoded twice.
 _FINDINGS_SEARCH_BY_ID = "#/findings?search=Id%3D%255Coperator%255C%253AEQUALS%255C%253A"
 
 
 def default_product_arn(partition: str, region: str, account: str) -> str:
-    """The product ARN every account can import its own findings under."""
-    return f"arn:{partition}:securityhub:{region}:{account}:product/{account}/default"
+    """The product ARN every account can import its own findings under. Values that cannot be in one
+    (a masked account, an unknown region, as records can carry) become ``000000000000``, ``us-east-1``
+    and ``aws``: the ARN stays well-formed, and no account's product is named by mistake."""
+    account = account if _ACCOUNT.match(account or "") else "000000000000"
+    partition = partition if _PARTITION.fullmatch(partition or "") else "aws"
+    return f"arn:{partition}:securityhub:{safe_region(region)}:{account}:product/{account}/default"
 
 
 def related_requirement(compliance_id: str) -> str:
@@ -94,9 +105,9 @@ def to_asff(finding: Finding, *, product_arn: str, updated_at: datetime) -> dict
         "Resources": [
             {
                 "Type": finding.resource_type,
-                "Id": clip(finding.resource_id, 512),
-                "Partition": finding.partition,
-                "Region": clip(finding.region, 32),
+                "Id": _nonblank(clip(finding.resource_id, 512)),
+                "Partition": finding.partition if finding.partition in _ASFF_PARTITIONS else "aws",
+                "Region": _nonblank(clip(finding.region, 32)),
             }
         ],
         "Compliance": {
@@ -114,7 +125,23 @@ def to_asff(finding: Finding, *, product_arn: str, updated_at: datetime) -> dict
         # Only honoured when Security Hub creates the finding; afterwards these are the customer's.
         document["Workflow"] = {"Status": "SUPPRESSED"}
         document["Note"] = {"Text": suppression_note(finding), "UpdatedBy": NOTE_AUTHOR, "UpdatedAt": updated}
+    return _within_size(document)
+
+
+def _within_size(document: dict) -> dict:
+    """The document, its ProductFields values clipped shorter while it serializes (as botocore sends it)
+    to more than :data:`MAX_FINDING_BYTES`: Security Hub would refuse the whole finding."""
+    for limit in _PRODUCT_FIELD_SHRINK:
+        if len(json.dumps(document, separators=(",", ":")).encode()) <= MAX_FINDING_BYTES:
+            break
+        fields = document["ProductFields"]
+        document["ProductFields"] = {key: clip(value, limit) for key, value in fields.items()}
     return document
+
+
+def _nonblank(text: str) -> str:
+    """ASFF rejects blank strings where it wants a value (pattern ``.*\\S.*``): ``unknown`` instead."""
+    return text if text.strip() else "unknown"
 
 
 def suppression_note(finding: Finding) -> str:
@@ -147,7 +174,7 @@ def console_origin(partition: str | None, region: str | None = None) -> str:
 
 def cloudtrail_event_url(finding: Finding) -> str:
     region = safe_region(finding.region)
-    event = re.sub(r"[^A-Za-z0-9-]", "", finding.event_id or "")
+    event = re.sub(r"[^A-Za-z0-9-]", "", finding.event_id or "")[:128]  # CloudTrail's ids are UUIDs
     return f"{console_origin(finding.partition, region)}/cloudtrailv2/home?region={region}#/events/{event}"
 
 
@@ -183,11 +210,9 @@ def _product_fields(finding: Finding) -> dict[str, str]:
         "InvokedBy": actor.invoked_by,
     }
     fields.update({f"Detail/{key}": value for key, value in sorted(finding.details.items())})
-    return {
-        _FIELD_PREFIX + clip(key, 100): clip(value, 2048)
-        for key, value in list(fields.items())[:50]
-        if value not in (None, "")
-    }
+    cleaned = {_FIELD_PREFIX + clip(key, 100): clip(value, 2048) for key, value in fields.items()
+               if value is not None}
+    return dict([(key, value) for key, value in cleaned.items() if value.strip()][:50])
 
 
 def _api_call_action(finding: Finding, observed: str) -> dict | None:
@@ -197,6 +222,8 @@ def _api_call_action(finding: Finding, observed: str) -> dict | None:
         "FirstSeen": observed,
         "LastSeen": observed,
     }
+    if not (call["Api"].strip() and call["ServiceName"].strip()):
+        return None  # ASFF wants both; a record without them has no API call to describe
     source = (finding.actor.source_ip or "").strip()
     try:
         address = ipaddress.ip_address(source)

@@ -60,6 +60,7 @@ def _token(value: object, limit: int = 1024) -> str:
 CHAT_TITLE_LIMIT = 250  # our bounds: the documented schema gives no per-field limits
 CHAT_DESCRIPTION_LIMIT = 4000
 CHAT_STEP_LIMIT = 600
+CHAT_LINK_LIMIT = 1000  # a longer link (from a hostile finding id) is left out of the description
 _EMOJI = {
     "CRITICAL": ":rotating_light:",
     "HIGH": ":red_circle:",
@@ -89,17 +90,14 @@ def chat_message(
     lines += [
         f"• {md(key, 64)}: {md(value, 150)}" for key, value in sorted(finding.details.items()) if value
     ][:5]
-    lines += [
-        f"*Why it matters:* {md(finding.why, 500, trusted=True)}",
-        f"*Security Hub:* {hub}",
-        f"*Console:* {console}",
-        f"*Rule:* {md(finding.rule_id, 128)}",
-    ]
-    steps = [
-        f"*What to do:* {md(finding.remediation, CHAT_STEP_LIMIT - 20, trusted=True)}",
-        f"Open the finding in Security Hub: {hub}",
-        f"Open in the console: {console}",
-    ]
+    lines.append(f"*Why it matters:* {md(finding.why, 500, trusted=True)}")
+    # Links go whole or not at all: one cut short leads nowhere. The values above give way to them.
+    tail = "\n".join(line for line in (f"*Security Hub:* {hub}", f"*Console:* {console}")
+                     if len(line) <= CHAT_LINK_LIMIT) + f"\n*Rule:* {md(finding.rule_id, 128)}"
+    head = clip("\n".join(lines), CHAT_DESCRIPTION_LIMIT - len(tail) - 1, single_line=False)
+    steps = [f"*What to do:* {md(finding.remediation, CHAT_STEP_LIMIT - 20, trusted=True)}"]
+    steps += [step for step in (f"Open the finding in Security Hub: {hub}", f"Open in the console: {console}")
+              if len(step) <= CHAT_STEP_LIMIT]
     if re.fullmatch(r"https://[A-Za-z0-9.-]+(/[A-Za-z0-9._~%/#?=&+-]*)?", finding.remediation_url or ""):
         steps.append(f"Guide: {finding.remediation_url}")
     thread = "/".join(finding.finding_id.split("/")[:4])  # rule/account/region/resource: one thread each
@@ -114,7 +112,7 @@ def chat_message(
                 f" by {md(actor.name, 100)}",
                 CHAT_TITLE_LIMIT,
             ).strip(),
-            "description": clip("\n".join(lines), CHAT_DESCRIPTION_LIMIT, single_line=False),
+            "description": f"{head}\n{tail}",
             "nextSteps": [clip(step, CHAT_STEP_LIMIT) for step in steps],
             "keywords": [severity, _token(finding.rule_id, 64), _token(finding.account_id, 64)],
         },

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
@@ -27,6 +28,8 @@ DELETED = frozenset({"ResourceDeleted", "ResourceDeletedNotRecorded"})
 TEST_TOKEN = "TESTMODE"
 POLICY_PARAMETERS = ("access_key_max_age_days", "credentials_unused_days")  # int OrgPolicy fields
 MAX_DAYS = 3650
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}", re.ASCII)
+_PARTITION = re.compile(r"aws(-[a-z]+)*", re.ASCII)
 
 
 class ConfigEventError(ValueError):
@@ -57,35 +60,62 @@ def parse_invocation(event: Any) -> Invocation:
     invoking = _json_field(event, "invokingEvent", required=True)
     parameters = _json_field(event, "ruleParameters", required=False)
     token = event.get("resultToken")
-    if not isinstance(token, str) or not token:
+    if not isinstance(token, str) or not token.strip():
         raise ConfigEventError("the invocation has no resultToken")
     message_type = invoking.get("messageType")
-    if message_type not in MESSAGE_TYPES:
-        raise ConfigEventError(f"invokingEvent.messageType {message_type!r} is not one of {', '.join(MESSAGE_TYPES)}")
+    if not isinstance(message_type, str) or message_type not in MESSAGE_TYPES:
+        raise ConfigEventError(f"invokingEvent.messageType {shown(message_type)} is not one of "
+                               f"{', '.join(MESSAGE_TYPES)}")
     item = None
     if message_type != SCHEDULED:
         key = "configurationItem" if message_type == CHANGE else "configurationItemSummary"
         item = invoking.get(key)
-        if not isinstance(item, dict) or not item.get("resourceType") or not item.get("resourceId"):
+        if not isinstance(item, dict) or not all(isinstance(item.get(name), str) and item[name].strip()
+                                                 for name in ("resourceType", "resourceId")):
             raise ConfigEventError(f"a {message_type} needs invokingEvent.{key} with resourceType and resourceId")
     left = event.get("eventLeftScope", False)
     if isinstance(left, str) and left.lower() in ("true", "false"):
         left = left.lower() == "true"
     if not isinstance(left, bool):
-        raise ConfigEventError(f"eventLeftScope {left!r} is not true or false")
-    arn = str(event.get("configRuleArn") or "").split(":")
+        raise ConfigEventError(f"eventLeftScope {shown(left)} is not true or false")
+    accounts = (("accountId", event.get("accountId")),
+                ("invokingEvent.awsAccountId", invoking.get("awsAccountId")),
+                ("the configuration item's awsAccountId", (item or {}).get("awsAccountId")))
+    for name, value in accounts:
+        if value is not None and not isinstance(value, str):
+            raise ConfigEventError(f"{name} {shown(value)} is not an account id")
+    rule_arn = event.get("configRuleArn")
+    if rule_arn is not None and not isinstance(rule_arn, str):
+        raise ConfigEventError(f"configRuleArn {shown(rule_arn)} is not a Config rule ARN")
+    arn = (rule_arn or "").split(":")
+    region = arn[3] if len(arn) > 5 and arn[3] else None
+    partition = arn[1] if len(arn) > 5 and arn[1] else None
+    if (region is not None and not _REGION.fullmatch(region)) or (partition is not None
+                                                                  and not _PARTITION.fullmatch(partition)):
+        raise ConfigEventError(f"configRuleArn {shown(rule_arn)} is not a Config rule ARN "
+                               "(arn:<partition>:config:<region>:<account>:config-rule/<id>)")
     return Invocation(
         message_type=message_type,
         rule_parameters=parameters,
         result_token=token,
         event_left_scope=left,
         config_rule_name=str(event.get("configRuleName") or ""),
-        account_id=event.get("accountId") or invoking.get("awsAccountId") or (item or {}).get("awsAccountId"),
-        region=arn[3] if len(arn) > 5 and arn[3] else None,
-        partition=arn[1] if len(arn) > 5 and arn[1] else None,
+        account_id=next((value for _, value in accounts if value), None),
+        region=region,
+        partition=partition,
         item=item,
         notification_time=parse_time(invoking.get("notificationCreationTime")),
     )
+
+
+def shown(value: Any, limit: int = 80) -> str:
+    """A value from the invocation as an error message shows it: ``repr`` (control, bidi and other
+    invisible characters escaped), at most ``limit`` characters; containers only by their type."""
+    if isinstance(value, str):
+        return repr(value[:limit]) + ("…" if len(value) > limit else "")
+    if value is None or isinstance(value, (bool, int, float)):
+        return repr(value)[:limit]
+    return f"<{type(value).__name__}>"
 
 
 def _json_field(event: dict, name: str, *, required: bool) -> dict:
@@ -98,6 +128,8 @@ def _json_field(event: dict, name: str, *, required: bool) -> dict:
         value = json.loads(raw) if isinstance(raw, str) else raw
     except json.JSONDecodeError as error:
         raise ConfigEventError(f"{name} is not valid JSON: {error}") from None
+    except RecursionError:
+        raise ConfigEventError(f"{name} is nested too deeply to be a Config document") from None
     if not isinstance(value, dict):
         raise ConfigEventError(f"{name} is not a JSON object")
     return value
@@ -122,7 +154,8 @@ def select_rule(invocation: Invocation, registry: Registry = REGISTRY) -> Rule:
                                f"set its input parameters to {{\"ruleId\": \"<one of {known}>\"}}")
     rule = next((r for r in registry.state_rules() if r.meta.id == rule_id.strip()), None)
     if rule is None or rule.evaluate_state is None:
-        raise ConfigEventError(f"ruleParameters.ruleId {rule_id!r} is not a state rule; expected one of {known}")
+        raise ConfigEventError(f"ruleParameters.ruleId {shown(rule_id)} is not a state rule; "
+                               f"expected one of {known}")
     return rule
 
 
@@ -134,15 +167,15 @@ def apply_parameters(ctx: Context, parameters: dict[str, Any], rule: Rule) -> tu
         if key == "ruleId":
             continue
         if key not in POLICY_PARAMETERS:
-            logger.warning("rule parameter %s of %s is not known; ignored", key, rule.meta.id,
+            logger.warning("rule parameter %s of %s is not known; ignored", shown(key), rule.meta.id,
                            extra={"rule_id": rule.meta.id, "parameter": key})
             continue
         value = _days(raw)
         if value is None:
             default = getattr(ctx.policy, key)
-            problems.append(f"{key}={str(raw)[:20]!r} invalid, used {default}")
-            logger.warning("rule parameter %s=%r of %s is not a whole number of days (1-%d); using %s",
-                           key, raw, rule.meta.id, MAX_DAYS, default,
+            problems.append(f"{key}={shown(raw, 20)} invalid, used {default}")
+            logger.warning("rule parameter %s=%s of %s is not a whole number of days (1-%d); using %s",
+                           key, shown(raw), rule.meta.id, MAX_DAYS, default,
                            extra={"rule_id": rule.meta.id, "parameter": key})
         else:
             changes[key] = value

@@ -8,11 +8,13 @@ addresses) are kept exactly as given, masked or not, because they are evidence, 
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 
 # CloudTrail records as delivered to EventBridge carry one of these detail-types.
 API_CALL = "AWS API Call via CloudTrail"
@@ -24,6 +26,7 @@ RESERVED_SSO_ROLE_PATH = "/aws-reserved/sso.amazonaws.com/"
 IDENTITY_CENTER_SERVICE = "sso.amazonaws.com"
 IDENTITY_CENTER_SERVICE_ROLE = "AWSServiceRoleForSSO"
 ROOT_USER_NAME = "AWS ROOT USER"  # how CloudTrail names root in requestParameters.userName
+_PARTITION = re.compile(r"aws(-[a-z]+)*", re.ASCII)
 
 
 class _Model(BaseModel):
@@ -192,10 +195,11 @@ def _lookup(block: dict[str, Any] | None, key: str) -> Any:
 
 
 def partition_of(arn: str | None, region: str | None) -> str:
-    """The AWS partition, from an ARN when there is one, otherwise from the region name."""
+    """The AWS partition, from an ARN when there is one, otherwise from the region name. An ARN whose
+    partition is not an AWS partition name (``aws``, ``aws-cn``, ``aws-us-gov``, ...) does not count."""
     if arn and arn.startswith("arn:"):
         parts = arn.split(":", 2)
-        if len(parts) > 1 and parts[1]:
+        if len(parts) > 1 and _PARTITION.fullmatch(parts[1]):
             return parts[1]
     if region:
         if region.startswith("cn-"):
@@ -207,9 +211,9 @@ def partition_of(arn: str | None, region: str | None) -> str:
 
 def is_reserved_sso_role(role_name: str | None, path: str | None = None) -> bool:
     """A role that Identity Center provisions and owns (spec: name prefix or reserved path)."""
-    if path and path.startswith(RESERVED_SSO_ROLE_PATH):
+    if isinstance(path, str) and path.startswith(RESERVED_SSO_ROLE_PATH):
         return True
-    return bool(role_name) and role_name.startswith(RESERVED_SSO_ROLE_PREFIX)
+    return isinstance(role_name, str) and role_name.startswith(RESERVED_SSO_ROLE_PREFIX)
 
 
 class CloudTrailEvent(EventBridgeModel):
@@ -221,3 +225,48 @@ class CloudTrailEvent(EventBridgeModel):
     version: str = "0"
     resources: list[str] = Field(default_factory=list)
     detail: CloudTrailRecord
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _name_the_record(cls, data: Any, handler):
+        """A malformed event fails with a first error that names its record (``eventID``, ``eventSource``,
+        ``eventName``; the envelope ``id`` when there is no record), so the failed invocation's message
+        says which event to look for in the dead-letter queue. The other errors follow unchanged."""
+        try:
+            return handler(data)
+        except ValidationError as error:
+            named = {"type": PydanticCustomError("invalid_cloudtrail_event", "{problem}",
+                                                 {"problem": invalid_event_message(data)}), "loc": (), "input": ""}
+            raise ValidationError.from_exception_data(cls.__name__, [named, *error.errors()]) from None
+
+
+_JSON_KINDS = {"NoneType": "null", "list": "an array", "str": "a string", "int": "a number", "float": "a number",
+               "bool": "a boolean", "dict": "an object"}
+
+
+def invalid_event_message(event: Any) -> str:
+    """What an error says about an event that is not a valid CloudTrail event, naming it:
+    ``CloudTrail event eventID 'e1' (eventSource 'iam.amazonaws.com', eventName 'CreateUser') is not
+    valid``. Values are shown with ``repr`` and clipped: nothing in them (control or bidi characters, lone
+    surrogates, huge or deeply nested values) reaches the message as is."""
+    if not isinstance(event, dict):
+        return f"the event is {_kind(event)}, not an EventBridge event object"
+    detail = event.get("detail")
+    if not isinstance(detail, dict):
+        return f"EventBridge event id {_shown(event.get('id'))} has {_kind(detail)} as detail, not a CloudTrail record"
+    names = f"eventSource {_shown(detail.get('eventSource'))}, eventName {_shown(detail.get('eventName'))}"
+    if "eventID" in detail:
+        return f"CloudTrail event eventID {_shown(detail['eventID'])} ({names}) is not valid"
+    return f"CloudTrail event without eventID, EventBridge id {_shown(event.get('id'))} ({names}), is not valid"
+
+
+def _kind(value: Any) -> str:
+    return _JSON_KINDS.get(type(value).__name__, type(value).__name__)
+
+
+def _shown(value: Any, limit: int = 80) -> str:
+    if isinstance(value, str):
+        return repr(value[:limit]) + ("…" if len(value) > limit else "")
+    if value is None or isinstance(value, (bool, int, float)):
+        return repr(value)[:limit]
+    return f"<{_kind(value)}>"

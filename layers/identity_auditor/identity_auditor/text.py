@@ -7,13 +7,18 @@ from datetime import datetime, timezone
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
 _CONTROL_OR_NEWLINE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# Lone surrogates (from "\ud800" escapes in event JSON) are not characters: UTF-8 cannot encode them, so
+# they would break URL quoting, SNS and stdout. They become U+FFFD, the replacement character.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def clip(text: object, limit: int, *, single_line: bool = True, ellipsis: str = "…") -> str:
-    """``text`` as a string without control characters (and newlines, unless allowed), at most ``limit``
-    characters; a cut is marked with an ellipsis."""
+    """``text`` as a string without control characters (and newlines, unless allowed) nor lone surrogates
+    (U+FFFD instead), at most ``limit`` characters; a cut is marked with an ellipsis."""
     pattern = _CONTROL_OR_NEWLINE if single_line else _CONTROL
     cleaned = pattern.sub(" ", "" if text is None else str(text))
+    if not cleaned.isascii():
+        cleaned = _SURROGATE.sub("\ufffd", cleaned)
     return cleaned if len(cleaned) <= limit else cleaned[: max(limit - len(ellipsis), 0)] + ellipsis
 
 

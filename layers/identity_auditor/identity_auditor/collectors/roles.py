@@ -48,18 +48,24 @@ def role_from_configuration_item(item: dict) -> RoleSnapshot:
         status = item.get("configurationItemStatus", "unknown status")
         raise ValueError(f"configuration item of {item.get('resourceName') or item.get('resourceId')!r} "
                          f"has no configuration ({status})")
-    arn = configuration.get("arn") or item.get("ARN") or item.get("arn") or ""
-    name = configuration.get("roleName") or item.get("resourceName")
+    arn = _text(configuration.get("arn"), item.get("ARN"), item.get("arn")) or ""
+    name = _text(configuration.get("roleName"), item.get("resourceName"))
     if not name or not arn:
         raise ValueError("configuration item names no role (configuration.roleName / configuration.arn)")
     return RoleSnapshot(
         name=name,
         arn=arn,
-        path=configuration.get("path") or "/",
-        role_id=configuration.get("roleId") or item.get("resourceId"),
+        path=_text(configuration.get("path")) or "/",
+        role_id=_text(configuration.get("roleId"), item.get("resourceId")),
         trust_policy=trust_policy(configuration.get("assumeRolePolicyDocument")),
-        account_id=item.get("awsAccountId") or item.get("accountId") or _account_of(arn),
+        account_id=_text(item.get("awsAccountId"), item.get("accountId")) or _account_of(arn),
     )
+
+
+def _text(*values: Any) -> str | None:
+    """The first value that is a non-empty string (a configuration item's fields are text; anything
+    else in them is treated as absent)."""
+    return next((value for value in values if isinstance(value, str) and value), None)
 
 
 def collect_roles(iam: Any, *, calls: ApiCalls | None = None) -> list[RoleSnapshot]:

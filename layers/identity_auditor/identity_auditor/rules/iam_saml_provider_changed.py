@@ -54,8 +54,8 @@ META = RuleMeta(
 def evaluate(record: CloudTrailRecord, ctx: Context) -> Violation | None:
     if not record.succeeded:
         return None
-    arn = record.request("SAMLProviderArn") or record.response("SAMLProviderArn")
-    name = record.request("name") or (arn.rsplit("/", 1)[-1] if arn else None)
+    arn = _text(record.request("SAMLProviderArn")) or _text(record.response("SAMLProviderArn"))
+    name = _text(record.request("name")) or (arn.rsplit("/", 1)[-1] if arn else None)
     if record.by_identity_center and name and fnmatchcase(name, _IDENTITY_CENTER_PROVIDER):
         return None
     account = record.account_id
@@ -71,3 +71,8 @@ def evaluate(record: CloudTrailRecord, ctx: Context) -> Violation | None:
         resource_id=str(arn or name or f"arn:{record.partition}:iam::{account}:saml-provider/unknown"),
         details=details,
     )
+
+
+def _text(value: object) -> str | None:
+    """A request or response value that should be a name or an ARN; anything else counts as absent."""
+    return value if isinstance(value, str) and value else None
