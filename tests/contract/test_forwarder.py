@@ -15,6 +15,7 @@ import textwrap
 
 import pytest
 from support import ROOT, canonical, evaluator_rules, load_template
+from template_security import statements
 
 from identity_auditor.org_routes import (
     CENTRAL_BEGIN,
@@ -98,18 +99,6 @@ def created(template: dict, params: dict) -> set[str]:
         name for name, resource in template["Resources"].items()
         if "Condition" not in resource or evaluate({"Condition": resource["Condition"]}, template, params)
     }
-
-
-def statements(node):
-    """Every IAM policy statement (a mapping with Effect and Action) anywhere under ``node``."""
-    if isinstance(node, dict):
-        if "Effect" in node and ("Action" in node or "NotAction" in node):
-            yield node
-        for value in node.values():
-            yield from statements(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from statements(value)
 
 
 def as_list(value) -> list:
