@@ -19,11 +19,14 @@ import ipaddress
 import json
 import re
 from datetime import datetime
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from identity_auditor import PRODUCT_NAME, __version__
-from identity_auditor.findings import Finding
 from identity_auditor.text import clip, iso_utc
+
+if TYPE_CHECKING:
+    from identity_auditor.findings import Finding
 
 SCHEMA_VERSION = "2018-10-08"
 _FIELD_PREFIX = f"{PRODUCT_NAME}/"

@@ -20,11 +20,13 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from typing import TYPE_CHECKING
+
 from identity_auditor.asff import to_asff
-from identity_auditor.findings import Finding
-from identity_auditor.sinks.retry import Failure, Item, RetryPolicy, batched, deliver_all
-from identity_auditor.sinks.sns import alertable
-from identity_auditor.sinks.sns import entry as alert_entry
+
+if TYPE_CHECKING:  # the publisher reads deliveries without the evaluators' machinery (findings, botocore)
+    from identity_auditor.findings import Finding
+    from identity_auditor.sinks.retry import Failure, Item, RetryPolicy
 
 VERSION = 1
 MAX_ENTRIES_PER_CALL = 10  # SendMessageBatch
@@ -97,6 +99,8 @@ def delivery(
     home_region: str | None = None,
     home_partition: str | None = None,
 ) -> Delivery:
+    from identity_auditor.sinks.sns import entry as alert_entry
+
     document = to_asff(finding, product_arn=product_arn, updated_at=updated_at)
     alert = None
     if page:
@@ -134,6 +138,8 @@ class QueueSink:
         clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
         on_retry: Callable[[int, int], None] | None = None,
     ):
+        from identity_auditor.sinks.retry import RetryPolicy
+
         self.client = client
         self.queue_url = queue_url
         self.product_arn = product_arn
@@ -145,6 +151,9 @@ class QueueSink:
         self.on_retry = on_retry
 
     def publish(self, findings: Sequence[Finding], alerts: Sequence[Finding] | None = None) -> int:
+        from identity_auditor.sinks.retry import Item, deliver_all
+        from identity_auditor.sinks.sns import alertable
+
         paging = {f.finding_id for f in (alertable(findings) if alerts is None else alerts)}
         now = self.clock()
         items = [
@@ -163,6 +172,8 @@ class QueueSink:
         return len(items)
 
     def _send(self, pending: list[Item]) -> dict[str, Failure]:
+        from identity_auditor.sinks.retry import Failure
+
         response = self.client.send_message_batch(QueueUrl=self.queue_url, Entries=[item.payload for item in pending])
         return {
             failure.get("Id", "?"): Failure(
@@ -175,5 +186,7 @@ class QueueSink:
 
 def batches(items: list[Item]) -> Iterator[list[Item]]:
     """Group messages into SendMessageBatch calls of at most 10 entries and 256 KB."""
+    from identity_auditor.sinks.retry import batched
+
     return batched(items, size_of=lambda item: len(item.payload["MessageBody"].encode()),
                    max_items=MAX_ENTRIES_PER_CALL, max_bytes=MAX_BYTES_PER_CALL)

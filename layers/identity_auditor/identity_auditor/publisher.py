@@ -23,12 +23,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from identity_auditor.asff import default_product_arn
 from identity_auditor.dedup import ALERT_KEY, ALERT_KEY_PREFIX, Deduplicator
 from identity_auditor.outbox import Delivery
 from identity_auditor.runtime import Home
-from identity_auditor.sinks.retry import Failure
+
+if TYPE_CHECKING:
+    from identity_auditor.sinks.retry import Failure
 
 # Whole-call refusals that mean "not in this account" rather than "not this finding".
 ACCOUNT_REFUSALS = ("InvalidAccessException", "AccessDeniedException", "AccessDenied", "UnrecognizedClientException")
@@ -133,6 +136,7 @@ class Publisher:
 
     def _import(self, account: str, documents: list[dict]) -> dict[str, Failure]:
         """Import into ``account``; the failures of what was not imported, by finding Id."""
+        from identity_auditor.sinks.retry import Failure
         from identity_auditor.sinks.securityhub import SecurityHubSink
 
         try:

@@ -9,9 +9,10 @@ silence the alerts.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from identity_auditor.findings import Finding
+if TYPE_CHECKING:
+    from identity_auditor.findings import Finding
 
 
 class SinkError(RuntimeError):
