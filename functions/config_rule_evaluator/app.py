@@ -94,7 +94,8 @@ def handler(event: dict, context) -> dict:
             from identity_auditor.alert_state import publish_state
 
             delivered = publish_state(sinks, findings, alerts)
-    metrics.add_metric(name="Alerts", unit=MetricUnit.Count, value=delivered.get("sns", 0))
+    # Deployed, findings go to the findings queue and the publisher counts the alerts it sends ("Alerts").
+    metrics.add_metric(name="FindingsQueued", unit=MetricUnit.Count, value=delivered.get("queue", 0))
     logger.info("evaluated", extra={"compliance": dict(compliance), "delivered": delivered,
                                     "api_calls": run.api_calls, "skipped": run.skipped, "note": run.note})
     return {
