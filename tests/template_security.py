@@ -10,9 +10,15 @@ produce it.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import json
+import os
 import re
+import subprocess
 from collections.abc import Iterator
+
+import pytest
+from support import ROOT
 
 NO_VALUE = {"Ref": "AWS::NoValue"}
 OWN_SCOPE_KEYS = {"aws:sourcearn", "aws:sourceaccount"}  # what restricts a service or "*" principal
@@ -496,3 +502,38 @@ def destination_problems(template: dict) -> list[str]:
                     for role in sorted(roles - _roles_allowed(template, action, target))
                 ]
     return problems
+
+
+# -- the SAM-transformed template -----------------------------------------------------------------------
+
+SAM_PYTHON = ROOT / ".venv-sam" / "bin" / "python"
+TRANSFORM = ROOT / "scripts" / "sam_transform.py"
+def sam_transformed(path=ROOT / "template.yaml") -> dict:
+    """The SAM-transformed template (offline), or a skip when the SAM virtualenv is not installed
+    (`make test` installs it; `make unit` alone may not have it)."""
+    if not SAM_PYTHON.exists():
+        pytest.skip("no .venv-sam (run `make sam-venv`): the SAM-transformed template cannot be made")
+    env = {
+        **os.environ,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "SAM_CLI_TELEMETRY": "0",
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    }
+    result = subprocess.run(
+        [str(SAM_PYTHON), str(TRANSFORM), str(path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, f"the SAM transform failed:\n{result.stderr[-4000:]}"
+    return json.loads(result.stdout)
+
+
+@functools.cache
+def transformed_template() -> str:
+    """template.yaml after the SAM transform, as JSON text (made once per test run)."""
+    return json.dumps(sam_transformed())

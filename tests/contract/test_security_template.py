@@ -10,54 +10,19 @@ negative cases below change a copy of the template and show that each check fail
 from __future__ import annotations
 
 import copy
-import functools
 import json
-import os
-import subprocess
 
 import pytest
-from support import ROOT, load_template
+from support import load_template
 
 import template_security as sec
 
-SAM_PYTHON = ROOT / ".venv-sam" / "bin" / "python"
-TRANSFORM = ROOT / "scripts" / "sam_transform.py"
 RAW = load_template()
-
-
-def sam_transformed(path=ROOT / "template.yaml") -> dict:
-    """The SAM-transformed template (offline), or a skip when the SAM virtualenv is not installed
-    (`make test` installs it; `make unit` alone may not have it)."""
-    if not SAM_PYTHON.exists():
-        pytest.skip("no .venv-sam (run `make sam-venv`): the SAM-transformed template cannot be made")
-    env = {
-        **os.environ,
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "SAM_CLI_TELEMETRY": "0",
-        "AWS_CONFIG_FILE": os.devnull,
-        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-    }
-    result = subprocess.run(
-        [str(SAM_PYTHON), str(TRANSFORM), str(path)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, f"the SAM transform failed:\n{result.stderr[-4000:]}"
-    return json.loads(result.stdout)
-
-
-@functools.cache
-def _transformed_template() -> str:
-    return json.dumps(sam_transformed())
 
 
 @pytest.fixture(params=["template.yaml", "sam-transformed"])
 def template(request) -> dict:
-    return copy.deepcopy(RAW) if request.param == "template.yaml" else json.loads(_transformed_template())
+    return copy.deepcopy(RAW) if request.param == "template.yaml" else json.loads(sec.transformed_template())
 
 
 # -- the template as it is: every check passes ---------------------------------------------------------
@@ -446,5 +411,5 @@ def test_the_transformed_template_catches_what_sam_generates(tmp_path):
     path = tmp_path / "template.json"
     path.write_text(json.dumps(template))
     assert not sec.queue_encryption_problems(template)
-    problems = sec.queue_encryption_problems(sam_transformed(path))
+    problems = sec.queue_encryption_problems(sec.sam_transformed(path))
     assert problems and all("GeneratedDestinationFunction" in problem for problem in problems), problems

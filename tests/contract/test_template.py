@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 
 import pytest
 import yaml
@@ -144,9 +145,23 @@ def _is_key_root_admin(resource: dict, path: str, statement: dict) -> bool:
     )
 
 
-def test_no_wildcard_actions_are_allowed():
+def _resources(which: str) -> dict:
+    """template.yaml's resources, or those CloudFormation gets after the SAM transform (with the roles,
+    permissions and event-source mappings SAM generates)."""
+    if which == "template.yaml":
+        return RESOURCES
+    import template_security
+
+    return json.loads(template_security.transformed_template())["Resources"]
+
+
+TEMPLATES = ["template.yaml", "sam-transformed"]
+
+
+@pytest.mark.parametrize("which", TEMPLATES)
+def test_no_wildcard_actions_are_allowed(which):
     offending = []
-    for name, resource in RESOURCES.items():
+    for name, resource in _resources(which).items():
         for path, statement in _statements(resource, name):
             if statement.get("Effect") != "Allow" or _is_key_root_admin(resource, path, statement):
                 continue
@@ -171,9 +186,10 @@ RESOURCE_STAR_ALLOWED = {
 }
 
 
-def test_resource_star_only_for_apis_without_resource_level_permissions():
+@pytest.mark.parametrize("which", TEMPLATES)
+def test_resource_star_only_for_apis_without_resource_level_permissions(which):
     offending = []
-    for name, resource in RESOURCES.items():
+    for name, resource in _resources(which).items():
         if resource.get("Type") == "AWS::KMS::Key":
             continue  # in a key policy "*" means this key
         for path, statement in _statements(resource, name):
