@@ -57,7 +57,7 @@ def handler(event: dict, context) -> dict:
             deliveries[message_id] = Delivery.from_json(record["body"])
         except (DeliveryError, KeyError, TypeError) as error:
             problems[message_id] = f"unreadable finding message {message_id}: {error}"
-    outcome = publisher.import_findings(deliveries)
+    outcome = publisher.import_findings(deliveries, time_left_ms=context.get_remaining_time_in_millis)
     problems.update(outcome.not_imported)
     metrics.add_metric(name="FindingsImported", unit=MetricUnit.Count, value=outcome.imported)
     if outcome.fallbacks:

@@ -173,3 +173,69 @@ def test_a_finding_security_hub_rejects_is_not_moved_to_another_account(aws):
     outcome = publisher.import_findings(deliveries)
     assert outcome.fallbacks == 0 and list(outcome.not_imported) == ["m0"]
     assert "InvalidInput" in outcome.not_imported["m0"]
+
+
+class CountingSts:
+    """STS that answers every AssumeRole with ``code`` and counts the calls."""
+
+    def __init__(self, code: str, status: int = 403):
+        self.code, self.status, self.calls = code, status, 0
+
+    def assume_role(self, **kwargs):
+        from botocore.exceptions import ClientError
+
+        self.calls += 1
+        raise ClientError({"Error": {"Code": self.code, "Message": "injected"},
+                           "ResponseMetadata": {"HTTPStatusCode": self.status}}, "AssumeRole")
+
+
+def publisher_with_sts(sts, **settings):
+    publisher = build_publisher(Settings(member_role_name="identity-auditor-member", **settings),
+                                Home("aws", "us-east-1", HOME))
+    publisher.member_access._sts = sts
+    return publisher
+
+
+def test_a_refused_member_role_is_asked_once_not_once_per_finding(aws):
+    sts = CountingSts("AccessDenied")
+    publisher = publisher_with_sts(sts)
+
+    first = publisher.import_findings(deliveries_about(MEMBER, 50))
+    second = publisher.import_findings(deliveries_about(MEMBER, 50))
+
+    assert (first.imported, first.fallbacks, second.imported, second.fallbacks) == (50, 50, 50, 50)
+    assert sts.calls == 1  # refused: remembered for five minutes, not asked for each finding or batch
+
+
+def test_a_throttled_sts_returns_the_findings_to_the_queue_instead_of_moving_them(aws):
+    sts = CountingSts("Throttling", status=400)
+    publisher = publisher_with_sts(sts)
+
+    outcome = publisher.import_findings(deliveries_about(MEMBER, 5))
+
+    assert (outcome.imported, outcome.fallbacks, len(outcome.not_imported)) == (0, 0, 5)
+    assert "not available now" in next(iter(outcome.not_imported.values()))
+    assert boto3.client("securityhub", region_name="us-east-1").get_findings()["Findings"] == []
+
+
+def test_with_security_hub_off_no_member_role_is_assumed(aws):
+    sts = CountingSts("AccessDenied")
+    publisher = publisher_with_sts(sts, security_hub_enabled=False)
+    outcome = publisher.import_findings(deliveries_about(MEMBER, 3))
+    assert (outcome.imported, outcome.fallbacks, sts.calls) == (3, 0, 0)
+
+
+def test_no_import_starts_when_the_invocation_is_about_to_time_out(aws):
+    """Under sustained throttling the imports could outlast the function's timeout, and a timed-out
+    batch comes back whole with nothing alerted. With 45 s left no call starts: what was imported is
+    alerted and deleted, the rest returns to the queue."""
+    publisher = build_publisher(Settings(), Home("aws", "us-east-1", HOME))
+    left = iter([120_000, 30_000])  # time for the first call of 100, then too little
+
+    outcome = publisher.import_findings(deliveries_about(HOME, 250), time_left_ms=lambda: next(left, 30_000))
+
+    assert outcome.imported == 100 and len(outcome.not_imported) == 150
+    assert {reason.split(": ", 1)[1] for reason in outcome.not_imported.values()} == {
+        "not attempted: the invocation is about to time out"}
+    pages = boto3.client("securityhub", region_name="us-east-1").get_paginator("get_findings").paginate()
+    assert sum(len(page["Findings"]) for page in pages) == 100

@@ -236,17 +236,21 @@ def test_an_unavailable_alert_state_still_updates_security_hub_and_fails_loudly(
 
 
 class FakeQueue:
-    """The findings queue: every update, with the findings that page marked."""
+    """The findings queue: every update, with the findings that page marked; ``fail`` names the findings
+    it could not queue (all of them when True)."""
 
     name = "queue"
     carries_alerts = True
 
-    def __init__(self, fail: bool = False):
+    def __init__(self, fail=False):
         self.fail, self.calls = fail, []
 
     def publish(self, findings, alerts=None):
         if self.fail:
-            raise SinkError("SQS SendMessageBatch: 1 of 1 not delivered")
+            from identity_auditor.outbox import QueueingError
+
+            undelivered = [f.finding_id for f in findings if self.fail is True or f.subject in self.fail]
+            raise QueueingError("SQS SendMessageBatch: not queued", undelivered=undelivered)
         self.calls.append(([f.subject for f in findings], names(alerts or [])))
         return len(findings)
 
@@ -267,3 +271,15 @@ def test_a_queue_that_refuses_releases_the_claims_so_the_retry_pages(dynamodb):
     queue = FakeQueue()
     publish_state([queue], sweep, state(dynamodb))
     assert queue.calls[0][1] == ["alice"]
+
+
+def test_a_partly_queued_sweep_releases_only_the_claims_of_what_was_not_queued(dynamodb):
+    """15 new violations, one group of messages refused: the retry pages the refused ones, never the
+    others a second time."""
+    sweep = findings({f"user{n:02d}": "failed" for n in range(15)})
+    refused = {f"user{n:02d}" for n in range(10, 15)}
+    with pytest.raises(SinkError):
+        publish_state([FakeQueue(fail=refused)], sweep, state(dynamodb))
+    retry = FakeQueue()
+    publish_state([retry], sweep, state(dynamodb))
+    assert retry.calls[0][1] == sorted(refused)

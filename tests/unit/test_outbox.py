@@ -104,8 +104,10 @@ def test_entries_sqs_fails_are_retried_and_a_permanent_failure_raises(finding):
     client = FakeSqs(fail_ids={"1", "4"})
     sink(client).publish(copies(finding, 5))
     assert [len(call) for call in client.calls] == [5, 2]
-    with pytest.raises(SinkError, match="SQS SendMessageBatch: 1 of 5 not delivered"):
-        sink(FakeSqs(fail_ids={"2"}, sender_fault=True)).publish(copies(finding, 5))
+    findings = copies(finding, 5)
+    with pytest.raises(SinkError, match="SQS SendMessageBatch: 1 of 5 findings not queued") as raised:
+        sink(FakeSqs(fail_ids={"2"}, sender_fault=True)).publish(findings)
+    assert raised.value.undelivered == [findings[2].finding_id]  # the others were queued
 
 
 def test_batches_respect_the_size_limit():

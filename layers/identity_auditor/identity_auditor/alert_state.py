@@ -180,7 +180,14 @@ def publish_state(sinks: Sequence[Sink], findings: Sequence[Finding], state: Ale
         except SinkError as error:
             errors.append(f"{sink.name}: {error}")
             if sink in paging and state is not None:
-                state.release(new)
+                # Release only the claims of alerts that did not go out (a queue names them); the others
+                # were sent or queued, and claiming them again on the retry would page twice.
+                undelivered = set(getattr(error, "undelivered", None) or [f.finding_id for f in new])
+                try:
+                    state.release([finding for finding in new if finding.finding_id in undelivered])
+                except Exception as release_error:  # a stale claim costs one missed page until it expires
+                    logger.exception("could not release alert claims")
+                    errors.append(f"alert state: {type(release_error).__name__}: {release_error}")
     if errors:
         raise SinkError("; ".join(errors))
     return delivered

@@ -22,7 +22,19 @@ RENEW_BEFORE = timedelta(minutes=5)
 
 
 class MemberAccessError(RuntimeError):
-    """The member account's role could not be assumed; the message names the role and the reason."""
+    """The member account's role could not be assumed; the message names the role and the reason.
+    ``permanent``: STS refused (the role is missing, not trusted, denied by an SCP), as opposed to a
+    throttled or failed call that a later attempt may win."""
+
+    def __init__(self, message: str, *, permanent: bool = True):
+        super().__init__(message)
+        self.permanent = permanent
+
+
+# STS answers that another attempt will not change (the others: throttling, 5xx, network).
+REFUSALS = frozenset({"AccessDenied", "AccessDeniedException", "InvalidClientTokenId", "RegionDisabledException",
+                      "NoSuchEntity", "ValidationError"})
+REFUSAL_CACHE = timedelta(minutes=5)  # a refused role is not asked again for each finding of a batch
 
 
 def member_role_arn(partition: str, account: str, role_name: str) -> str:
@@ -53,6 +65,7 @@ class MemberAccess:
         self._sts = None
         self.clock = clock
         self._cache: dict[str, tuple[object, datetime]] = {}
+        self._refused: dict[str, tuple[MemberAccessError, datetime]] = {}
         self._lock = threading.Lock()
         self.assumed = 0  # AssumeRole calls made (for logs and tests)
 
@@ -64,10 +77,20 @@ class MemberAccess:
         if not self.enabled_for(account):
             return None
         with self._lock:
+            now = self.clock()
             cached = self._cache.get(account)
-            if cached and cached[1] - RENEW_BEFORE > self.clock():
+            if cached and cached[1] - RENEW_BEFORE > now:
                 return cached[0]
-            session, expires = self._assume(account)
+            refused = self._refused.get(account)
+            if refused and refused[1] > now:
+                raise refused[0]
+            try:
+                session, expires = self._assume(account)
+            except MemberAccessError as error:
+                if error.permanent:
+                    self._refused[account] = (error, now + REFUSAL_CACHE)
+                raise
+            self._refused.pop(account, None)
             self._cache[account] = (session, expires)
             return session
 
@@ -80,8 +103,11 @@ class MemberAccess:
         arn = member_role_arn(self.partition, account, self.role_name)
         try:
             response = self._sts.assume_role(RoleArn=arn, RoleSessionName=SESSION_NAME, DurationSeconds=3600)
-        except (ClientError, BotoCoreError) as error:
-            raise MemberAccessError(f"cannot assume {arn}: {error}") from error
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            raise MemberAccessError(f"cannot assume {arn}: {error}", permanent=code in REFUSALS) from error
+        except BotoCoreError as error:
+            raise MemberAccessError(f"cannot assume {arn}: {error}", permanent=False) from error
         self.assumed += 1
         credentials = response["Credentials"]
         session = boto3.Session(

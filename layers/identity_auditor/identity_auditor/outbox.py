@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from identity_auditor.asff import to_asff
+from identity_auditor.sinks import SinkError
 
 if TYPE_CHECKING:  # the publisher reads deliveries without the evaluators' machinery (findings, botocore)
     from identity_auditor.findings import Finding
@@ -31,6 +32,15 @@ if TYPE_CHECKING:  # the publisher reads deliveries without the evaluators' mach
 VERSION = 1
 MAX_ENTRIES_PER_CALL = 10  # SendMessageBatch
 MAX_BYTES_PER_CALL = 256 * 1024 - 8 * 1024  # a batch's bodies share 256 KB (the classic limit; 1 MiB today)
+
+
+class QueueingError(SinkError):
+    """Some findings were not queued; ``undelivered`` names them (the others were), so the caller
+    releases only their alert claims and a retry pages nobody twice."""
+
+    def __init__(self, message: str, *, undelivered: list[str]):
+        super().__init__(message)
+        self.undelivered = undelivered
 
 
 class DeliveryError(ValueError):
@@ -151,7 +161,7 @@ class QueueSink:
         self.on_retry = on_retry
 
     def publish(self, findings: Sequence[Finding], alerts: Sequence[Finding] | None = None) -> int:
-        from identity_auditor.sinks.retry import Item, deliver_all
+        from identity_auditor.sinks.retry import Item, attempt
         from identity_auditor.sinks.sns import alertable
 
         paging = {f.finding_id for f in (alertable(findings) if alerts is None else alerts)}
@@ -167,8 +177,16 @@ class QueueSink:
             })
             for index, finding in enumerate(findings)
         ]
-        deliver_all(batches(items), self._send, what="SQS SendMessageBatch", policy=self.policy,
-                    on_retry=self.on_retry)
+        failed: dict[str, Failure] = {}
+        for batch in batches(items):
+            failed.update(attempt(self._send, batch, what="SQS SendMessageBatch", policy=self.policy,
+                                  on_retry=self.on_retry))
+        if failed:
+            reasons = "; ".join(f"{findings[int(key)].finding_id}: {f.reason}" for key, f in list(failed.items())[:5])
+            raise QueueingError(
+                f"SQS SendMessageBatch: {len(failed)} of {len(items)} findings not queued: {reasons}",
+                undelivered=[findings[int(key)].finding_id for key in failed],
+            )
         return len(items)
 
     def _send(self, pending: list[Item]) -> dict[str, Failure]:

@@ -33,6 +33,7 @@ from identity_auditor.runtime import Home
 if TYPE_CHECKING:
     from identity_auditor.sinks.retry import Failure
 
+RESERVE_MS = 45_000  # time kept for the alerts and the batch response (the function's timeout is 120 s)
 # Whole-call refusals that mean "not in this account" rather than "not this finding".
 ACCOUNT_REFUSALS = ("InvalidAccessException", "AccessDeniedException", "AccessDenied", "UnrecognizedClientException")
 
@@ -63,6 +64,7 @@ class Publisher:
         member_access=None,
         product_arn: str | None = None,
         dedup_table: str | None = None,
+        imports: bool = True,
         on_retry: Callable[[int, int], None] | None = None,
         retry_policy=None,
     ):
@@ -78,15 +80,33 @@ class Publisher:
         self.alerts_once = Deduplicator(dedup_table, key_prefix=ALERT_KEY_PREFIX, event_key=ALERT_KEY)
         self.on_retry = on_retry
         self.retry_policy = retry_policy
+        self.imports = imports  # False (SecurityHubEnabled=false): no member role is assumed for nothing
+        self._keep_going: Callable[[], bool] | None = None
 
     # -- import ----------------------------------------------------------------------------------------
 
-    def import_findings(self, deliveries: Mapping[str, Delivery]) -> Outcome:
-        """Import every delivery's finding; ``Outcome.not_imported`` names the messages to retry."""
+    def import_findings(self, deliveries: Mapping[str, Delivery], *,
+                        time_left_ms: Callable[[], int] | None = None) -> Outcome:
+        """Import every delivery's finding; ``Outcome.not_imported`` names the messages to retry.
+
+        With ``time_left_ms`` (the Lambda context's), no import call starts and no retry waits once less
+        than :data:`RESERVE_MS` is left: what is not imported by then returns to the queue, and what was
+        imported is alerted and deleted, instead of the whole batch timing out and coming back."""
+        self._keep_going = (lambda: time_left_ms() > RESERVE_MS) if time_left_ms else None
         outcome = Outcome()
+        targets: dict[str, str | None] = {}  # the account a finding about each account goes to, once a batch
         by_account: dict[str, dict[str, tuple[dict, list[str]]]] = {}
         for message_id, delivery in deliveries.items():
-            account = self._target(delivery.account_id, outcome)
+            if delivery.account_id not in targets:
+                targets[delivery.account_id] = self._target(delivery.account_id)
+            account = targets[delivery.account_id]
+            if account is None:
+                outcome.not_imported[message_id] = f"{delivery.finding_id}: the member role of " \
+                                                   f"{delivery.account_id} is not available now; retried later"
+                continue
+            if self.imports and account != delivery.account_id and self.member_access is not None \
+                    and self.member_access.enabled_for(delivery.account_id):
+                outcome.fallbacks += 1  # a member's finding imported here: its role is missing or refused
             document = self.address(delivery.asff, account)
             same = by_account.setdefault(account, {}).get(document["Id"])
             if same is None or document.get("UpdatedAt", "") >= same[0].get("UpdatedAt", ""):
@@ -115,17 +135,23 @@ class Publisher:
                     outcome.imported += len(message_ids)
         return outcome
 
-    def _target(self, account: str, outcome: Outcome) -> str:
-        """The account to import a finding about ``account`` into."""
-        if self.member_access is None or not self.member_access.enabled_for(account):
+    def _target(self, account: str) -> str | None:
+        """The account to import a finding about ``account`` into; ``None``: not now (retry the message)."""
+        if not self.imports or self.member_access is None or not self.member_access.enabled_for(account):
             return self.home.account
+        from identity_auditor.member_access import MemberAccessError
+
         try:
             self.member_access.session(account)
             return account
-        except Exception as error:  # role missing or not trusted: import centrally rather than lose it
+        except MemberAccessError as error:
+            if not error.permanent:  # STS throttled or unreachable: the next receive tries again
+                logger.warning("member role not available now; the findings return to the queue",
+                               extra={"member_account": account, "error": str(error)})
+                return None
+            # the role is missing or refused: import centrally rather than lose the finding
             logger.warning("member role not usable; importing into the auditor's account instead",
                            extra={"member_account": account, "error": str(error)})
-            outcome.fallbacks += 1
             return self.home.account
 
     def address(self, document: dict, account: str) -> dict:
@@ -145,7 +171,7 @@ class Publisher:
             return {document["Id"]: Failure(f"no Security Hub client for {account}: {error}") for document in documents}
         sink = SecurityHubSink(client, product_arn=lambda finding: self.product_arn, policy=self.retry_policy,
                                on_retry=self.on_retry)
-        return sink.import_documents(documents)
+        return sink.import_documents(documents, keep_going=self._keep_going)
 
     # -- alert -----------------------------------------------------------------------------------------
 

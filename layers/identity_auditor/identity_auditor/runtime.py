@@ -116,6 +116,7 @@ def build_publisher(settings: Settings, home: Home, *, on_retry: Callable[[int, 
         member_access=access,
         product_arn=settings.security_hub_product_arn,
         dedup_table=settings.idempotency_table,
+        imports=settings.security_hub_enabled,
         on_retry=on_retry,
     )
 

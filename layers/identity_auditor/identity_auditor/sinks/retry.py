@@ -69,10 +69,12 @@ def attempt(
     what: str,
     policy: RetryPolicy,
     on_retry: Callable[[int, int], None] | None = None,
+    keep_going: Callable[[], bool] | None = None,
 ) -> dict[str, Failure]:
     """Call ``send(pending)`` (which returns a :class:`Failure` for each item that failed) until every
-    item is delivered, only permanent failures remain, or ``policy.max_attempts`` is reached; return the
-    failures of the items still undelivered (empty when all were delivered)."""
+    item is delivered, only permanent failures remain, ``policy.max_attempts`` is reached, or
+    ``keep_going()`` says there is no time for another attempt; return the failures of the items still
+    undelivered (empty when all were delivered)."""
     pending = list(items)
     failed: dict[str, Failure] = {}
     for number in range(1, policy.max_attempts + 1):
@@ -88,6 +90,8 @@ def attempt(
         if not pending:
             return {}
         if not any(failed[item.key].retryable for item in pending):
+            break
+        if keep_going is not None and not keep_going():
             break
         if number < policy.max_attempts:
             if on_retry:

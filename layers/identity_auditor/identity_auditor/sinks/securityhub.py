@@ -46,12 +46,18 @@ class SecurityHubSink:
         deliver_all(batches(documents), self._send, what=WHAT, policy=self.policy, on_retry=self.on_retry)
         return len(documents)
 
-    def import_documents(self, documents: Sequence[dict]) -> dict[str, Failure]:
-        """Import ASFF documents already rendered (the publisher's path); every batch is tried, and the
-        failures of the findings still not imported after retries are returned by finding Id."""
+    def import_documents(self, documents: Sequence[dict], keep_going: Callable[[], bool] | None = None
+                         ) -> dict[str, Failure]:
+        """Import ASFF documents already rendered (the publisher's path); every batch is tried while
+        ``keep_going()`` allows, and the failures of the findings not imported are returned by finding Id."""
         failed: dict[str, Failure] = {}
         for batch in batches(documents):
-            failed.update(attempt(self._send, batch, what=WHAT, policy=self.policy, on_retry=self.on_retry))
+            if keep_going is not None and not keep_going():
+                failed.update({item.key: Failure("not attempted: the invocation is about to time out")
+                               for item in batch})
+                continue
+            failed.update(attempt(self._send, batch, what=WHAT, policy=self.policy, on_retry=self.on_retry,
+                                  keep_going=keep_going))
         return failed
 
     def _send(self, pending: list[Item]) -> dict[str, Failure]:
