@@ -34,7 +34,7 @@ from identity_auditor.dedup import Deduplicator
 from identity_auditor.engine import Engine
 from identity_auditor.inputs import STDIN, Envelope, InputProblem, NotCloudTrail, read
 from identity_auditor.models import CloudTrailEvent
-from identity_auditor.policy import DEFAULT_POLICY, OrgPolicy
+from identity_auditor.policy import current_policy
 from identity_auditor.registry import REGISTRY
 from identity_auditor.settings import Settings
 from identity_auditor.sinks import SinkError, publish_all
@@ -60,15 +60,7 @@ _sinks: list | None = None
 _s3 = None
 
 
-def _policy() -> OrgPolicy:
-    if not (SETTINGS.policy_ssm_parameter or SETTINGS.policy_appconfig):
-        return DEFAULT_POLICY
-    from identity_auditor.policy_loader import load_policy
-
-    return load_policy(SETTINGS)
-
-
-_policy()  # cold start: an unreadable or invalid policy fails here, naming the bad key
+current_policy(SETTINGS)  # cold start: an unreadable or invalid policy fails here, naming the bad key
 
 
 def _sinks_for(context) -> list:
@@ -136,7 +128,7 @@ def handler(event: dict, context) -> dict:
             summary.problem(key, "the object no longer exists")
             return summary.as_dict()
         raise
-    ctx = Context(now=datetime.now(timezone.utc), policy=_policy())
+    ctx = Context(now=datetime.now(timezone.utc), policy=current_policy(SETTINGS))
     undelivered: list[str] = []
     for item, origin in _records(key, data):
         if isinstance(item, InputProblem):

@@ -17,7 +17,7 @@ from identity_auditor.contract import Context
 from identity_auditor.dedup import Deduplicator
 from identity_auditor.engine import Engine
 from identity_auditor.models import CloudTrailEvent, invalid_event_message
-from identity_auditor.policy import DEFAULT_POLICY, OrgPolicy
+from identity_auditor.policy import current_policy
 from identity_auditor.settings import Settings
 from identity_auditor.sinks import publish_all
 
@@ -31,17 +31,7 @@ DEDUP = Deduplicator(SETTINGS.idempotency_table)
 _sinks: list | None = None
 
 
-def _policy() -> OrgPolicy:
-    """The organisation policy: from SSM or AppConfig when configured (cached 5 minutes), else the
-    packaged default (nothing to fetch or parse)."""
-    if not (SETTINGS.policy_ssm_parameter or SETTINGS.policy_appconfig):
-        return DEFAULT_POLICY
-    from identity_auditor.policy_loader import load_policy
-
-    return load_policy(SETTINGS)
-
-
-_policy()  # cold start: an unreadable or invalid policy fails here, naming the bad key
+current_policy(SETTINGS)  # cold start: an unreadable or invalid policy fails here, naming the bad key
 
 
 def _sinks_for(context) -> list:
@@ -81,7 +71,7 @@ def handler(event: dict, context) -> dict:
 
     result = ENGINE.evaluate(
         record,
-        Context(now=datetime.now(timezone.utc), policy=_policy()),
+        Context(now=datetime.now(timezone.utc), policy=current_policy(SETTINGS)),
         account=cloudtrail_event.account,
         region=cloudtrail_event.region,
     )

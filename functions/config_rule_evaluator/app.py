@@ -18,7 +18,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from identity_auditor.config_adapter import Clients, ConfigAdapter, clients_for, parse_invocation, put_evaluations
 from identity_auditor.contract import Context
-from identity_auditor.policy import DEFAULT_POLICY, OrgPolicy
+from identity_auditor.policy import current_policy
 from identity_auditor.settings import Settings
 
 logger = Logger()
@@ -30,16 +30,7 @@ ADAPTER = ConfigAdapter()
 _wiring: dict = {}  # home, clients per region, sinks, alert state: built on the first invocation
 
 
-def _policy() -> OrgPolicy:
-    """The organisation policy from SSM or AppConfig when configured (cached), else the packaged default."""
-    if not (SETTINGS.policy_ssm_parameter or SETTINGS.policy_appconfig):
-        return DEFAULT_POLICY
-    from identity_auditor.policy_loader import load_policy
-
-    return load_policy(SETTINGS)
-
-
-_policy()  # cold start: an unreadable or invalid policy fails here, naming the bad key
+current_policy(SETTINGS)  # cold start: an unreadable or invalid policy fails here, naming the bad key
 
 
 def _wired(context, region: str | None, account: str | None = None) -> tuple:
@@ -78,7 +69,8 @@ def handler(event: dict, context) -> dict:
     metrics.add_metric(name="ConfigInvocations", unit=MetricUnit.Count, value=1)
     invocation = parse_invocation(event)
     home, clients, sinks, alerts = _wired(context, invocation.region, invocation.account_id)
-    run = ADAPTER.evaluate(invocation, Context(now=datetime.now(timezone.utc), policy=_policy()), clients, home)
+    ctx = Context(now=datetime.now(timezone.utc), policy=current_policy(SETTINGS))
+    run = ADAPTER.evaluate(invocation, ctx, clients, home)
     logger.append_keys(rule_id=run.rule_id, message_type=run.message_type, config_rule=invocation.config_rule_name)
     compliance = Counter(evaluation.compliance.value for evaluation in run.evaluations)
     for value, count in compliance.items():

@@ -103,3 +103,10 @@ def test_a_replay_lambda_refuses_keeps_the_message(sqs):
     report = redrive(sqs, dlq, to_function(FakeLambda(status=500), "f"),
                      extract=lambda body: json.dumps(original_event(body)))
     assert report.replayed == 0 and "Lambda did not accept the event (status 500)" in next(iter(report.left.values()))
+
+
+def test_a_queue_that_cannot_be_read_is_a_clear_error(sqs):
+    out, err = io.StringIO(), io.StringIO()
+    missing = "https://sqs.us-east-1.amazonaws.com/123456789012/no-such-queue"
+    assert main(["redrive", missing, "--to-queue", missing], stdout=out, stderr=err) == 2
+    assert err.getvalue().startswith(f"identity-auditor: cannot read {missing}: ") and out.getvalue() == ""

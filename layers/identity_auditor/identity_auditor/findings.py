@@ -117,30 +117,9 @@ def build_state_finding(
 ) -> Finding:
     """A finding about a resource's state (AWS Config path): no event, the Id has no event id (spec §D),
     so every evaluation of the same resource under the same rule updates the same finding."""
-    return Finding(
-        rule_id=meta.id,
-        title=meta.title,
-        severity=violation.severity or meta.severity,
-        description=redact(violation.description),
-        account_id=account,
-        region=region,
-        partition=partition,
-        event_time=observed_at,
-        event_id=None,
-        event_name="ConfigRuleEvaluation",
-        event_source="config.amazonaws.com",
-        actor=STATE_ACTOR,
-        resource_type=violation.resource_type or meta.resource_type,
-        resource_id=violation.resource_id,
-        why=meta.why,
-        remediation=meta.remediation,
-        remediation_url=meta.remediation_url,
-        compliance=meta.compliance,
-        finding_types=meta.finding_types,
-        finding_id=finding_id(meta.id, account, region, violation.resource_id, None),
-        details=_redacted(violation.details),
-        subject=redact(violation.subject),
-    )
+    return _finding(meta, violation, account=account, region=region, partition=partition, event_time=observed_at,
+                    event_id=None, event_name="ConfigRuleEvaluation", event_source="config.amazonaws.com",
+                    actor=STATE_ACTOR, event_key=None)
 
 
 def build_finding(
@@ -154,18 +133,9 @@ def build_finding(
     identity = record.user_identity
     account = record.recipient_account_id or account_fallback or identity.account_id or "unknown"
     region = record.aws_region or region_fallback or "unknown"
-    event_key = record.event_id or f"record-{record_fingerprint(record)}"
-    return Finding(
-        rule_id=meta.id,
-        title=meta.title,
-        severity=violation.severity or meta.severity,
-        description=redact(violation.description),
-        account_id=account,
-        region=region,
-        partition=record.partition,
-        event_time=record.event_time,
-        event_id=record.event_id,
-        event_name=record.event_name,
+    return _finding(
+        meta, violation, account=account, region=region, partition=record.partition,
+        event_time=record.event_time, event_id=record.event_id, event_name=record.event_name,
         event_source=record.event_source,
         actor=Actor(
             type=identity.type,
@@ -177,6 +147,21 @@ def build_finding(
             invoked_by=identity.invoked_by,
             access_key_id=identity.access_key_id or None,
         ),
+        event_key=record.event_id or f"record-{record_fingerprint(record)}",
+    )
+
+
+def _finding(meta: RuleMeta, violation: Violation, *, account: str, region: str, event_key: str | None,
+             **facts) -> Finding:
+    """The fields every finding takes from its rule and verdict, free text redacted; ``facts`` are the
+    event's (or the evaluation's): partition, time, event id, name and source, actor."""
+    return Finding(
+        rule_id=meta.id,
+        title=meta.title,
+        severity=violation.severity or meta.severity,
+        description=redact(violation.description),
+        account_id=account,
+        region=region,
         resource_type=violation.resource_type or meta.resource_type,
         resource_id=violation.resource_id,
         why=meta.why,
@@ -187,4 +172,5 @@ def build_finding(
         finding_id=finding_id(meta.id, account, region, violation.resource_id, event_key),
         details=_redacted(violation.details),
         subject=redact(violation.subject),
+        **facts,
     )

@@ -135,6 +135,17 @@ def matches_any(value: str, patterns: tuple[str, ...] | list[str]) -> bool:
 DEFAULT_POLICY = OrgPolicy()
 
 
+def current_policy(settings) -> OrgPolicy:
+    """The organisation policy a function runs with: from SSM or AppConfig when the settings name one
+    (fetched through Powertools parameters, cached 5 minutes), else the packaged default, with nothing to
+    fetch or parse (the loader, Powertools parameters and YAML are not even imported)."""
+    if not (settings.policy_ssm_parameter or settings.policy_appconfig):
+        return DEFAULT_POLICY
+    from identity_auditor.policy_loader import load_policy
+
+    return load_policy(settings)
+
+
 def policy_document(policy: OrgPolicy) -> dict:
     """The policy as a document with every key, defaults filled in, that validates back to ``policy``
     (``identity-auditor policy show``); rules in catalogue order."""

@@ -141,8 +141,14 @@ def run(args, out, err) -> int:
     else:
         replay = to_function(boto3.client("lambda", region_name=region), args.to_function)
         extract = lambda body: json.dumps(original_event(body))  # noqa: E731
-    report = redrive(sqs, args.dead_letter_queue_url, replay, extract=extract, max_messages=args.max,
-                     dry_run=args.dry_run)
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        report = redrive(sqs, args.dead_letter_queue_url, replay, extract=extract, max_messages=args.max,
+                         dry_run=args.dry_run)
+    except (ClientError, BotoCoreError) as error:  # the queue itself: wrong URL, no access, no credentials
+        err.write(f"identity-auditor: cannot read {args.dead_letter_queue_url}: {error}\n")
+        return EXIT_BAD_INPUT
     out.write(report.text(args.dry_run) + "\n")
     return EXIT_RULE_ERROR if report.left else EXIT_OK
 
