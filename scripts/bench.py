@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CORPUS = ROOT.parent / "shared" / "corpus" / "invictus"
+CORPUS = ROOT / "tests" / "corpus" / "invictus"
 FUNCTIONS = ROOT / "functions"
 EVENTS = ROOT / "events" / "cloudtrail"
 RUNS = int(os.environ.get("BENCH_RUNS", "21"))

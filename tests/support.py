@@ -12,7 +12,7 @@ TESTS = ROOT / "tests"
 EVENTS = ROOT / "events" / "cloudtrail"
 PRODUCT_ARN = "arn:aws:securityhub:us-east-1:123456789012:product/123456789012/default"
 MANIFEST = ROOT / "events" / "manifest.json"
-CORPUS = ROOT.parent / "shared" / "corpus"
+CORPUS = ROOT / "tests" / "corpus"
 HANDLER_PATH = ROOT / "functions" / "cloudtrail_evaluator" / "app.py"
 
 def load_sample(name: str) -> dict:

@@ -2,7 +2,7 @@
 record of the real corpus and every sample, is scanned for key-like strings.
 
 What is run
-  * every CloudTrail record of ``../shared/corpus`` (all folders, read as the CLI reads them) and every
+  * every CloudTrail record of ``tests/corpus`` (all folders, read as the CLI reads them) and every
     sample of ``events/cloudtrail``, through the engine;
   * canary copies of real records (below), through the engine too;
   * the CloudTrail handler (``functions/cloudtrail_evaluator/app.py``, Security Hub off, no topic, no

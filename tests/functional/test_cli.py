@@ -1,7 +1,7 @@
 """Functional tests of the ``identity-auditor`` command line (identity_auditor.cli.main).
 
 Everything runs offline: the CLI only reads local files (the real Invictus CloudTrail archive in
-../shared/corpus/invictus and files written to ``tmp_path``) and never talks to AWS.
+tests/corpus/invictus and files written to ``tmp_path``) and never talks to AWS.
 """
 
 from __future__ import annotations
