@@ -126,11 +126,10 @@ def warm_handler() -> dict:
 
 def per_event() -> None:
     import orjson
-
-    from identity_auditor.contract import Context
-    from identity_auditor.engine import Engine
-    from identity_auditor.inputs import as_eventbridge
-    from identity_auditor.models import CloudTrailEvent
+    from identity_auditor.archive.inputs import as_eventbridge
+    from identity_auditor.engine.events import Engine
+    from identity_auditor.model.cloudtrail import CloudTrailEvent
+    from identity_auditor.model.contract import Context
 
     texts = [orjson.dumps(as_eventbridge(r)) for p in sorted(CORPUS.glob("*.json"))
              for r in json.loads(p.read_text())["Records"]]
@@ -167,12 +166,9 @@ def per_event() -> None:
 def replay() -> None:
     if REPLAY_COPIES <= 0:
         return
-    try:
-        from identity_auditor.replay import replicate_invictus
-    except ImportError:
-        print("\nReplay: identity_auditor.replay is not available in this checkout")
-        return
+    sys.path.insert(0, str(ROOT / "tests"))
     import orjson
+    from archives import replicate_invictus  # the test-corpus generator (tests/archives.py)
 
     work = Path(tempfile.mkdtemp(prefix="identity-auditor-bench-"))
     try:

@@ -46,9 +46,8 @@ def _world(users: int) -> None:
 
 
 def _measure(users: int) -> dict:
-    from moto.server import ThreadedMotoServer
-
     from identity_auditor.cli import main
+    from moto.server import ThreadedMotoServer
 
     port = _free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)

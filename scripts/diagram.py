@@ -28,7 +28,7 @@ from diagrams.aws.integration import (
     SimpleQueueServiceSqsQueue,
 )
 from diagrams.aws.management import CloudformationStack, Cloudtrail, CloudwatchAlarm, Config
-from diagrams.aws.security import IAMRole, KMS, SecurityHub
+from diagrams.aws.security import KMS, IAMRole, SecurityHub
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUTPUT = ROOT / "docs" / "architecture"  # .png is added by the renderer

@@ -15,8 +15,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from identity_auditor import catalogue, org_routes, template_routes
-from identity_auditor.registry import REGISTRY
+from identity_auditor.deploy import catalogue, org_routes
+from identity_auditor.deploy import routes as template_routes
+from identity_auditor.engine.registry import REGISTRY
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -85,8 +85,8 @@ def run_rule(module, record: dict):
     """Evaluate one rule module on a raw record, as the engine would; returns its Violation or None."""
     from datetime import datetime, timezone
 
-    from identity_auditor.contract import Context
-    from identity_auditor.models import CloudTrailRecord
+    from identity_auditor.model.cloudtrail import CloudTrailRecord
+    from identity_auditor.model.contract import Context
 
     return module.evaluate(CloudTrailRecord.model_validate(record), Context(now=datetime(2026, 11, 22, tzinfo=timezone.utc)))
 
@@ -120,10 +120,10 @@ def findings_from(record: dict, now=None) -> list:
     """The findings the engine produces for one raw CloudTrail record, delivered as EventBridge would."""
     from datetime import datetime, timezone
 
-    from identity_auditor.contract import Context
-    from identity_auditor.engine import Engine
-    from identity_auditor.inputs import as_eventbridge
-    from identity_auditor.models import CloudTrailEvent
+    from identity_auditor.archive.inputs import as_eventbridge
+    from identity_auditor.engine.events import Engine
+    from identity_auditor.model.cloudtrail import CloudTrailEvent
+    from identity_auditor.model.contract import Context
 
     event = CloudTrailEvent.model_validate(as_eventbridge(copy.deepcopy(record)))
     ctx = Context(now=now or datetime(2026, 11, 22, tzinfo=timezone.utc))
@@ -163,15 +163,13 @@ def rule_findings(module, record: dict, policy=None) -> list:
     each checked with the strict ASFF validator."""
     from datetime import datetime, timezone
 
-    from identity_auditor.contract import Context
-    from identity_auditor.engine import Engine
-    from identity_auditor.models import CloudTrailRecord
-    from identity_auditor.policy import DEFAULT_POLICY
-    from identity_auditor.registry import Registry, Rule
-
     from asff_validator import assert_valid_asff
-
-    from identity_auditor.asff import to_asff
+    from identity_auditor.engine.events import Engine
+    from identity_auditor.engine.registry import Registry, Rule
+    from identity_auditor.model.cloudtrail import CloudTrailRecord
+    from identity_auditor.model.contract import Context
+    from identity_auditor.policy.document import DEFAULT_POLICY
+    from identity_auditor.sinks.asff import to_asff
 
     engine = Engine(Registry([Rule(module.META, module.evaluate)]))
     now = datetime(2026, 11, 22, tzinfo=timezone.utc)
@@ -195,7 +193,7 @@ def _invictus_by_id() -> dict[str, dict]:
 
 def invictus_event(event_id: str) -> dict:
     """A real invictus record wrapped the way EventBridge delivers it."""
-    from identity_auditor.inputs import as_eventbridge
+    from identity_auditor.archive.inputs import as_eventbridge
 
     return as_eventbridge(copy.deepcopy(_invictus_by_id()[event_id]))
 

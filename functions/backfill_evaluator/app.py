@@ -27,17 +27,16 @@ from datetime import datetime, timezone
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
-from pydantic import ValidationError
-
-from identity_auditor.contract import Context
-from identity_auditor.dedup import Deduplicator
-from identity_auditor.engine import Engine
-from identity_auditor.inputs import STDIN, Envelope, InputProblem, NotCloudTrail, read
-from identity_auditor.models import CloudTrailEvent
-from identity_auditor.policy import current_policy
-from identity_auditor.registry import REGISTRY
-from identity_auditor.settings import Settings
+from identity_auditor.archive.inputs import STDIN, Envelope, InputProblem, NotCloudTrail, read
+from identity_auditor.delivery.dedup import Deduplicator
+from identity_auditor.delivery.settings import Settings
+from identity_auditor.engine.events import Engine
+from identity_auditor.engine.registry import REGISTRY
+from identity_auditor.model.cloudtrail import CloudTrailEvent
+from identity_auditor.model.contract import Context
+from identity_auditor.policy.document import current_policy
 from identity_auditor.sinks import SinkError, publish_all
+from pydantic import ValidationError
 
 MAX_PROBLEMS = 20  # problems listed in the summary (all of them are counted and logged)
 MAX_PROBLEM_CHARS = 300
@@ -67,7 +66,7 @@ def _sinks_for(context) -> list:
     """The sinks, built on the first event that produced findings (as in the live evaluator)."""
     global _sinks
     if _sinks is None:
-        from identity_auditor.runtime import Home, build_sinks
+        from identity_auditor.delivery.wiring import Home, build_sinks
 
         _sinks = build_sinks(
             SETTINGS,

@@ -12,13 +12,12 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
-
-from identity_auditor.contract import Context
-from identity_auditor.dedup import Deduplicator
-from identity_auditor.engine import Engine
-from identity_auditor.models import CloudTrailEvent, invalid_event_message
-from identity_auditor.policy import current_policy
-from identity_auditor.settings import Settings
+from identity_auditor.delivery.dedup import Deduplicator
+from identity_auditor.delivery.settings import Settings
+from identity_auditor.engine.events import Engine
+from identity_auditor.model.cloudtrail import CloudTrailEvent, invalid_event_message
+from identity_auditor.model.contract import Context
+from identity_auditor.policy.document import current_policy
 from identity_auditor.sinks import publish_all
 
 logger = Logger()
@@ -38,7 +37,7 @@ def _sinks_for(context) -> list:
     """The sinks, built on the first event that produced findings (boto3 is imported only then)."""
     global _sinks
     if _sinks is None:
-        from identity_auditor.runtime import Home, build_sinks
+        from identity_auditor.delivery.wiring import Home, build_sinks
 
         _sinks = build_sinks(
             SETTINGS,

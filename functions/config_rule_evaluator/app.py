@@ -1,9 +1,9 @@
 """ConfigRuleEvaluator: AWS Config custom-rule invocations -> state rules -> PutEvaluations, Security Hub, SNS.
 
-A thin adapter: :mod:`identity_auditor.config_adapter` owns the Config protocol (parsing, the rule
+A thin adapter: :mod:`identity_auditor.config_rule.adapter` owns the Config protocol (parsing, the rule
 from ``ruleParameters.ruleId``, message types, left scope and deletions, PutEvaluations in batches,
 TESTMODE); every finding update (FAILED, PASSED, ARCHIVED) goes to Security Hub, and only violations
-not alerted before page over SNS (:mod:`identity_auditor.alert_state`). An invocation that cannot be
+not alerted before page over SNS (:mod:`identity_auditor.delivery.alert_state`). An invocation that cannot be
 handled fails loudly (Lambda retries, then the failure destination).
 """
 
@@ -15,11 +15,16 @@ from datetime import datetime, timezone
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
-
-from identity_auditor.config_adapter import Clients, ConfigAdapter, clients_for, parse_invocation, put_evaluations
-from identity_auditor.contract import Context
-from identity_auditor.policy import current_policy
-from identity_auditor.settings import Settings
+from identity_auditor.config_rule.adapter import (
+    Clients,
+    ConfigAdapter,
+    clients_for,
+    parse_invocation,
+    put_evaluations,
+)
+from identity_auditor.delivery.settings import Settings
+from identity_auditor.model.contract import Context
+from identity_auditor.policy.document import current_policy
 
 logger = Logger()
 metrics = Metrics()
@@ -36,10 +41,10 @@ current_policy(SETTINGS)  # cold start: an unreadable or invalid policy fails he
 def _wired(context, region: str | None, account: str | None = None) -> tuple:
     """``(home, clients for the Config rule's region, sinks, alert state)``; boto3 is imported here."""
     if "home" not in _wiring:
-        from identity_auditor.alert_state import AlertState
-        from identity_auditor.member_access import MemberAccess
-        from identity_auditor.runtime import Home, build_sinks
-        from identity_auditor.state_engine import Where
+        from identity_auditor.aws.member_access import MemberAccess
+        from identity_auditor.delivery.alert_state import AlertState
+        from identity_auditor.delivery.wiring import Home, build_sinks
+        from identity_auditor.engine.state import Where
 
         home = Home.from_function_arn(context.invoked_function_arn)
         _wiring["home"] = Where(home.account, home.region, home.partition)
@@ -83,7 +88,7 @@ def handler(event: dict, context) -> dict:
         calls = put_evaluations(clients.config, invocation, run.evaluations)
     finally:  # Security Hub and SNS get the findings even when Config refuses the evaluations
         if findings:
-            from identity_auditor.alert_state import publish_state
+            from identity_auditor.delivery.alert_state import publish_state
 
             delivered = publish_state(sinks, findings, alerts)
     # Deployed, findings go to the findings queue and the publisher counts the alerts it sends ("Alerts").

@@ -1,6 +1,6 @@
 """FindingsPublisher: the findings queue -> Security Hub (up to 100 findings a call) -> SNS alerts.
 
-A thin adapter over :mod:`identity_auditor.publisher`: decode the batch's messages, import every finding
+A thin adapter over :mod:`identity_auditor.delivery.publisher`: decode the batch's messages, import every finding
 in as few ``BatchImportFindings`` calls as the limits allow, then let the Powertools batch processor
 send each imported finding's alert and report, as a partial-batch response, exactly the messages that
 were not imported, could not be read or whose alert failed. Those return to the queue (visibility
@@ -15,10 +15,9 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-
-from identity_auditor.outbox import Delivery, DeliveryError
-from identity_auditor.publisher import Publisher, PublishError
-from identity_auditor.settings import Settings
+from identity_auditor.delivery.publisher import Publisher, PublishError
+from identity_auditor.delivery.settings import Settings
+from identity_auditor.sinks.queue import Delivery, DeliveryError
 
 logger = Logger()
 metrics = Metrics()
@@ -33,7 +32,7 @@ def _publisher_for(context) -> Publisher:
     """Clients and the member-account access, built once per execution environment."""
     global _publisher
     if _publisher is None:
-        from identity_auditor.runtime import Home, build_publisher
+        from identity_auditor.delivery.wiring import Home, build_publisher
 
         _publisher = build_publisher(
             SETTINGS, Home.from_function_arn(context.invoked_function_arn),

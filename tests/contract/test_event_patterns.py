@@ -10,12 +10,11 @@ import copy
 import json
 
 import pytest
+from identity_auditor.archive.inputs import as_eventbridge
+from identity_auditor.engine.registry import REGISTRY
+from identity_auditor.model.cloudtrail import API_CALL, CONSOLE_SIGN_IN, SERVICE_EVENT
 from moto.events.models import EventPattern
 from support import MANIFEST, corpus_records, evaluator_rules, load_sample, sample_names
-
-from identity_auditor.inputs import as_eventbridge
-from identity_auditor.models import API_CALL, CONSOLE_SIGN_IN, SERVICE_EVENT
-from identity_auditor.registry import REGISTRY
 
 
 def template_patterns() -> list[EventPattern]:

@@ -14,10 +14,7 @@ import subprocess
 import textwrap
 
 import pytest
-from support import ROOT, canonical, evaluator_rules, load_template
-from template_security import statements
-
-from identity_auditor.org_routes import (
+from identity_auditor.deploy.org_routes import (
     CENTRAL_BEGIN,
     CENTRAL_END,
     FORWARDER_BEGIN,
@@ -29,12 +26,14 @@ from identity_auditor.org_routes import (
     render_central,
     render_forwarder,
 )
-from identity_auditor.registry import REGISTRY
-from identity_auditor.template_routes import (
+from identity_auditor.deploy.routes import (
     config_rule_logical_id,
     logical_id,
     organization_config_rule_logical_id,
 )
+from identity_auditor.engine.registry import REGISTRY
+from support import ROOT, canonical, evaluator_rules, load_template
+from template_security import statements
 
 FORWARDER_PATH = ROOT / "forwarder.yaml"
 FORWARDER = load_template(FORWARDER_PATH)

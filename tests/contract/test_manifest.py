@@ -12,14 +12,13 @@ from datetime import datetime, timezone
 
 import pytest
 from asff_validator import assert_valid_asff, assert_valid_batch
+from identity_auditor.engine.events import Engine, Evaluation
+from identity_auditor.engine.registry import REGISTRY
+from identity_auditor.model.cloudtrail import CloudTrailEvent
+from identity_auditor.model.contract import Context
+from identity_auditor.policy.document import OrgPolicy
+from identity_auditor.sinks.asff import to_asff
 from support import MANIFEST, load_sample, sample_names
-
-from identity_auditor.asff import to_asff
-from identity_auditor.contract import Context
-from identity_auditor.engine import Engine, Evaluation
-from identity_auditor.models import CloudTrailEvent
-from identity_auditor.policy import OrgPolicy
-from identity_auditor.registry import REGISTRY
 
 NOW = datetime(2025, 3, 5, 12, 0, tzinfo=timezone.utc)
 PRODUCT_ARN = "arn:aws:securityhub:us-east-1:123456789012:product/123456789012/default"

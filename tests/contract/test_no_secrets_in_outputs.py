@@ -52,15 +52,15 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ holds the shared helpers
 import support  # noqa: E402
+from identity_auditor.archive.inputs import Envelope, expand, read  # noqa: E402
+from identity_auditor.engine.events import Engine  # noqa: E402
+from identity_auditor.model.cloudtrail import CloudTrailEvent  # noqa: E402
+from identity_auditor.model.contract import Context  # noqa: E402
+from identity_auditor.model.redaction import MARK as REDACTION_MARK  # noqa: E402
+from identity_auditor.sinks import queue as outbox  # noqa: E402
+from identity_auditor.sinks.alerts import email as alerts
+from identity_auditor.sinks.asff import to_asff  # noqa: E402
 from secret_scan import Hit, leaks, needles, scan, sensitive_values  # noqa: E402
-
-from identity_auditor import alerts, outbox  # noqa: E402
-from identity_auditor.asff import to_asff  # noqa: E402
-from identity_auditor.contract import Context  # noqa: E402
-from identity_auditor.engine import Engine  # noqa: E402
-from identity_auditor.inputs import Envelope, expand, read  # noqa: E402
-from identity_auditor.models import CloudTrailEvent  # noqa: E402
-from identity_auditor.redaction import MARK as REDACTION_MARK  # noqa: E402
 
 NOW = datetime(2026, 11, 22, tzinfo=timezone.utc)
 PRODUCT_ARN = support.PRODUCT_ARN
@@ -598,7 +598,7 @@ def _load_config_app():
 
 
 def _invocations() -> list[tuple[str, dict]]:
-    from identity_auditor.registry import REGISTRY
+    from identity_auditor.engine.registry import REGISTRY
 
     samples = [(path.name, json.loads(path.read_text())) for path in sorted(CONFIG_EVENTS.glob("*.json"))]
     periodic = json.loads(

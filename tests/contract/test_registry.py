@@ -6,9 +6,8 @@ import re
 
 import pytest
 from asff_validator import MAXIMUM, STANDARDS_CLASSIFIERS, TAXONOMY, resource_types
-
-from identity_auditor.contract import Severity
-from identity_auditor.registry import REGISTRY
+from identity_auditor.engine.registry import REGISTRY
+from identity_auditor.model.contract import Severity
 
 RULES = REGISTRY.rules
 RULE_ID = re.compile(r"^[a-z0-9]+(_[a-z0-9]+)+$")

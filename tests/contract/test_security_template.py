@@ -13,9 +13,8 @@ import copy
 import json
 
 import pytest
-from support import load_template
-
 import template_security as sec
+from support import load_template
 
 RAW = load_template()
 

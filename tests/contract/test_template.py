@@ -6,10 +6,7 @@ import json
 
 import pytest
 import yaml
-from support import ROOT, canonical, evaluator_rules, load_template
-
-from identity_auditor.registry import REGISTRY
-from identity_auditor.template_routes import (
+from identity_auditor.deploy.routes import (
     config_rule_logical_id,
     current_block,
     current_config_block,
@@ -17,6 +14,8 @@ from identity_auditor.template_routes import (
     render,
     render_config_rules,
 )
+from identity_auditor.engine.registry import REGISTRY
+from support import ROOT, canonical, evaluator_rules, load_template
 
 TEMPLATE_PATH = ROOT / "template.yaml"
 TEMPLATE = load_template()

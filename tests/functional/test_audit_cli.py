@@ -9,9 +9,8 @@ import json
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
-
 from identity_auditor.cli import main
+from moto import mock_aws
 
 
 def run(*argv: str) -> tuple[int, str, str]:
@@ -60,7 +59,7 @@ def test_an_unreadable_account_is_a_clear_error(iam_world, monkeypatch):
     def denied(*args, **kwargs):
         raise ClientError({"Error": {"Code": "AccessDenied", "Message": "not authorized"}}, "GetCredentialReport")
 
-    monkeypatch.setattr("identity_auditor.state_engine.audit_account", denied)
+    monkeypatch.setattr("identity_auditor.engine.state.audit_account", denied)
     code, _, err = run("audit-account")
     assert code == 3
     assert "cannot read the account's identity state" in err and "AccessDenied" in err

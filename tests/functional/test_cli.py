@@ -16,11 +16,10 @@ import types
 from pathlib import Path
 
 import pytest
-
 from asff_validator import assert_valid_asff, assert_valid_batch
 from identity_auditor import __version__
 from identity_auditor.cli import main
-from identity_auditor.registry import REGISTRY
+from identity_auditor.engine.registry import REGISTRY
 from support import CORPUS, ROOT, corpus_records
 
 INVICTUS = CORPUS / "invictus"

@@ -23,9 +23,8 @@ from pydantic import ValidationError
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ holds the shared helpers
 import support  # noqa: E402
 from asff_validator import assert_valid_asff  # noqa: E402
-
-from identity_auditor.engine import Engine  # noqa: E402
-from identity_auditor.registry import REGISTRY, Registry, Rule  # noqa: E402
+from identity_auditor.engine.events import Engine  # noqa: E402
+from identity_auditor.engine.registry import REGISTRY, Registry, Rule  # noqa: E402
 from identity_auditor.sinks import SinkError  # noqa: E402
 
 REGION = "us-east-1"

@@ -17,12 +17,11 @@ from datetime import datetime, timezone
 import boto3
 import pytest
 from freezegun import freeze_time as _freeze_time
-from moto import mock_aws
-
+from identity_auditor.aws.retry import RetryPolicy
 from identity_auditor.collectors.account import collect_account
 from identity_auditor.collectors.credential_report import CredentialReportCollector
 from identity_auditor.collectors.roles import collect_role, collect_roles, role_from_configuration_item
-from identity_auditor.sinks.retry import RetryPolicy
+from moto import mock_aws
 
 ACCOUNT = "123456789012"
 

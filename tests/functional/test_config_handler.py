@@ -18,10 +18,9 @@ import boto3
 import pytest
 from asff_validator import assert_valid_asff
 from freezegun import freeze_time
+from identity_auditor.config_rule.adapter import ConfigEventError
+from identity_auditor.engine.registry import REGISTRY
 from support import ROOT
-
-from identity_auditor.config_adapter import ConfigEventError
-from identity_auditor.registry import REGISTRY
 
 HANDLER = ROOT / "functions" / "config_rule_evaluator" / "app.py"
 EVENTS = ROOT / "events" / "config"

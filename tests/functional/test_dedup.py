@@ -12,9 +12,8 @@ import uuid
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from support import invictus_event
-
 from identity_auditor.sinks import SinkError
+from support import invictus_event
 
 LOGIN_WITHOUT_MFA = "70e5932e-9022-4b38-837e-ca10dad94eb7"
 LOGIN_WITH_MFA = "8feee4c2-5e27-4857-8475-bfa7e7b6d791"

@@ -22,16 +22,21 @@ import boto3
 import pytest
 from asff_validator import assert_valid_asff
 from freezegun import freeze_time
+from identity_auditor.archive.inputs import as_eventbridge
+from identity_auditor.aws.member_access import MemberAccess
+from identity_auditor.config_rule.adapter import (
+    Clients,
+    ConfigAdapter,
+    clients_for,
+    parse_invocation,
+    put_evaluations,
+)
+from identity_auditor.engine.registry import REGISTRY
+from identity_auditor.engine.state import Where
+from identity_auditor.model.contract import Context
+from identity_auditor.policy.document import DEFAULT_POLICY
 from moto import mock_aws
 from support import ROOT, canonical, corpus_records, load_handler_module
-
-from identity_auditor.config_adapter import Clients, ConfigAdapter, clients_for, parse_invocation, put_evaluations
-from identity_auditor.contract import Context
-from identity_auditor.inputs import as_eventbridge
-from identity_auditor.member_access import MemberAccess
-from identity_auditor.policy import DEFAULT_POLICY
-from identity_auditor.registry import REGISTRY
-from identity_auditor.state_engine import Where
 
 CENTRAL = "123456789012"
 MEMBER = "210987654321"

@@ -12,10 +12,9 @@ from pathlib import Path
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from identity_auditor.cli import main
-from identity_auditor.policy import DEFAULT_POLICY
-from identity_auditor.policy_loader import RULE_IDS, load_policy_text
+from identity_auditor.policy.document import DEFAULT_POLICY
+from identity_auditor.policy.loader import RULE_IDS, load_policy_text
 from support import EVENTS, ROOT
 
 EXAMPLE = ROOT / "examples" / "policy.example.yaml"

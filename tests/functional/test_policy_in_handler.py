@@ -10,9 +10,8 @@ from datetime import date
 
 import boto3
 import pytest
+from identity_auditor.policy.document import PolicyError
 from support import ROOT, load_handler_module, load_sample
-
-from identity_auditor.policy import PolicyError
 
 PARAMETER = "/identity-auditor/policy"
 ATTACH_ADMIN = "sso_attach_managed_policy_to_permission_set_administrator_access__constructed.json"

@@ -8,13 +8,12 @@ from datetime import datetime, timedelta, timezone
 
 import boto3
 import pytest
+from identity_auditor.aws.member_access import MemberAccess, MemberAccessError, member_role_arn
+from identity_auditor.delivery.settings import Settings
+from identity_auditor.delivery.wiring import Home, build_publisher
+from identity_auditor.sinks.queue import delivery
 from moto import mock_aws
 from support import copies, findings_from, invictus_event
-
-from identity_auditor.member_access import MemberAccess, MemberAccessError, member_role_arn
-from identity_auditor.outbox import delivery
-from identity_auditor.runtime import Home, build_publisher
-from identity_auditor.settings import Settings
 
 HOME = "123456789012"
 MEMBER = "111122223333"

@@ -7,11 +7,10 @@ import json
 
 import boto3
 import pytest
+from identity_auditor.cli import main
+from identity_auditor.cli.redrive import RedriveError, original_event, redrive, to_function
 from moto import mock_aws
 from support import invictus_event
-
-from identity_auditor.cli import main
-from identity_auditor.redrive import RedriveError, original_event, redrive, to_function
 
 EVENT = invictus_event("70e5932e-9022-4b38-837e-ca10dad94eb7")
 

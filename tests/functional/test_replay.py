@@ -11,9 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-
+from archives import replicate_invictus
 from identity_auditor.cli import main
-from identity_auditor.replay import replicate_invictus
 from support import CORPUS, corpus_records
 
 INVICTUS = CORPUS / "invictus"
@@ -199,7 +198,7 @@ def test_since_after_until_is_an_error():
 
 
 def test_a_failing_rule_is_named_with_the_record_and_exits_3(monkeypatch, baseline):
-    import identity_auditor.engine as engine_module
+    import identity_auditor.engine.events as engine_module
 
     build = engine_module.build_finding
 

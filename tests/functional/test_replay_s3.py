@@ -10,11 +10,10 @@ import json
 
 import boto3
 import pytest
-from moto import mock_aws
-
-from identity_auditor import replay as replay_module
+from identity_auditor.archive import replay as replay_module
+from identity_auditor.archive.replay import Source, plan_inputs, replay
 from identity_auditor.cli import main
-from identity_auditor.replay import Source, plan_inputs, replay
+from moto import mock_aws
 from support import CORPUS, corpus_records
 
 INVICTUS = CORPUS / "invictus"

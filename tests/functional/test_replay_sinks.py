@@ -8,7 +8,6 @@ import io
 import json
 
 import pytest
-
 from identity_auditor.cli import main
 from support import CORPUS, create_emulated_account
 

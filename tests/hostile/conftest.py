@@ -21,7 +21,6 @@ if str(HERE) not in sys.path:
 from hostile_cases import CASES  # noqa: E402
 
 
-
 def pytest_terminal_summary(terminalreporter) -> None:
     if not CASES:
         return

@@ -37,9 +37,8 @@ from hostile_cases import (
 )
 from hypothesis import given
 from hypothesis import strategies as st
-from support import load_sample, sample_names
-
 from identity_auditor.cli import EXIT_BAD_INPUT, EXIT_OK, main
+from support import load_sample, sample_names
 
 SUITE = "cli"
 GOOD = ["signin_console_login_iam_user_without_mfa.json", "iam_create_access_key_for_other_user.json",

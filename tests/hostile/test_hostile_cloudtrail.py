@@ -29,13 +29,13 @@ import pytest
 from asff_validator import asff_problems
 from hostile_cases import (
     NOT_EVENTS,
+    TRUTHY_WRONG_TYPES,
     count,
     dotted,
     envelope_mutations,
     get,
     hypothesis_settings,
     json_values,
-    TRUTHY_WRONG_TYPES,
     paths,
     pick,
     record_mutations,
@@ -43,13 +43,12 @@ from hostile_cases import (
 )
 from hypothesis import given
 from hypothesis import strategies as st
+from identity_auditor.engine.events import Engine
+from identity_auditor.engine.registry import REGISTRY, Registry, Rule
+from identity_auditor.model.contract import ANY, Trigger
+from identity_auditor.sinks.asff import to_asff
 from pydantic import ValidationError
 from support import MANIFEST, PRODUCT_ARN, load_handler_module, load_sample, sample_names
-
-from identity_auditor.asff import to_asff
-from identity_auditor.contract import ANY, Trigger
-from identity_auditor.engine import Engine
-from identity_auditor.registry import REGISTRY, Registry, Rule
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 

@@ -29,12 +29,12 @@ from asff_validator import asff_problems
 from hostile_cases import (
     TRUTHY_WRONG_TYPES,
     WRONG_TYPES,
-    generic_place,
     config_encoded,
     config_mutations,
     config_view,
     count,
     dotted,
+    generic_place,
     get,
     hypothesis_settings,
     json_values,
@@ -43,11 +43,10 @@ from hostile_cases import (
 )
 from hypothesis import given
 from hypothesis import strategies as st
+from identity_auditor.config_rule import adapter as config_adapter
+from identity_auditor.sinks.asff import to_asff
 from moto import mock_aws
 from support import PRODUCT_ARN, ROOT
-
-from identity_auditor import config_adapter
-from identity_auditor.asff import to_asff
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 

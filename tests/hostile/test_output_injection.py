@@ -30,16 +30,23 @@ from datetime import datetime, timezone
 
 import pytest
 from asff_validator import assert_valid_asff
-from hostile_cases import HOSTILE_STRINGS, count, hypothesis_settings, hostile_text, paths, pick, record_mutations
+from hostile_cases import (
+    HOSTILE_STRINGS,
+    count,
+    hostile_text,
+    hypothesis_settings,
+    paths,
+    pick,
+    record_mutations,
+)
 from hypothesis import given
 from hypothesis import strategies as st
+from identity_auditor.engine.events import Engine
+from identity_auditor.model.cloudtrail import CloudTrailEvent
+from identity_auditor.model.contract import Context
+from identity_auditor.sinks.alerts import email as alerts
+from identity_auditor.sinks.asff import default_product_arn, to_asff
 from support import PRODUCT_ARN, load_sample, sample_names
-
-from identity_auditor import alerts
-from identity_auditor.asff import default_product_arn, to_asff
-from identity_auditor.contract import Context
-from identity_auditor.engine import Engine
-from identity_auditor.models import CloudTrailEvent
 
 SUITE = "output"
 NOW = datetime(2026, 11, 22, tzinfo=timezone.utc)

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import time
 
+from identity_auditor.delivery.settings import Settings
+from identity_auditor.delivery.wiring import Home, build_sinks
+from identity_auditor.sinks import publish_all
 from pipeline import ImportSpy, TokenBucket, inject, record_ledger
 from support import copies, findings_from, invictus_event
-
-from identity_auditor.runtime import Home, build_sinks
-from identity_auditor.settings import Settings
-from identity_auditor.sinks import publish_all
 
 LOGIN_WITHOUT_MFA = "70e5932e-9022-4b38-837e-ca10dad94eb7"
 HOME = "123456789012"

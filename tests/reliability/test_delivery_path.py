@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from asff_validator import assert_valid_asff
-from pipeline import ImportSpy, inject, error_response
+from pipeline import ImportSpy, error_response, inject
 from support import FakeLambdaContext, invictus_event
 
 LOGIN_WITHOUT_MFA = "70e5932e-9022-4b38-837e-ca10dad94eb7"
@@ -90,9 +90,8 @@ def test_an_event_of_a_member_account_and_region_ends_in_that_accounts_security_
     """Organisation deployment: the forwarded envelope keeps its account and region; the publisher
     imports the finding in the member account through its member role, and the alert names it."""
     import boto3
-
+    from identity_auditor.aws.member_access import member_role_arn
     from support import load_handler_module
-    from identity_auditor.member_access import member_role_arn
 
     member = "210987654321"
     monkeypatch.setenv("MEMBER_ROLE_NAME", "identity-auditor-member")

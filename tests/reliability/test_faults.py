@@ -18,14 +18,13 @@ from collections import Counter
 
 import botocore.endpoint
 import pytest
+from identity_auditor.aws.retry import RetryPolicy
+from identity_auditor.cli.redrive import redrive, to_queue
+from identity_auditor.delivery.settings import Settings
+from identity_auditor.delivery.wiring import Home, build_sinks
+from identity_auditor.sinks import publish_all
 from pipeline import ImportSpy, LambdaTimeout, error_response, inject, record_ledger
 from support import FakeLambdaContext, copies, findings_from, invictus_event, load_handler_module
-
-from identity_auditor.redrive import redrive, to_queue
-from identity_auditor.runtime import Home, build_sinks
-from identity_auditor.settings import Settings
-from identity_auditor.sinks import publish_all
-from identity_auditor.sinks.retry import RetryPolicy
 
 HOME = "123456789012"
 LOGIN_WITHOUT_MFA = "70e5932e-9022-4b38-837e-ca10dad94eb7"

@@ -18,10 +18,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import support
-
-from identity_auditor import alerts, chat
-from identity_auditor.asff import securityhub_finding_url
-from identity_auditor.findings import Finding
+from identity_auditor.model.findings import Finding
+from identity_auditor.sinks.alerts import chat
+from identity_auditor.sinks.alerts import email as alerts
+from identity_auditor.sinks.asff import securityhub_finding_url
 
 NOW = datetime(2023, 7, 10, 13, 0, tzinfo=timezone.utc)
 ACCOUNT = "123837392027"
@@ -267,9 +267,9 @@ def test_render_chooses_the_format():
 def test_state_finding_alert_names_the_resource_and_no_caller():
     from datetime import datetime, timezone
 
-    from identity_auditor.contract import Violation
-    from identity_auditor.findings import build_state_finding
-    from identity_auditor.registry import REGISTRY
+    from identity_auditor.engine.registry import REGISTRY
+    from identity_auditor.model.contract import Violation
+    from identity_auditor.model.findings import build_state_finding
 
     meta = REGISTRY.get("iam_access_key_not_rotated").meta
     violation = Violation(

@@ -32,10 +32,9 @@ from datetime import date, datetime, timezone
 
 import pytest
 import support
-
-from identity_auditor import chat as chat_module
-from identity_auditor.findings import Finding, Suppression
-from identity_auditor.sinks.retry import RetryPolicy
+from identity_auditor.aws.retry import RetryPolicy
+from identity_auditor.model.findings import Finding, Suppression
+from identity_auditor.sinks.alerts import chat as chat_module
 from identity_auditor.sinks.sns import SnsSink
 
 NOW = datetime(2023, 7, 10, 13, 0, tzinfo=timezone.utc)

@@ -7,13 +7,12 @@ import re
 from datetime import date, datetime, timezone
 
 from asff_validator import assert_valid_asff
+from identity_auditor.engine.events import Engine
+from identity_auditor.model.cloudtrail import CloudTrailRecord
+from identity_auditor.model.contract import Context
+from identity_auditor.model.findings import Actor, Suppression
+from identity_auditor.sinks.asff import related_requirement, securityhub_finding_url, to_asff
 from support import corpus_record
-
-from identity_auditor.asff import related_requirement, securityhub_finding_url, to_asff
-from identity_auditor.contract import Context
-from identity_auditor.engine import Engine
-from identity_auditor.findings import Actor, Suppression
-from identity_auditor.models import CloudTrailRecord
 
 PRODUCT = "arn:aws:securityhub:us-east-1:123837392027:product/123837392027/default"
 LATER = datetime(2026, 11, 22, 8, 30, tzinfo=timezone.utc)

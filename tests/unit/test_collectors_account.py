@@ -8,11 +8,10 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
-
+from identity_auditor.aws.retry import RetryPolicy
 from identity_auditor.collectors import ApiCalls
 from identity_auditor.collectors.account import collect_account, root_mfa_virtual
 from identity_auditor.collectors.credential_report import parse_credential_report
-from identity_auditor.sinks.retry import RetryPolicy
 
 ACCOUNT = "123456789012"
 ROOT_ARN = f"arn:aws:iam::{ACCOUNT}:root"

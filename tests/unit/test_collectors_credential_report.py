@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 import boto3
 import pytest
 from botocore.stub import Stubber
-
+from identity_auditor.aws.retry import RetryPolicy
 from identity_auditor.collectors import CollectorError
 from identity_auditor.collectors.credential_report import (
     COLUMNS,
@@ -20,8 +20,7 @@ from identity_auditor.collectors.credential_report import (
     parse_credential_report,
     parse_report,
 )
-from identity_auditor.sinks.retry import RetryPolicy
-from identity_auditor.snapshots import ROOT_USER, AccessKeyState
+from identity_auditor.model.snapshots import ROOT_USER, AccessKeyState
 
 UTC = timezone.utc
 HEADER = ",".join(COLUMNS)

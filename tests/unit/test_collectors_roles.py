@@ -10,10 +10,9 @@ from urllib.parse import quote
 import boto3
 import pytest
 from botocore.stub import Stubber
-
 from identity_auditor.collectors.roles import collect_role, collect_roles, role_from_configuration_item
-from identity_auditor.snapshots import RoleSnapshot
-from identity_auditor.trust import analyze_trust_policy
+from identity_auditor.model.snapshots import RoleSnapshot
+from identity_auditor.rules._lib.trust import analyze_trust_policy
 
 TRUST = {"Version": "2012-10-17", "Statement": [{
     "Effect": "Allow", "Principal": {"Federated": "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"},

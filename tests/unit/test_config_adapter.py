@@ -14,19 +14,28 @@ from types import SimpleNamespace
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from identity_auditor.collectors.roles import role_from_configuration_item
+from identity_auditor.config_rule.adapter import (
+    ConfigAdapter,
+    PutEvaluationsError,
+    item_from_history,
+    parse_invocation,
+    put_evaluations,
+)
+from identity_auditor.config_rule.sweep import Collectors
+from identity_auditor.engine.registry import Registry, Rule
+from identity_auditor.engine.state import StateEngine, StateEvaluation, Where, user_subject
+from identity_auditor.model.contract import Compliance, Context
+from identity_auditor.model.snapshots import (
+    ROOT_USER,
+    AccessKeyState,
+    AccountSnapshot,
+    CredentialReportRow,
+    RoleSnapshot,
+)
+from identity_auditor.policy.document import OrgPolicy
 from moto import mock_aws
 from support import CORPUS, ROOT
-
-from identity_auditor.collectors.roles import role_from_configuration_item
-from identity_auditor.config_adapter import (
-    ConfigAdapter, PutEvaluationsError, item_from_history, parse_invocation, put_evaluations,
-)
-from identity_auditor.contract import Compliance, Context
-from identity_auditor.policy import OrgPolicy
-from identity_auditor.registry import Registry, Rule
-from identity_auditor.snapshots import ROOT_USER, AccessKeyState, AccountSnapshot, CredentialReportRow, RoleSnapshot
-from identity_auditor.state_audit import Collectors
-from identity_auditor.state_engine import StateEngine, StateEvaluation, Where, user_subject
 
 ACCOUNT_ID = "123456789012"
 HOME = Where(ACCOUNT_ID, "us-east-1", "aws")

@@ -9,15 +9,22 @@ from datetime import date, datetime, timedelta, timezone
 
 import boto3
 import pytest
-from moto import mock_aws
-
-from identity_auditor.alert_state import PREFIX, AlertState, fingerprint, publish_state
-from identity_auditor.contract import Compliance, Context, RuleMeta, Severity, StateResult, StateTrigger, Violation
-from identity_auditor.findings import Suppression
-from identity_auditor.registry import Rule
-from identity_auditor.snapshots import AccessKeyState, CredentialReportRow
+from identity_auditor.delivery.alert_state import PREFIX, AlertState, fingerprint, publish_state
+from identity_auditor.engine.registry import Rule
+from identity_auditor.engine.state import StateEngine, Where, user_subject
+from identity_auditor.model.contract import (
+    Compliance,
+    Context,
+    RuleMeta,
+    Severity,
+    StateResult,
+    StateTrigger,
+    Violation,
+)
+from identity_auditor.model.findings import Suppression
+from identity_auditor.model.snapshots import AccessKeyState, CredentialReportRow
 from identity_auditor.sinks import SinkError
-from identity_auditor.state_engine import StateEngine, Where, user_subject
+from moto import mock_aws
 
 TABLE = "identity-auditor-idempotency"
 NOW = datetime(2026, 6, 1, 6, 0, tzinfo=timezone.utc)
@@ -247,7 +254,7 @@ class FakeQueue:
 
     def publish(self, findings, alerts=None):
         if self.fail:
-            from identity_auditor.outbox import QueueingError
+            from identity_auditor.sinks.queue import QueueingError
 
             undelivered = [f.finding_id for f in findings if self.fail is True or f.subject in self.fail]
             raise QueueingError("SQS SendMessageBatch: not queued", undelivered=undelivered)

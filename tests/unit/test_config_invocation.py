@@ -11,14 +11,20 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from support import CORPUS, ROOT
-
-from identity_auditor.config_invocation import (
-    CHANGE, OVERSIZED, SCHEDULED, ConfigEventError, apply_parameters, parse_invocation, parse_time, select_rule,
+from identity_auditor.config_rule.invocation import (
+    CHANGE,
+    OVERSIZED,
+    SCHEDULED,
+    ConfigEventError,
+    apply_parameters,
+    parse_invocation,
+    parse_time,
+    select_rule,
 )
-from identity_auditor.contract import Compliance, Context, RuleMeta, Severity, StateResult, StateTrigger
-from identity_auditor.policy import OrgPolicy
-from identity_auditor.registry import Registry, Rule
+from identity_auditor.engine.registry import Registry, Rule
+from identity_auditor.model.contract import Compliance, Context, RuleMeta, Severity, StateResult, StateTrigger
+from identity_auditor.policy.document import OrgPolicy
+from support import CORPUS, ROOT
 
 CONFIG_CORPUS = sorted([*(CORPUS / "config-events").rglob("*.json"), *(CORPUS / "aws-docs" / "config").glob("e*.json")])
 SAMPLES = sorted((ROOT / "events" / "config").glob("*.json"))
@@ -167,7 +173,7 @@ def test_valid_overrides_replace_the_policy(raw, expected):
 
 @pytest.mark.parametrize("raw", ["ninety", "", "0", "-5", 90.5, True, None, "3651", [90]])
 def test_invalid_overrides_keep_the_default_and_say_so(raw, caplog):
-    with caplog.at_level(logging.WARNING, logger="identity_auditor.config_invocation"):
+    with caplog.at_level(logging.WARNING, logger="identity_auditor.config_rule.invocation"):
         ctx, note = apply_parameters(CTX, {"access_key_max_age_days": raw}, KEYS)
     assert ctx.policy.access_key_max_age_days == 90
     assert note.startswith("(ruleParameters: access_key_max_age_days=") and note.endswith("invalid, used 90)")
@@ -176,7 +182,7 @@ def test_invalid_overrides_keep_the_default_and_say_so(raw, caplog):
 
 def test_unknown_parameters_are_logged_and_ignored(caplog):
     parameters = {"desiredInstanceType": "t2.micro", "credentials_unused_days": "30"}
-    with caplog.at_level(logging.WARNING, logger="identity_auditor.config_invocation"):
+    with caplog.at_level(logging.WARNING, logger="identity_auditor.config_rule.invocation"):
         ctx, note = apply_parameters(CTX, copy.deepcopy(parameters), KEYS)
     assert note == "" and ctx.policy.credentials_unused_days == 30
     assert "desiredInstanceType" in caplog.text

@@ -5,13 +5,12 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timezone
 
+from identity_auditor.engine.events import Engine
+from identity_auditor.engine.registry import REGISTRY, Registry, Rule
+from identity_auditor.model.cloudtrail import CloudTrailRecord
+from identity_auditor.model.contract import Context, RuleMeta, Severity, Trigger, Violation
+from identity_auditor.model.findings import finding_id
 from support import corpus_record
-
-from identity_auditor.contract import Context, RuleMeta, Severity, Trigger, Violation
-from identity_auditor.engine import Engine
-from identity_auditor.findings import finding_id
-from identity_auditor.models import CloudTrailRecord
-from identity_auditor.registry import REGISTRY, Registry, Rule
 
 NOW = Context(now=datetime(2026, 11, 22, tzinfo=timezone.utc))
 KEY_FOR_OTHER = CloudTrailRecord.model_validate(
@@ -30,7 +29,7 @@ def _broken(record, ctx):
 
 def test_failing_rule_is_logged_counted_and_does_not_stop_the_others(caplog):
     engine = Engine(Registry([Rule(_meta("test_broken_rule"), _broken), REGISTRY.get("iam_access_key_created")]))
-    with caplog.at_level(logging.ERROR, logger="identity_auditor.engine"):
+    with caplog.at_level(logging.ERROR, logger="identity_auditor.engine.events"):
         result = engine.evaluate(KEY_FOR_OTHER, NOW)
     assert [f.rule_id for f in result.findings] == ["iam_access_key_created"]
     assert [(f.rule_id, f.event_id) for f in result.failures] == [("test_broken_rule", KEY_FOR_OTHER.event_id)]

@@ -7,13 +7,12 @@ import json
 from datetime import datetime, timezone
 
 import pytest
-from support import copies, findings_from, invictus_event
-
-from identity_auditor import alerts
-from identity_auditor.findings import Suppression
-from identity_auditor.outbox import Delivery, DeliveryError, QueueSink, alert_key, batches, delivery
+from identity_auditor.aws.retry import RetryPolicy
+from identity_auditor.model.findings import Suppression
 from identity_auditor.sinks import SinkError
-from identity_auditor.sinks.retry import RetryPolicy
+from identity_auditor.sinks.alerts import email as alerts
+from identity_auditor.sinks.queue import Delivery, DeliveryError, QueueSink, alert_key, batches, delivery
+from support import copies, findings_from, invictus_event
 
 PRODUCT = "arn:aws:securityhub:us-east-1:123456789012:product/123456789012/default"
 NOW = datetime(2026, 11, 23, 1, 0, tzinfo=timezone.utc)
@@ -111,7 +110,7 @@ def test_entries_sqs_fails_are_retried_and_a_permanent_failure_raises(finding):
 
 
 def test_batches_respect_the_size_limit():
-    from identity_auditor.sinks.retry import Item
+    from identity_auditor.aws.retry import Item
 
     big = [Item(str(i), {"MessageBody": "x" * 100_000}) for i in range(5)]
     assert [len(batch) for batch in batches(big)] == [2, 2, 1]

@@ -9,11 +9,23 @@ from types import MappingProxyType
 
 import jsonschema
 import pytest
-
-from identity_auditor.contract import Severity
-from identity_auditor.policy import DEFAULT_POLICY, OrgPolicy, PolicyError, SuppressEntry, policy_document, summary
-from identity_auditor.policy_loader import default_policy_text, load_policy_text, parse_document, policy_schema, schema_text
-from identity_auditor.registry import REGISTRY
+from identity_auditor.engine.registry import REGISTRY
+from identity_auditor.model.contract import Severity
+from identity_auditor.policy.document import (
+    DEFAULT_POLICY,
+    OrgPolicy,
+    PolicyError,
+    SuppressEntry,
+    policy_document,
+    summary,
+)
+from identity_auditor.policy.loader import (
+    default_policy_text,
+    load_policy_text,
+    parse_document,
+    policy_schema,
+    schema_text,
+)
 from support import ROOT
 
 SCHEMA_FILE = ROOT / "policy.schema.json"

@@ -8,16 +8,15 @@ import logging
 from datetime import date, datetime, timezone
 
 import pytest
-
 from asff_validator import assert_valid_asff
-from identity_auditor.asff import to_asff
-from identity_auditor.contract import Context, Severity
-from identity_auditor.engine import SUPPRESSION_EXPIRED, Engine
-from identity_auditor.findings import Suppression
-from identity_auditor.models import CloudTrailEvent
-from identity_auditor.policy import DEFAULT_POLICY
-from identity_auditor.policy_loader import load_policy_text
-from identity_auditor.registry import REGISTRY
+from identity_auditor.engine.events import SUPPRESSION_EXPIRED, Engine
+from identity_auditor.engine.registry import REGISTRY
+from identity_auditor.model.cloudtrail import CloudTrailEvent
+from identity_auditor.model.contract import Context, Severity
+from identity_auditor.model.findings import Suppression
+from identity_auditor.policy.document import DEFAULT_POLICY
+from identity_auditor.policy.loader import load_policy_text
+from identity_auditor.sinks.asff import to_asff
 from support import EVENTS, PRODUCT_ARN, ROOT, corpus_record, findings_from, load_sample
 
 NOW = datetime(2026, 11, 22, 9, 30, tzinfo=timezone.utc)
@@ -103,7 +102,7 @@ def test_a_disabled_rule_does_not_run():
     parsed = CloudTrailEvent.model_validate(load_sample(ATTACH_ADMIN))
     result = Engine().evaluate(parsed.detail, Context(now=NOW, policy=disabled))
     assert result.rules_run == 1  # other rules still run
-    from identity_auditor.inputs import as_eventbridge
+    from identity_auditor.archive.inputs import as_eventbridge
 
     event = CloudTrailEvent.model_validate(as_eventbridge(record))
     result = Engine().evaluate(event.detail, Context(now=NOW, policy=disabled))
@@ -165,7 +164,7 @@ def test_a_suppression_of_another_resource_does_not_apply():
 
 def test_an_expired_suppression_no_longer_applies_and_is_reported(caplog):
     expired_policy = suppress_policy("2026-11-21", resource="arn:aws:sso:::permissionSet/*")
-    with caplog.at_level(logging.WARNING, logger="identity_auditor.engine"):
+    with caplog.at_level(logging.WARNING, logger="identity_auditor.engine.events"):
         findings = evaluate(load_sample(ATTACH_ADMIN), expired_policy).findings
     assert [f.rule_id for f in findings] == ["sso_permission_set_changed", "policy_suppression_expired"]
     original, expired = findings

@@ -18,12 +18,11 @@ from aws_lambda_powertools.utilities.parameters import base as parameters_base
 from aws_lambda_powertools.utilities.parameters.appconfig import AppConfigProvider
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
+from identity_auditor.delivery.settings import Settings
+from identity_auditor.policy import loader as policy_loader
+from identity_auditor.policy.document import DEFAULT_POLICY, PolicyError
+from identity_auditor.policy.loader import load_policy
 from moto import mock_aws
-
-from identity_auditor import policy_loader
-from identity_auditor.policy import DEFAULT_POLICY, PolicyError
-from identity_auditor.policy_loader import load_policy
-from identity_auditor.settings import Settings
 from support import ROOT
 
 PARAMETER = "/identity-auditor/policy"
@@ -121,7 +120,7 @@ def test_load_logs_the_summary_once_and_warns_about_expired_entries(ssm, caplog,
                 "owner: qa@example.com, expires: 2020-01-31}\n")
     ssm.put_parameter(Name=PARAMETER, Type="String", Value=document)
     settings = Settings(policy_ssm_parameter=PARAMETER)
-    with caplog.at_level(logging.INFO, logger="identity_auditor.policy_loader"):
+    with caplog.at_level(logging.INFO, logger="identity_auditor.policy.loader"):
         load_policy(settings)
         later(monkeypatch, 3600)
         load_policy(settings)
@@ -181,8 +180,8 @@ def test_bad_document_in_appconfig_names_the_source_and_key():
 def test_no_source_imports_neither_boto3_nor_powertools_parameters():
     code = (
         "import sys\n"
-        "from identity_auditor.policy_loader import load_policy\n"
-        "from identity_auditor.settings import Settings\n"
+        "from identity_auditor.policy.loader import load_policy\n"
+        "from identity_auditor.delivery.settings import Settings\n"
         "load_policy(Settings())\n"
         "print('boto3' in sys.modules, 'aws_lambda_powertools.utilities.parameters' in sys.modules)\n"
     )

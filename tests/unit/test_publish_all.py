@@ -14,14 +14,13 @@ from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeou
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ holds the shared helpers
 import support  # noqa: E402
-
-from identity_auditor.contract import Context  # noqa: E402
-from identity_auditor.engine import Engine  # noqa: E402
-from identity_auditor.findings import Finding  # noqa: E402
-from identity_auditor.inputs import as_eventbridge  # noqa: E402
-from identity_auditor.models import CloudTrailEvent  # noqa: E402
+from identity_auditor.archive.inputs import as_eventbridge  # noqa: E402
+from identity_auditor.aws.retry import RetryPolicy  # noqa: E402
+from identity_auditor.engine.events import Engine  # noqa: E402
+from identity_auditor.model.cloudtrail import CloudTrailEvent  # noqa: E402
+from identity_auditor.model.contract import Context  # noqa: E402
+from identity_auditor.model.findings import Finding  # noqa: E402
 from identity_auditor.sinks import SinkError, publish_all  # noqa: E402
-from identity_auditor.sinks.retry import RetryPolicy  # noqa: E402
 from identity_auditor.sinks.securityhub import SecurityHubSink  # noqa: E402
 from identity_auditor.sinks.sns import SnsSink  # noqa: E402
 

@@ -1,4 +1,4 @@
-"""identity_auditor.redaction: key-like secrets in the free text a finding copies from a record are masked
+"""identity_auditor.model.redaction: key-like secrets in the free text a finding copies from a record are masked
 (regression for the leak found by tests/contract/test_no_secrets_in_outputs.py: a secret in a user agent
 reached the ASFF ProductFields, both alert formats, the queued delivery and the CLI's jsonl)."""
 
@@ -7,11 +7,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from identity_auditor.model.redaction import MARK, redact
+from identity_auditor.sinks.alerts import email as alerts
+from identity_auditor.sinks.asff import to_asff
 from support import findings_from, invictus_event
-
-from identity_auditor import alerts
-from identity_auditor.asff import to_asff
-from identity_auditor.redaction import MARK, redact
 
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYCANARY0KEY"
 NOW_ARN = "arn:aws:securityhub:us-east-1:123456789012:product/123456789012/default"

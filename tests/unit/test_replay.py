@@ -1,4 +1,4 @@
-"""identity_auditor.replay, piece by piece: the time window, S3 key selection, the per-file reader (filter
+"""identity_auditor.archive.replay, piece by piece: the time window, S3 key selection, the per-file reader (filter
 before validation, the same verdicts and origins as inputs.read), pickling what crosses processes, and the
 synthetic archive writer."""
 
@@ -14,14 +14,10 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-
-from identity_auditor import replay as replay_module
-from identity_auditor.inputs import InputProblem, read
-from identity_auditor.models import CloudTrailEvent
-from identity_auditor.policy import DEFAULT_POLICY
-from identity_auditor.policy_loader import load_policy_file
-from identity_auditor.registry import REGISTRY
-from identity_auditor.replay import (
+from archives import replicate_invictus
+from identity_auditor.archive import replay as replay_module
+from identity_auditor.archive.inputs import InputProblem, read
+from identity_auditor.archive.replay import (
     FileResult,
     Plan,
     Replayer,
@@ -30,8 +26,11 @@ from identity_auditor.replay import (
     gunzip,
     parse_moment,
     replay,
-    replicate_invictus,
 )
+from identity_auditor.engine.registry import REGISTRY
+from identity_auditor.model.cloudtrail import CloudTrailEvent
+from identity_auditor.policy.document import DEFAULT_POLICY
+from identity_auditor.policy.loader import load_policy_file
 from support import CORPUS, ROOT, corpus_records
 
 INVICTUS = CORPUS / "invictus"
@@ -193,9 +192,9 @@ def test_records_are_read_once_with_orjson(monkeypatch, tmp_path):
 
 def _reference(path: Path) -> FileResult:
     """What the evaluate command did before replay: inputs.read, the registry filter, pydantic, the engine."""
-    from identity_auditor.contract import Context
-    from identity_auditor.engine import Engine
-    from identity_auditor.inputs import Envelope, NotCloudTrail
+    from identity_auditor.archive.inputs import Envelope, NotCloudTrail
+    from identity_auditor.engine.events import Engine
+    from identity_auditor.model.contract import Context
     from pydantic import ValidationError
 
     engine, ctx = Engine(), Context(now=datetime(2026, 11, 22, tzinfo=UTC))

@@ -10,13 +10,12 @@ from datetime import datetime, timezone
 
 import pytest
 from asff_validator import assert_valid_asff
-from support import changed, corpus_records, load_sample, run_rule
-
-from identity_auditor.asff import to_asff
-from identity_auditor.contract import Severity
-from identity_auditor.findings import build_finding
-from identity_auditor.models import CloudTrailRecord
+from identity_auditor.model.cloudtrail import CloudTrailRecord
+from identity_auditor.model.contract import Severity
+from identity_auditor.model.findings import build_finding
 from identity_auditor.rules import cognito_identity_pool_guest_access_enabled as rule
+from identity_auditor.sinks.asff import to_asff
+from support import changed, corpus_records, load_sample, run_rule
 
 NOW = datetime(2026, 11, 22, tzinfo=timezone.utc)
 PRODUCT_ARN = "arn:aws:securityhub:us-east-1:123456789012:product/123456789012/default"

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from support import changed, corpus_record, run_rule
-
-from identity_auditor.contract import Severity
+from identity_auditor.model.contract import Severity
 from identity_auditor.rules import iam_access_key_created as rule
+from support import changed, corpus_record, run_rule
 
 FOR_OTHER_USER = corpus_record("invictus", "CreateAccessKey", eventID="64b7de64-bf53-47ae-b7e3-d30cb1b5136e")
 ROOT_IDENTITY = {"type": "Root", "principalId": "123837392027", "arn": "arn:aws:iam::123837392027:root",

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from support import rule_findings, changed, corpus_record, run_rule
-
-from identity_auditor.policy import OrgPolicy
+from identity_auditor.policy.document import OrgPolicy
 from identity_auditor.rules import iam_access_key_reactivated as rule
+from support import changed, corpus_record, rule_findings, run_rule
 
 NOW = datetime(2026, 11, 22, tzinfo=timezone.utc)
 PRODUCT_ARN = "arn:aws:securityhub:us-east-1:123456789012:product/123456789012/default"

@@ -6,11 +6,10 @@ import json
 from datetime import datetime, timezone
 
 import pytest
-from support import rule_findings, CORPUS, changed, corpus_record, run_rule
-
-from identity_auditor.contract import Severity
-from identity_auditor.policy import OrgPolicy
+from identity_auditor.model.contract import Severity
+from identity_auditor.policy.document import OrgPolicy
 from identity_auditor.rules import iam_mfa_device_removed as rule
+from support import CORPUS, changed, corpus_record, rule_findings, run_rule
 
 NOW = datetime(2026, 11, 22, tzinfo=timezone.utc)
 PRODUCT_ARN = "arn:aws:securityhub:us-east-1:123456789012:product/123456789012/default"

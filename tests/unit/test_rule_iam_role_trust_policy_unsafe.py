@@ -16,15 +16,14 @@ from urllib.parse import quote
 
 import pytest
 from asff_validator import assert_valid_asff
-from support import changed, corpus_record, corpus_records, load_sample, run_rule
-
-from identity_auditor.asff import to_asff
-from identity_auditor.contract import Context, Severity
-from identity_auditor.engine import Engine
-from identity_auditor.models import CloudTrailEvent, CloudTrailRecord
-from identity_auditor.policy import OrgPolicy
-from identity_auditor.registry import REGISTRY
+from identity_auditor.engine.events import Engine
+from identity_auditor.engine.registry import REGISTRY
+from identity_auditor.model.cloudtrail import CloudTrailEvent, CloudTrailRecord
+from identity_auditor.model.contract import Context, Severity
+from identity_auditor.policy.document import OrgPolicy
 from identity_auditor.rules import iam_role_trust_policy_unsafe as rule
+from identity_auditor.sinks.asff import to_asff
+from support import changed, corpus_record, corpus_records, load_sample, run_rule
 
 ACCOUNT = "123837392027"
 CREATE = corpus_record("invictus", "CreateRole", eventID="57e170e5-78ba-4941-8508-353b2eb18c86")

@@ -5,12 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pytest
-from support import rule_findings, changed, corpus_record, corpus_records, load_sample, run_rule
-
-from identity_auditor.contract import Context
-from identity_auditor.models import CloudTrailRecord
-from identity_auditor.policy import OrgPolicy
+from identity_auditor.model.cloudtrail import CloudTrailRecord
+from identity_auditor.model.contract import Context
+from identity_auditor.policy.document import OrgPolicy
 from identity_auditor.rules import iam_user_created as rule
+from support import changed, corpus_record, corpus_records, load_sample, rule_findings, run_rule
 
 NOW = datetime(2026, 11, 22, tzinfo=timezone.utc)
 PRODUCT_ARN = "arn:aws:securityhub:us-east-1:123456789012:product/123456789012/default"

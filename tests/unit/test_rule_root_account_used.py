@@ -7,14 +7,13 @@ from datetime import datetime, timezone
 
 import pytest
 from asff_validator import assert_valid_asff
-from support import CORPUS, changed, corpus_records, load_sample, run_rule
-
-from identity_auditor.asff import to_asff
-from identity_auditor.contract import Context
-from identity_auditor.engine import Engine
-from identity_auditor.models import CloudTrailRecord
-from identity_auditor.registry import REGISTRY, Registry, Rule
+from identity_auditor.engine.events import Engine
+from identity_auditor.engine.registry import REGISTRY, Registry, Rule
+from identity_auditor.model.cloudtrail import CloudTrailRecord
+from identity_auditor.model.contract import Context
 from identity_auditor.rules import root_account_used as rule
+from identity_auditor.sinks.asff import to_asff
+from support import CORPUS, changed, corpus_records, load_sample, run_rule
 
 NOW = datetime(2026, 11, 22, tzinfo=timezone.utc)
 PRODUCT_ARN = "arn:aws:securityhub:us-east-1:123456789012:product/123456789012/default"

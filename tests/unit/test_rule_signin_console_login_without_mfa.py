@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from support import changed, corpus_record, run_rule
-
-from identity_auditor.contract import Severity
+from identity_auditor.model.contract import Severity
 from identity_auditor.rules import signin_console_login_without_mfa as rule
+from support import changed, corpus_record, run_rule
 
 IAM_USER_NO_MFA = corpus_record("invictus", "ConsoleLogin", userAgent="stratus-red-team_01190e38-873e-4cc4-aede-7ceb7ffc2a4a")
 IAM_USER_MFA = corpus_record("invictus", "ConsoleLogin", sourceIPAddress="10.8.8.10")

@@ -7,12 +7,11 @@ from datetime import datetime, timezone
 
 import pytest
 from asff_validator import assert_valid_asff
-from support import CORPUS, changed, run_rule
-
-from identity_auditor.asff import to_asff
-from identity_auditor.findings import build_finding
-from identity_auditor.models import CloudTrailRecord
+from identity_auditor.model.cloudtrail import CloudTrailRecord
+from identity_auditor.model.findings import build_finding
 from identity_auditor.rules import signin_identity_center_login_without_mfa as rule
+from identity_auditor.sinks.asff import to_asff
+from support import CORPUS, changed, run_rule
 
 NOW = datetime(2025, 3, 5, 12, 0, tzinfo=timezone.utc)
 PRODUCT_ARN = "arn:aws:securityhub:us-east-1:123456789012:product/123456789012/default"

@@ -5,14 +5,13 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from asff_validator import assert_valid_asff
-from support import rule_findings, changed, load_sample, run_rule
-
-from identity_auditor.asff import to_asff
-from identity_auditor.contract import Context, Severity
-from identity_auditor.findings import build_finding
-from identity_auditor.models import CloudTrailRecord
-from identity_auditor.policy import OrgPolicy
+from identity_auditor.model.cloudtrail import CloudTrailRecord
+from identity_auditor.model.contract import Context, Severity
+from identity_auditor.model.findings import build_finding
+from identity_auditor.policy.document import OrgPolicy
 from identity_auditor.rules import sso_account_assignment_changed as rule
+from identity_auditor.sinks.asff import to_asff
+from support import changed, load_sample, rule_findings, run_rule
 
 NOW = datetime(2025, 3, 5, 12, 0, tzinfo=timezone.utc)
 PRODUCT_ARN = "arn:aws:securityhub:us-east-1:123456789012:product/123456789012/default"

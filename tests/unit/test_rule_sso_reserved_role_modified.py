@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from support import changed, corpus_record, run_rule
-
-from identity_auditor.contract import Severity
+from identity_auditor.model.contract import Severity
 from identity_auditor.rules import sso_reserved_role_modified as rule
+from support import changed, corpus_record, run_rule
 
 ATTACH = corpus_record("invictus", "AttachRolePolicy")
 CREATE = corpus_record("invictus", "CreateRole")

@@ -21,10 +21,9 @@ from botocore.exceptions import ClientError
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ holds the shared helpers
 import support  # noqa: E402
 from asff_validator import assert_valid_asff, assert_valid_batch  # noqa: E402
-
-from identity_auditor.findings import Finding  # noqa: E402
+from identity_auditor.aws.retry import RetryPolicy  # noqa: E402
+from identity_auditor.model.findings import Finding  # noqa: E402
 from identity_auditor.sinks import SinkError  # noqa: E402
-from identity_auditor.sinks.retry import RetryPolicy  # noqa: E402
 from identity_auditor.sinks.securityhub import SecurityHubSink  # noqa: E402
 
 HOME_ACCOUNT = "123456789012"
@@ -348,7 +347,7 @@ def test_suppressed_findings_are_imported_as_suppressed_with_their_note():
     import dataclasses
     from datetime import date
 
-    from identity_auditor.findings import Suppression
+    from identity_auditor.model.findings import Suppression
 
     login, key = findings_for(LOGIN_WITHOUT_MFA) + findings_for(KEY_FOR_OTHER_USER)
     suppressed = dataclasses.replace(login, suppression=Suppression(

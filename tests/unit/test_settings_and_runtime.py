@@ -5,10 +5,9 @@ from __future__ import annotations
 import io
 
 import pytest
-
 from identity_auditor.cli import _Progress
-from identity_auditor.runtime import Home
-from identity_auditor.settings import Settings, SettingsError
+from identity_auditor.delivery.settings import Settings, SettingsError
+from identity_auditor.delivery.wiring import Home
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:identity-auditor-findings"
 

@@ -22,10 +22,9 @@ from botocore.exceptions import ClientError
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ holds the shared helpers
 import support  # noqa: E402
-
-from identity_auditor.findings import Finding  # noqa: E402
+from identity_auditor.aws.retry import RetryPolicy  # noqa: E402
+from identity_auditor.model.findings import Finding  # noqa: E402
 from identity_auditor.sinks import SinkError  # noqa: E402
-from identity_auditor.sinks.retry import RetryPolicy  # noqa: E402
 from identity_auditor.sinks.sns import SnsSink  # noqa: E402
 
 TOPIC_ARN = "arn:aws:sns:us-east-1:123456789012:identity-auditor-findings"
@@ -255,7 +254,7 @@ def test_message_attributes_for_subscription_filters():
 
 @pytest.mark.parametrize("severity", ["INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL"])
 def test_severity_rank_orders_the_labels(severity):
-    from identity_auditor.contract import Severity
+    from identity_auditor.model.contract import Severity
 
     client = FakeSns()
     make_sink(client).publish([dataclasses.replace(login_finding(), severity=Severity(severity))])
@@ -417,7 +416,7 @@ def test_authorization_error_raises_at_once():
 def suppressed(finding: Finding) -> Finding:
     from datetime import date
 
-    from identity_auditor.findings import Suppression
+    from identity_auditor.model.findings import Suppression
 
     return dataclasses.replace(finding, suppression=Suppression(
         reason="red-team exercise", owner="secops@example.com", expires=date(2023, 8, 1),
@@ -474,8 +473,8 @@ def test_chat_format_sends_custom_notification_json():
 
 
 def test_build_sinks_passes_the_alert_format_and_the_home_region():
-    from identity_auditor.runtime import Home, build_sinks
-    from identity_auditor.settings import Settings
+    from identity_auditor.delivery.settings import Settings
+    from identity_auditor.delivery.wiring import Home, build_sinks
 
     settings = Settings(findings_topic_arn=TOPIC_ARN, security_hub_enabled=False, alert_format="chat")
     (sink,) = build_sinks(settings, Home(partition="aws", region="eu-west-1", account="123456789012"))

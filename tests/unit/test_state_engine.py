@@ -10,15 +10,34 @@ from types import MappingProxyType
 
 import pytest
 from asff_validator import assert_valid_asff
-
-from identity_auditor.asff import to_asff
-from identity_auditor.contract import Compliance, Context, RuleMeta, Severity, StateResult, StateTrigger, Violation
-from identity_auditor.policy import OrgPolicy, SuppressEntry
-from identity_auditor.registry import Registry, Rule
-from identity_auditor.snapshots import AccessKeyState, AccountSnapshot, CredentialReportRow, RoleSnapshot
-from identity_auditor.state_engine import (
-    ACCOUNT, USER, StateEngine, Where, account_subject, annotation, role_subject, user_subject,
+from identity_auditor.engine.registry import Registry, Rule
+from identity_auditor.engine.state import (
+    ACCOUNT,
+    USER,
+    StateEngine,
+    Where,
+    account_subject,
+    annotation,
+    role_subject,
+    user_subject,
 )
+from identity_auditor.model.contract import (
+    Compliance,
+    Context,
+    RuleMeta,
+    Severity,
+    StateResult,
+    StateTrigger,
+    Violation,
+)
+from identity_auditor.model.snapshots import (
+    AccessKeyState,
+    AccountSnapshot,
+    CredentialReportRow,
+    RoleSnapshot,
+)
+from identity_auditor.policy.document import OrgPolicy, SuppressEntry
+from identity_auditor.sinks.asff import to_asff
 
 NOW = datetime(2026, 6, 1, 6, 0, tzinfo=timezone.utc)
 WHERE = Where("123456789012", "us-east-1", "aws")
@@ -120,7 +139,7 @@ def test_a_broken_rule_is_logged_and_counted_and_the_sweep_goes_on(caplog):
 
     rule = Rule(meta("fake_user_mfa"), None, broken)
     failures = []
-    with caplog.at_level(logging.ERROR, logger="identity_auditor.state_engine"):
+    with caplog.at_level(logging.ERROR, logger="identity_auditor.engine.state"):
         evaluations = ENGINE.evaluate([rule], [user_subject(row(n)) for n in ("alice", "bob", "carol")], ctx(),
                                       WHERE, failures=failures)
     assert [e.resource_name for e in evaluations] == ["alice", "carol"]  # bob gets no evaluation

@@ -13,15 +13,20 @@ import boto3
 import pytest
 from asff_validator import assert_valid_asff
 from freezegun import freeze_time
+from identity_auditor.config_rule.sweep import CallCounter, Collectors, audit_account
+from identity_auditor.engine.registry import Registry, Rule
+from identity_auditor.engine.state import ACCOUNT, ROLE, USER, StateEngine
+from identity_auditor.model.contract import Compliance, Context, RuleMeta, Severity, StateResult, StateTrigger
+from identity_auditor.model.snapshots import (
+    ROOT_USER,
+    AccessKeyState,
+    AccountSnapshot,
+    CredentialReportRow,
+    RoleSnapshot,
+)
+from identity_auditor.policy.document import OrgPolicy
+from identity_auditor.sinks.asff import to_asff
 from moto import mock_aws
-
-from identity_auditor.asff import to_asff
-from identity_auditor.contract import Compliance, Context, RuleMeta, Severity, StateResult, StateTrigger
-from identity_auditor.policy import OrgPolicy
-from identity_auditor.registry import Registry, Rule
-from identity_auditor.snapshots import ROOT_USER, AccessKeyState, AccountSnapshot, CredentialReportRow, RoleSnapshot
-from identity_auditor.state_audit import CallCounter, Collectors, audit_account
-from identity_auditor.state_engine import ACCOUNT, ROLE, USER, StateEngine
 
 ACCOUNT_ID = "123456789012"
 PRODUCT = f"arn:aws:securityhub:us-east-1:{ACCOUNT_ID}:product/{ACCOUNT_ID}/default"

@@ -11,13 +11,12 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from asff_validator import assert_valid_asff
-
-from identity_auditor.asff import to_asff
-from identity_auditor.contract import Compliance, Context, Severity
-from identity_auditor.findings import build_state_finding, short_hash
-from identity_auditor.policy import OrgPolicy
+from identity_auditor.model.contract import Compliance, Context, Severity
+from identity_auditor.model.findings import build_state_finding, short_hash
+from identity_auditor.model.snapshots import AccessKeyState, CredentialReportRow
+from identity_auditor.policy.document import OrgPolicy
 from identity_auditor.rules import iam_access_key_not_rotated as rule
-from identity_auditor.snapshots import AccessKeyState, CredentialReportRow
+from identity_auditor.sinks.asff import to_asff
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"

@@ -14,15 +14,14 @@ from urllib.parse import quote
 
 import pytest
 from asff_validator import assert_valid_asff
-from support import changed, corpus_record
-
-from identity_auditor.asff import to_asff
-from identity_auditor.contract import Compliance, Context, Severity
-from identity_auditor.findings import build_state_finding, short_hash
-from identity_auditor.models import CloudTrailRecord
-from identity_auditor.policy import OrgPolicy
+from identity_auditor.model.cloudtrail import CloudTrailRecord
+from identity_auditor.model.contract import Compliance, Context, Severity
+from identity_auditor.model.findings import build_state_finding, short_hash
+from identity_auditor.model.snapshots import RoleSnapshot
+from identity_auditor.policy.document import OrgPolicy
 from identity_auditor.rules import iam_role_trust_policy_unsafe as rule
-from identity_auditor.snapshots import RoleSnapshot
+from identity_auditor.sinks.asff import to_asff
+from support import changed, corpus_record
 
 ACCOUNT = "123837392027"  # the invictus account
 REGION = "us-east-1"

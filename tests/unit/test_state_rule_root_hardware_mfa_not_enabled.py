@@ -7,12 +7,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from asff_validator import assert_valid_asff
-
-from identity_auditor.asff import to_asff
-from identity_auditor.contract import Compliance, Context, Severity
-from identity_auditor.findings import build_state_finding
+from identity_auditor.model.contract import Compliance, Context, Severity
+from identity_auditor.model.findings import build_state_finding
+from identity_auditor.model.snapshots import AccessKeyState, AccountSnapshot, CredentialReportRow
 from identity_auditor.rules import root_hardware_mfa_not_enabled as rule
-from identity_auditor.snapshots import AccessKeyState, AccountSnapshot, CredentialReportRow
+from identity_auditor.sinks.asff import to_asff
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"

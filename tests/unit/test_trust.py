@@ -1,4 +1,4 @@
-"""identity_auditor.trust: the trust-policy analysis shared by the CloudTrail and Config rules.
+"""identity_auditor.rules._lib.trust: the trust-policy analysis shared by the CloudTrail and Config rules.
 
 Examples for every check (flags and ignores), then properties checked with hypothesis: the verdict does
 not depend on encoding, statement order, single-value-vs-list or condition-key case; Deny statements
@@ -17,10 +17,15 @@ from urllib.parse import quote
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from identity_auditor.model.contract import Severity
+from identity_auditor.rules._lib.trust import (
+    TrustProblem,
+    account_of,
+    analyze_trust_policy,
+    is_bare_wildcard,
+    parse_policy,
+)
 from support import corpus_record
-
-from identity_auditor.contract import Severity
-from identity_auditor.trust import TrustProblem, account_of, analyze_trust_policy, is_bare_wildcard, parse_policy
 
 OWN, TRUSTED, FOREIGN = "111122223333", "444455556666", "193672423079"
 GH = f"arn:aws:iam::{OWN}:oidc-provider/token.actions.githubusercontent.com"

@@ -1,6 +1,6 @@
 """Collectors fetch, rules decide: the only code (besides the sinks) that calls AWS for state rules.
 
-Each collector turns IAM API answers into the typed snapshots of :mod:`identity_auditor.snapshots`
+Each collector turns IAM API answers into the typed snapshots of :mod:`identity_auditor.model.snapshots`
 and makes no judgement about them (no thresholds, no policy, no "compliant"):
 
 * :class:`~identity_auditor.collectors.credential_report.CredentialReportCollector`: the IAM
@@ -12,7 +12,7 @@ and makes no judgement about them (no thresholds, no policy, no "compliant"):
 
 Every boto3 client is passed in by the caller (never created here), so tests hand in moto-backed or
 stubbed clients. Calls go through :class:`ApiCalls`, which retries throttling and transient errors
-with the project's :class:`~identity_auditor.sinks.retry.RetryPolicy` (injectable ``sleep``) and counts
+with the project's :class:`~identity_auditor.aws.retry.RetryPolicy` (injectable ``sleep``) and counts
 every request, so callers can report how many AWS calls an evaluation cost.
 """
 
@@ -24,7 +24,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from identity_auditor.sinks.retry import RetryPolicy, is_retryable
+from identity_auditor.aws.retry import RetryPolicy, is_retryable
 
 IAM_PAGE_SIZE = 1000  # the largest MaxItems IAM list operations accept
 

@@ -1,4 +1,4 @@
-"""Account-level identity state as an :class:`~identity_auditor.snapshots.AccountSnapshot`.
+"""Account-level identity state as an :class:`~identity_auditor.model.snapshots.AccountSnapshot`.
 
 Three IAM calls (plus one per 1,000 assigned virtual MFA devices), whatever the number of users:
 ``GetAccountSummary``, ``GetAccountPasswordPolicy`` and ``ListVirtualMFADevices``
@@ -16,7 +16,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from identity_auditor.collectors import ApiCalls, error_code
-from identity_auditor.snapshots import ROOT_USER, AccountSnapshot, CredentialReportRow, PasswordPolicy
+from identity_auditor.model.snapshots import ROOT_USER, AccountSnapshot, CredentialReportRow, PasswordPolicy
 
 ROOT_VIRTUAL_MFA_SUFFIX = ":mfa/root-account-mfa-device"  # the serial IAM gives root's virtual device
 DEFAULT_MINIMUM_PASSWORD_LENGTH = 6  # IAM's value when a policy is set without MinimumPasswordLength

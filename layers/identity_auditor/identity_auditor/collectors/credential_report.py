@@ -1,11 +1,11 @@
-"""The IAM credential report as :class:`~identity_auditor.snapshots.CredentialReportRow` objects.
+"""The IAM credential report as :class:`~identity_auditor.model.snapshots.CredentialReportRow` objects.
 
 How the report is obtained (IAM facts, ``design.md`` §3):
 
 1. ``GetCredentialReport``: a report younger than ``max_age`` (default 4 hours, the interval at which
    IAM regenerates at most) is used as it is.
 2. Otherwise ``GenerateCredentialReport`` is called and polled (``STARTED`` / ``INPROGRESS``) until it
-   answers ``COMPLETE``, backing off with the :class:`~identity_auditor.sinks.retry.RetryPolicy`
+   answers ``COMPLETE``, backing off with the :class:`~identity_auditor.aws.retry.RetryPolicy`
    between polls (bounded by ``policy.max_attempts``); then the new report is downloaded
    (``ReportInProgress`` is waited out the same way).
 3. When IAM refuses to generate (``LimitExceeded``, throttling, still in progress after every poll),
@@ -36,9 +36,9 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from identity_auditor.aws.retry import RetryPolicy, is_retryable
 from identity_auditor.collectors import ApiCalls, CollectorError, describe, error_code
-from identity_auditor.sinks.retry import RetryPolicy, is_retryable
-from identity_auditor.snapshots import ROOT_USER, AccessKeyState, CredentialReportRow
+from identity_auditor.model.snapshots import ROOT_USER, AccessKeyState, CredentialReportRow
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""IAM roles as :class:`~identity_auditor.snapshots.RoleSnapshot` objects, with their trust policy.
+"""IAM roles as :class:`~identity_auditor.model.snapshots.RoleSnapshot` objects, with their trust policy.
 
 Three sources, one shape:
 
@@ -10,7 +10,7 @@ Three sources, one shape:
   ``AssumeRolePolicyDocument``, so there are no per-role calls).
 * :func:`collect_role`: one role from ``GetRole`` (``None`` when it does not exist).
 
-The trust policy is decoded to a dict with :func:`identity_auditor.trust.parse_policy` (it arrives
+The trust policy is decoded to a dict with :func:`identity_auditor.rules._lib.trust.parse_policy` (it arrives
 URL-encoded from Config and the IAM API; boto3 already decodes IAM's answers). A document that is not
 valid policy JSON is passed on as the string it was, for the rule to report; ``None`` when absent.
 """
@@ -23,8 +23,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from identity_auditor.collectors import ApiCalls, error_code
-from identity_auditor.snapshots import RoleSnapshot
-from identity_auditor.trust import parse_policy
+from identity_auditor.model.snapshots import RoleSnapshot
+from identity_auditor.rules._lib.trust import parse_policy
 
 ROLE_RESOURCE_TYPE = "AWS::IAM::Role"
 

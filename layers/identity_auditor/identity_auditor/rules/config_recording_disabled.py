@@ -18,8 +18,8 @@ Decisions (spec/rules.md §A; shapes from the AWS Config developer guide's Cloud
 
 from __future__ import annotations
 
-from identity_auditor.contract import Context, RuleMeta, Severity, Trigger, Violation
-from identity_auditor.models import CloudTrailRecord
+from identity_auditor.model.cloudtrail import CloudTrailRecord
+from identity_auditor.model.contract import Context, RuleMeta, Severity, Trigger, Violation
 
 _RECORDER = ("configurationRecorderName", "configuration recorder")
 _RECORDING = "configuration changes there are no longer recorded"

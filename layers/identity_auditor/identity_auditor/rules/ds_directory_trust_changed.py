@@ -22,8 +22,8 @@ Decisions (spec/rules.md §A, second wave):
 
 from __future__ import annotations
 
-from identity_auditor.contract import Context, RuleMeta, Severity, Trigger, Violation
-from identity_auditor.models import CloudTrailRecord
+from identity_auditor.model.cloudtrail import CloudTrailRecord
+from identity_auditor.model.contract import Context, RuleMeta, Severity, Trigger, Violation
 
 _VERBS = {"CreateTrust": "created", "DeleteTrust": "deleted", "UpdateTrust": "updated"}
 _DETAILS = {

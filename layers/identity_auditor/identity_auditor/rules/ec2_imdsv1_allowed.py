@@ -32,8 +32,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from identity_auditor.contract import Context, RuleMeta, Severity, Trigger, Violation
-from identity_auditor.models import CloudTrailRecord
+from identity_auditor.model.cloudtrail import CloudTrailRecord
+from identity_auditor.model.contract import Context, RuleMeta, Severity, Trigger, Violation
 
 META = RuleMeta(
     id="ec2_imdsv1_allowed",

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from identity_auditor.contract import (
+from identity_auditor.model.contract import (
     Compliance,
     Context,
     RuleMeta,
@@ -24,8 +24,8 @@ from identity_auditor.contract import (
     StateTrigger,
     Violation,
 )
-from identity_auditor.snapshots import CredentialReportRow
-from identity_auditor.text import as_utc, clip
+from identity_auditor.model.snapshots import CredentialReportRow
+from identity_auditor.model.text import as_utc, clip
 
 META = RuleMeta(
     id="iam_access_key_not_rotated",

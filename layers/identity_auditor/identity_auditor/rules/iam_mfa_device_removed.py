@@ -19,8 +19,8 @@ Decisions (spec/rules.md §A; request shapes from the IAM API reference: ``Deact
 
 from __future__ import annotations
 
-from identity_auditor.contract import Context, RuleMeta, Severity, Trigger, Violation
-from identity_auditor.models import CloudTrailRecord
+from identity_auditor.model.cloudtrail import CloudTrailRecord
+from identity_auditor.model.contract import Context, RuleMeta, Severity, Trigger, Violation
 
 _ROOT_DEVICE = ":mfa/root-account-mfa-device"
 _ROOT_USER_NAME = "AWS ROOT USER"

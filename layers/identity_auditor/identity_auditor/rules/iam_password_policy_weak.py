@@ -12,7 +12,7 @@ Decisions (spec/rules.md §B):
 
 from __future__ import annotations
 
-from identity_auditor.contract import (
+from identity_auditor.model.contract import (
     Compliance,
     Context,
     RuleMeta,
@@ -21,7 +21,7 @@ from identity_auditor.contract import (
     StateTrigger,
     Violation,
 )
-from identity_auditor.snapshots import AccountSnapshot
+from identity_auditor.model.snapshots import AccountSnapshot
 
 MIN_LENGTH = 14
 MIN_REUSE_PREVENTION = 24

@@ -1,6 +1,6 @@
 """A role was created, or its trust policy replaced, with a trust policy that lets in too many callers.
 
-The analysis is :func:`identity_auditor.trust.analyze_trust_policy` (shared with the AWS Config rule);
+The analysis is :func:`identity_auditor.rules._lib.trust.analyze_trust_policy` (shared with the AWS Config rule);
 its module docs say exactly what is unsafe: a ``*`` principal without a condition pinning the caller,
 ``NotPrincipal`` with Allow, web identity federation without a pinned ``aud`` or ``sub`` (or with a
 bare-wildcard ``sub``), SAML federation without ``SAML:aud``, and AWS accounts outside the
@@ -34,7 +34,8 @@ other role: no exclusion, their AWS-written policies simply pass.
 
 from __future__ import annotations
 
-from identity_auditor.contract import (
+from identity_auditor.model.cloudtrail import CloudTrailRecord
+from identity_auditor.model.contract import (
     Compliance,
     Context,
     RuleMeta,
@@ -44,10 +45,9 @@ from identity_auditor.contract import (
     Trigger,
     Violation,
 )
-from identity_auditor.models import CloudTrailRecord
-from identity_auditor.snapshots import RoleSnapshot
-from identity_auditor.text import clip
-from identity_auditor.trust import TrustProblem, analyze_trust_policy
+from identity_auditor.model.snapshots import RoleSnapshot
+from identity_auditor.model.text import clip
+from identity_auditor.rules._lib.trust import TrustProblem, analyze_trust_policy
 
 _DOCUMENT = {"CreateRole": "assumeRolePolicyDocument", "UpdateAssumeRolePolicy": "policyDocument"}
 _ACTION = {"CreateRole": "created role", "UpdateAssumeRolePolicy": "changed the trust policy of role"}

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from fnmatch import fnmatchcase
 
-from identity_auditor.contract import Context, RuleMeta, Severity, Trigger, Violation
-from identity_auditor.models import CloudTrailRecord
+from identity_auditor.model.cloudtrail import CloudTrailRecord
+from identity_auditor.model.contract import Context, RuleMeta, Severity, Trigger, Violation
 
 _IDENTITY_CENTER_PROVIDER = "AWSSSO_*_DO_NOT_DELETE"
 _VERBS = {"CreateSAMLProvider": "created", "UpdateSAMLProvider": "updated", "DeleteSAMLProvider": "deleted"}

@@ -14,7 +14,7 @@ Decisions (spec/rules.md §B):
 
 from __future__ import annotations
 
-from identity_auditor.contract import (
+from identity_auditor.model.contract import (
     Compliance,
     Context,
     RuleMeta,
@@ -23,8 +23,8 @@ from identity_auditor.contract import (
     StateTrigger,
     Violation,
 )
-from identity_auditor.snapshots import CredentialReportRow
-from identity_auditor.text import clip
+from identity_auditor.model.snapshots import CredentialReportRow
+from identity_auditor.model.text import clip
 
 META = RuleMeta(
     id="iam_user_in_federated_account",

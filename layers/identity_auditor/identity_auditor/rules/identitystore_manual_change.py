@@ -20,8 +20,8 @@ sso-directory.amazonaws.com, SCIM as identitystore-scim.amazonaws.com):
 
 from __future__ import annotations
 
-from identity_auditor.contract import Context, RuleMeta, Severity, Trigger, Violation
-from identity_auditor.models import CloudTrailRecord
+from identity_auditor.model.cloudtrail import CloudTrailRecord
+from identity_auditor.model.contract import Context, RuleMeta, Severity, Trigger, Violation
 
 SCIM_SOURCE = "identitystore-scim.amazonaws.com"
 SCIM_IDENTITY_TYPE = "WebIdentityUser"

@@ -15,7 +15,7 @@ Decisions (spec/rules.md §B):
 
 from __future__ import annotations
 
-from identity_auditor.contract import (
+from identity_auditor.model.contract import (
     Compliance,
     Context,
     RuleMeta,
@@ -24,7 +24,7 @@ from identity_auditor.contract import (
     StateTrigger,
     Violation,
 )
-from identity_auditor.snapshots import AccountSnapshot
+from identity_auditor.model.snapshots import AccountSnapshot
 
 SUMMARY_KEY = "AccountAccessKeysPresent"
 

@@ -22,8 +22,8 @@ Decisions (spec/rules.md §A, CIS 1.6 / 4.3, checked against the AWS documentati
 
 from __future__ import annotations
 
-from identity_auditor.contract import ANY, Context, RuleMeta, Severity, Trigger, Violation
-from identity_auditor.models import API_CALL, CONSOLE_SIGN_IN, CloudTrailRecord
+from identity_auditor.model.cloudtrail import API_CALL, CONSOLE_SIGN_IN, CloudTrailRecord
+from identity_auditor.model.contract import ANY, Context, RuleMeta, Severity, Trigger, Violation
 
 _CONSOLE = "signin.amazonaws.com"
 

@@ -16,7 +16,7 @@ Decisions (spec/rules.md §B; CIS "hardware MFA for root"):
 
 from __future__ import annotations
 
-from identity_auditor.contract import (
+from identity_auditor.model.contract import (
     Compliance,
     Context,
     RuleMeta,
@@ -25,8 +25,8 @@ from identity_auditor.contract import (
     StateTrigger,
     Violation,
 )
+from identity_auditor.model.snapshots import AccountSnapshot
 from identity_auditor.rules.root_mfa_not_enabled import CENTRALLY_MANAGED, root_mfa
-from identity_auditor.snapshots import AccountSnapshot
 
 META = RuleMeta(
     id="root_hardware_mfa_not_enabled",

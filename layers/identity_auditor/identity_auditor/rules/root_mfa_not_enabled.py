@@ -13,7 +13,7 @@ Decisions (spec/rules.md §B):
 
 from __future__ import annotations
 
-from identity_auditor.contract import (
+from identity_auditor.model.contract import (
     Compliance,
     Context,
     RuleMeta,
@@ -22,7 +22,7 @@ from identity_auditor.contract import (
     StateTrigger,
     Violation,
 )
-from identity_auditor.snapshots import AccountSnapshot
+from identity_auditor.model.snapshots import AccountSnapshot
 
 SUMMARY_KEY = "AccountMFAEnabled"
 CENTRALLY_MANAGED = ("Root credentials are centrally managed by AWS Organizations: no root password and no "

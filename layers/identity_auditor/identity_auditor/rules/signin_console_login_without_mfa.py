@@ -12,8 +12,8 @@ Decisions (spec/rules.md §A, checked against the real records in events/ and th
 
 from __future__ import annotations
 
-from identity_auditor.contract import Context, RuleMeta, Severity, Trigger, Violation
-from identity_auditor.models import CONSOLE_SIGN_IN, CloudTrailRecord
+from identity_auditor.model.cloudtrail import CONSOLE_SIGN_IN, CloudTrailRecord
+from identity_auditor.model.contract import Context, RuleMeta, Severity, Trigger, Violation
 
 META = RuleMeta(
     id="signin_console_login_without_mfa",

@@ -30,8 +30,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from identity_auditor.contract import Context, RuleMeta, Severity, Trigger, Violation
-from identity_auditor.models import SERVICE_EVENT, CloudTrailRecord
+from identity_auditor.model.cloudtrail import SERVICE_EVENT, CloudTrailRecord
+from identity_auditor.model.contract import Context, RuleMeta, Severity, Trigger, Violation
 
 SECOND_FACTORS = frozenset({"TOTP", "RESYNC_TOTP", "WEBAUTHN", "SMARTCARD"})
 FIRST_FACTORS = frozenset({"PASSWORD"})

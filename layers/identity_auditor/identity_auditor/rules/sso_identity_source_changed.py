@@ -28,8 +28,8 @@ and ``sso-directory``):
 
 from __future__ import annotations
 
-from identity_auditor.contract import Context, RuleMeta, Severity, Trigger, Violation
-from identity_auditor.models import CloudTrailRecord
+from identity_auditor.model.cloudtrail import CloudTrailRecord
+from identity_auditor.model.contract import Context, RuleMeta, Severity, Trigger, Violation
 
 _SWITCH = {  # CRITICAL
     "AssociateDirectory": "associated a directory with",

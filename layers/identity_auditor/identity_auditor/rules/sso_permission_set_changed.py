@@ -25,8 +25,8 @@ from __future__ import annotations
 import json
 from urllib.parse import unquote
 
-from identity_auditor.contract import Context, RuleMeta, Severity, Trigger, Violation
-from identity_auditor.models import CloudTrailRecord
+from identity_auditor.model.cloudtrail import CloudTrailRecord
+from identity_auditor.model.contract import Context, RuleMeta, Severity, Trigger, Violation
 
 _CHANGES = {
     "CreatePermissionSet": "created",

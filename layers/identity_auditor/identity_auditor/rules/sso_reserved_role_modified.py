@@ -16,8 +16,8 @@ Decisions (spec/rules.md §A and design.md §3):
 
 from __future__ import annotations
 
-from identity_auditor.contract import Context, RuleMeta, Severity, Trigger, Violation
-from identity_auditor.models import CloudTrailRecord, is_reserved_sso_role
+from identity_auditor.model.cloudtrail import CloudTrailRecord, is_reserved_sso_role
+from identity_auditor.model.contract import Context, RuleMeta, Severity, Trigger, Violation
 
 _CHANGES = {
     "CreateRole": "created",

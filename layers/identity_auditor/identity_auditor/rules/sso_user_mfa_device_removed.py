@@ -23,8 +23,8 @@ constructed):
 
 from __future__ import annotations
 
-from identity_auditor.contract import Context, RuleMeta, Severity, Trigger, Violation
-from identity_auditor.models import CloudTrailRecord
+from identity_auditor.model.cloudtrail import CloudTrailRecord
+from identity_auditor.model.contract import Context, RuleMeta, Severity, Trigger, Violation
 
 SELF_SERVICE_TYPES = ("IdentityCenterUser", "Unknown")
 

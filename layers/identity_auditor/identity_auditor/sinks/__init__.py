@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from identity_auditor.findings import Finding
+    from identity_auditor.model.findings import Finding
 
 
 class SinkError(RuntimeError):

@@ -1,6 +1,6 @@
 """AWS Security Hub sink: ``BatchImportFindings`` in batches of at most 100 findings and 6 MB.
 
-Every finding is imported, suppressed ones too: :func:`~identity_auditor.asff.to_asff` creates those
+Every finding is imported, suppressed ones too: :func:`~identity_auditor.sinks.asff.to_asff` creates those
 with ``Workflow.Status = SUPPRESSED`` and a note of the reason, owner and expiry, so auditors see what
 the organisation policy waived (the SNS sink, in contrast, does not alert on them).
 """
@@ -11,9 +11,9 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
 
-from identity_auditor.asff import to_asff
-from identity_auditor.findings import Finding
-from identity_auditor.sinks.retry import Failure, Item, RetryPolicy, attempt, batched, deliver_all
+from identity_auditor.aws.retry import Failure, Item, RetryPolicy, attempt, batched, deliver_all
+from identity_auditor.model.findings import Finding
+from identity_auditor.sinks.asff import to_asff
 
 MAX_FINDINGS_PER_CALL = 100
 MAX_BYTES_PER_CALL = 6 * 1024 * 1024 - 64 * 1024  # headroom for the request envelope

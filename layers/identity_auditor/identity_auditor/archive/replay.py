@@ -1,0 +1,725 @@
+"""Fast replay of CloudTrail archives through the rule engine: what ``identity-auditor evaluate`` runs.
+
+    plan = plan_inputs(["trail/", "s3://bucket/AWSLogs/"], window=Window.between("2023-07-10", None))
+    for result in replay(plan, jobs=4):          # FileResult per input, in input order
+        ...
+
+- **Inputs** are local files, directories (walked recursively, sorted), ``-`` (stdin) and
+  ``s3://bucket/prefix`` (every ``.json``/``.jsonl``/``.gz`` object under the prefix, listed with
+  paginated ``ListObjectsV2``, keys sorted; boto3 is imported only then, with the standard credential
+  chain and ``AWS_ENDPOINT_URL``). :func:`plan_inputs` turns them into a list of :class:`Source`, one
+  per file or object, in a deterministic order.
+- **One file at a time.** A worker reads one file (or downloads one object), gunzips it, parses it once
+  with ``orjson`` and keeps nothing of it but the findings: memory is bounded by the largest file.
+- **Filter first.** Each record's ``eventSource``, ``eventName`` and ``userIdentity.type`` are looked up
+  in the registry (memoised) *before* anything else is done with it; only the records some rule
+  wants are wrapped in an EventBridge envelope, validated with pydantic and evaluated, as EventBridge
+  would deliver only those to the Lambda function. Origins (``file#Records[i]``) are formatted only
+  for what is reported.
+- **Time window.** With ``--since``/``--until`` (:class:`Window`) records outside are counted as
+  skipped, not evaluated; CloudTrail date paths (``.../CloudTrail/<region>/YYYY/MM/DD/``) outside the
+  window (with a day of margin each side for delivery delays) are not read nor downloaded at all.
+- **All cores.** With ``jobs > 1`` and more than one file, files are evaluated by a process pool
+  (``forkserver``, each worker with its own :class:`~identity_auditor.engine.events.Engine`), in chunks of
+  consecutive files; results come back in input order whatever ``jobs`` is, so the same archive gives
+  the same findings in the same order with ``--jobs 1`` and ``--jobs N``.
+
+Whatever cannot be read comes out as an :class:`~identity_auditor.archive.inputs.InputProblem` naming the file,
+the object (``s3://bucket/key``) or the record (``...#Records[i]``), with the messages of
+:mod:`identity_auditor.archive.inputs`; the other files are still evaluated.
+"""
+
+from __future__ import annotations
+
+import gc
+import gzip
+import json
+import os
+import re
+import sys
+import zlib
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields
+from datetime import date, datetime, time, timedelta, timezone
+from pathlib import Path
+from types import MappingProxyType
+from typing import IO, Any
+
+import orjson
+from pydantic import ValidationError
+
+from identity_auditor.archive.inputs import (
+    DIGEST_FOLDER,
+    READABLE_SUFFIXES,
+    STDIN,
+    InputProblem,
+    NotCloudTrail,
+    as_eventbridge,
+    classify,
+    expand,
+)
+from identity_auditor.engine.events import Engine
+from identity_auditor.model.cloudtrail import CloudTrailEvent
+from identity_auditor.model.contract import Context
+from identity_auditor.model.findings import Finding
+from identity_auditor.policy.document import DEFAULT_POLICY, OrgPolicy
+
+S3_SCHEME = "s3://"
+_BOM = b"\xef\xbb\xbf"
+_GZIP_MAGIC = b"\x1f\x8b"
+# .../CloudTrail/<region>/YYYY/MM/DD/ (also CloudTrail-Insight): the day a log file belongs to
+_DATE_PATH = re.compile(r"/CloudTrail(?:-Insight)?/[^/]+/(\d{4})/(\d{2})/(\d{2})/")
+_WANTS_CACHE_LIMIT = 100_000
+
+
+# -- what replay works on and returns ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Source:
+    """One file to read: a local path (``kind="file"``), stdin (``"stdin"``) or an S3 object (``"s3"``).
+    ``name`` is what origins and problems call it: the path, ``<stdin>`` or ``s3://bucket/key``."""
+
+    kind: str
+    name: str
+    bucket: str | None = None
+    key: str | None = None
+
+    @classmethod
+    def file(cls, path: str) -> Source:
+        return cls("stdin", "<stdin>") if path == STDIN else cls("file", path)
+
+    @classmethod
+    def s3(cls, bucket: str, key: str) -> Source:
+        return cls("s3", f"{S3_SCHEME}{bucket}/{key}", bucket, key)
+
+
+@dataclass(frozen=True)
+class RuleError:
+    """A rule raised on a record (a bug in the rule): where, which rule, and the error."""
+
+    origin: str
+    rule_id: str
+    error: str
+
+
+@dataclass
+class FileResult:
+    """What one input gave: its findings (in record order), problems, rule errors and counts.
+
+    ``read`` is False for an argument that named nothing readable (a missing path, an empty directory,
+    an S3 prefix that could not be listed): its only content is the problem saying so."""
+
+    source: str
+    read: bool = True
+    findings: list[Finding] = field(default_factory=list)
+    problems: list[InputProblem] = field(default_factory=list)
+    failures: list[RuleError] = field(default_factory=list)
+    records: int = 0  # CloudTrail records read (wanted by a rule or not)
+    evaluated: int = 0  # records some rule wants, validated and run through the engine
+    not_cloudtrail: int = 0  # events skipped: not CloudTrail records (other EventBridge events, Insights, ...)
+    outside_window: int = 0  # records skipped: their eventTime is outside since/until
+
+
+@dataclass
+class Plan:
+    """The inputs to read, in order: one :class:`Source` per file or object, and the problems of the
+    arguments that named nothing readable, in their place. ``pruned`` counts the files and objects left
+    unread because their CloudTrail date path is outside the time window."""
+
+    items: list[Source | InputProblem]
+    pruned: int = 0
+
+    @property
+    def sources(self) -> list[Source]:
+        return [item for item in self.items if isinstance(item, Source)]
+
+
+# -- the time window ---------------------------------------------------------------------------------
+
+
+def parse_moment(text: str, *, end: bool = False) -> datetime:
+    """An ISO 8601 date or date-time as an aware UTC datetime (naive values are UTC).
+
+    ``end=True`` (for ``--until``) makes the bound inclusive: a date means through the end of that day,
+    a date-time through that instant. The result is then the *exclusive* upper bound. Raises
+    ``ValueError`` for anything else."""
+    text = text.strip()
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        day = date.fromisoformat(text)
+        start = datetime.combine(day, time(0), tzinfo=timezone.utc)
+        return start + timedelta(days=1) if end else start
+    if not re.match(r"\d{4}-\d{2}-\d{2}[T ]\d{2}", text):
+        raise ValueError(f"{text!r} is not an ISO 8601 date or date-time")
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not an ISO 8601 date or date-time") from None
+    moment = moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+    return moment + timedelta(microseconds=1) if end else moment
+
+
+def _ceil_seconds(moment: datetime) -> str:
+    """The first whole second at or after ``moment``, formatted as CloudTrail writes eventTime."""
+    if moment.microsecond:
+        moment = moment.replace(microsecond=0) + timedelta(seconds=1)
+    return moment.astimezone(timezone.utc).replace(tzinfo=None).isoformat() + "Z"
+
+
+@dataclass(frozen=True)
+class Window:
+    """Records whose eventTime is in ``[since, until)`` (aware UTC datetimes; either may be None).
+
+    Build it with :meth:`between`, which takes what a person writes (``--until`` inclusive)."""
+
+    since: datetime | None = None
+    until: datetime | None = None  # exclusive
+    _low: str | None = field(default=None, init=False, repr=False, compare=False)
+    _high: str | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # CloudTrail's eventTime is 'YYYY-MM-DDTHH:MM:SSZ': whole seconds, so for a time t,
+        # t >= since <=> t >= ceil(since) and t < until <=> t < ceil(until), compared as text.
+        object.__setattr__(self, "_low", _ceil_seconds(self.since) if self.since else None)
+        object.__setattr__(self, "_high", _ceil_seconds(self.until) if self.until else None)
+
+    @classmethod
+    def between(cls, since: str | date | datetime | None, until: str | date | datetime | None) -> Window | None:
+        """The window from ``since`` (inclusive) through ``until`` (inclusive: a date means the whole
+        day); text is parsed by :func:`parse_moment`. None when neither is given."""
+        low = _bound(since, end=False)
+        high = _bound(until, end=True)
+        if low is None and high is None:
+            return None
+        if low is not None and high is not None and low >= high:
+            raise ValueError("--since must be before --until")
+        return cls(low, high)
+
+    def admits(self, event_time: Any) -> bool:
+        """The record's eventTime is inside the window. A record without a readable time is admitted
+        (and reported if its time is invalid): the window cannot say it is outside."""
+        if type(event_time) is str and len(event_time) == 20 and event_time[19] == "Z" and event_time[10] == "T":
+            return (self._low is None or event_time >= self._low) and (self._high is None or event_time < self._high)
+        moment = _moment_of(event_time)
+        if moment is None:
+            return True
+        return (self.since is None or moment >= self.since) and (self.until is None or moment < self.until)
+
+    def may_hold(self, path: str) -> bool:
+        """False when ``path`` (a key or file path) is in a CloudTrail date folder that cannot hold a
+        record of the window: a day of margin each side, for events delivered late or early."""
+        match = _DATE_PATH.search(path if path.startswith("/") else "/" + path)
+        if not match:
+            return True
+        try:
+            day = date(int(match[1]), int(match[2]), int(match[3]))
+        except ValueError:
+            return True
+        if self.since is not None and day < self.since.date() - timedelta(days=1):
+            return False
+        if self.until is not None and day > (self.until - timedelta(microseconds=1)).date() + timedelta(days=1):
+            return False
+        return True
+
+
+def _bound(value: str | date | datetime | None, *, end: bool) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        moment = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+        return moment + timedelta(microseconds=1) if end else moment
+    if isinstance(value, date):
+        return parse_moment(value.isoformat(), end=end)
+    return parse_moment(str(value), end=end)
+
+
+def _moment_of(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
+
+
+# -- planning: paths and prefixes -> sources -----------------------------------------------------------
+
+
+def plan_inputs(paths: Iterable[str], *, window: Window | None = None, client: Any = None) -> Plan:
+    """Every file and object to read, in order: arguments in the order given, files of a directory and
+    keys of a prefix sorted. Files and objects found by walking a directory or listing a prefix whose
+    CloudTrail date path is outside ``window`` are left out (counted in ``Plan.pruned``); files named
+    explicitly are always read. ``client``: the S3 client to list with (default: :func:`s3_client`)."""
+    items: list[Source | InputProblem] = []
+    pruned = 0
+    for path in paths:
+        if path.startswith(S3_SCHEME):
+            found, skipped = _list_s3(path, window, client)
+            items.extend(found)
+            pruned += skipped
+            continue
+        for item in expand([path]):
+            if isinstance(item, InputProblem):
+                items.append(item)
+            elif item != path and window is not None and not window.may_hold(Path(item).as_posix()):
+                pruned += 1
+            else:
+                items.append(Source.file(item))
+    return Plan(items, pruned)
+
+
+def _list_s3(url: str, window: Window | None, client: Any) -> tuple[list[Source | InputProblem], int]:
+    bucket, _, prefix = url[len(S3_SCHEME):].partition("/")
+    if not bucket:
+        return [InputProblem(url, "not an S3 location: expected s3://bucket/prefix")], 0
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    keys: list[str] = []
+    try:
+        client = client or s3_client()
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            keys.extend(item["Key"] for item in page.get("Contents") or ())
+    except (BotoCoreError, ClientError) as error:
+        return [InputProblem(url, f"cannot list: {error}")], 0
+    keys = sorted(key for key in keys if _readable_key(key, prefix))
+    if not keys:
+        return [InputProblem(url, "prefix holds no .json, .jsonl or .gz objects")], 0
+    kept = [key for key in keys if window is None or window.may_hold(key)]
+    return [Source.s3(bucket, key) for key in kept], len(keys) - len(kept)
+
+
+def _readable_key(key: str, prefix: str) -> bool:
+    """A JSON or gzip object under the prefix, not hidden (a part below the prefix starting with ``.``
+    or ``_``, as in directory walks) and not a CloudTrail digest file."""
+    if key.endswith("/") or not key.lower().endswith(READABLE_SUFFIXES) or f"/{DIGEST_FOLDER}/" in "/" + key:
+        return False
+    parts = key[len(prefix):].split("/")
+    if prefix and not prefix.endswith("/"):
+        parts = parts[1:]  # the first part completes the prefix's last name: the caller chose it
+    return not any(part.startswith((".", "_")) for part in parts)
+
+
+def s3_client() -> Any:
+    """An S3 client from the standard chain (environment, profile, instance role; ``AWS_ENDPOINT_URL``)."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("s3", config=Config(retries={"mode": "standard", "max_attempts": 5},
+                                            connect_timeout=10, read_timeout=60))
+
+
+# -- reading and evaluating one file -------------------------------------------------------------------
+
+
+class Replayer:
+    """Reads and evaluates files one at a time with its own engine (one per process)."""
+
+    def __init__(
+        self,
+        *,
+        policy: OrgPolicy = DEFAULT_POLICY,
+        window: Window | None = None,
+        now: datetime | None = None,
+        engine: Engine | None = None,
+    ):
+        self.engine = engine or Engine()
+        self.registry = self.engine.registry
+        self.ctx = Context(now=now or datetime.now(timezone.utc), policy=policy)
+        self.window = window
+        self._wants: dict[tuple, bool] = {}
+        self._s3: Any = None
+
+    def run(self, source: Source, stdin: IO[bytes] | None = None) -> FileResult:
+        result = FileResult(source.name)
+        try:
+            data = self._fetch(source, stdin)
+            if data[:2] == _GZIP_MAGIC:
+                data = gunzip(data)
+        except (OSError, EOFError, zlib.error) as error:
+            result.problems.append(InputProblem(source.name, f"cannot read: {error}"))
+            return result
+        except Exception as error:  # botocore's errors (imported only for S3 inputs)
+            if not _is_aws_error(error):
+                raise
+            result.problems.append(InputProblem(source.name, f"cannot read: {error}"))
+            return result
+        with _gc_paused():  # a parsed log file is a tree: nothing for the cycle collector to find
+            self._scan(result, source.name, data)
+        return result
+
+    def _fetch(self, source: Source, stdin: IO[bytes] | None) -> bytes:
+        if source.kind == "stdin":
+            return (stdin or sys.stdin.buffer).read()
+        if source.kind == "s3":
+            if self._s3 is None:
+                self._s3 = s3_client()
+            body = self._s3.get_object(Bucket=source.bucket, Key=source.key)["Body"]
+            try:
+                return body.read()
+            finally:
+                body.close()
+        with open(source.name, "rb") as handle:
+            return handle.read()
+
+    # -- parsing: orjson once; the standard library only to explain what orjson refused ----------------
+
+    def _scan(self, result: FileResult, name: str, data: bytes) -> None:
+        try:
+            document = orjson.loads(data[3:] if data[:3] == _BOM else data)
+        except orjson.JSONDecodeError:
+            pass
+        else:
+            self._document(result, name, document)
+            return
+        # Not one JSON document for orjson: JSON Lines, something orjson is stricter about than the
+        # standard library (NaN, lone surrogates, deep nesting), or broken. Same messages as inputs.read.
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as error:
+            result.problems.append(InputProblem(name, f"cannot read: {error}"))
+            return
+        if not text.strip():
+            result.problems.append(InputProblem(name, "empty input"))
+            return
+        try:
+            document = json.loads(text)
+        except (json.JSONDecodeError, RecursionError) as whole_error:
+            self._lines(result, name, text, whole_error)
+            return
+        self._document(result, name, document)
+
+    def _lines(self, result: FileResult, name: str, text: str, whole_error: Exception) -> None:
+        lines = [(number, line) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
+        if len(lines) < 2 or not isinstance(_loads_or_none(lines[0][1]), dict):
+            result.problems.append(InputProblem(name, f"invalid JSON: {_reason(whole_error)}"))
+            return
+        for number, line in lines:
+            try:
+                document = _loads(line)
+            except (json.JSONDecodeError, RecursionError) as error:
+                result.problems.append(InputProblem(f"{name}:{number}", f"invalid JSON: {_reason(error)}"))
+                continue
+            self._document(result, f"{name}:{number}", document)
+
+    def _document(self, result: FileResult, origin: str, document: object) -> None:
+        if isinstance(document, dict) and isinstance(document.get("Records"), list):
+            self._items(result, document["Records"], origin + "#Records[")
+        elif isinstance(document, list):
+            self._items(result, document, origin + "[")
+        else:
+            self._item(result, origin, document)
+
+    def _items(self, result: FileResult, items: list, prefix: str) -> None:
+        """The hot loop. A raw CloudTrail record is looked up in the registry's memo by (eventSource,
+        eventName, userIdentity.type) before anything is allocated for it; anything else (envelopes,
+        other events, problems) goes the general way, through :func:`~identity_auditor.archive.inputs.classify`,
+        with the same verdicts."""
+        wants, window = self._wants, self.window
+        records = not_cloudtrail = outside = 0
+        index = -1
+        for item in items:
+            index += 1
+            if type(item) is not dict or "detail" in item or "invokingEvent" in item:
+                self._item(result, f"{prefix}{index}]", item)
+                continue
+            try:
+                key = (item["eventSource"], item["eventName"], item["userIdentity"]["type"])
+            except (KeyError, TypeError):
+                if "eventSource" not in item or "eventName" not in item:
+                    self._item(result, f"{prefix}{index}]", item)  # not a record: classify says what
+                    continue
+                identity = item.get("userIdentity")  # absent, null, or without a type
+                key = (item["eventSource"], item["eventName"], identity.get("type") if type(identity) is dict else None)
+            if item.get("eventType") == "AwsCloudTrailInsight" or item.get("eventCategory") == "Insight":
+                not_cloudtrail += 1
+                continue
+            records += 1
+            if window is not None and not window.admits(item.get("eventTime")):
+                outside += 1
+                continue
+            try:
+                wanted = wants[key]
+            except (KeyError, TypeError):
+                wanted = self._wanted(*key)
+            if wanted:
+                self._evaluate(result, f"{prefix}{index}]", as_eventbridge(item))
+        result.records += records
+        result.not_cloudtrail += not_cloudtrail
+        result.outside_window += outside
+
+    def _item(self, result: FileResult, origin: str, item: object) -> None:
+        found = classify(origin, item)
+        if isinstance(found, InputProblem):
+            result.problems.append(found)
+            return
+        if isinstance(found, NotCloudTrail):
+            result.not_cloudtrail += 1
+            return
+        result.records += 1
+        event = found.event
+        detail = event["detail"]
+        if self.window is not None and not self.window.admits(detail.get("eventTime") or event.get("time")):
+            result.outside_window += 1
+            return
+        identity = detail.get("userIdentity")
+        if self._wanted(detail["eventSource"], detail["eventName"],
+                        identity.get("type") if isinstance(identity, dict) else None):
+            self._evaluate(result, origin, event)
+
+    def _wanted(self, source: Any, name: Any, identity_type: Any) -> bool:
+        """Whether some rule listens to the event (EventBridge would deliver it), memoised for text keys."""
+        wanted = self.registry.wants(str(source), str(name), identity_type)
+        if (type(source) is str and type(name) is str and (identity_type is None or type(identity_type) is str)
+                and len(self._wants) < _WANTS_CACHE_LIMIT):
+            self._wants[(source, name, identity_type)] = wanted
+        return wanted
+
+    def _evaluate(self, result: FileResult, origin: str, envelope: dict) -> None:
+        try:
+            event = CloudTrailEvent.model_validate(envelope)
+        except ValidationError as error:
+            result.problems.append(InputProblem(origin, "invalid event: " + first_errors(error)))
+            return
+        result.evaluated += 1
+        evaluation = self.engine.evaluate(event.detail, self.ctx, account=event.account, region=event.region)
+        for failure in evaluation.failures:
+            result.failures.append(RuleError(origin, failure.rule_id, failure.error))
+        result.findings.extend(evaluation.findings)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """The cyclic garbage collector off while one file is parsed and scanned (orjson's many new
+    containers would otherwise set off collections that walk every live object), on again after."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def gunzip(data: bytes) -> bytes:
+    """``gzip.decompress``, faster for the usual one-member file (zlib checks the CRC as it inflates);
+    anything else (several members, trailing bytes, truncated or corrupt data) is left to gzip, which
+    decompresses it or raises its own error."""
+    inflater = zlib.decompressobj(31)
+    try:
+        out = inflater.decompress(data)
+    except zlib.error:
+        return gzip.decompress(data)
+    if inflater.eof and not inflater.unused_data:
+        return out
+    return gzip.decompress(data)
+
+
+def _loads(text: str) -> object:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)  # the standard library's verdict (and message) is the one that counts
+
+
+def _loads_or_none(text: str) -> object:
+    try:
+        return _loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        return None
+
+
+def _reason(error: Exception) -> str:
+    return "nested too deeply" if isinstance(error, RecursionError) else str(error)
+
+
+def _is_aws_error(error: Exception) -> bool:
+    if "botocore" not in sys.modules:
+        return False
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return isinstance(error, (BotoCoreError, ClientError))
+
+
+def first_errors(error: ValidationError, limit: int = 3) -> str:
+    """The first few validation errors, ``location: message``, for one line of output."""
+    parts = []
+    for item in error.errors()[:limit]:
+        location = ".".join(str(part) for part in item.get("loc", ())) or "(event)"
+        parts.append(f"{location}: {item.get('msg')}")
+    more = len(error.errors()) - limit
+    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+
+
+# -- the replay: in-process or on a process pool, results in input order --------------------------------
+
+
+def default_jobs() -> int:
+    """The cores this process may use."""
+    counter = getattr(os, "process_cpu_count", None)
+    if counter is not None:
+        return counter() or 1
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
+def replay(
+    inputs: Plan | Iterable[str | Source | InputProblem],
+    *,
+    jobs: int | None = 1,
+    window: Window | None = None,
+    since: str | date | datetime | None = None,
+    until: str | date | datetime | None = None,
+    policy: OrgPolicy = DEFAULT_POLICY,
+    now: datetime | None = None,
+    stdin: IO[bytes] | None = None,
+    chunk_size: int | None = None,
+) -> Iterator[FileResult]:
+    """Evaluate every input; yield one :class:`FileResult` per input (and per unreadable argument), in
+    input order whatever ``jobs`` is.
+
+    ``inputs``: a :class:`Plan`, or paths / ``s3://`` URLs (planned here). ``jobs``: worker processes;
+    0 or None means every core, 1 evaluates in this process. ``window`` or ``since``/``until``
+    (inclusive; see :meth:`Window.between`) restrict the records evaluated. ``now`` is the evaluation
+    time every worker uses (suppression expiry); default: the time of the call."""
+    if window is None:
+        window = Window.between(since, until)
+    if not isinstance(inputs, Plan):
+        inputs = to_plan(inputs, window=window)
+    jobs = default_jobs() if not jobs else max(1, jobs)
+    now = now or datetime.now(timezone.utc)
+    files = sum(1 for item in inputs.items if isinstance(item, Source) and item.kind != "stdin")
+    if jobs > 1 and files > 1:
+        return _parallel(inputs.items, jobs, files, policy, window, now, stdin, chunk_size)
+    return _sequential(inputs.items, Replayer(policy=policy, window=window, now=now), stdin)
+
+
+def to_plan(inputs: Iterable[str | Source | InputProblem], *, window: Window | None = None) -> Plan:
+    """A plan from paths and ``s3://`` URLs (planned with :func:`plan_inputs`), sources and problems."""
+    items: list[Source | InputProblem] = []
+    pruned = 0
+    for item in inputs:
+        if isinstance(item, str):
+            planned = plan_inputs([item], window=window)
+            items.extend(planned.items)
+            pruned += planned.pruned
+        else:
+            items.append(item)
+    return Plan(items, pruned)
+
+
+def _sequential(items: Sequence[Source | InputProblem], replayer: Replayer,
+                stdin: IO[bytes] | None) -> Iterator[FileResult]:
+    for item in items:
+        if isinstance(item, InputProblem):
+            yield FileResult(item.origin, read=False, problems=[item])
+        else:
+            yield replayer.run(item, stdin)
+
+
+_WORKER: Replayer | None = None
+
+
+def _init_worker(environment: dict[str, str], policy_state: dict, window: Window | None, now: datetime) -> None:
+    """Set up a worker: the parent's environment as it is now (a forkserver keeps the one it started
+    with), and a replayer with its own engine."""
+    global _WORKER
+    os.environ.clear()
+    os.environ.update(environment)
+    _WORKER = Replayer(policy=_policy_from_state(policy_state), window=window, now=now)
+
+
+def _run_chunk(sources: list[Source]) -> list[FileResult]:
+    assert _WORKER is not None, "worker not initialised"
+    return [_WORKER.run(source) for source in sources]
+
+
+def _pool_context():
+    """``fork`` when it is safe: this process runs one thread (no lock can be held by another at the
+    fork) and its stdin is a real stream (a forked worker closes it); workers then start at once.
+    Else ``forkserver`` (workers fork from a clean process that imported this module), else ``spawn``."""
+    import multiprocessing
+    import threading
+
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and threading.active_count() == 1 and (
+        sys.stdin is None or callable(getattr(sys.stdin, "close", None))
+    ):
+        for stream in (sys.stdout, sys.stderr):  # a child must not write again what is buffered here
+            try:
+                stream.flush()
+            except (AttributeError, OSError, ValueError):
+                pass
+        return multiprocessing.get_context("fork")
+    if "forkserver" in methods:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload([__name__])  # workers fork with the engine already imported
+        return context
+    return multiprocessing.get_context("spawn")
+
+
+def _parallel(
+    items: Sequence[Source | InputProblem],
+    jobs: int,
+    files: int,
+    policy: OrgPolicy,
+    window: Window | None,
+    now: datetime,
+    stdin: IO[bytes] | None,
+    chunk_size: int | None,
+) -> Iterator[FileResult]:
+    from concurrent.futures import ProcessPoolExecutor
+
+    size = chunk_size or max(1, min(32, files // (jobs * 8)))
+    units: list[tuple[str, Any]] = []  # ("pool", [sources]) | ("here", item), in input order
+    for item in items:
+        if isinstance(item, Source) and item.kind != "stdin":
+            if units and units[-1][0] == "pool" and len(units[-1][1]) < size:
+                units[-1][1].append(item)
+            else:
+                units.append(("pool", [item]))
+        else:
+            units.append(("here", item))
+    chunks = sum(1 for kind, _ in units if kind == "pool")
+    workers = min(jobs, chunks)
+    pool = ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=_pool_context(),
+        initializer=_init_worker,
+        initargs=(dict(os.environ), _policy_state(policy), window, now),
+    )
+    here: list[Replayer] = []  # for stdin and problems, in this process, made when first needed
+
+    def resolve(kind: str, unit: Any) -> Iterator[FileResult]:
+        if kind == "pool":
+            yield from unit.result()
+            return
+        if not here:
+            here.append(Replayer(policy=policy, window=window, now=now))
+        yield from _sequential([unit], here[0], stdin)
+
+    try:
+        pending: deque = deque()
+        ahead = workers * 4  # chunks in flight: bounds what waits in memory for its turn
+        for kind, unit in units:
+            pending.append((kind, pool.submit(_run_chunk, unit) if kind == "pool" else unit))
+            while len(pending) > ahead:
+                yield from resolve(*pending.popleft())
+        while pending:
+            yield from resolve(*pending.popleft())
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _policy_state(policy: OrgPolicy) -> dict:
+    """The policy as picklable data (its read-only mappings as plain dicts)."""
+    return {f.name: dict(value) if isinstance(value := getattr(policy, f.name), MappingProxyType) else value
+            for f in fields(policy)}
+
+
+def _policy_from_state(state: dict) -> OrgPolicy:
+    return OrgPolicy(**{name: MappingProxyType(value) if isinstance(value, dict) else value
+                        for name, value in state.items()})

@@ -1,0 +1,95 @@
+"""``identity-auditor audit-account``: the state rules against the account of the current credentials.
+
+The same sweep the AWS Config evaluator runs (``state_engine.audit_account``): one credential report,
+the account summary and password policy, list pages of users and roles; then every state rule. Uses
+the standard boto3 credential chain and honours ``AWS_ENDPOINT_URL`` (so it runs against a moto server).
+Prints the NON_COMPLIANT findings with the same keys as ``evaluate`` (``event_id`` is null).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from datetime import datetime, timezone
+from typing import IO
+
+from identity_auditor.model.contract import Compliance, Context
+
+
+def add_parser(commands, severity_type) -> None:
+    audit = commands.add_parser(
+        "audit-account",
+        help="run the state rules (AWS Config path) against the account of the current credentials",
+        description="Evaluate identity state: MFA, access key age, unused credentials, root, password policy, "
+        "IAM users in federated accounts, role trust policies. Read-only IAM calls; no Config or Security Hub.",
+    )
+    audit.add_argument("--rules", default=None, metavar="ID,ID",
+                       help="only these state rule ids (comma-separated); default: all")
+    audit.add_argument("--format", choices=("table", "jsonl", "asff"), default="table")
+    audit.add_argument("--min-severity", type=severity_type, default=None, metavar="S")
+    audit.add_argument("--fail-on", type=severity_type, default=None, metavar="S")
+    audit.add_argument("--policy", default=None, metavar="FILE", help="organisation policy document to apply")
+    audit.add_argument("--product-arn", default=None, help="Security Hub product ARN for --format asff")
+
+
+def run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    import boto3
+
+    from identity_auditor.cli import EXIT_BAD_INPUT, EXIT_FAIL_ON, EXIT_OK, EXIT_RULE_ERROR, _write
+    from identity_auditor.engine.registry import REGISTRY
+    from identity_auditor.engine.state import audit_account
+    from identity_auditor.model.cloudtrail import partition_of
+    from identity_auditor.policy.document import DEFAULT_POLICY
+
+    known = {rule.meta.id for rule in REGISTRY.state_rules()}
+    rules = [rule_id.strip() for rule_id in args.rules.split(",") if rule_id.strip()] if args.rules else None
+    unknown = sorted(set(rules or ()) - known)
+    if unknown:
+        err.write(f"identity-auditor: unknown state rule id(s): {', '.join(unknown)}; "
+                  f"known: {', '.join(sorted(known))}\n")
+        return EXIT_BAD_INPUT
+    policy = DEFAULT_POLICY
+    if args.policy:
+        from identity_auditor.policy.document import PolicyError
+        from identity_auditor.policy.loader import load_policy_file
+
+        try:
+            policy = load_policy_file(args.policy)
+        except (OSError, PolicyError) as error:
+            err.write(f"identity-auditor: {error}\n")
+            return EXIT_BAD_INPUT
+
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from identity_auditor.collectors import CollectorError
+
+    session = boto3.session.Session()
+    region = session.region_name or "us-east-1"
+    started = time.perf_counter()
+    try:
+        identity = session.client("sts").get_caller_identity()
+        evaluations, api_calls = audit_account(
+            session.client("iam"),
+            account_id=identity["Account"],
+            partition=partition_of(identity.get("Arn"), region),
+            region=region,
+            ctx=Context(now=datetime.now(timezone.utc), policy=policy),
+            rules=rules,
+        )
+    except (BotoCoreError, ClientError, CollectorError) as error:
+        err.write(f"identity-auditor: cannot read the account's identity state: {error}\n")
+        return EXIT_RULE_ERROR
+    elapsed = time.perf_counter() - started
+    failed = [e.finding for e in evaluations if e.compliance is Compliance.NON_COMPLIANT and e.finding]
+    shown = [f for f in failed if args.min_severity is None or f.severity.rank >= args.min_severity.rank]
+    _write(args, shown, out)
+    counts = {c: sum(1 for e in evaluations if e.compliance is c) for c in Compliance}
+    summary = (
+        f"{counts[Compliance.NON_COMPLIANT]} non-compliant, {counts[Compliance.COMPLIANT]} compliant, "
+        f"{counts[Compliance.NOT_APPLICABLE]} not applicable evaluations in account {identity['Account']} "
+        f"({api_calls} API calls, {elapsed:.1f} s)"
+    )
+    (err if args.format != "table" else out).write(summary + "\n")
+    if args.fail_on and any(f.severity.rank >= args.fail_on.rank for f in failed):
+        return EXIT_FAIL_ON
+    return EXIT_OK

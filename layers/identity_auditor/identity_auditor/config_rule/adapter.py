@@ -1,0 +1,313 @@
+"""The AWS Config custom-rule protocol, in one place (design §1, §3).
+
+An invocation carries ``invokingEvent`` and ``ruleParameters`` as JSON *strings*, a ``resultToken``,
+``eventLeftScope`` and the rule's name and ARN. :mod:`identity_auditor.config_rule.invocation` parses it
+(:func:`parse_invocation`, a clear :class:`ConfigEventError` on anything it cannot use), picks the state
+rule (``ruleParameters.ruleId``) and applies the rule parameters to the organisation policy
+(:func:`apply_parameters`); here the :class:`ConfigAdapter` evaluates by message type and
+:func:`put_evaluations` answers Config:
+
+- ``ConfigurationItemChangeNotification``: the item's resource. ``AWS::IAM::User`` is judged on its
+  credential report row, looked up by name (the configuration item has no key or MFA data);
+  ``AWS::IAM::Role`` on ``role_from_configuration_item`` (live ``GetRole`` when the item has no
+  configuration).
+- ``OversizedConfigurationItemChangeNotification``: the same, on the item fetched with
+  ``GetResourceConfigHistory(limit=1)`` (the summary's name when Config has no history for it).
+- ``ScheduledNotification``: every resource of the rule's type, with :func:`audit_account` (every user
+  from ONE credential report, or the account ``AWS::::Account``).
+- ``eventLeftScope: true`` and deleted items (``ResourceDeleted``, ``ResourceDeletedNotRecorded``):
+  NOT_APPLICABLE and an ARCHIVED finding, without any API call.
+
+Evaluations go back in batches of at most 100, ``TestMode=True`` for the ``TESTMODE`` token.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from typing import Any
+
+from identity_auditor.config_rule.invocation import (
+    CHANGE,
+    DELETED,
+    MESSAGE_TYPES,
+    OVERSIZED,
+    SCHEDULED,
+    TEST_TOKEN,
+    ConfigEventError,
+    Invocation,
+    apply_parameters,
+    parse_invocation,
+    parse_time,
+    select_rule,
+    shown,
+)
+from identity_auditor.config_rule.sweep import CallCounter, Collectors, audit_account
+from identity_auditor.engine.registry import REGISTRY, Registry, Rule
+from identity_auditor.engine.state import (
+    ACCOUNT,
+    ROLE,
+    USER,
+    StateEngine,
+    StateEvaluation,
+    StateFailure,
+    Subject,
+    Where,
+    account_key,
+)
+from identity_auditor.model.contract import Context
+
+logger = logging.getLogger(__name__)
+
+MAX_EVALUATIONS_PER_CALL = 100
+_IAM_NAME = re.compile(r"[\w+=,.@-]{1,128}", re.ASCII)  # what GetRole accepts as RoleName
+__all__ = ["CHANGE", "DELETED", "MESSAGE_TYPES", "OVERSIZED", "SCHEDULED", "TEST_TOKEN", "Clients", "ConfigAdapter",
+           "ConfigEventError", "clients_for", "ConfigRun", "Invocation", "PutEvaluationsError", "apply_parameters",
+           "item_from_history", "parse_invocation", "put_evaluations", "select_rule"]
+
+
+class PutEvaluationsError(RuntimeError):
+    """AWS Config refused some evaluations."""
+
+
+@dataclass
+class ConfigRun:
+    rule_id: str
+    message_type: str
+    evaluations: list[StateEvaluation] = field(default_factory=list)
+    failures: list[StateFailure] = field(default_factory=list)
+    api_calls: int = 0
+    note: str = ""
+    skipped: str = ""  # why nothing was evaluated (rule disabled, user not yet in the credential report)
+
+
+class Clients:
+    """The boto3 clients the Config path needs, created on first use (boto3 is imported only then).
+
+    ``session``: a boto3 session in the member account an organisation rule's invocation is about
+    (:meth:`identity_auditor.aws.member_access.MemberAccess.session`); the IAM reads and PutEvaluations (its
+    result token belongs to that account) then happen there. ``None``: the function's own credentials.
+    The de-duplication table is always the auditor's own.
+    """
+
+    def __init__(self, region: str, session=None):
+        self.region = region
+        self.session = session
+
+    def _client(self, service: str, *, in_member_account: bool = True):
+        import boto3
+        from botocore.config import Config
+
+        config = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=20)
+        source = self.session if in_member_account and self.session is not None else boto3
+        return source.client(service, region_name=self.region, config=config)
+
+    @cached_property
+    def iam(self):
+        return self._client("iam")
+
+    @cached_property
+    def config(self):
+        return self._client("config")
+
+    @cached_property
+    def dynamodb(self):
+        return self._client("dynamodb", in_member_account=False)
+
+
+def clients_for(held: dict, region: str, account: str | None = None, session=None) -> Clients:
+    """The :class:`Clients` of a region and account, kept in ``held`` (the handler's per-container cache)
+    and built anew when ``session`` is another object than theirs: MemberAccess renews a member account's
+    session before its credentials expire, and a new IAM client also starts a new credential report
+    collector (reports are per account)."""
+    key = ("clients", region, account)
+    clients = held.get(key)
+    if clients is None or clients.session is not session:
+        clients = held[key] = Clients(region, session)
+    return clients
+
+
+class ConfigAdapter:
+    def __init__(self, registry: Registry = REGISTRY, collectors: Collectors | None = None):
+        self.registry = registry
+        self.engine = StateEngine(registry)
+        self._collectors = collectors
+        self._reports: dict[int, tuple] = {}
+
+    @property
+    def collectors(self) -> Collectors:
+        if self._collectors is None:
+            self._collectors = Collectors.default()
+        return self._collectors
+
+    def evaluate(self, invocation: Invocation, ctx: Context, clients, home: Where) -> ConfigRun:
+        rule = select_rule(invocation, self.registry)
+        ctx, note = apply_parameters(ctx, invocation.rule_parameters, rule)
+        run = ConfigRun(rule.meta.id, invocation.message_type, note=note)
+        if not ctx.policy.is_enabled(rule.meta.id):
+            run.skipped = "rule disabled by the organisation policy"
+            return run
+        where = Where(invocation.account_id or home.account, invocation.region or home.region,
+                      invocation.partition or home.partition)
+        if invocation.message_type == SCHEDULED:
+            run.evaluations, run.api_calls = audit_account(
+                clients.iam, account_id=where.account, partition=where.partition, region=where.region, ctx=ctx,
+                rules=[rule], collectors=replace(self.collectors, report=self._report), engine=self.engine,
+                ordering_timestamp=invocation.notification_time or ctx.now, note=note, failures=run.failures)
+            return run
+        item = invocation.item
+        if invocation.message_type == OVERSIZED and not _gone(invocation, item):
+            item = self._fetch(clients, item, run)
+        run.evaluations = self._changed(rule, invocation, item, ctx, where, clients, run)
+        return run
+
+    def _fetch(self, clients, summary: dict, run: ConfigRun) -> dict:
+        from botocore.exceptions import ClientError
+
+        try:
+            response = clients.config.get_resource_config_history(
+                resourceType=summary["resourceType"], resourceId=summary["resourceId"], limit=1)
+            run.api_calls += 1
+        except ClientError as error:
+            logger.warning("GetResourceConfigHistory %s %s failed (%s); using the summary",
+                           summary["resourceType"], summary["resourceId"], error.response["Error"].get("Code"))
+            return summary
+        items = response.get("configurationItems") or []
+        return item_from_history(items[0]) if items else summary
+
+    def _changed(self, rule: Rule, invocation: Invocation, item: dict, ctx: Context, where: Where, clients,
+                 run: ConfigRun) -> list[StateEvaluation]:
+        resource_type, name = item["resourceType"], _name(item)
+        gone = Subject(resource_type, item["resourceId"], name, _key(item, where), None)
+        when = parse_time(item.get("configurationItemCaptureTime")) or ctx.now
+        if resource_type != rule.meta.state.resource_type:
+            evaluation = self.engine.not_applicable(rule, gone, f"{resource_type} is not judged by {rule.meta.id}",
+                                                    ctx, where, when, note=run.note)
+            return [replace(evaluation, finding=None)]  # never judged: no finding to close
+        if _gone(invocation, item):
+            why = ("left the scope of the rule" if invocation.event_left_scope
+                   else f"was deleted ({item.get('configurationItemStatus')})")
+            return [self.engine.not_applicable(rule, gone, f"{resource_type} {name} {why}", ctx, where, when,
+                                               note=run.note)]
+        subject = self._subject(item, gone, where, clients, run)
+        if subject is None:
+            return []
+        if subject.snapshot is None:
+            return [self.engine.not_applicable(rule, gone, f"{resource_type} {name} no longer exists", ctx,
+                                               where, when, note=run.note)]
+        return self.engine.evaluate([rule], [subject], ctx, where, ordering_timestamp=when, note=run.note,
+                                    failures=run.failures)
+
+    def _subject(self, item: dict, gone: Subject, where: Where, clients, run: ConfigRun) -> Subject | None:
+        """The resource's current state (``snapshot`` None: it no longer exists; None: cannot be judged now)."""
+        iam = clients.iam
+        with CallCounter(iam) as counter:
+            subject = self._current(item, gone, where, iam, run)
+        run.api_calls += counter.calls
+        return subject
+
+    def _current(self, item: dict, gone: Subject, where: Where, iam, run: ConfigRun) -> Subject | None:
+        if gone.resource_type == USER:
+            row = next((row for row in self._report(iam).rows() if row.user == gone.resource_name), None)
+            if row is None:
+                run.skipped = f"user {gone.resource_name} is not in the credential report yet (at most 4 hours old)"
+                logger.warning("%s: no evaluation now; the next periodic run judges it", run.skipped,
+                               extra={"resource_id": gone.resource_id})
+                return None
+            return replace(gone, key=row.arn, snapshot=row)
+        if gone.resource_type == ROLE:
+            if isinstance(item.get("configuration"), dict):
+                role = self.collectors.role_from_item(item)
+            else:  # not recorded, or the oversized summary when Config had no history
+                if not _IAM_NAME.fullmatch(gone.resource_name):
+                    raise ConfigEventError(f"the configuration item's resourceName {shown(gone.resource_name)} is "
+                                           "not an IAM role name; the role cannot be looked up")
+                role = self.collectors.role(iam, gone.resource_name)
+            return replace(gone, key=role.arn, snapshot=role) if role is not None else gone
+        if gone.resource_type == ACCOUNT:
+            rows = self._report(iam).rows()
+            return replace(gone, snapshot=self.collectors.account(
+                iam, account_id=where.account, partition=where.partition, report_rows=rows))
+        raise ConfigEventError(f"resource type {gone.resource_type} is not supported")
+
+    def _report(self, iam):
+        """One credential report collector per IAM client, kept across invocations: it reuses a report
+        younger than 4 hours (as IAM would) and serves the last one when IAM refuses to generate."""
+        held = self._reports.get(id(iam))
+        if held is None or held[0] is not iam:
+            held = self._reports[id(iam)] = (iam, self.collectors.report(iam))
+        return held[1]
+
+
+def _gone(invocation: Invocation, item: dict) -> bool:
+    status = item.get("configurationItemStatus")
+    return invocation.event_left_scope or (isinstance(status, str) and status in DELETED)
+
+
+def _name(item: dict) -> str:
+    """The resource's name: the first name the item gives as text (``resourceName``, the configuration's
+    ``userName`` or ``roleName``), else its ``resourceId``."""
+    configuration = item.get("configuration") if isinstance(item.get("configuration"), dict) else {}
+    names = (item.get("resourceName"), configuration.get("userName"), configuration.get("roleName"))
+    return next((name for name in names if isinstance(name, str) and name), item["resourceId"])
+
+
+def _key(item: dict, where: Where) -> str:
+    """The finding key of an item's resource: its ARN (as the snapshot's), ``AWS::::Account:<id>``."""
+    if item["resourceType"] == ACCOUNT:
+        return account_key(item.get("awsAccountId") or where.account)
+    arn = next((value for value in (item.get("ARN"), item.get("arn")) if isinstance(value, str) and value), None)
+    if arn:
+        return arn
+    kind = {USER: "user", ROLE: "role"}.get(item["resourceType"], item["resourceType"])
+    configuration = item.get("configuration") if isinstance(item.get("configuration"), dict) else {}
+    path = configuration.get("path") if isinstance(configuration.get("path"), str) else "/"
+    return f"arn:{where.partition}:iam::{item.get('awsAccountId') or where.account}:{kind}{path}{_name(item)}"
+
+
+def item_from_history(api_item: dict) -> dict:
+    """A ``GetResourceConfigHistory`` item in the shape of an invoking event's configurationItem: its
+    ``configuration`` (and supplementary values) parsed from JSON strings, ``ARN`` and ``awsAccountId``."""
+    item = dict(api_item)
+    configuration = item.get("configuration")
+    if isinstance(configuration, str):
+        try:
+            item["configuration"] = json.loads(configuration)
+        except json.JSONDecodeError:
+            item["configuration"] = None
+    supplementary = item.get("supplementaryConfiguration") or {}
+    item["supplementaryConfiguration"] = {
+        key: _maybe_json(value) for key, value in supplementary.items()} if isinstance(supplementary, dict) else {}
+    item.setdefault("ARN", item.get("arn"))
+    item.setdefault("awsAccountId", item.get("accountId"))
+    item.setdefault("configurationItemVersion", item.get("version"))
+    return item
+
+
+def _maybe_json(value: Any) -> Any:
+    try:
+        return json.loads(value) if isinstance(value, str) else value
+    except json.JSONDecodeError:
+        return value
+
+
+def put_evaluations(config, invocation: Invocation, evaluations: list[StateEvaluation]) -> int:
+    """``PutEvaluations`` in batches of at most 100 with the invocation's result token; returns the
+    number of calls. Raises :class:`PutEvaluationsError` naming what Config refused."""
+    entries = [evaluation.config_evaluation() for evaluation in evaluations]
+    calls, failed = 0, []
+    for start in range(0, len(entries), MAX_EVALUATIONS_PER_CALL):
+        request = {"Evaluations": entries[start:start + MAX_EVALUATIONS_PER_CALL],
+                   "ResultToken": invocation.result_token}
+        if invocation.test_mode:
+            request["TestMode"] = True
+        response = config.put_evaluations(**request)
+        calls += 1
+        failed.extend(response.get("FailedEvaluations") or [])
+    if failed:
+        names = ", ".join(f"{e.get('ComplianceResourceType')} {e.get('ComplianceResourceId')}" for e in failed[:5])
+        raise PutEvaluationsError(f"AWS Config refused {len(failed)} of {len(entries)} evaluations: {names}")
+    return calls

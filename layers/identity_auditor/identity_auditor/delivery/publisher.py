@@ -1,0 +1,196 @@
+"""The publisher's work on one batch of queued findings: import, then alert.
+
+1. **Address** each finding. Security Hub accepts a custom integration's finding only from the account
+   in its ``AwsAccountId``, under that account's default product. A finding about the auditor's own
+   account is imported with the function's credentials; one about a member account through the member
+   role the forwarder StackSet creates (``MEMBER_ROLE_NAME``, :mod:`identity_auditor.aws.member_access`), so
+   it lives in that account's Security Hub and reaches the delegated administrator through Security
+   Hub's own aggregation. Without a member role, or when the role cannot be assumed, the finding is
+   imported into the auditor's account instead, with the member account kept in
+   ``ProductFields.RecordedAccountId`` and the resource: nothing is dropped for want of a role.
+2. **Import** up to 100 findings (and 6 MB) per ``BatchImportFindings`` call, one call sequence per
+   account. The client uses botocore's adaptive retry mode (client-side rate limiting under
+   throttling); throttled, failed (5xx) and transiently ``FailedFindings`` items are retried with
+   jittered backoff; what is still not imported is reported per message, so the batch processor returns
+   exactly those messages to the queue.
+3. **Alert** for each imported finding that pages, once per ``alert_key`` (Powertools idempotency on
+   the de-duplication table): a message delivered again, or a batch retried after a timeout, re-imports
+   (Security Hub updates the finding in place, keyed on its Id) but never pages twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from identity_auditor.delivery.dedup import ALERT_KEY, ALERT_KEY_PREFIX, Deduplicator
+from identity_auditor.delivery.wiring import Home
+from identity_auditor.sinks.asff import default_product_arn
+from identity_auditor.sinks.queue import Delivery
+
+if TYPE_CHECKING:
+    from identity_auditor.aws.retry import Failure
+
+RESERVE_MS = 45_000  # time kept for the alerts and the batch response (the function's timeout is 120 s)
+# Whole-call refusals that mean "not in this account" rather than "not this finding".
+ACCOUNT_REFUSALS = ("InvalidAccessException", "AccessDeniedException", "AccessDenied", "UnrecognizedClientException")
+
+logger = logging.getLogger(__name__)
+
+
+class PublishError(RuntimeError):
+    """A queued finding was not imported or its alert not sent; the message goes back to the queue."""
+
+
+@dataclass
+class Outcome:
+    """What one batch did, for metrics and logs."""
+
+    imported: int = 0
+    fallbacks: int = 0  # findings about member accounts imported into the auditor's account
+    not_imported: dict[str, str] = field(default_factory=dict)  # message id -> reason
+
+
+class Publisher:
+    def __init__(
+        self,
+        home: Home,
+        *,
+        securityhub: Callable[[str], object],
+        sns: Callable[[], object] | None,
+        topic_arn: str | None,
+        member_access=None,
+        product_arn: str | None = None,
+        dedup_table: str | None = None,
+        imports: bool = True,
+        on_retry: Callable[[int, int], None] | None = None,
+        retry_policy=None,
+    ):
+        """``securityhub(account)`` gives the Security Hub client for importing into ``account`` (the home
+        account's own client, or one from the member role's session); ``sns()`` the SNS client."""
+        self.home = home
+        self._securityhub = securityhub
+        self._sns_factory = sns
+        self._sns = None
+        self.topic_arn = topic_arn
+        self.member_access = member_access
+        self.product_arn = product_arn or default_product_arn(home.partition, home.region, home.account)
+        self.alerts_once = Deduplicator(dedup_table, key_prefix=ALERT_KEY_PREFIX, event_key=ALERT_KEY)
+        self.on_retry = on_retry
+        self.retry_policy = retry_policy
+        self.imports = imports  # False (SecurityHubEnabled=false): no member role is assumed for nothing
+        self._keep_going: Callable[[], bool] | None = None
+
+    # -- import ----------------------------------------------------------------------------------------
+
+    def import_findings(self, deliveries: Mapping[str, Delivery], *,
+                        time_left_ms: Callable[[], int] | None = None) -> Outcome:
+        """Import every delivery's finding; ``Outcome.not_imported`` names the messages to retry.
+
+        With ``time_left_ms`` (the Lambda context's), no import call starts and no retry waits once less
+        than :data:`RESERVE_MS` is left: what is not imported by then returns to the queue, and what was
+        imported is alerted and deleted, instead of the whole batch timing out and coming back."""
+        self._keep_going = (lambda: time_left_ms() > RESERVE_MS) if time_left_ms else None
+        outcome = Outcome()
+        targets: dict[str, str | None] = {}  # the account a finding about each account goes to, once a batch
+        by_account: dict[str, dict[str, tuple[dict, list[str]]]] = {}
+        for message_id, delivery in deliveries.items():
+            if delivery.account_id not in targets:
+                targets[delivery.account_id] = self._target(delivery.account_id)
+            account = targets[delivery.account_id]
+            if account is None:
+                outcome.not_imported[message_id] = f"{delivery.finding_id}: the member role of " \
+                                                   f"{delivery.account_id} is not available now; retried later"
+                continue
+            if self.imports and account != delivery.account_id and self.member_access is not None \
+                    and self.member_access.enabled_for(delivery.account_id):
+                outcome.fallbacks += 1  # a member's finding imported here: its role is missing or refused
+            document = self.address(delivery.asff, account)
+            same = by_account.setdefault(account, {}).get(document["Id"])
+            if same is None or document.get("UpdatedAt", "") >= same[0].get("UpdatedAt", ""):
+                # the same finding twice in one batch: import the newest version once, for both messages
+                by_account[account][document["Id"]] = (document, (same[1] if same else []) + [message_id])
+            else:
+                same[1].append(message_id)
+        for account, documents in by_account.items():
+            failed = self._import(account, [document for document, _ in documents.values()])
+            refused = {finding_id for finding_id, failure in failed.items() if _account_refused(failure)}
+            if account != self.home.account and refused:
+                # The member account refuses the whole call (Security Hub not enabled there, the role
+                # lacks the permission): import here rather than leave the findings to the dead letters.
+                logger.warning("member account refused the import; importing into the auditor's account instead",
+                               extra={"member_account": account, "findings": len(refused),
+                                      "error": next(failed[i].reason for i in refused)})
+                outcome.fallbacks += sum(len(documents[i][1]) for i in refused)
+                again = self._import(self.home.account, [self.address(documents[i][0], self.home.account)
+                                                         for i in refused])
+                failed = {**{i: f for i, f in failed.items() if i not in refused}, **again}
+            for finding_id, (_, message_ids) in documents.items():
+                if finding_id in failed:
+                    for message_id in message_ids:
+                        outcome.not_imported[message_id] = f"{finding_id}: {failed[finding_id].reason}"
+                else:
+                    outcome.imported += len(message_ids)
+        return outcome
+
+    def _target(self, account: str) -> str | None:
+        """The account to import a finding about ``account`` into; ``None``: not now (retry the message)."""
+        if not self.imports or self.member_access is None or not self.member_access.enabled_for(account):
+            return self.home.account
+        from identity_auditor.aws.member_access import MemberAccessError
+
+        try:
+            self.member_access.session(account)
+            return account
+        except MemberAccessError as error:
+            if not error.permanent:  # STS throttled or unreachable: the next receive tries again
+                logger.warning("member role not available now; the findings return to the queue",
+                               extra={"member_account": account, "error": str(error)})
+                return None
+            # the role is missing or refused: import centrally rather than lose the finding
+            logger.warning("member role not usable; importing into the auditor's account instead",
+                           extra={"member_account": account, "error": str(error)})
+            return self.home.account
+
+    def address(self, document: dict, account: str) -> dict:
+        """The ASFF document as imported into ``account`` (its product, its account id)."""
+        product = self.product_arn if account == self.home.account else default_product_arn(
+            self.home.partition, self.home.region, account)
+        return {**document, "AwsAccountId": account, "ProductArn": product}
+
+    def _import(self, account: str, documents: list[dict]) -> dict[str, Failure]:
+        """Import into ``account``; the failures of what was not imported, by finding Id."""
+        from identity_auditor.aws.retry import Failure
+        from identity_auditor.sinks.securityhub import SecurityHubSink
+
+        try:
+            client = self._securityhub(account)
+        except Exception as error:
+            return {document["Id"]: Failure(f"no Security Hub client for {account}: {error}") for document in documents}
+        sink = SecurityHubSink(client, product_arn=lambda finding: self.product_arn, policy=self.retry_policy,
+                               on_retry=self.on_retry)
+        return sink.import_documents(documents, keep_going=self._keep_going)
+
+    # -- alert -----------------------------------------------------------------------------------------
+
+    def alert(self, delivery: Delivery, context=None) -> str | None:
+        """Send the delivery's alert once per ``alert_key``; the SNS message id (``None``: nothing to send)."""
+        if delivery.alert is None or not self.topic_arn or self._sns_factory is None:
+            return None
+        result = self.alerts_once.publish_once(
+            {ALERT_KEY: delivery.alert_key}, context, lambda: {"MessageId": self._publish(delivery.alert)})
+        return result.get("MessageId") if isinstance(result, dict) else None
+
+    def _publish(self, alert: dict) -> str:
+        if self._sns is None:
+            self._sns = self._sns_factory()
+        response = self._sns.publish(TopicArn=self.topic_arn, Subject=alert["Subject"], Message=alert["Message"],
+                                     MessageAttributes=alert.get("MessageAttributes") or {})
+        return response["MessageId"]
+
+
+def _account_refused(failure: Failure) -> bool:
+    """A permanent refusal of the whole import call by the account (not a verdict on one finding)."""
+    return not failure.retryable and failure.cause is not None and failure.reason.startswith(ACCOUNT_REFUSALS)

@@ -1,0 +1,132 @@
+"""Wiring for deployed and local runs: builds the sinks from settings, creating boto3 clients lazily.
+
+boto3 is imported here, on the first event that produced a finding, not when the handler module is
+imported: events that break no rule (most of them) never pay for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from identity_auditor.delivery.settings import Settings
+from identity_auditor.sinks import Sink
+from identity_auditor.sinks.asff import default_product_arn
+
+
+@dataclass(frozen=True)
+class Home:
+    """Where the auditor itself runs: findings are imported into this account and region."""
+
+    partition: str
+    region: str
+    account: str
+
+    @classmethod
+    def from_function_arn(cls, arn: str) -> Home:
+        # arn:aws:lambda:us-east-1:123456789012:function:name[:alias]
+        parts = arn.split(":")
+        if len(parts) < 7 or parts[0] != "arn" or parts[2] != "lambda":
+            raise ValueError(f"not a Lambda function ARN: {arn!r}")
+        return cls(partition=parts[1], region=parts[3], account=parts[4])
+
+
+def build_sinks(
+    settings: Settings,
+    home: Home,
+    *,
+    on_retry: Callable[[str, int, int], None] | None = None,
+) -> list[Sink]:
+    import boto3
+    from botocore.config import Config
+
+    from identity_auditor.sinks.securityhub import SecurityHubSink
+    from identity_auditor.sinks.sns import SnsSink
+
+    config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=20)
+    sinks: list[Sink] = []
+    if settings.findings_queue_url:  # deployed: the publisher imports and alerts, within Security Hub's rate
+        from identity_auditor.sinks.queue import QueueSink
+
+        product = settings.security_hub_product_arn or default_product_arn(home.partition, home.region, home.account)
+        return [QueueSink(  # the queue is in the function's own stack and region
+            boto3.client("sqs", region_name=home.region, config=config),
+            queue_url=settings.findings_queue_url,
+            product_arn=lambda finding: product,
+            alert_format=settings.alert_format,
+            home_region=home.region,
+            home_partition=home.partition,
+            on_retry=(lambda attempt, left: on_retry("queue", attempt, left)) if on_retry else None,
+        )]
+    if settings.security_hub_enabled:
+        product = settings.security_hub_product_arn or default_product_arn(home.partition, home.region, home.account)
+        sinks.append(
+            SecurityHubSink(
+                boto3.client("securityhub", region_name=home.region, config=config),
+                product_arn=lambda finding: product,
+                on_retry=(lambda attempt, left: on_retry("securityhub", attempt, left)) if on_retry else None,
+            )
+        )
+    if settings.findings_topic_arn:
+        topic_region = settings.findings_topic_arn.split(":")[3]
+        sinks.append(
+            SnsSink(
+                boto3.client("sns", region_name=topic_region, config=config),
+                topic_arn=settings.findings_topic_arn,
+                on_retry=(lambda attempt, left: on_retry("sns", attempt, left)) if on_retry else None,
+                alert_format=settings.alert_format,
+                # Findings are imported in the home region: the alert's Security Hub link opens it there.
+                home_region=home.region,
+                home_partition=home.partition,
+            )
+        )
+    return sinks
+
+
+def build_publisher(settings: Settings, home: Home, *, on_retry: Callable[[int, int], None] | None = None):
+    """The publisher function's wiring: Security Hub clients per account with botocore's adaptive retry
+    mode (client-side rate limiting when Security Hub throttles), the SNS client, member access."""
+    import boto3
+    from botocore.config import Config
+
+    from identity_auditor.aws.member_access import MemberAccess
+    from identity_auditor.delivery.publisher import Publisher
+
+    adaptive = Config(retries={"mode": "adaptive", "max_attempts": 8}, connect_timeout=5, read_timeout=20)
+    standard = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=20)
+    access = MemberAccess(settings.member_role_name, home_account=home.account, partition=home.partition,
+                          region=home.region)
+    clients: dict[tuple, object] = {}
+
+    def securityhub(account: str):
+        session = access.session(account)  # None: the function's own credentials; renewed before expiry
+        key = (account, id(session))
+        if key not in clients:
+            for stale in [known for known in clients if known[0] == account]:
+                del clients[stale]
+            clients[key] = (session or boto3).client("securityhub", region_name=home.region, config=adaptive)
+        return clients[key]
+
+    topic = settings.findings_topic_arn
+    return Publisher(
+        home,
+        securityhub=(securityhub if settings.security_hub_enabled else _no_security_hub),
+        sns=(lambda: boto3.client("sns", region_name=topic.split(":")[3], config=standard)) if topic else None,
+        topic_arn=topic,
+        member_access=access,
+        product_arn=settings.security_hub_product_arn,
+        dedup_table=settings.idempotency_table,
+        imports=settings.security_hub_enabled,
+        on_retry=on_retry,
+    )
+
+
+class _AcceptEverything:
+    """Security Hub switched off (SecurityHubEnabled=false): imports succeed without a call."""
+
+    def batch_import_findings(self, Findings):  # noqa: N803 (boto3's parameter name)
+        return {"FailedCount": 0, "SuccessCount": len(Findings), "FailedFindings": []}
+
+
+def _no_security_hub(account: str) -> _AcceptEverything:
+    return _AcceptEverything()

@@ -1,0 +1,228 @@
+"""The one registry of rules. Everything that needs "all rules" asks here: the engine, the CLI's
+catalogue, the EventBridge patterns in template.yaml (checked by tests/contract/test_template.py).
+
+To add a rule: write ``rules/<rule_id>.py`` (``META`` + ``evaluate``), add it to ``_MODULES``, add its
+sample events to ``events/`` and ``events/manifest.json``, then run ``identity-auditor patterns``
+and paste any changed pattern into template.yaml.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from identity_auditor.model.cloudtrail import CloudTrailRecord
+from identity_auditor.model.contract import Context, RuleMeta, StateResult, Violation
+from identity_auditor.rules import (
+    cloudtrail_logging_disabled,
+    cognito_identity_pool_guest_access_enabled,
+    config_recording_disabled,
+    ds_directory_trust_changed,
+    ec2_imdsv1_allowed,
+    iam_access_key_created,
+    iam_access_key_not_rotated,
+    iam_access_key_reactivated,
+    iam_credentials_unused,
+    iam_login_profile_changed,
+    iam_mfa_device_removed,
+    iam_oidc_provider_changed,
+    iam_password_policy_weak,
+    iam_role_trust_policy_unsafe,
+    iam_saml_provider_changed,
+    iam_user_console_access_without_mfa,
+    iam_user_created,
+    iam_user_in_federated_account,
+    iam_user_multiple_active_access_keys,
+    identitystore_manual_change,
+    root_access_key_present,
+    root_account_used,
+    root_hardware_mfa_not_enabled,
+    root_mfa_not_enabled,
+    signin_console_login_without_mfa,
+    signin_identity_center_login_without_mfa,
+    sso_account_assignment_changed,
+    sso_identity_source_changed,
+    sso_permission_set_changed,
+    sso_reserved_role_modified,
+    sso_user_mfa_device_removed,
+)
+
+# In the order of the catalogue (spec/rules.md §A): first wave, second wave, then the state rules (§B).
+_MODULES: tuple[ModuleType, ...] = (
+    signin_console_login_without_mfa,
+    signin_identity_center_login_without_mfa,
+    root_account_used,
+    iam_mfa_device_removed,
+    iam_access_key_created,
+    iam_access_key_reactivated,
+    iam_user_created,
+    iam_login_profile_changed,
+    sso_reserved_role_modified,
+    sso_permission_set_changed,
+    sso_account_assignment_changed,
+    sso_identity_source_changed,
+    sso_user_mfa_device_removed,
+    identitystore_manual_change,
+    iam_saml_provider_changed,
+    iam_oidc_provider_changed,
+    iam_role_trust_policy_unsafe,
+    cloudtrail_logging_disabled,
+    config_recording_disabled,
+    ds_directory_trust_changed,
+    cognito_identity_pool_guest_access_enabled,
+    ec2_imdsv1_allowed,
+    # State rules (spec/rules.md §B), evaluated by AWS Config; iam_role_trust_policy_unsafe above is both.
+    iam_user_console_access_without_mfa,
+    iam_access_key_not_rotated,
+    iam_credentials_unused,
+    iam_user_multiple_active_access_keys,
+    root_access_key_present,
+    root_mfa_not_enabled,
+    root_hardware_mfa_not_enabled,
+    iam_password_policy_weak,
+    iam_user_in_federated_account,
+)
+
+
+@dataclass(frozen=True)
+class Rule:
+    meta: RuleMeta
+    evaluate: Callable[[CloudTrailRecord, Context], Violation | None] | None
+    evaluate_state: Callable[[Any, Context], StateResult] | None = None  # for rules AWS Config runs
+
+    @property
+    def summary(self) -> str:
+        """The first line of the rule module's docstring: what it detects, for the catalogue."""
+        module = sys.modules.get((self.evaluate or self.evaluate_state).__module__)
+        doc = (module.__doc__ if module else None) or self.meta.title
+        return doc.strip().splitlines()[0].strip()
+
+
+# Where CloudTrail delivers a service's events to EventBridge (design.md §3), hence which region's
+# EventBridge rule must exist for a rule to see them.
+GLOBAL_SOURCES = frozenset({"iam.amazonaws.com", "sts.amazonaws.com", "organizations.amazonaws.com"})
+IDENTITY_CENTER_SOURCES = frozenset(
+    {"sso.amazonaws.com", "sso-directory.amazonaws.com", "identitystore.amazonaws.com"}
+)
+SCOPES = ("global", "identity-center", "regional")
+
+
+@dataclass(frozen=True)
+class Route:
+    """One EventBridge rule of the deployment: its pattern and the regions it must exist in.
+
+    ``scope``: ``global`` (us-east-1 only: IAM and other global services), ``identity-center`` (the
+    Identity Center home region), ``regional`` (every region the auditor covers).
+    """
+
+    name: str
+    scope: str
+    pattern: dict
+    all_management_events: bool = False
+
+
+class Registry:
+    """An immutable set of rules indexed by the CloudTrail events that trigger them."""
+
+    def __init__(self, rules: Iterable[Rule]):
+        self.rules: tuple[Rule, ...] = tuple(rules)
+        ids = [rule.meta.id for rule in self.rules]
+        duplicates = sorted({rule_id for rule_id in ids if ids.count(rule_id) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate rule ids in the registry: {', '.join(duplicates)}")
+        index: dict[tuple[str, str], list[Rule]] = defaultdict(list)
+        for rule in self.rules:
+            for trigger in rule.meta.triggers:
+                if not trigger.is_wildcard:
+                    for name in trigger.event_names:
+                        if rule not in index[(trigger.event_source, name)]:
+                            index[(trigger.event_source, name)].append(rule)
+        self._index = {key: tuple(value) for key, value in index.items()}
+        self._wildcards = tuple(rule for rule in self.rules if any(t.is_wildcard for t in rule.meta.triggers))
+
+    def rules_for(self, event_source: str, event_name: str, identity_type: str | None = None) -> tuple[Rule, ...]:
+        candidates = self._index.get((event_source, event_name), ()) + self._wildcards
+        return tuple(
+            rule
+            for rule in dict.fromkeys(candidates)
+            if any(t.matches(event_source, event_name, identity_type) for t in rule.meta.triggers)
+        )
+
+    def wants(self, event_source: str, event_name: str, identity_type: str | None = None) -> bool:
+        return bool(self.rules_for(event_source, event_name, identity_type))
+
+    def state_rules(self, resource_type: str | None = None) -> tuple[Rule, ...]:
+        """The rules AWS Config evaluates, optionally only those of one resource type."""
+        return tuple(
+            rule
+            for rule in self.rules
+            if rule.meta.state is not None
+            and (resource_type is None or rule.meta.state.resource_type == resource_type)
+        )
+
+    def get(self, rule_id: str) -> Rule:
+        for rule in self.rules:
+            if rule.meta.id == rule_id:
+                return rule
+        raise KeyError(f"no rule with id {rule_id!r}")
+
+    def routes(self) -> list[Route]:
+        """The EventBridge rules the deployment needs, admitting exactly the events the rules want:
+        one per event source and detail-types (with its event names), and one per wildcard trigger."""
+        names: dict[tuple[str, tuple[str, ...]], set[str]] = defaultdict(set)
+        routes: list[Route] = []
+        for rule in self.rules:
+            for trigger in rule.meta.triggers:
+                if trigger.is_wildcard or trigger.identity_types or trigger.all_management_events:
+                    routes.append(_wildcard_route(rule.meta.id, trigger))
+                else:
+                    names[(trigger.event_source, tuple(sorted(trigger.detail_types)))] |= trigger.event_names
+        for (source, detail_types), events in names.items():
+            service = source.split(".", 1)[0]
+            kind = {"AWS Console Sign In via CloudTrail": "console", "AWS Service Event via CloudTrail": "service"}
+            suffix = "-".join(kind.get(t, "api") for t in detail_types)
+            scope = (
+                "global" if source in GLOBAL_SOURCES
+                else "identity-center" if source in IDENTITY_CENTER_SOURCES or suffix == "service"
+                else "regional"
+            )
+            pattern = {"source": AWS_SOURCES, "detail-type": list(detail_types),
+                       "detail": {"eventSource": [source], "eventName": sorted(events)}}
+            routes.append(Route(f"{service}-{suffix}", scope, pattern))
+        return sorted(routes, key=lambda route: route.name)
+
+    def event_patterns(self) -> list[dict]:
+        return [route.pattern for route in self.routes()]
+
+
+# Only AWS services can put events with an ``aws.`` source (PutEvents refuses it to everyone else): without
+# this, anyone allowed to put events on a bus the rules watch (the organisation's central bus) could forge
+# "AWS API Call via CloudTrail" events and with them findings and alerts.
+AWS_SOURCES = [{"prefix": "aws."}]
+
+
+def _wildcard_route(rule_id: str, trigger) -> Route:
+    detail: dict = {}
+    if trigger.event_source != "*":
+        detail["eventSource"] = [trigger.event_source]
+    if "*" not in trigger.event_names:
+        detail["eventName"] = sorted(trigger.event_names)
+    if trigger.identity_types:
+        detail["userIdentity"] = {"type": list(trigger.identity_types)}
+    pattern = {"source": AWS_SOURCES, "detail-type": sorted(trigger.detail_types), "detail": detail}
+    return Route(rule_id.replace("_", "-"), "regional", pattern, trigger.all_management_events)
+
+
+def _from_module(module: ModuleType) -> Rule:
+    return Rule(
+        meta=module.META,
+        evaluate=getattr(module, "evaluate", None),
+        evaluate_state=getattr(module, "evaluate_state", None),
+    )
+
+
+REGISTRY = Registry(_from_module(module) for module in _MODULES)

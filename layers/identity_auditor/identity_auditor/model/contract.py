@@ -1,0 +1,161 @@
+"""The rule contract: what a rule declares (``META``) and what it returns (``Violation``).
+
+A rule module holds ``META: RuleMeta`` and a pure ``evaluate(record, ctx) -> Violation | None``.
+Rules read nothing but their arguments: no AWS calls, no environment, no clock (``ctx.now``), no
+logging. Everything a finding needs beyond the rule's own verdict (actor, account, event id, the
+Security Hub Id) is filled in by :mod:`identity_auditor.model.findings` from the record and the metadata.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+
+from identity_auditor.model.cloudtrail import API_CALL
+from identity_auditor.policy.document import DEFAULT_POLICY, OrgPolicy
+
+ANY = "*"  # a trigger's event source or event names: any
+
+
+class Severity(str, Enum):
+    """ASFF severity labels, ordered."""
+
+    INFORMATIONAL = "INFORMATIONAL"
+    LOW = "LOW"
+    MEDIUM = "MEDIUM"
+    HIGH = "HIGH"
+    CRITICAL = "CRITICAL"
+
+    @property
+    def rank(self) -> int:
+        return list(Severity).index(self)
+
+    @classmethod
+    def parse(cls, text: str) -> Severity:
+        try:
+            return cls(text.strip().upper())
+        except ValueError:
+            names = ", ".join(s.value.lower() for s in cls)
+            raise ValueError(f"unknown severity {text!r}; expected one of {names}") from None
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """The CloudTrail events a rule listens to.
+
+    ``event_source`` and ``event_names`` may be :data:`ANY`; ``identity_types`` narrows a trigger to
+    records whose ``userIdentity.type`` is one of them (``root_account_used`` listens to every event
+    made by ``Root``). ``detail_types`` are the EventBridge detail-types to admit; ``all_management_events``
+    asks EventBridge for read-only events too (rule state ``ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS``).
+    """
+
+    event_source: str
+    event_names: frozenset[str]
+    detail_types: tuple[str, ...] = (API_CALL,)
+    identity_types: tuple[str, ...] = ()
+    all_management_events: bool = False
+
+    def __init__(
+        self,
+        event_source: str,
+        event_names: tuple[str, ...] | frozenset[str] | str,
+        detail_type: str | tuple[str, ...] = API_CALL,
+        *,
+        identity_types: tuple[str, ...] = (),
+        all_management_events: bool = False,
+    ):
+        names = frozenset([event_names] if isinstance(event_names, str) else event_names)
+        object.__setattr__(self, "event_source", event_source)
+        object.__setattr__(self, "event_names", names)
+        object.__setattr__(self, "detail_types", (detail_type,) if isinstance(detail_type, str) else tuple(detail_type))
+        object.__setattr__(self, "identity_types", tuple(identity_types))
+        object.__setattr__(self, "all_management_events", all_management_events)
+
+    @property
+    def detail_type(self) -> str:
+        return self.detail_types[0]
+
+    @property
+    def is_wildcard(self) -> bool:
+        return self.event_source == ANY or ANY in self.event_names
+
+    def matches(self, event_source: str, event_name: str, identity_type: str | None) -> bool:
+        return (
+            self.event_source in (ANY, event_source)
+            and (ANY in self.event_names or event_name in self.event_names)
+            and (not self.identity_types or identity_type in self.identity_types)
+        )
+
+
+@dataclass(frozen=True)
+class StateTrigger:
+    """When AWS Config evaluates a state rule: its resource type (``AWS::IAM::User``, ``AWS::IAM::Role``,
+    ``AWS::::Account``), on a schedule (``periodic``) and/or when a configuration item of that type
+    changes (``change_triggered``)."""
+
+    resource_type: str
+    periodic: bool = True
+    change_triggered: bool = False
+
+
+class Compliance(str, Enum):
+    """AWS Config compliance of one resource under one rule."""
+
+    COMPLIANT = "COMPLIANT"
+    NON_COMPLIANT = "NON_COMPLIANT"
+    NOT_APPLICABLE = "NOT_APPLICABLE"
+
+
+@dataclass(frozen=True)
+class StateResult:
+    """A state rule's verdict on one resource. ``violation`` is set exactly when NON_COMPLIANT; the
+    annotation (<= 256 characters in Config) says why, for every outcome."""
+
+    compliance: Compliance
+    annotation: str
+    violation: Violation | None = None
+
+
+@dataclass(frozen=True)
+class RuleMeta:
+    """Declarative description of a rule; everything here ends up in findings and the catalogue."""
+
+    id: str
+    title: str
+    severity: Severity
+    trigger: Trigger | None  # CloudTrail events (None for a rule that only judges state)
+    resource_type: str  # ASFF resource type, e.g. AwsIamUser
+    finding_types: tuple[str, ...]  # ASFF Types taxonomy entries
+    why: str  # why it matters, one or two sentences for the alert body
+    remediation: str  # what to do (<= 512 chars: ASFF Remediation.Recommendation.Text)
+    remediation_url: str
+    compliance: tuple[str, ...] = ()  # e.g. "CIS5 4.2", "FSBP IAM.5"
+    also: tuple[Trigger, ...] = ()  # further triggers, for rules that watch several event sources
+    severity_note: str = ""  # when the severity differs from ``severity``, e.g. "CRITICAL for root"
+    state: StateTrigger | None = None  # set for rules AWS Config evaluates (module has ``evaluate_state``)
+    parameters: tuple[str, ...] = ()  # Config ruleParameters the rule reads (policy thresholds it overrides)
+
+    @property
+    def triggers(self) -> tuple[Trigger, ...]:
+        return tuple(trigger for trigger in (self.trigger, *self.also) if trigger is not None)
+
+
+@dataclass(frozen=True)
+class Violation:
+    """A rule's verdict that a record breaks it. ``severity`` overrides ``META.severity`` when set."""
+
+    description: str  # one line a human reads first
+    resource_id: str  # ARN when known, else the name
+    resource_type: str | None = None  # defaults to META.resource_type
+    severity: Severity | None = None
+    details: dict[str, str] = field(default_factory=dict)  # extra facts shown in alerts and ProductFields
+    subject: str | None = None  # what the finding's title names; defaults to the actor
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a rule may know besides the record. ``now`` is given so that rules never read the clock."""
+
+    now: datetime
+    policy: OrgPolicy = DEFAULT_POLICY

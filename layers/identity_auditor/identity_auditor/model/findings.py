@@ -1,0 +1,176 @@
+"""Findings: a rule's verdict joined with the facts of the record and the rule's metadata (spec §D)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+
+from identity_auditor.model.cloudtrail import CloudTrailRecord
+from identity_auditor.model.contract import RuleMeta, Severity, Violation
+from identity_auditor.model.redaction import redact
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who did it, as CloudTrail recorded it."""
+
+    type: str | None
+    name: str
+    arn: str | None
+    account_id: str | None
+    source_ip: str | None
+    user_agent: str | None
+    invoked_by: str | None = None
+    access_key_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Suppression:
+    """Why a finding is suppressed (organisation policy ``suppress`` entry that matched it)."""
+
+    reason: str
+    owner: str
+    expires: date
+    pattern: str  # the resource or principal pattern that matched
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule_id: str
+    title: str
+    severity: Severity
+    description: str
+    account_id: str
+    region: str
+    partition: str
+    event_time: datetime | None
+    event_id: str | None
+    event_name: str
+    event_source: str
+    actor: Actor
+    resource_type: str
+    resource_id: str
+    why: str
+    remediation: str
+    remediation_url: str
+    compliance: tuple[str, ...]
+    finding_types: tuple[str, ...]
+    finding_id: str
+    details: dict[str, str] = field(default_factory=dict)
+    suppression: Suppression | None = None  # set: goes to Security Hub as SUPPRESSED, never pages
+    subject: str | None = None  # what the title names (default: the actor)
+    compliance_status: str = "FAILED"  # ASFF Compliance.Status: PASSED when a state rule finds it fixed
+    record_state: str = "ACTIVE"  # ASFF RecordState: ARCHIVED when the resource is gone or out of scope
+
+    def summary(self) -> dict:
+        """The flat, JSON-ready view used by ``--format jsonl`` and logs."""
+        data = asdict(self)
+        data["severity"] = self.severity.value
+        data["event_time"] = self.event_time.isoformat() if self.event_time else None
+        data["actor"] = self.actor.arn or self.actor.name
+        data["actor_detail"] = asdict(self.actor)
+        data["compliance"] = list(self.compliance)
+        data["finding_types"] = list(self.finding_types)
+        data["suppression"] = (
+            {**asdict(self.suppression), "expires": self.suppression.expires.isoformat()} if self.suppression else None
+        )
+        return data
+
+
+def _redacted(details: dict[str, str]) -> dict[str, str]:
+    """A violation's details with key-like secrets masked (:mod:`identity_auditor.model.redaction`): what a
+    finding copies from a record's free text never carries a password, key or token onward."""
+    return {key: redact(value) if isinstance(value, str) else value for key, value in details.items()}
+
+
+def short_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def record_fingerprint(record: CloudTrailRecord) -> str:
+    """A stable hash of a record, standing in for its ``eventID`` when the record has none."""
+    canonical = json.dumps(record.model_dump(mode="json", by_alias=True), sort_keys=True, default=str)
+    return short_hash(canonical)
+
+
+def finding_id(rule_id: str, account: str, region: str, resource_id: str, event_id: str | None) -> str:
+    """``<rule id>/<account>/<region>/<hash of the resource>[/<event id>]`` (spec §D): redeliveries
+    of the same event, and re-evaluations of the same resource state, update the same finding."""
+    base = f"{rule_id}/{account}/{region}/{short_hash(resource_id)}"
+    return f"{base}/{event_id}" if event_id else base
+
+
+STATE_ACTOR = Actor(type="AWSConfig", name="AWS Config evaluation", arn=None, account_id=None, source_ip=None,
+                    user_agent=None)
+
+
+def build_state_finding(
+    meta: RuleMeta,
+    violation: Violation,
+    *,
+    account: str,
+    region: str,
+    partition: str,
+    observed_at: datetime,
+) -> Finding:
+    """A finding about a resource's state (AWS Config path): no event, the Id has no event id (spec §D),
+    so every evaluation of the same resource under the same rule updates the same finding."""
+    return _finding(meta, violation, account=account, region=region, partition=partition, event_time=observed_at,
+                    event_id=None, event_name="ConfigRuleEvaluation", event_source="config.amazonaws.com",
+                    actor=STATE_ACTOR, event_key=None)
+
+
+def build_finding(
+    meta: RuleMeta,
+    violation: Violation,
+    record: CloudTrailRecord,
+    *,
+    account_fallback: str | None = None,
+    region_fallback: str | None = None,
+) -> Finding:
+    identity = record.user_identity
+    account = record.recipient_account_id or account_fallback or identity.account_id or "unknown"
+    region = record.aws_region or region_fallback or "unknown"
+    return _finding(
+        meta, violation, account=account, region=region, partition=record.partition,
+        event_time=record.event_time, event_id=record.event_id, event_name=record.event_name,
+        event_source=record.event_source,
+        actor=Actor(
+            type=identity.type,
+            name=identity.display_name,
+            arn=identity.arn or None,
+            account_id=identity.account_id,
+            source_ip=record.source_ip_address,
+            user_agent=redact(record.user_agent),
+            invoked_by=identity.invoked_by,
+            access_key_id=identity.access_key_id or None,
+        ),
+        event_key=record.event_id or f"record-{record_fingerprint(record)}",
+    )
+
+
+def _finding(meta: RuleMeta, violation: Violation, *, account: str, region: str, event_key: str | None,
+             **facts) -> Finding:
+    """The fields every finding takes from its rule and verdict, free text redacted; ``facts`` are the
+    event's (or the evaluation's): partition, time, event id, name and source, actor."""
+    return Finding(
+        rule_id=meta.id,
+        title=meta.title,
+        severity=violation.severity or meta.severity,
+        description=redact(violation.description),
+        account_id=account,
+        region=region,
+        resource_type=violation.resource_type or meta.resource_type,
+        resource_id=violation.resource_id,
+        why=meta.why,
+        remediation=meta.remediation,
+        remediation_url=meta.remediation_url,
+        compliance=meta.compliance,
+        finding_types=meta.finding_types,
+        finding_id=finding_id(meta.id, account, region, violation.resource_id, event_key),
+        details=_redacted(violation.details),
+        subject=redact(violation.subject),
+        **facts,
+    )
