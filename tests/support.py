@@ -168,7 +168,7 @@ def rule_findings(module, record: dict, policy=None) -> list:
     from identity_auditor.engine.registry import Registry, Rule
     from identity_auditor.model.cloudtrail import CloudTrailRecord
     from identity_auditor.model.contract import Context
-    from identity_auditor.policy.document import DEFAULT_POLICY
+    from identity_auditor.model.policy import DEFAULT_POLICY
     from identity_auditor.sinks.asff import to_asff
 
     engine = Engine(Registry([Rule(module.META, module.evaluate)]))

@@ -34,7 +34,7 @@ from identity_auditor.engine.events import Engine
 from identity_auditor.engine.registry import REGISTRY
 from identity_auditor.model.cloudtrail import CloudTrailEvent
 from identity_auditor.model.contract import Context
-from identity_auditor.policy.document import current_policy
+from identity_auditor.policy.loader import current_policy
 from identity_auditor.sinks import SinkError, publish_all
 from pydantic import ValidationError
 
@@ -66,7 +66,8 @@ def _sinks_for(context) -> list:
     """The sinks, built on the first event that produced findings (as in the live evaluator)."""
     global _sinks
     if _sinks is None:
-        from identity_auditor.delivery.wiring import Home, build_sinks
+        from identity_auditor.delivery.wiring import build_sinks
+        from identity_auditor.model.home import Home
 
         _sinks = build_sinks(
             SETTINGS,

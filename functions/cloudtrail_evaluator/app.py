@@ -17,7 +17,7 @@ from identity_auditor.delivery.settings import Settings
 from identity_auditor.engine.events import Engine
 from identity_auditor.model.cloudtrail import CloudTrailEvent, invalid_event_message
 from identity_auditor.model.contract import Context
-from identity_auditor.policy.document import current_policy
+from identity_auditor.policy.loader import current_policy
 from identity_auditor.sinks import publish_all
 
 logger = Logger()
@@ -37,7 +37,8 @@ def _sinks_for(context) -> list:
     """The sinks, built on the first event that produced findings (boto3 is imported only then)."""
     global _sinks
     if _sinks is None:
-        from identity_auditor.delivery.wiring import Home, build_sinks
+        from identity_auditor.delivery.wiring import build_sinks
+        from identity_auditor.model.home import Home
 
         _sinks = build_sinks(
             SETTINGS,

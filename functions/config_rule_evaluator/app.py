@@ -24,7 +24,7 @@ from identity_auditor.config_rule.adapter import (
 )
 from identity_auditor.delivery.settings import Settings
 from identity_auditor.model.contract import Context
-from identity_auditor.policy.document import current_policy
+from identity_auditor.policy.loader import current_policy
 
 logger = Logger()
 metrics = Metrics()
@@ -43,11 +43,11 @@ def _wired(context, region: str | None, account: str | None = None) -> tuple:
     if "home" not in _wiring:
         from identity_auditor.aws.member_access import MemberAccess
         from identity_auditor.delivery.alert_state import AlertState
-        from identity_auditor.delivery.wiring import Home, build_sinks
-        from identity_auditor.engine.state import Where
+        from identity_auditor.delivery.wiring import build_sinks
+        from identity_auditor.model.home import Home
 
         home = Home.from_function_arn(context.invoked_function_arn)
-        _wiring["home"] = Where(home.account, home.region, home.partition)
+        _wiring["home"] = Home(home.account, home.region, home.partition)
         # An organisation rule's invocation about a member account reads IAM and answers Config there.
         _wiring["access"] = MemberAccess(SETTINGS.member_role_name, home_account=home.account,
                                          partition=home.partition, region=home.region)

@@ -32,7 +32,8 @@ def _publisher_for(context) -> Publisher:
     """Clients and the member-account access, built once per execution environment."""
     global _publisher
     if _publisher is None:
-        from identity_auditor.delivery.wiring import Home, build_publisher
+        from identity_auditor.delivery.wiring import build_publisher
+        from identity_auditor.model.home import Home
 
         _publisher = build_publisher(
             SETTINGS, Home.from_function_arn(context.invoked_function_arn),

@@ -16,7 +16,7 @@ from identity_auditor.engine.events import Engine, Evaluation
 from identity_auditor.engine.registry import REGISTRY
 from identity_auditor.model.cloudtrail import CloudTrailEvent
 from identity_auditor.model.contract import Context
-from identity_auditor.policy.document import OrgPolicy
+from identity_auditor.model.policy import OrgPolicy
 from identity_auditor.sinks.asff import to_asff
 from support import MANIFEST, load_sample, sample_names
 

@@ -57,8 +57,8 @@ from identity_auditor.engine.events import Engine  # noqa: E402
 from identity_auditor.model.cloudtrail import CloudTrailEvent  # noqa: E402
 from identity_auditor.model.contract import Context  # noqa: E402
 from identity_auditor.model.redaction import MARK as REDACTION_MARK  # noqa: E402
+from identity_auditor.sinks import alerts
 from identity_auditor.sinks import queue as outbox  # noqa: E402
-from identity_auditor.sinks.alerts import email as alerts
 from identity_auditor.sinks.asff import to_asff  # noqa: E402
 from secret_scan import Hit, leaks, needles, scan, sensitive_values  # noqa: E402
 

@@ -59,7 +59,7 @@ def test_an_unreadable_account_is_a_clear_error(iam_world, monkeypatch):
     def denied(*args, **kwargs):
         raise ClientError({"Error": {"Code": "AccessDenied", "Message": "not authorized"}}, "GetCredentialReport")
 
-    monkeypatch.setattr("identity_auditor.engine.state.audit_account", denied)
+    monkeypatch.setattr("identity_auditor.config_rule.sweep.audit_account", denied)
     code, _, err = run("audit-account")
     assert code == 3
     assert "cannot read the account's identity state" in err and "AccessDenied" in err

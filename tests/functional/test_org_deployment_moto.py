@@ -32,9 +32,9 @@ from identity_auditor.config_rule.adapter import (
     put_evaluations,
 )
 from identity_auditor.engine.registry import REGISTRY
-from identity_auditor.engine.state import Where
 from identity_auditor.model.contract import Context
-from identity_auditor.policy.document import DEFAULT_POLICY
+from identity_auditor.model.home import Home
+from identity_auditor.model.policy import DEFAULT_POLICY
 from moto import mock_aws
 from support import ROOT, canonical, corpus_records, load_handler_module
 
@@ -398,7 +398,7 @@ def test_config_evaluation_of_a_member_account_happens_through_its_member_role(a
         assert clients_for(held, "us-east-1", invocation.account_id, access.session(invocation.account_id)) is clients
         assert access.assumed == 1  # the session is cached, and so are the clients built on it
         run = ConfigAdapter().evaluate(invocation, Context(now=datetime.now(timezone.utc), policy=DEFAULT_POLICY),
-                                       clients, Where(CENTRAL, "us-east-1", "aws"))
+                                       clients, Home(CENTRAL, "us-east-1", "aws"))
         calls = put_evaluations(clients.config, invocation, run.evaluations)
 
     assert calls == 1 and not run.failures

@@ -10,7 +10,8 @@ import boto3
 import pytest
 from identity_auditor.aws.member_access import MemberAccess, MemberAccessError, member_role_arn
 from identity_auditor.delivery.settings import Settings
-from identity_auditor.delivery.wiring import Home, build_publisher
+from identity_auditor.delivery.wiring import build_publisher
+from identity_auditor.model.home import Home
 from identity_auditor.sinks.queue import delivery
 from moto import mock_aws
 from support import copies, findings_from, invictus_event
@@ -47,7 +48,7 @@ def member_session():
 def test_a_member_accounts_findings_are_imported_in_that_account(aws):
     member_hub = member_session().client("securityhub", region_name="us-east-1")
     member_hub.enable_security_hub()
-    publisher = build_publisher(Settings(member_role_name="identity-auditor-member"), Home("aws", "us-east-1", HOME))
+    publisher = build_publisher(Settings(member_role_name="identity-auditor-member"), Home(HOME, "us-east-1", "aws"))
 
     outcome = publisher.import_findings(deliveries_about(MEMBER, 3))
 
@@ -61,7 +62,7 @@ def test_a_member_accounts_findings_are_imported_in_that_account(aws):
 
 
 def test_without_a_member_role_the_finding_is_imported_here_with_the_member_account_recorded(aws):
-    publisher = build_publisher(Settings(), Home("aws", "us-east-1", HOME))
+    publisher = build_publisher(Settings(), Home(HOME, "us-east-1", "aws"))
 
     outcome = publisher.import_findings(deliveries_about(MEMBER, 2))
 
@@ -73,7 +74,7 @@ def test_without_a_member_role_the_finding_is_imported_here_with_the_member_acco
 
 
 def test_an_unusable_member_role_falls_back_to_the_auditors_account_and_is_counted(aws, caplog):
-    publisher = build_publisher(Settings(member_role_name="identity-auditor-member"), Home("aws", "us-east-1", HOME))
+    publisher = build_publisher(Settings(member_role_name="identity-auditor-member"), Home(HOME, "us-east-1", "aws"))
 
     def refuse(account):
         if account == HOME:
@@ -92,7 +93,7 @@ def test_an_unusable_member_role_falls_back_to_the_auditors_account_and_is_count
 
 
 def test_findings_about_the_auditors_own_account_never_assume_a_role(aws):
-    publisher = build_publisher(Settings(member_role_name="identity-auditor-member"), Home("aws", "us-east-1", HOME))
+    publisher = build_publisher(Settings(member_role_name="identity-auditor-member"), Home(HOME, "us-east-1", "aws"))
     publisher.import_findings(deliveries_about(HOME, 2))
     assert publisher.member_access.assumed == 0
 
@@ -135,7 +136,7 @@ def test_a_role_that_cannot_be_assumed_is_a_clear_error():
 
 
 def test_a_member_account_without_security_hub_gets_its_findings_imported_here(aws, caplog):
-    publisher = build_publisher(Settings(member_role_name="identity-auditor-member"), Home("aws", "us-east-1", HOME))
+    publisher = build_publisher(Settings(member_role_name="identity-auditor-member"), Home(HOME, "us-east-1", "aws"))
     member_hub = publisher._securityhub(MEMBER)
 
     def not_subscribed(request, **kwargs):
@@ -157,7 +158,7 @@ def test_a_member_account_without_security_hub_gets_its_findings_imported_here(a
 
 
 def test_a_finding_security_hub_rejects_is_not_moved_to_another_account(aws):
-    publisher = build_publisher(Settings(member_role_name="identity-auditor-member"), Home("aws", "us-east-1", HOME))
+    publisher = build_publisher(Settings(member_role_name="identity-auditor-member"), Home(HOME, "us-east-1", "aws"))
     member_session().client("securityhub", region_name="us-east-1").enable_security_hub()
     deliveries = deliveries_about(MEMBER, 1)
     broken = next(iter(deliveries.values()))
@@ -190,7 +191,7 @@ class CountingSts:
 
 def publisher_with_sts(sts, **settings):
     publisher = build_publisher(Settings(member_role_name="identity-auditor-member", **settings),
-                                Home("aws", "us-east-1", HOME))
+                                Home(HOME, "us-east-1", "aws"))
     publisher.member_access._sts = sts
     return publisher
 
@@ -228,7 +229,7 @@ def test_no_import_starts_when_the_invocation_is_about_to_time_out(aws):
     """Under sustained throttling the imports could outlast the function's timeout, and a timed-out
     batch comes back whole with nothing alerted. With 45 s left no call starts: what was imported is
     alerted and deleted, the rest returns to the queue."""
-    publisher = build_publisher(Settings(), Home("aws", "us-east-1", HOME))
+    publisher = build_publisher(Settings(), Home(HOME, "us-east-1", "aws"))
     left = iter([120_000, 30_000])  # time for the first call of 100, then too little
 
     outcome = publisher.import_findings(deliveries_about(HOME, 250), time_left_ms=lambda: next(left, 30_000))

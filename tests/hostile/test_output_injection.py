@@ -44,7 +44,7 @@ from hypothesis import strategies as st
 from identity_auditor.engine.events import Engine
 from identity_auditor.model.cloudtrail import CloudTrailEvent
 from identity_auditor.model.contract import Context
-from identity_auditor.sinks.alerts import email as alerts
+from identity_auditor.sinks import alerts
 from identity_auditor.sinks.asff import default_product_arn, to_asff
 from support import PRODUCT_ARN, load_sample, sample_names
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 import time
 
 from identity_auditor.delivery.settings import Settings
-from identity_auditor.delivery.wiring import Home, build_sinks
+from identity_auditor.delivery.wiring import build_sinks
+from identity_auditor.model.home import Home
 from identity_auditor.sinks import publish_all
 from pipeline import ImportSpy, TokenBucket, inject, record_ledger
 from support import copies, findings_from, invictus_event
@@ -30,7 +31,7 @@ def burst(count: int) -> list:
 
 def test_a_burst_of_findings_reaches_security_hub_exactly_once_under_throttling(pipeline, account, full_size, capsys):
     count = 5000 if full_size else 1000
-    queue = build_sinks(Settings.from_env(), Home("aws", "us-east-1", HOME))
+    queue = build_sinks(Settings.from_env(), Home(HOME, "us-east-1", "aws"))
     started = time.monotonic()
     assert publish_all(queue, burst(count)) == {"queue": count}  # produced at once
     produced = time.monotonic() - started

@@ -21,7 +21,8 @@ import pytest
 from identity_auditor.aws.retry import RetryPolicy
 from identity_auditor.cli.redrive import redrive, to_queue
 from identity_auditor.delivery.settings import Settings
-from identity_auditor.delivery.wiring import Home, build_sinks
+from identity_auditor.delivery.wiring import build_sinks
+from identity_auditor.model.home import Home
 from identity_auditor.sinks import publish_all
 from pipeline import ImportSpy, LambdaTimeout, error_response, inject, record_ledger
 from support import FakeLambdaContext, copies, findings_from, invictus_event, load_handler_module
@@ -52,7 +53,7 @@ def produce(count: int) -> list[str]:
     """``count`` findings queued at once by an evaluator's queue sink; their ids."""
     [finding] = findings_from(invictus_event(LOGIN_WITHOUT_MFA)["detail"])
     findings = copies(finding, count)
-    assert publish_all(build_sinks(Settings.from_env(), Home("aws", "us-east-1", HOME)), findings) == {"queue": count}
+    assert publish_all(build_sinks(Settings.from_env(), Home(HOME, "us-east-1", "aws")), findings) == {"queue": count}
     return [f.finding_id for f in findings]
 
 

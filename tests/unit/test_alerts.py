@@ -19,8 +19,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import support
 from identity_auditor.model.findings import Finding
+from identity_auditor.sinks import alerts
 from identity_auditor.sinks.alerts import chat
-from identity_auditor.sinks.alerts import email as alerts
 from identity_auditor.sinks.asff import securityhub_finding_url
 
 NOW = datetime(2023, 7, 10, 13, 0, tzinfo=timezone.utc)
@@ -174,7 +174,7 @@ def test_a_hostile_finding_id_stays_inside_the_id_filter(hostile_id):
               "#/findings?search=Id%3D%255Coperator%255C%253AEQUALS%255C%253A")
     assert url.startswith(prefix)
     assert re.fullmatch(r"[A-Za-z0-9%._~-]+", url[len(prefix):])  # nothing raw after the filter
-    assert searched_id(url) == alerts._text(hostile_id, 512)  # the id as imported into Security Hub
+    assert searched_id(url) == alerts.clean(hostile_id, 512)  # the id as imported into Security Hub
 
 
 def test_console_link_for_an_iam_user_an_access_key_owner_and_a_role():

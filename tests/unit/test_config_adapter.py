@@ -24,8 +24,10 @@ from identity_auditor.config_rule.adapter import (
 )
 from identity_auditor.config_rule.sweep import Collectors
 from identity_auditor.engine.registry import Registry, Rule
-from identity_auditor.engine.state import StateEngine, StateEvaluation, Where, user_subject
+from identity_auditor.engine.state import StateEngine, StateEvaluation, user_subject
 from identity_auditor.model.contract import Compliance, Context
+from identity_auditor.model.home import Home
+from identity_auditor.model.policy import OrgPolicy
 from identity_auditor.model.snapshots import (
     ROOT_USER,
     AccessKeyState,
@@ -33,12 +35,11 @@ from identity_auditor.model.snapshots import (
     CredentialReportRow,
     RoleSnapshot,
 )
-from identity_auditor.policy.document import OrgPolicy
 from moto import mock_aws
 from support import CORPUS, ROOT
 
 ACCOUNT_ID = "123456789012"
-HOME = Where(ACCOUNT_ID, "us-east-1", "aws")
+HOME = Home(ACCOUNT_ID, "us-east-1", "aws")
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
 EVENTS = ROOT / "events" / "config"
 RULES = ("iam_user_console_access_without_mfa", "iam_access_key_not_rotated", "iam_credentials_unused",

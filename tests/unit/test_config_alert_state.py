@@ -11,7 +11,7 @@ import boto3
 import pytest
 from identity_auditor.delivery.alert_state import PREFIX, AlertState, fingerprint, publish_state
 from identity_auditor.engine.registry import Rule
-from identity_auditor.engine.state import StateEngine, Where, user_subject
+from identity_auditor.engine.state import StateEngine, user_subject
 from identity_auditor.model.contract import (
     Compliance,
     Context,
@@ -22,6 +22,7 @@ from identity_auditor.model.contract import (
     Violation,
 )
 from identity_auditor.model.findings import Suppression
+from identity_auditor.model.home import Home
 from identity_auditor.model.snapshots import AccessKeyState, CredentialReportRow
 from identity_auditor.sinks import SinkError
 from moto import mock_aws
@@ -49,7 +50,7 @@ def findings(users: dict[str, str], now: datetime = NOW):
                                 state != "ok", None, None, state == "high", (NO_KEY, NO_KEY))
             for name, state in users.items()]
     evaluations = StateEngine().evaluate([Rule(META, None, verdict)], [user_subject(r) for r in rows],
-                                         Context(now=now), Where("123456789012", "us-east-1", "aws"))
+                                         Context(now=now), Home("123456789012", "us-east-1", "aws"))
     return [evaluation.finding for evaluation in evaluations]
 
 

@@ -23,7 +23,7 @@ from identity_auditor.config_rule.invocation import (
 )
 from identity_auditor.engine.registry import Registry, Rule
 from identity_auditor.model.contract import Compliance, Context, RuleMeta, Severity, StateResult, StateTrigger
-from identity_auditor.policy.document import OrgPolicy
+from identity_auditor.model.policy import OrgPolicy
 from support import CORPUS, ROOT
 
 CONFIG_CORPUS = sorted([*(CORPUS / "config-events").rglob("*.json"), *(CORPUS / "aws-docs" / "config").glob("e*.json")])

@@ -9,8 +9,7 @@ from datetime import datetime, timezone
 import pytest
 from identity_auditor.aws.retry import RetryPolicy
 from identity_auditor.model.findings import Suppression
-from identity_auditor.sinks import SinkError
-from identity_auditor.sinks.alerts import email as alerts
+from identity_auditor.sinks import SinkError, alerts
 from identity_auditor.sinks.queue import Delivery, DeliveryError, QueueSink, alert_key, batches, delivery
 from support import copies, findings_from, invictus_event
 

@@ -11,14 +11,8 @@ import jsonschema
 import pytest
 from identity_auditor.engine.registry import REGISTRY
 from identity_auditor.model.contract import Severity
-from identity_auditor.policy.document import (
-    DEFAULT_POLICY,
-    OrgPolicy,
-    PolicyError,
-    SuppressEntry,
-    policy_document,
-    summary,
-)
+from identity_auditor.model.policy import DEFAULT_POLICY, OrgPolicy, SuppressEntry
+from identity_auditor.policy.document import PolicyError, policy_document, summary
 from identity_auditor.policy.loader import (
     default_policy_text,
     load_policy_text,

@@ -14,7 +14,7 @@ from identity_auditor.engine.registry import REGISTRY
 from identity_auditor.model.cloudtrail import CloudTrailEvent
 from identity_auditor.model.contract import Context, Severity
 from identity_auditor.model.findings import Suppression
-from identity_auditor.policy.document import DEFAULT_POLICY
+from identity_auditor.model.policy import DEFAULT_POLICY
 from identity_auditor.policy.loader import load_policy_text
 from identity_auditor.sinks.asff import to_asff
 from support import EVENTS, PRODUCT_ARN, ROOT, corpus_record, findings_from, load_sample

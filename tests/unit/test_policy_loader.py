@@ -19,8 +19,9 @@ from aws_lambda_powertools.utilities.parameters.appconfig import AppConfigProvid
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 from identity_auditor.delivery.settings import Settings
+from identity_auditor.model.policy import DEFAULT_POLICY
 from identity_auditor.policy import loader as policy_loader
-from identity_auditor.policy.document import DEFAULT_POLICY, PolicyError
+from identity_auditor.policy.document import PolicyError
 from identity_auditor.policy.loader import load_policy
 from moto import mock_aws
 from support import ROOT

@@ -8,7 +8,7 @@ import json
 
 import pytest
 from identity_auditor.model.redaction import MARK, redact
-from identity_auditor.sinks.alerts import email as alerts
+from identity_auditor.sinks import alerts
 from identity_auditor.sinks.asff import to_asff
 from support import findings_from, invictus_event
 

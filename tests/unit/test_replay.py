@@ -29,7 +29,7 @@ from identity_auditor.archive.replay import (
 )
 from identity_auditor.engine.registry import REGISTRY
 from identity_auditor.model.cloudtrail import CloudTrailEvent
-from identity_auditor.policy.document import DEFAULT_POLICY
+from identity_auditor.model.policy import DEFAULT_POLICY
 from identity_auditor.policy.loader import load_policy_file
 from support import CORPUS, ROOT, corpus_records
 

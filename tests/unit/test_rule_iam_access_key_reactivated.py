@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from identity_auditor.policy.document import OrgPolicy
+from identity_auditor.model.policy import OrgPolicy
 from identity_auditor.rules import iam_access_key_reactivated as rule
 from support import changed, corpus_record, rule_findings, run_rule
 

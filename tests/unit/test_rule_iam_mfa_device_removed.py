@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import pytest
 from identity_auditor.model.contract import Severity
-from identity_auditor.policy.document import OrgPolicy
+from identity_auditor.model.policy import OrgPolicy
 from identity_auditor.rules import iam_mfa_device_removed as rule
 from support import CORPUS, changed, corpus_record, rule_findings, run_rule
 

@@ -20,7 +20,7 @@ from identity_auditor.engine.events import Engine
 from identity_auditor.engine.registry import REGISTRY
 from identity_auditor.model.cloudtrail import CloudTrailEvent, CloudTrailRecord
 from identity_auditor.model.contract import Context, Severity
-from identity_auditor.policy.document import OrgPolicy
+from identity_auditor.model.policy import OrgPolicy
 from identity_auditor.rules import iam_role_trust_policy_unsafe as rule
 from identity_auditor.sinks.asff import to_asff
 from support import changed, corpus_record, corpus_records, load_sample, run_rule

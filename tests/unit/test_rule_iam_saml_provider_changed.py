@@ -11,7 +11,7 @@ from identity_auditor.engine.events import Engine
 from identity_auditor.engine.registry import Registry, Rule
 from identity_auditor.model.cloudtrail import CloudTrailRecord
 from identity_auditor.model.contract import Context
-from identity_auditor.policy.document import OrgPolicy
+from identity_auditor.model.policy import OrgPolicy
 from identity_auditor.rules import iam_saml_provider_changed as rule
 from identity_auditor.sinks.asff import to_asff
 from support import changed, corpus_record, load_sample, run_rule

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import pytest
 from identity_auditor.model.cloudtrail import CloudTrailRecord
 from identity_auditor.model.contract import Context
-from identity_auditor.policy.document import OrgPolicy
+from identity_auditor.model.policy import OrgPolicy
 from identity_auditor.rules import iam_user_created as rule
 from support import changed, corpus_record, corpus_records, load_sample, rule_findings, run_rule
 

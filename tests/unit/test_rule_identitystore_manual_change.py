@@ -10,7 +10,7 @@ from asff_validator import assert_valid_asff
 from identity_auditor.model.cloudtrail import CloudTrailRecord
 from identity_auditor.model.contract import Context
 from identity_auditor.model.findings import build_finding
-from identity_auditor.policy.document import OrgPolicy
+from identity_auditor.model.policy import OrgPolicy
 from identity_auditor.rules import identitystore_manual_change as rule
 from identity_auditor.sinks.asff import to_asff
 from support import changed, load_sample, rule_findings

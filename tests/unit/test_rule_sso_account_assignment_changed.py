@@ -8,7 +8,7 @@ from asff_validator import assert_valid_asff
 from identity_auditor.model.cloudtrail import CloudTrailRecord
 from identity_auditor.model.contract import Context, Severity
 from identity_auditor.model.findings import build_finding
-from identity_auditor.policy.document import OrgPolicy
+from identity_auditor.model.policy import OrgPolicy
 from identity_auditor.rules import sso_account_assignment_changed as rule
 from identity_auditor.sinks.asff import to_asff
 from support import changed, load_sample, rule_findings, run_rule

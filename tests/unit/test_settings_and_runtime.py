@@ -7,7 +7,7 @@ import io
 import pytest
 from identity_auditor.cli import _Progress
 from identity_auditor.delivery.settings import Settings, SettingsError
-from identity_auditor.delivery.wiring import Home
+from identity_auditor.model.home import Home
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:identity-auditor-findings"
 

@@ -474,7 +474,8 @@ def test_chat_format_sends_custom_notification_json():
 
 def test_build_sinks_passes_the_alert_format_and_the_home_region():
     from identity_auditor.delivery.settings import Settings
-    from identity_auditor.delivery.wiring import Home, build_sinks
+    from identity_auditor.delivery.wiring import build_sinks
+    from identity_auditor.model.home import Home
 
     settings = Settings(findings_topic_arn=TOPIC_ARN, security_hub_enabled=False, alert_format="chat")
     (sink,) = build_sinks(settings, Home(partition="aws", region="eu-west-1", account="123456789012"))

@@ -15,7 +15,6 @@ from identity_auditor.engine.state import (
     ACCOUNT,
     USER,
     StateEngine,
-    Where,
     account_subject,
     annotation,
     role_subject,
@@ -30,17 +29,18 @@ from identity_auditor.model.contract import (
     StateTrigger,
     Violation,
 )
+from identity_auditor.model.home import Home
+from identity_auditor.model.policy import OrgPolicy, SuppressEntry
 from identity_auditor.model.snapshots import (
     AccessKeyState,
     AccountSnapshot,
     CredentialReportRow,
     RoleSnapshot,
 )
-from identity_auditor.policy.document import OrgPolicy, SuppressEntry
 from identity_auditor.sinks.asff import to_asff
 
 NOW = datetime(2026, 6, 1, 6, 0, tzinfo=timezone.utc)
-WHERE = Where("123456789012", "us-east-1", "aws")
+WHERE = Home("123456789012", "us-east-1", "aws")
 PRODUCT = "arn:aws:securityhub:us-east-1:123456789012:product/123456789012/default"
 NO_KEY = AccessKeyState(False, None, None)
 

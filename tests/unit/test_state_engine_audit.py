@@ -13,10 +13,12 @@ import boto3
 import pytest
 from asff_validator import assert_valid_asff
 from freezegun import freeze_time
-from identity_auditor.config_rule.sweep import CallCounter, Collectors, audit_account
+from identity_auditor.aws.calls import CallCounter
+from identity_auditor.config_rule.sweep import Collectors, audit_account
 from identity_auditor.engine.registry import Registry, Rule
 from identity_auditor.engine.state import ACCOUNT, ROLE, USER, StateEngine
 from identity_auditor.model.contract import Compliance, Context, RuleMeta, Severity, StateResult, StateTrigger
+from identity_auditor.model.policy import OrgPolicy
 from identity_auditor.model.snapshots import (
     ROOT_USER,
     AccessKeyState,
@@ -24,7 +26,6 @@ from identity_auditor.model.snapshots import (
     CredentialReportRow,
     RoleSnapshot,
 )
-from identity_auditor.policy.document import OrgPolicy
 from identity_auditor.sinks.asff import to_asff
 from moto import mock_aws
 

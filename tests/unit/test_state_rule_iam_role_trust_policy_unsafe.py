@@ -17,8 +17,8 @@ from asff_validator import assert_valid_asff
 from identity_auditor.model.cloudtrail import CloudTrailRecord
 from identity_auditor.model.contract import Compliance, Context, Severity
 from identity_auditor.model.findings import build_state_finding, short_hash
+from identity_auditor.model.policy import OrgPolicy
 from identity_auditor.model.snapshots import RoleSnapshot
-from identity_auditor.policy.document import OrgPolicy
 from identity_auditor.rules import iam_role_trust_policy_unsafe as rule
 from identity_auditor.sinks.asff import to_asff
 from support import changed, corpus_record

@@ -8,8 +8,8 @@ import pytest
 from asff_validator import assert_valid_asff
 from identity_auditor.model.contract import Compliance, Context, Severity
 from identity_auditor.model.findings import build_state_finding, short_hash
+from identity_auditor.model.policy import OrgPolicy
 from identity_auditor.model.snapshots import AccessKeyState, CredentialReportRow
-from identity_auditor.policy.document import OrgPolicy
 from identity_auditor.rules import iam_user_in_federated_account as rule
 from identity_auditor.sinks.asff import to_asff
 

@@ -64,7 +64,7 @@ from identity_auditor.engine.events import Engine
 from identity_auditor.model.cloudtrail import CloudTrailEvent
 from identity_auditor.model.contract import Context
 from identity_auditor.model.findings import Finding
-from identity_auditor.policy.document import DEFAULT_POLICY, OrgPolicy
+from identity_auditor.model.policy import DEFAULT_POLICY, OrgPolicy
 
 S3_SCHEME = "s3://"
 _BOM = b"\xef\xbb\xbf"

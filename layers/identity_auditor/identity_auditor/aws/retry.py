@@ -12,8 +12,6 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from identity_auditor.sinks import SinkError
-
 RETRYABLE_CODES = frozenset(
     {
         "Throttling",
@@ -30,6 +28,10 @@ RETRYABLE_CODES = frozenset(
         "KMSThrottlingException",
     }
 )
+
+
+class SinkError(RuntimeError):
+    """Findings could not be delivered; the message says which and why."""
 
 
 @dataclass(frozen=True)

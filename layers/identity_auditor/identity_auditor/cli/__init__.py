@@ -33,8 +33,9 @@ from identity_auditor.deploy import catalogue
 from identity_auditor.engine.registry import REGISTRY
 from identity_auditor.model.contract import Severity
 from identity_auditor.model.findings import Finding
+from identity_auditor.model.policy import DEFAULT_POLICY
 from identity_auditor.model.text import clip
-from identity_auditor.policy.document import DEFAULT_POLICY, PolicyError
+from identity_auditor.policy.document import PolicyError
 from identity_auditor.sinks.asff import default_product_arn, to_asff
 
 EXIT_OK, EXIT_FAIL_ON, EXIT_BAD_INPUT, EXIT_RULE_ERROR = 0, 1, 2, 3
@@ -338,7 +339,8 @@ def _publish(settings, findings: list[Finding], err: IO[str]) -> bool:
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from identity_auditor.delivery.wiring import Home, build_sinks
+    from identity_auditor.delivery.wiring import build_sinks
+    from identity_auditor.model.home import Home
     from identity_auditor.sinks import SinkError, publish_all
 
     names = [name for name, on in (("securityhub", settings.security_hub_enabled),

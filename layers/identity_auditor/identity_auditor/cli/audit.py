@@ -36,10 +36,10 @@ def run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     import boto3
 
     from identity_auditor.cli import EXIT_BAD_INPUT, EXIT_FAIL_ON, EXIT_OK, EXIT_RULE_ERROR, _write
+    from identity_auditor.config_rule.sweep import audit_account
     from identity_auditor.engine.registry import REGISTRY
-    from identity_auditor.engine.state import audit_account
     from identity_auditor.model.cloudtrail import partition_of
-    from identity_auditor.policy.document import DEFAULT_POLICY
+    from identity_auditor.model.policy import DEFAULT_POLICY
 
     known = {rule.meta.id for rule in REGISTRY.state_rules()}
     rules = [rule_id.strip() for rule_id in args.rules.split(",") if rule_id.strip()] if args.rules else None

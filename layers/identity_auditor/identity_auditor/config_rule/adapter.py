@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
+from identity_auditor.aws.calls import CallCounter
 from identity_auditor.config_rule.invocation import (
     CHANGE,
     DELETED,
@@ -45,7 +46,7 @@ from identity_auditor.config_rule.invocation import (
     select_rule,
     shown,
 )
-from identity_auditor.config_rule.sweep import CallCounter, Collectors, audit_account
+from identity_auditor.config_rule.sweep import Collectors, audit_account
 from identity_auditor.engine.registry import REGISTRY, Registry, Rule
 from identity_auditor.engine.state import (
     ACCOUNT,
@@ -55,10 +56,10 @@ from identity_auditor.engine.state import (
     StateEvaluation,
     StateFailure,
     Subject,
-    Where,
     account_key,
 )
 from identity_auditor.model.contract import Context
+from identity_auditor.model.home import Home
 
 logger = logging.getLogger(__name__)
 
@@ -143,14 +144,14 @@ class ConfigAdapter:
             self._collectors = Collectors.default()
         return self._collectors
 
-    def evaluate(self, invocation: Invocation, ctx: Context, clients, home: Where) -> ConfigRun:
+    def evaluate(self, invocation: Invocation, ctx: Context, clients, home: Home) -> ConfigRun:
         rule = select_rule(invocation, self.registry)
         ctx, note = apply_parameters(ctx, invocation.rule_parameters, rule)
         run = ConfigRun(rule.meta.id, invocation.message_type, note=note)
         if not ctx.policy.is_enabled(rule.meta.id):
             run.skipped = "rule disabled by the organisation policy"
             return run
-        where = Where(invocation.account_id or home.account, invocation.region or home.region,
+        where = Home(invocation.account_id or home.account, invocation.region or home.region,
                       invocation.partition or home.partition)
         if invocation.message_type == SCHEDULED:
             run.evaluations, run.api_calls = audit_account(
@@ -178,7 +179,7 @@ class ConfigAdapter:
         items = response.get("configurationItems") or []
         return item_from_history(items[0]) if items else summary
 
-    def _changed(self, rule: Rule, invocation: Invocation, item: dict, ctx: Context, where: Where, clients,
+    def _changed(self, rule: Rule, invocation: Invocation, item: dict, ctx: Context, where: Home, clients,
                  run: ConfigRun) -> list[StateEvaluation]:
         resource_type, name = item["resourceType"], _name(item)
         gone = Subject(resource_type, item["resourceId"], name, _key(item, where), None)
@@ -201,7 +202,7 @@ class ConfigAdapter:
         return self.engine.evaluate([rule], [subject], ctx, where, ordering_timestamp=when, note=run.note,
                                     failures=run.failures)
 
-    def _subject(self, item: dict, gone: Subject, where: Where, clients, run: ConfigRun) -> Subject | None:
+    def _subject(self, item: dict, gone: Subject, where: Home, clients, run: ConfigRun) -> Subject | None:
         """The resource's current state (``snapshot`` None: it no longer exists; None: cannot be judged now)."""
         iam = clients.iam
         with CallCounter(iam) as counter:
@@ -209,7 +210,7 @@ class ConfigAdapter:
         run.api_calls += counter.calls
         return subject
 
-    def _current(self, item: dict, gone: Subject, where: Where, iam, run: ConfigRun) -> Subject | None:
+    def _current(self, item: dict, gone: Subject, where: Home, iam, run: ConfigRun) -> Subject | None:
         if gone.resource_type == USER:
             row = next((row for row in self._report(iam).rows() if row.user == gone.resource_name), None)
             if row is None:
@@ -255,7 +256,7 @@ def _name(item: dict) -> str:
     return next((name for name in names if isinstance(name, str) and name), item["resourceId"])
 
 
-def _key(item: dict, where: Where) -> str:
+def _key(item: dict, where: Home) -> str:
     """The finding key of an item's resource: its ARN (as the snapshot's), ``AWS::::Account:<id>``."""
     if item["resourceType"] == ACCOUNT:
         return account_key(item.get("awsAccountId") or where.account)

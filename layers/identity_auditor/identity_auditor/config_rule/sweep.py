@@ -13,12 +13,12 @@ imported on first use), so tests and other callers can pass their own.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from identity_auditor.aws.calls import CallCounter
 from identity_auditor.engine.registry import Rule
 from identity_auditor.engine.state import (
     ACCOUNT,
@@ -27,14 +27,12 @@ from identity_auditor.engine.state import (
     StateEngine,
     StateEvaluation,
     StateFailure,
-    Where,
     account_subject,
     role_subject,
     user_subject,
 )
 from identity_auditor.model.contract import Context
-
-_ids = itertools.count()
+from identity_auditor.model.home import Home
 
 
 @dataclass(frozen=True)
@@ -64,28 +62,6 @@ class Collectors:
             role=collect_role,
             role_from_item=role_from_configuration_item,
         )
-
-
-class CallCounter:
-    """Counts the API calls made through a botocore client (its ``before-call`` event: one per call,
-    retries not included) while the ``with`` block runs. A client without botocore events counts 0."""
-
-    def __init__(self, client):
-        self.calls = 0
-        self._events = getattr(getattr(client, "meta", None), "events", None)
-        self._id = f"identity-auditor-call-counter-{next(_ids)}"
-
-    def _count(self, **_kwargs) -> None:
-        self.calls += 1
-
-    def __enter__(self) -> CallCounter:
-        if self._events is not None:
-            self._events.register("before-call", self._count, unique_id=self._id)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self._events is not None:
-            self._events.unregister("before-call", unique_id=self._id)
 
 
 def audit_account(
@@ -125,6 +101,6 @@ def audit_account(
             subjects.append(account_subject(snapshot))
         if ROLE in types:
             subjects.extend(role_subject(role) for role in collectors.roles(iam))
-    evaluations = engine.evaluate(chosen, subjects, ctx, Where(account_id, region, partition),
+    evaluations = engine.evaluate(chosen, subjects, ctx, Home(account_id, region, partition),
                                   ordering_timestamp=ordering_timestamp, note=note, failures=failures)
     return evaluations, counter.calls

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from identity_auditor.delivery.dedup import ALERT_KEY, ALERT_KEY_PREFIX, Deduplicator
-from identity_auditor.delivery.wiring import Home
+from identity_auditor.model.home import Home
 from identity_auditor.sinks.asff import default_product_arn
 from identity_auditor.sinks.queue import Delivery
 

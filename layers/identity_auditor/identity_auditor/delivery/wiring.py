@@ -7,28 +7,11 @@ imported: events that break no rule (most of them) never pay for it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from identity_auditor.delivery.settings import Settings
+from identity_auditor.model.home import Home
 from identity_auditor.sinks import Sink
 from identity_auditor.sinks.asff import default_product_arn
-
-
-@dataclass(frozen=True)
-class Home:
-    """Where the auditor itself runs: findings are imported into this account and region."""
-
-    partition: str
-    region: str
-    account: str
-
-    @classmethod
-    def from_function_arn(cls, arn: str) -> Home:
-        # arn:aws:lambda:us-east-1:123456789012:function:name[:alias]
-        parts = arn.split(":")
-        if len(parts) < 7 or parts[0] != "arn" or parts[2] != "lambda":
-            raise ValueError(f"not a Lambda function ARN: {arn!r}")
-        return cls(partition=parts[1], region=parts[3], account=parts[4])
 
 
 def build_sinks(

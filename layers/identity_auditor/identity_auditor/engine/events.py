@@ -25,7 +25,7 @@ from identity_auditor.engine.registry import REGISTRY, Registry
 from identity_auditor.model.cloudtrail import CloudTrailRecord
 from identity_auditor.model.contract import Context, RuleMeta, Severity, Trigger, Violation
 from identity_auditor.model.findings import Finding, Suppression, build_finding, finding_id
-from identity_auditor.policy.document import SuppressEntry
+from identity_auditor.model.policy import SuppressEntry
 
 logger = logging.getLogger(__name__)
 

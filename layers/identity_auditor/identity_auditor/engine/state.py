@@ -15,8 +15,7 @@ finding got, whatever the rule put in ``Violation.resource_id`` (that still beco
 One rule's exception never ends a sweep: it is logged with the rule id and the resource, returned as a
 :class:`StateFailure` (the handler counts it) and that resource gets no evaluation from that rule.
 
-:func:`audit_account` is the full sweep of an account; it lives in :mod:`identity_auditor.config_rule.sweep`
-(with the collectors it injects) and is importable from here too.
+The full sweep of an account (collectors, then this engine) is :mod:`identity_auditor.config_rule.sweep`.
 """
 
 from __future__ import annotations
@@ -30,6 +29,7 @@ from typing import Any
 from identity_auditor.engine.registry import REGISTRY, Registry, Rule
 from identity_auditor.model.contract import Compliance, Context, Severity, StateResult, Violation
 from identity_auditor.model.findings import Finding, Suppression, build_state_finding, finding_id
+from identity_auditor.model.home import Home
 from identity_auditor.model.text import clip
 
 logger = logging.getLogger(__name__)
@@ -99,15 +99,6 @@ class StateFailure:
     error: str
 
 
-@dataclass(frozen=True)
-class Where:
-    """The account, region and partition findings are filed under."""
-
-    account: str
-    region: str
-    partition: str
-
-
 def annotation(text: str, note: str = "") -> str:
     """``text`` within Config's 256 characters; a ``note`` (e.g. a bad rule parameter) always survives."""
     if not note:
@@ -137,7 +128,7 @@ class StateEngine:
         rules: Iterable[Rule],
         subjects: Iterable[Subject],
         ctx: Context,
-        where: Where,
+        where: Home,
         *,
         ordering_timestamp: datetime | None = None,
         note: str = "",
@@ -163,7 +154,7 @@ class StateEngine:
                     )
         return results
 
-    def judged(self, rule: Rule, subject: Subject, result: StateResult, ctx: Context, where: Where,
+    def judged(self, rule: Rule, subject: Subject, result: StateResult, ctx: Context, where: Home,
                ordering_timestamp: datetime | None = None, note: str = "") -> StateEvaluation:
         if not isinstance(result, StateResult):
             raise TypeError(f"evaluate_state returned {type(result).__name__}, not StateResult")
@@ -180,7 +171,7 @@ class StateEngine:
         return StateEvaluation(rule.meta.id, subject.resource_type, subject.resource_id, subject.resource_name,
                                result.compliance, text, when, finding)
 
-    def not_applicable(self, rule: Rule, subject: Subject, why: str, ctx: Context, where: Where,
+    def not_applicable(self, rule: Rule, subject: Subject, why: str, ctx: Context, where: Home,
                        ordering_timestamp: datetime | None = None, *, note: str = "") -> StateEvaluation:
         """NOT_APPLICABLE (out of scope, deleted, or the rule says so) and the ARCHIVED finding update."""
         finding = self._closing(rule, subject, why, ctx, where, "NOT_AVAILABLE", "ARCHIVED")
@@ -190,20 +181,20 @@ class StateEngine:
 
     # -- findings --------------------------------------------------------------------------------------
 
-    def _failed(self, rule: Rule, subject: Subject, violation: Violation, ctx: Context, where: Where) -> Finding:
+    def _failed(self, rule: Rule, subject: Subject, violation: Violation, ctx: Context, where: Home) -> Finding:
         finding = self._finding(rule, subject, violation, ctx, where)
         if finding.subject is None:
             finding = replace(finding, subject=subject.resource_name)
         return self._apply_policy(finding, ctx)
 
-    def _closing(self, rule: Rule, subject: Subject, why: str, ctx: Context, where: Where, status: str,
+    def _closing(self, rule: Rule, subject: Subject, why: str, ctx: Context, where: Home, status: str,
                  record_state: str) -> Finding:
         violation = Violation(description=clip(why, 1000) or status.lower(), resource_id=subject.key,
                               severity=Severity.INFORMATIONAL, subject=subject.resource_name)
         finding = self._finding(rule, subject, violation, ctx, where)
         return replace(finding, compliance_status=status, record_state=record_state)
 
-    def _finding(self, rule: Rule, subject: Subject, violation: Violation, ctx: Context, where: Where) -> Finding:
+    def _finding(self, rule: Rule, subject: Subject, violation: Violation, ctx: Context, where: Home) -> Finding:
         finding = build_state_finding(rule.meta, violation, account=where.account, region=where.region,
                                       partition=where.partition, observed_at=ctx.now)
         return replace(finding, finding_id=state_finding_id(rule.meta.id, where, subject.key))
@@ -229,15 +220,5 @@ class StateEngine:
         return finding
 
 
-def state_finding_id(rule_id: str, where: Where, key: str) -> str:
+def state_finding_id(rule_id: str, where: Home, key: str) -> str:
     return finding_id(rule_id, where.account, where.region, key, None)
-
-
-def __getattr__(name: str):
-    """``audit_account`` and ``Collectors`` from :mod:`identity_auditor.config_rule.sweep` (which imports this
-    module, hence resolved on first use)."""
-    if name in ("audit_account", "Collectors", "CallCounter"):
-        from identity_auditor.config_rule import sweep as state_audit
-
-        return getattr(state_audit, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

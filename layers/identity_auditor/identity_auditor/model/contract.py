@@ -13,31 +13,10 @@ from datetime import datetime
 from enum import Enum
 
 from identity_auditor.model.cloudtrail import API_CALL
-from identity_auditor.policy.document import DEFAULT_POLICY, OrgPolicy
+from identity_auditor.model.policy import DEFAULT_POLICY, OrgPolicy
+from identity_auditor.model.severity import Severity
 
 ANY = "*"  # a trigger's event source or event names: any
-
-
-class Severity(str, Enum):
-    """ASFF severity labels, ordered."""
-
-    INFORMATIONAL = "INFORMATIONAL"
-    LOW = "LOW"
-    MEDIUM = "MEDIUM"
-    HIGH = "HIGH"
-    CRITICAL = "CRITICAL"
-
-    @property
-    def rank(self) -> int:
-        return list(Severity).index(self)
-
-    @classmethod
-    def parse(cls, text: str) -> Severity:
-        try:
-            return cls(text.strip().upper())
-        except ValueError:
-            names = ", ".join(s.value.lower() for s in cls)
-            raise ValueError(f"unknown severity {text!r}; expected one of {names}") from None
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 A document is YAML or JSON (told apart by content), validated by :class:`PolicyDocument` (which
 ``policy.schema.json`` is generated from) and turned into the frozen
-:class:`~identity_auditor.policy.document.OrgPolicy` the rules and the engine read. Any mistake raises
+:class:`~identity_auditor.model.policy.OrgPolicy` the rules and the engine read. Any mistake raises
 :class:`~identity_auditor.policy.document.PolicyError`, naming every bad key with its path and value:
 ``rules.sso_permission_set_changed.suppress[0].expires: 'next week' is not a date (YYYY-MM-DD)``.
 
@@ -41,16 +41,8 @@ from pydantic import (
 
 from identity_auditor.engine.registry import REGISTRY
 from identity_auditor.model.contract import Severity
-from identity_auditor.policy.document import (
-    ACCOUNT_PATTERN,
-    ARN_PATTERN,
-    DEFAULT_POLICY,
-    OrgPolicy,
-    PolicyError,
-    explain,
-    from_document,
-    summary,
-)
+from identity_auditor.model.policy import ACCOUNT_PATTERN, ARN_PATTERN, DEFAULT_POLICY, OrgPolicy
+from identity_auditor.policy.document import PolicyError, explain, from_document, summary
 
 logger = logging.getLogger(__name__)
 
@@ -320,3 +312,12 @@ def policy_schema() -> dict:
 
 def schema_text() -> str:
     return json.dumps(policy_schema(), indent=2) + "\n"
+
+
+def current_policy(settings) -> OrgPolicy:
+    """The organisation policy a function runs with: from SSM or AppConfig when the settings name one
+    (fetched through Powertools parameters, cached 5 minutes), else the packaged default, with nothing to
+    fetch or parse (the loader, Powertools parameters and YAML are not even imported)."""
+    if not (settings.policy_ssm_parameter or settings.policy_appconfig):
+        return DEFAULT_POLICY
+    return load_policy(settings)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from identity_auditor.model.cloudtrail import CloudTrailRecord
 from identity_auditor.model.contract import Context, RuleMeta, Severity, Trigger, Violation
-from identity_auditor.policy.document import matches_any
+from identity_auditor.model.policy import matches_any
 
 META = RuleMeta(
     id="sso_account_assignment_changed",

@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
+from identity_auditor.aws.retry import SinkError
+
+__all__ = ["Sink", "SinkError", "publish_all"]
+
 if TYPE_CHECKING:
     from identity_auditor.model.findings import Finding
-
-
-class SinkError(RuntimeError):
-    """Findings could not be delivered; the message says which and why."""
 
 
 class Sink(Protocol):

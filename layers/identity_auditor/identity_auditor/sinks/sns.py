@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 from identity_auditor.aws.retry import Failure, Item, RetryPolicy, batched, deliver_all
 from identity_auditor.model.findings import Finding
-from identity_auditor.sinks.alerts import email as alerts
+from identity_auditor.sinks import alerts
 
 MAX_ENTRIES_PER_CALL = 10
 MAX_BYTES_PER_CALL = 256 * 1024 - 8 * 1024  # message bodies and attributes share the 256 KB

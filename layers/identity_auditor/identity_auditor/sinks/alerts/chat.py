@@ -14,7 +14,7 @@ import re
 
 from identity_auditor.model.findings import Finding
 from identity_auditor.model.text import clip
-from identity_auditor.sinks.alerts.email import MESSAGE_LIMIT, _text, _when, console_link, securityhub_link
+from identity_auditor.sinks.alerts.common import MESSAGE_LIMIT, clean, console_link, securityhub_link, when
 
 # Look-alikes for every character that means something to Slack mrkdwn, Teams Markdown or CommonMark.
 _MARKDOWN = str.maketrans(
@@ -46,13 +46,13 @@ def md(value: object, limit: int, *, trusted: bool = False) -> str:
     can start from it; ``http://x`` is defanged to ``http:∕∕x`` so it is not auto-linked. ``trusted``
     (the rule's own texts) keeps parentheses."""
     table = _MARKDOWN_TRUSTED if trusted else _MARKDOWN
-    text = _LOOSE_UNDERSCORE.sub("\uff3f", _text(value, limit)).translate(table)
+    text = _LOOSE_UNDERSCORE.sub("\uff3f", clean(value, limit)).translate(table)
     return text.replace("://", ":\u2215\u2215")
 
 
 def _token(value: object, limit: int = 1024) -> str:
     """A value for places that take plain tokens (ids, custom-action variables: ``[\\x21-\\x7F]+``)."""
-    return re.sub(r"[^A-Za-z0-9_.:/=+,-]", "-", _text(value, limit)) or "-"
+    return re.sub(r"[^A-Za-z0-9_.:/=+,-]", "-", clean(value, limit)) or "-"
 
 
 # -- chat (AWS Chatbot / Amazon Q Developer custom notification) -----------------------------------
@@ -84,7 +84,7 @@ def chat_message(
         f"*From:* {md(actor.source_ip or 'unknown address', 64)}"
         f" with {md(actor.user_agent or 'unknown client', 200)}",
         f"*Where:* account {md(finding.account_id, 64)}, region {md(finding.region, 32)}",
-        f"*When:* {md(_when(finding), 40)}",
+        f"*When:* {md(when(finding), 40)}",
         f"*Resource:* {md(finding.resource_type, 64)} {md(finding.resource_id, 300)}",
     ]
     lines += [

@@ -1,0 +1,27 @@
+"""Severity: the five ASFF labels, ordered."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class Severity(str, Enum):
+    """ASFF severity labels, ordered."""
+
+    INFORMATIONAL = "INFORMATIONAL"
+    LOW = "LOW"
+    MEDIUM = "MEDIUM"
+    HIGH = "HIGH"
+    CRITICAL = "CRITICAL"
+
+    @property
+    def rank(self) -> int:
+        return list(Severity).index(self)
+
+    @classmethod
+    def parse(cls, text: str) -> Severity:
+        try:
+            return cls(text.strip().upper())
+        except ValueError:
+            names = ", ".join(s.value.lower() for s in cls)
+            raise ValueError(f"unknown severity {text!r}; expected one of {names}") from None

@@ -1,0 +1,99 @@
+"""What both alert formats share: cleaning untrusted values, links into the console, the subject
+line, the timestamp and the SNS message attributes."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import quote
+
+from identity_auditor.model.findings import Finding
+from identity_auditor.model.text import ascii_clip, clip
+from identity_auditor.sinks.asff import (
+    cloudtrail_event_url,
+    console_origin,
+    safe_region,
+    securityhub_finding_url,
+)
+
+ALERT_FORMATS = ("email", "chat")
+SUBJECT_LIMIT = 99  # SNS: ASCII, no line breaks, less than 100 characters
+MESSAGE_LIMIT = 256 * 1024  # SNS: a message is at most 256 KB
+VALUE_LIMIT = 400  # characters of one untrusted value in an alert
+
+# Characters that hide or reorder text: zero-width, bidi controls, word joiners, BOM; lone surrogates
+# (from "\ud800" escapes in event JSON) cannot be encoded at all.
+_INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# IAM user and role names; an ARN's path is skipped, only the name is used in a link.
+_IAM_NAME = re.compile(r"[\w+=,.@-]{1,128}", re.ASCII)
+_IAM_ARN = re.compile(
+    r"arn:aws[a-z-]*:iam::\d{12}:(user|role)/(?:[\x21-\x7e]*/)?([\w+=,.@-]{1,128})", re.ASCII
+)
+
+# -- cleaning --------------------------------------------------------------------------------------
+
+
+def clean(value: object, limit: int) -> str:
+    """An untrusted value on one line: no control or invisible characters, at most ``limit`` characters."""
+    raw = "" if value is None else str(value)
+    return clip(_SURROGATE.sub("\ufffd", _INVISIBLE.sub("", raw)), limit)
+
+
+# -- links -----------------------------------------------------------------------------------------
+
+
+def securityhub_link(
+    finding: Finding, *, home_region: str | None = None, home_partition: str | None = None
+) -> str:
+    """The finding in the Security Hub console of the region it was imported into (the home region)."""
+    return securityhub_finding_url(
+        finding.finding_id, home_region or finding.region, home_partition or finding.partition
+    )
+
+
+def _iam_entity(finding: Finding) -> tuple[str, str] | None:
+    """``("user" | "role", name)`` when the finding is about an IAM user, role or a user's access key."""
+    match = _IAM_ARN.fullmatch(finding.resource_id or "")
+    if match and finding.resource_type in ("AwsIamUser", "AwsIamRole", "AwsIamAccessKey"):
+        return match.group(1), match.group(2)
+    if finding.resource_type == "AwsIamRole" and _IAM_NAME.fullmatch(finding.resource_id or ""):
+        return "role", finding.resource_id
+    owner = finding.details.get("KeyOwner") or ""
+    if finding.resource_type == "AwsIamAccessKey" and _IAM_NAME.fullmatch(owner):
+        return "user", owner
+    return None
+
+
+def console_link(finding: Finding) -> str:
+    """A console deep link for the resource: the IAM user or role page for IAM identities, otherwise
+    the CloudTrail event (or the region's event history when the record had no event id)."""
+    entity = _iam_entity(finding)
+    if entity:
+        kind, name = entity
+        return f"{console_origin(finding.partition)}/iam/home#/{kind}s/details/{quote(name, safe='')}"
+    if finding.event_id:
+        return cloudtrail_event_url(finding)
+    region = safe_region(finding.region)
+    return f"{console_origin(finding.partition, region)}/cloudtrailv2/home?region={region}#/events"
+
+
+def subject(finding: Finding) -> str:
+    return ascii_clip(
+        f"[{finding.severity.value}] {finding.title}: {clean(finding.subject or finding.actor.name, 200)}"
+        f" in {finding.account_id}",
+        SUBJECT_LIMIT,
+    )
+
+
+def when(finding: Finding) -> str:
+    return finding.event_time.isoformat().replace("+00:00", "Z") if finding.event_time else "unknown"
+
+
+def attributes(finding: Finding) -> dict[str, dict[str, str]]:
+    """SNS message attributes for subscription filter policies."""
+    return {
+        "severity": {"DataType": "String", "StringValue": finding.severity.value},
+        "severity_rank": {"DataType": "Number", "StringValue": str(finding.severity.rank)},
+        "rule_id": {"DataType": "String", "StringValue": finding.rule_id},
+        "account_id": {"DataType": "String", "StringValue": clean(finding.account_id, 64) or "unknown"},
+    }
