@@ -82,7 +82,8 @@ def handler(event: dict, context) -> dict:
         metrics.add_metric(name=f"Evaluations{value.title().replace('_', '')}", unit=MetricUnit.Count, value=count)
     if run.failures:
         metrics.add_metric(name="RuleErrors", unit=MetricUnit.Count, value=len(run.failures))
-    findings = [evaluation.finding for evaluation in run.evaluations if evaluation.finding is not None]
+    # every update, and each expired suppression once however many resources it matched
+    findings = list({f.finding_id: f for evaluation in run.evaluations for f in evaluation.findings}.values())
     delivered: dict = {}
     try:
         calls = put_evaluations(clients.config, invocation, run.evaluations)

@@ -32,7 +32,7 @@ def test_failing_rule_is_logged_counted_and_does_not_stop_the_others(caplog):
     with caplog.at_level(logging.ERROR, logger="identity_auditor.engine.events"):
         result = engine.evaluate(KEY_FOR_OTHER, NOW)
     assert [f.rule_id for f in result.findings] == ["iam_access_key_created"]
-    assert [(f.rule_id, f.event_id) for f in result.failures] == [("test_broken_rule", KEY_FOR_OTHER.event_id)]
+    assert [(f.rule_id, f.subject) for f in result.failures] == [("test_broken_rule", KEY_FOR_OTHER.event_id)]
     assert "KeyError" in result.failures[0].error
     logged = [r for r in caplog.records if getattr(r, "rule_id", None) == "test_broken_rule"]
     assert logged and logged[0].event_id == KEY_FOR_OTHER.event_id and logged[0].exc_info

@@ -9,7 +9,8 @@ from datetime import date, datetime, timezone
 
 import pytest
 from asff_validator import assert_valid_asff
-from identity_auditor.engine.events import SUPPRESSION_EXPIRED, Engine
+from identity_auditor.engine.events import Engine
+from identity_auditor.engine.policy import SUPPRESSION_EXPIRED
 from identity_auditor.engine.registry import REGISTRY
 from identity_auditor.model.cloudtrail import CloudTrailEvent
 from identity_auditor.model.contract import Context, Severity

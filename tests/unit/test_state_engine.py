@@ -143,7 +143,7 @@ def test_a_broken_rule_is_logged_and_counted_and_the_sweep_goes_on(caplog):
         evaluations = ENGINE.evaluate([rule], [user_subject(row(n)) for n in ("alice", "bob", "carol")], ctx(),
                                       WHERE, failures=failures)
     assert [e.resource_name for e in evaluations] == ["alice", "carol"]  # bob gets no evaluation
-    assert [(f.rule_id, f.resource_id) for f in failures] == [("fake_user_mfa", "bob")]
+    assert [(f.rule_id, f.subject) for f in failures] == [("fake_user_mfa", "bob")]
     assert "KeyError" in failures[0].error
     [record] = caplog.records
     assert record.rule_id == "fake_user_mfa" and record.resource_name == "bob"
@@ -190,6 +190,37 @@ def test_severity_override_and_suppression_from_the_organisation_policy():
     assert alice.finding.suppression is None  # its entry expired
     assert breakglass.finding.suppression.reason == "break-glass"
     assert bob.finding.severity is Severity.INFORMATIONAL  # a PASSED update is never overridden
+
+
+def test_an_expired_suppression_is_reported_once_on_the_state_path_too():
+    """Like the event path: an expired entry no longer applies and is one LOW policy_suppression_expired
+    finding (Id without the resource), filed in the sweep's account and region, valid ASFF."""
+    policy = OrgPolicy(suppress=MappingProxyType({"fake_user_mfa": (
+        SuppressEntry("legacy users", "secops", date(2026, 1, 1), resource="*:user/legacy-*"),
+    )}))
+    subjects = [user_subject(row("legacy-1")), user_subject(row("legacy-2")), user_subject(row("carol"))]
+    first, second, carol = ENGINE.evaluate([MFA], subjects, ctx(policy), WHERE)
+    assert first.finding.suppression is None and second.finding.suppression is None
+    assert [f.rule_id for f in first.expired] == ["policy_suppression_expired"]
+    assert first.expired[0].finding_id == second.expired[0].finding_id  # one entry, one finding
+    assert first.expired[0].severity is Severity.LOW
+    assert (first.expired[0].account_id, first.expired[0].region) == ("123456789012", "us-east-1")
+    assert first.expired[0].details["SuppressExpires"] == "2026-01-01"
+    assert first.findings == (first.finding, first.expired[0])
+    assert carol.expired == ()
+    assert_valid_asff(to_asff(first.expired[0], product_arn=PRODUCT, updated_at=NOW))
+
+
+def test_a_principal_suppression_matches_the_user_a_state_finding_is_about():
+    """``principal`` patterns match the caller of an event; a state finding's principal is the user or
+    role it judges, so one entry can cover a break-glass user's events and state alike."""
+    policy = OrgPolicy(suppress=MappingProxyType({"fake_user_mfa": (
+        SuppressEntry("break-glass", "secops", date(2026, 12, 31), principal="arn:aws:iam::*:user/breakglass*"),
+    )}))
+    subjects = [user_subject(row("breakglass-1")), user_subject(row("alice"))]
+    breakglass, alice = ENGINE.evaluate([MFA], subjects, ctx(policy), WHERE)
+    assert breakglass.finding.suppression.reason == "break-glass"
+    assert alice.finding.suppression is None
 
 
 def test_disabled_rules_do_not_run_and_unknown_or_event_rules_are_refused():

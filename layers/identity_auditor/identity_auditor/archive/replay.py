@@ -62,7 +62,7 @@ from identity_auditor.archive.inputs import (
 )
 from identity_auditor.engine.events import Engine
 from identity_auditor.model.cloudtrail import CloudTrailEvent
-from identity_auditor.model.contract import Context
+from identity_auditor.model.contract import Context, RuleFailure
 from identity_auditor.model.findings import Finding
 from identity_auditor.model.policy import DEFAULT_POLICY, OrgPolicy
 
@@ -96,15 +96,6 @@ class Source:
         return cls("s3", f"{S3_SCHEME}{bucket}/{key}", bucket, key)
 
 
-@dataclass(frozen=True)
-class RuleError:
-    """A rule raised on a record (a bug in the rule): where, which rule, and the error."""
-
-    origin: str
-    rule_id: str
-    error: str
-
-
 @dataclass
 class FileResult:
     """What one input gave: its findings (in record order), problems, rule errors and counts.
@@ -116,7 +107,7 @@ class FileResult:
     read: bool = True
     findings: list[Finding] = field(default_factory=list)
     problems: list[InputProblem] = field(default_factory=list)
-    failures: list[RuleError] = field(default_factory=list)
+    failures: list[RuleFailure] = field(default_factory=list)
     records: int = 0  # CloudTrail records read (wanted by a rule or not)
     evaluated: int = 0  # records some rule wants, validated and run through the engine
     not_cloudtrail: int = 0  # events skipped: not CloudTrail records (other EventBridge events, Insights, ...)
@@ -486,7 +477,7 @@ class Replayer:
         result.evaluated += 1
         evaluation = self.engine.evaluate(event.detail, self.ctx, account=event.account, region=event.region)
         for failure in evaluation.failures:
-            result.failures.append(RuleError(origin, failure.rule_id, failure.error))
+            result.failures.append(RuleFailure(failure.rule_id, origin, failure.error))
         result.findings.extend(evaluation.findings)
 
 

@@ -278,7 +278,7 @@ def evaluate(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         problems.extend(result.problems)
         for failure in result.failures:
             rule_errors += 1
-            err.write(f"identity-auditor: rule {failure.rule_id} failed on {failure.origin}: {failure.error}\n")
+            err.write(f"identity-auditor: rule {failure.rule_id} failed on {failure.subject}: {failure.error}\n")
         findings.extend(result.findings)
         records += result.records
         skipped += result.not_cloudtrail

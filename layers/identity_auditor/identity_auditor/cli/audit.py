@@ -80,7 +80,8 @@ def run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         err.write(f"identity-auditor: cannot read the account's identity state: {error}\n")
         return EXIT_RULE_ERROR
     elapsed = time.perf_counter() - started
-    failed = [e.finding for e in evaluations if e.compliance is Compliance.NON_COMPLIANT and e.finding]
+    failed = list({f.finding_id: f for e in evaluations if e.compliance is Compliance.NON_COMPLIANT
+                   for f in e.findings}.values())  # an expired suppression is one finding, however many it matched
     shown = [f for f in failed if args.min_severity is None or f.severity.rank >= args.min_severity.rank]
     _write(args, shown, out)
     counts = {c: sum(1 for e in evaluations if e.compliance is c) for c in Compliance}

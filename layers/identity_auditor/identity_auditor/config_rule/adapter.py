@@ -54,11 +54,10 @@ from identity_auditor.engine.state import (
     USER,
     StateEngine,
     StateEvaluation,
-    StateFailure,
     Subject,
     account_key,
 )
-from identity_auditor.model.contract import Context
+from identity_auditor.model.contract import Context, RuleFailure
 from identity_auditor.model.home import Home
 
 logger = logging.getLogger(__name__)
@@ -79,7 +78,7 @@ class ConfigRun:
     rule_id: str
     message_type: str
     evaluations: list[StateEvaluation] = field(default_factory=list)
-    failures: list[StateFailure] = field(default_factory=list)
+    failures: list[RuleFailure] = field(default_factory=list)
     api_calls: int = 0
     note: str = ""
     skipped: str = ""  # why nothing was evaluated (rule disabled, user not yet in the credential report)

@@ -26,12 +26,11 @@ from identity_auditor.engine.state import (
     USER,
     StateEngine,
     StateEvaluation,
-    StateFailure,
     account_subject,
     role_subject,
     user_subject,
 )
-from identity_auditor.model.contract import Context
+from identity_auditor.model.contract import Context, RuleFailure
 from identity_auditor.model.home import Home
 
 
@@ -76,7 +75,7 @@ def audit_account(
     engine: StateEngine | None = None,
     ordering_timestamp: datetime | None = None,
     note: str = "",
-    failures: list[StateFailure] | None = None,
+    failures: list[RuleFailure] | None = None,
 ) -> tuple[list[StateEvaluation], int]:
     """Evaluate ``rules`` (rules or rule ids; default every state rule the policy enables) over the
     whole account; returns the evaluations and the number of API calls made through ``iam``.

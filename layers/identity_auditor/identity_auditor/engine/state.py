@@ -13,7 +13,7 @@ account. A PASSED or ARCHIVED update, which has no violation, therefore always h
 finding got, whatever the rule put in ``Violation.resource_id`` (that still becomes ``Resources[0].Id``).
 
 One rule's exception never ends a sweep: it is logged with the rule id and the resource, returned as a
-:class:`StateFailure` (the handler counts it) and that resource gets no evaluation from that rule.
+:class:`RuleFailure` (the handler counts it) and that resource gets no evaluation from that rule.
 
 The full sweep of an account (collectors, then this engine) is :mod:`identity_auditor.config_rule.sweep`.
 """
@@ -26,9 +26,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from identity_auditor.engine.policy import apply_policy
 from identity_auditor.engine.registry import REGISTRY, Registry, Rule
-from identity_auditor.model.contract import Compliance, Context, Severity, StateResult, Violation
-from identity_auditor.model.findings import Finding, Suppression, build_state_finding, finding_id
+from identity_auditor.model.contract import Compliance, Context, RuleFailure, Severity, StateResult, Violation
+from identity_auditor.model.findings import Finding, build_state_finding, finding_id
 from identity_auditor.model.home import Home
 from identity_auditor.model.text import clip
 
@@ -80,6 +81,12 @@ class StateEvaluation:
     annotation: str  # <= 256 characters
     ordering_timestamp: datetime
     finding: Finding | None
+    expired: tuple[Finding, ...] = ()  # policy_suppression_expired findings of expired entries that matched
+
+    @property
+    def findings(self) -> tuple[Finding, ...]:
+        """What goes to Security Hub: the finding update and the expired-suppression findings."""
+        return ((self.finding,) if self.finding is not None else ()) + self.expired
 
     def config_evaluation(self) -> dict:
         """The ``Evaluation`` structure of ``config.put_evaluations``."""
@@ -90,13 +97,6 @@ class StateEvaluation:
             "Annotation": self.annotation,
             "OrderingTimestamp": self.ordering_timestamp,
         }
-
-
-@dataclass(frozen=True)
-class StateFailure:
-    rule_id: str
-    resource_id: str
-    error: str
 
 
 def annotation(text: str, note: str = "") -> str:
@@ -132,7 +132,7 @@ class StateEngine:
         *,
         ordering_timestamp: datetime | None = None,
         note: str = "",
-        failures: list[StateFailure] | None = None,
+        failures: list[RuleFailure] | None = None,
     ) -> list[StateEvaluation]:
         """Every rule over every subject of its resource type. ``note`` is appended to each annotation."""
         rules, results = list(rules), []
@@ -144,7 +144,7 @@ class StateEngine:
                     result = rule.evaluate_state(subject.snapshot, ctx)
                     results.append(self.judged(rule, subject, result, ctx, where, ordering_timestamp, note))
                 except Exception as error:  # one broken rule or odd resource must not end the sweep
-                    failure = StateFailure(rule.meta.id, subject.resource_id, f"{type(error).__name__}: {error}")
+                    failure = RuleFailure(rule.meta.id, subject.resource_id, f"{type(error).__name__}: {error}")
                     if failures is not None:
                         failures.append(failure)
                     logger.exception(
@@ -165,11 +165,11 @@ class StateEngine:
         if result.compliance is Compliance.NON_COMPLIANT:
             if result.violation is None:
                 raise ValueError("NON_COMPLIANT result without a violation")
-            finding = self._failed(rule, subject, result.violation, ctx, where)
+            finding, expired = self._failed(rule, subject, result.violation, ctx, where)
         else:
-            finding = self._closing(rule, subject, result.annotation, ctx, where, "PASSED", "ACTIVE")
+            finding, expired = self._closing(rule, subject, result.annotation, ctx, where, "PASSED", "ACTIVE"), []
         return StateEvaluation(rule.meta.id, subject.resource_type, subject.resource_id, subject.resource_name,
-                               result.compliance, text, when, finding)
+                               result.compliance, text, when, finding, tuple(expired))
 
     def not_applicable(self, rule: Rule, subject: Subject, why: str, ctx: Context, where: Home,
                        ordering_timestamp: datetime | None = None, *, note: str = "") -> StateEvaluation:
@@ -181,11 +181,17 @@ class StateEngine:
 
     # -- findings --------------------------------------------------------------------------------------
 
-    def _failed(self, rule: Rule, subject: Subject, violation: Violation, ctx: Context, where: Home) -> Finding:
+    def _failed(self, rule: Rule, subject: Subject, violation: Violation, ctx: Context,
+                where: Home) -> tuple[Finding, list[Finding]]:
+        """The FAILED finding under the organisation policy (the principal a ``principal`` suppression
+        matches is the user or role itself), and the findings of expired suppressions it matched."""
         finding = self._finding(rule, subject, violation, ctx, where)
         if finding.subject is None:
             finding = replace(finding, subject=subject.resource_name)
-        return self._apply_policy(finding, ctx)
+        principals = (subject.key,) if subject.resource_type in (USER, ROLE) else ()
+        return apply_policy(finding, ctx, principals, lambda meta, found: build_state_finding(
+            meta, found, account=where.account, region=where.region, partition=where.partition,
+            observed_at=ctx.now))
 
     def _closing(self, rule: Rule, subject: Subject, why: str, ctx: Context, where: Home, status: str,
                  record_state: str) -> Finding:
@@ -198,26 +204,6 @@ class StateEngine:
         finding = build_state_finding(rule.meta, violation, account=where.account, region=where.region,
                                       partition=where.partition, observed_at=ctx.now)
         return replace(finding, finding_id=state_finding_id(rule.meta.id, where, subject.key))
-
-    def _apply_policy(self, finding: Finding, ctx: Context) -> Finding:
-        """The organisation policy's severity override and suppressions (as the event engine applies
-        them; an expired entry is logged and no longer applies)."""
-        override = ctx.policy.severity_for(finding.rule_id)
-        if override is not None and override is not finding.severity:
-            note = f"{finding.severity.value} -> {override.value} (organisation policy)"
-            finding = replace(finding, severity=override, details={**finding.details, "SeverityOverride": note})
-        today = ctx.now.date()
-        for index, entry in ctx.policy.suppressions(finding.rule_id, finding.resource_id):
-            if entry.expired(today):
-                logger.warning(
-                    "policy suppression rules.%s.suppress[%d] (owner %s) expired on %s: it no longer applies",
-                    finding.rule_id, index, entry.owner, entry.expires.isoformat(),
-                    extra={"rule_id": finding.rule_id, "suppress_index": index, "resource_id": finding.resource_id},
-                )
-            elif finding.suppression is None:
-                finding = replace(finding, suppression=Suppression(entry.reason, entry.owner, entry.expires,
-                                                                   entry.pattern))
-        return finding
 
 
 def state_finding_id(rule_id: str, where: Home, key: str) -> str:

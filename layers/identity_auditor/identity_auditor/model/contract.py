@@ -138,3 +138,14 @@ class Context:
 
     now: datetime
     policy: OrgPolicy = DEFAULT_POLICY
+
+
+@dataclass(frozen=True)
+class RuleFailure:
+    """A rule raised (a bug in the rule, or a record it did not expect): which rule, on what (an event
+    id, a resource, or where a record was read: ``file#Records[3]``), and the error. The engines log it,
+    return it and run the other rules; the handlers count it (``RuleErrors``), the CLI exits 3."""
+
+    rule_id: str
+    subject: str | None
+    error: str

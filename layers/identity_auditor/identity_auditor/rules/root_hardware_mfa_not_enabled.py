@@ -26,7 +26,7 @@ from identity_auditor.model.contract import (
     Violation,
 )
 from identity_auditor.model.snapshots import AccountSnapshot
-from identity_auditor.rules.root_mfa_not_enabled import CENTRALLY_MANAGED, root_mfa
+from identity_auditor.rules._lib.root import CENTRALLY_MANAGED, root_mfa
 
 META = RuleMeta(
     id="root_hardware_mfa_not_enabled",

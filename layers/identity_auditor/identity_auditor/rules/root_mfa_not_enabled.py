@@ -23,10 +23,7 @@ from identity_auditor.model.contract import (
     Violation,
 )
 from identity_auditor.model.snapshots import AccountSnapshot
-
-SUMMARY_KEY = "AccountMFAEnabled"
-CENTRALLY_MANAGED = ("Root credentials are centrally managed by AWS Organizations: no root password and no "
-                     "root access key, so nobody can sign in as root.")
+from identity_auditor.rules._lib.root import CENTRALLY_MANAGED, root_mfa
 
 META = RuleMeta(
     id="root_mfa_not_enabled",
@@ -51,17 +48,6 @@ META = RuleMeta(
     remediation_url="https://docs.aws.amazon.com/IAM/latest/UserGuide/enable-mfa-for-root.html",
     compliance=("CIS5 1.4", "CIS3 1.5", "FSBP IAM.9"),
 )
-
-
-def root_mfa(account: AccountSnapshot) -> tuple[bool | None, str]:
-    """Whether root has an MFA device (``None``: unknown) and where that was read."""
-    value = account.summary.get(SUMMARY_KEY)
-    if value is not None:
-        return bool(value), f"GetAccountSummary {SUMMARY_KEY} = {value}"
-    if account.root is not None:
-        mfa = account.root.mfa_active
-        return mfa, f"credential report mfa_active = {str(mfa).lower()}"
-    return None, f"no {SUMMARY_KEY} in the account summary and no credential report root row"
 
 
 def evaluate_state(account: AccountSnapshot, ctx: Context) -> StateResult:
