@@ -46,7 +46,7 @@ def _world(users: int) -> None:
 
 
 def _measure(users: int) -> dict:
-    from identity_auditor.cli import main
+    from identity_auditor.cli.main import main
     from moto.server import ThreadedMotoServer
 
     port = _free_port()

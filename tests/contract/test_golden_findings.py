@@ -27,7 +27,7 @@ VOLATILE = ("UpdatedAt",)  # the moment of the run; everything else is derived f
 
 def run(paths: list[str]) -> tuple[list[dict], str]:
     """``identity-auditor evaluate PATHS --format asff`` in this process: the findings and the summary."""
-    from identity_auditor.cli import main
+    from identity_auditor.cli.main import main
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.chdir(ROOT), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):

@@ -567,7 +567,7 @@ def test_handler_logs_and_results_hold_no_secrets(handler_run, fragments, canari
 
 @pytest.mark.parametrize("output_format", ["table", "jsonl", "asff"])
 def test_cli_output_holds_no_secrets(output_format, canaries, fragments, tmp_path):
-    from identity_auditor.cli import main
+    from identity_auditor.cli.main import main
 
     archive = tmp_path / "canaries.json"
     archive.write_text(json.dumps({"Records": [envelope["detail"] for _, envelope in canaries]}))

@@ -9,7 +9,7 @@ import json
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from identity_auditor.cli import main
+from identity_auditor.cli.main import main
 from moto import mock_aws
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from asff_validator import assert_valid_asff, assert_valid_batch
 from identity_auditor import __version__
-from identity_auditor.cli import main
+from identity_auditor.cli.main import main
 from identity_auditor.engine.registry import REGISTRY
 from support import CORPUS, ROOT, corpus_records
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from identity_auditor.cli import main
+from identity_auditor.cli.main import main
 from identity_auditor.model.policy import DEFAULT_POLICY
 from identity_auditor.policy.loader import RULE_IDS, load_policy_text
 from support import EVENTS, ROOT

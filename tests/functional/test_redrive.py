@@ -7,7 +7,7 @@ import json
 
 import boto3
 import pytest
-from identity_auditor.cli import main
+from identity_auditor.cli.main import main
 from identity_auditor.cli.redrive import RedriveError, original_event, redrive, to_function
 from moto import mock_aws
 from support import invictus_event

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from archives import replicate_invictus
-from identity_auditor.cli import main
+from identity_auditor.cli.main import main
 from support import CORPUS, corpus_records
 
 INVICTUS = CORPUS / "invictus"

@@ -8,7 +8,7 @@ import io
 import json
 
 import pytest
-from identity_auditor.cli import main
+from identity_auditor.cli.main import main
 from support import CORPUS, create_emulated_account
 
 INVICTUS = CORPUS / "invictus"

@@ -37,7 +37,8 @@ from hostile_cases import (
 )
 from hypothesis import given
 from hypothesis import strategies as st
-from identity_auditor.cli import EXIT_BAD_INPUT, EXIT_OK, main
+from identity_auditor.cli.main import main
+from identity_auditor.cli.output import EXIT_BAD_INPUT, EXIT_OK
 from support import load_sample, sample_names
 
 SUITE = "cli"

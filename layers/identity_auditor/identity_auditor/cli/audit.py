@@ -13,10 +13,18 @@ import time
 from datetime import datetime, timezone
 from typing import IO
 
+from identity_auditor.cli.output import (
+    EXIT_BAD_INPUT,
+    EXIT_FAIL_ON,
+    EXIT_OK,
+    EXIT_RULE_ERROR,
+    severity,
+    write_findings,
+)
 from identity_auditor.model.contract import Compliance, Context
 
 
-def add_parser(commands, severity_type) -> None:
+def add_parser(commands) -> None:
     audit = commands.add_parser(
         "audit-account",
         help="run the state rules (AWS Config path) against the account of the current credentials",
@@ -26,16 +34,16 @@ def add_parser(commands, severity_type) -> None:
     audit.add_argument("--rules", default=None, metavar="ID,ID",
                        help="only these state rule ids (comma-separated); default: all")
     audit.add_argument("--format", choices=("table", "jsonl", "asff"), default="table")
-    audit.add_argument("--min-severity", type=severity_type, default=None, metavar="S")
-    audit.add_argument("--fail-on", type=severity_type, default=None, metavar="S")
+    audit.add_argument("--min-severity", type=severity, default=None, metavar="S")
+    audit.add_argument("--fail-on", type=severity, default=None, metavar="S")
     audit.add_argument("--policy", default=None, metavar="FILE", help="organisation policy document to apply")
     audit.add_argument("--product-arn", default=None, help="Security Hub product ARN for --format asff")
+    audit.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     import boto3
 
-    from identity_auditor.cli import EXIT_BAD_INPUT, EXIT_FAIL_ON, EXIT_OK, EXIT_RULE_ERROR, _write
     from identity_auditor.config_rule.sweep import audit_account
     from identity_auditor.engine.registry import REGISTRY
     from identity_auditor.model.cloudtrail import partition_of
@@ -83,7 +91,7 @@ def run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     failed = list({f.finding_id: f for e in evaluations if e.compliance is Compliance.NON_COMPLIANT
                    for f in e.findings}.values())  # an expired suppression is one finding, however many it matched
     shown = [f for f in failed if args.min_severity is None or f.severity.rank >= args.min_severity.rank]
-    _write(args, shown, out)
+    write_findings(args.format, shown, out, product_arn=args.product_arn)
     counts = {c: sum(1 for e in evaluations if e.compliance is c) for c in Compliance}
     summary = (
         f"{counts[Compliance.NON_COMPLIANT]} non-compliant, {counts[Compliance.COMPLIANT]} compliant, "

@@ -22,6 +22,8 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from identity_auditor.cli.output import EXIT_BAD_INPUT, EXIT_OK, EXIT_RULE_ERROR
+
 
 class RedriveError(ValueError):
     """A message that cannot be replayed; the message says why."""
@@ -124,12 +126,11 @@ def add_parser(commands) -> None:
     command.add_argument("--max", type=int, default=None, metavar="N", help="replay at most N messages")
     command.add_argument("--dry-run", action="store_true", help="report what would be replayed; change nothing")
     command.add_argument("--region", default=None, help="AWS region (default: from the queue URL)")
+    command.set_defaults(run=run)
 
 
 def run(args, out, err) -> int:
     import boto3
-
-    from identity_auditor.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_RULE_ERROR
 
     region = args.region or _region_of(args.dead_letter_queue_url)
     if not region:

@@ -1,0 +1,55 @@
+"""The ``identity-auditor`` command line (one module per command in this package): the same rules and findings as the Lambda functions, locally.
+
+    identity-auditor evaluate PATH|s3://BUCKET/PREFIX... [--format table|jsonl|asff] [--min-severity S]
+                              [--fail-on S] [--jobs N] [--since T] [--until T] [--sink securityhub,sns]
+    identity-auditor rules [--format table|json|markdown]
+    identity-auditor patterns
+    identity-auditor policy validate FILE... | policy show [FILE] [--format yaml|json] | policy schema
+
+Exit status of ``evaluate``: 0 done; 1 a finding reached ``--fail-on``; 2 some input could not be read
+or is not a valid event (each problem is named on stderr, after every valid input was evaluated);
+3 a rule failed on some record (a bug: please report it with the record), or ``--sink`` could not
+publish the findings (they are still printed). ``evaluate --policy FILE`` evaluates under that
+organisation policy (exit 2 when it is invalid). Files are evaluated on every core (``--jobs``), with
+the same findings in the same order as on one; see :mod:`identity_auditor.archive.replay`.
+
+Exit status of ``policy``: 0 valid; 2 a policy is invalid or unreadable (the message names each bad
+key with its path and value).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import IO
+
+from identity_auditor import __version__
+from identity_auditor.cli import audit, evaluate, policy, redrive, rules
+from identity_auditor.cli.output import EXIT_OK
+
+
+def main(argv: list[str] | None = None, stdout: IO[str] | None = None, stderr: IO[str] | None = None) -> int:
+    out, err = stdout or sys.stdout, stderr or sys.stderr
+    args = parser().parse_args(argv)
+    try:
+        return args.run(args, out, err)
+    except BrokenPipeError:  # output piped into head & co.: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+
+
+def parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="identity-auditor",
+        description="Audit AWS identity events (CloudTrail) against the organisation's rules.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in (evaluate, rules, policy, audit, redrive):
+        command.add_parser(commands)
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,102 @@
+"""What every command shares: exit codes, the severity option, the findings as a table, JSON Lines or
+ASFF, the summary line, and a progress line on a terminal.
+
+Exit codes: 0 done; 1 a finding reached ``--fail-on``; 2 some input (a file, a record, a policy) could not
+be used, each problem named on stderr; 3 a rule failed on a record (a bug: please report it with the
+record), or findings could not be published.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import Counter
+from datetime import datetime, timezone
+from typing import IO
+
+from identity_auditor.archive.inputs import InputProblem
+from identity_auditor.model.contract import Severity
+from identity_auditor.model.findings import Finding
+from identity_auditor.model.text import clip
+from identity_auditor.sinks.asff import default_product_arn, to_asff
+
+EXIT_OK, EXIT_FAIL_ON, EXIT_BAD_INPUT, EXIT_RULE_ERROR = 0, 1, 2, 3
+
+
+def severity(text: str) -> Severity:
+    """The type of ``--min-severity`` and ``--fail-on``."""
+    try:
+        return Severity.parse(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def write_findings(fmt: str, findings: list[Finding], out: IO[str], *, product_arn: str | None = None) -> None:
+    """The findings in ``fmt``: ``table``, ``jsonl`` (one summary per line) or ``asff`` (a JSON array)."""
+    if fmt == "jsonl":
+        for finding in findings:
+            out.write(json.dumps(finding.summary(), default=str) + "\n")
+    elif fmt == "asff":
+        now = datetime.now(timezone.utc)
+        documents = [
+            to_asff(f, product_arn=product_arn or default_product_arn(f.partition, f.region, f.account_id),
+                    updated_at=now)
+            for f in findings
+        ]
+        json.dump(documents, out, indent=2)
+        out.write("\n")
+    else:
+        _table(findings, out)
+
+
+def _table(findings: list[Finding], out: IO[str]) -> None:
+    if not findings:
+        return
+    header = ("SEVERITY", "RULE", "TIME", "ACCOUNT", "ACTOR", "RESOURCE")
+    rows = [
+        (
+            f.severity.value,
+            f.rule_id,
+            f.event_time.strftime("%Y-%m-%dT%H:%M:%SZ") if f.event_time else "-",
+            clip(f.account_id, 14),
+            clip(f.actor.name, 32),
+            clip(f.resource_id, 60),
+        )
+        for f in findings
+    ]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    out.write("  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip() + "\n")
+    for finding, row in zip(findings, rows):
+        out.write("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() + "\n")
+        out.write(f"    {clip(finding.description, 200)}\n")
+
+
+def summary_line(findings: list[Finding], records: int, files: int, problems: list[InputProblem]) -> str:
+    counts = Counter(f.severity for f in findings)
+    by_severity = ", ".join(f"{counts[s]} {s.value.lower()}" for s in reversed(Severity) if counts[s])
+    text = f"{len(findings)} finding{'s' if len(findings) != 1 else ''}"
+    text += f" ({by_severity})" if by_severity else ""
+    text += f" in {records} record{'s' if records != 1 else ''} from {files} input{'s' if files != 1 else ''}"
+    if problems:
+        text += f"; {len(problems)} input problem{'s' if len(problems) != 1 else ''} (see above)"
+    return text
+
+
+class Progress:
+    """A one-line progress indicator on stderr, only when stderr is a terminal and there is much to read."""
+
+    def __init__(self, stream: IO[str], total: int):
+        self.stream, self.total, self.count = stream, total, 0
+        self.enabled = total > 20 and getattr(stream, "isatty", lambda: False)()
+
+    def step(self, path: object) -> None:
+        self.count += 1
+        if self.enabled:
+            self.stream.write(f"\r  reading {self.count}/{self.total} files ")
+            self.stream.flush()
+
+    def done(self) -> None:
+        if self.enabled:
+            self.stream.write("\r" + " " * 40 + "\r")
+            self.stream.flush()
+
