@@ -99,6 +99,8 @@ bench: venv
 	$(OFFLINE_ENV) $(VENV)/bin/python scripts/bench.py
 	$(OFFLINE_ENV) $(VENV)/bin/python scripts/bench_sweep.py 100 1000
 
-## generate: regenerate the EventBridge rules in template.yaml and the README's rule table from the registry
+## generate: rewrite every file derived from the rule registry (template.yaml's and forwarder.yaml's generated
+## blocks, README.md's rule table, policy.schema.json); `make generate CHECK=1` only checks: it names each
+## stale file with a diff and exits 1
 generate: venv
-	$(VENV)/bin/python scripts/generate.py
+	$(VENV)/bin/python -m identity_auditor.deploy.generate $(if $(filter-out 0 no false,$(CHECK)),--check)

@@ -63,9 +63,9 @@ def _interleaved(snippets: dict[str, tuple[str, str]]) -> dict[str, float]:
 
 
 def cold_imports() -> None:
-    handlers = sorted(path.parent.name for path in FUNCTIONS.glob("*/app.py"))
+    handlers = sorted(path.parent.name for path in FUNCTIONS.glob("*/*.py") if path.stem == path.parent.name)
     snippets = {"boto3": ("import boto3", "")}
-    snippets |= {name: ("import app", str(FUNCTIONS / name)) for name in handlers}
+    snippets |= {name: (f"import {name}", str(FUNCTIONS / name)) for name in handlers}
     results = _interleaved(snippets)
     boto3_alone = results["boto3"]
     print(f"Cold import (fresh processes, medians of {RUNS}, interleaved, interpreter start-up subtracted)")
@@ -78,7 +78,7 @@ def cold_imports() -> None:
 _WARM = """
 import json, resource, sys, time
 from pathlib import Path
-import app
+import cloudtrail_evaluator as app
 
 class Context:
     function_name = "bench"; function_version = "$LATEST"; memory_limit_in_mb = 128

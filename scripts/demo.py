@@ -22,8 +22,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events" / "cloudtrail"
-HANDLER = ROOT / "functions" / "cloudtrail_evaluator" / "app.py"
-PUBLISHER = ROOT / "functions" / "findings_publisher" / "app.py"
+HANDLER = ROOT / "functions" / "cloudtrail_evaluator" / "cloudtrail_evaluator.py"
+PUBLISHER = ROOT / "functions" / "findings_publisher" / "findings_publisher.py"
 ACCOUNT = "123456789012"
 REDELIVERED = "iam_attach_role_policy_reserved_role_by_sso_user__constructed.json"
 SEVERITY_ORDER = {"CRITICAL": 0, "HIGH": 1, "MEDIUM": 2, "LOW": 3, "INFORMATIONAL": 4}
@@ -282,7 +282,7 @@ def _config_demo(publish, inbox: str) -> int:
     boto3.DEFAULT_SESSION.events.register(
         "provide-client-params.config.PutEvaluations", lambda params, **kwargs: captured.extend(params["Evaluations"])
     )
-    spec = importlib.util.spec_from_file_location("config_app", ROOT / "functions" / "config_rule_evaluator" / "app.py")
+    spec = importlib.util.spec_from_file_location("config_app", ROOT / "functions" / "config_rule_evaluator" / "config_rule_evaluator.py")
     config_app = importlib.util.module_from_spec(spec)
     sys.modules["config_app"] = config_app
     spec.loader.exec_module(config_app)

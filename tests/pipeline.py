@@ -23,7 +23,7 @@ from datetime import timezone
 from botocore.awsrequest import AWSResponse
 from support import ROOT, EmulatedAccount, FakeLambdaContext
 
-PUBLISHER_PATH = ROOT / "functions" / "findings_publisher" / "app.py"
+PUBLISHER_PATH = ROOT / "functions" / "findings_publisher" / "findings_publisher.py"
 PUBLISHER_ARN = "arn:aws:lambda:us-east-1:123456789012:function:identity-auditor-findings-publisher"
 
 
@@ -103,19 +103,25 @@ def inject(client, operation: str, fault: Callable) -> None:
 
 @dataclass
 class TokenBucket:
-    """Security Hub's BatchImportFindings quota: ``rate`` requests a second, bursts of ``burst``."""
+    """Security Hub's BatchImportFindings quota: ``rate`` requests a second, bursts of ``burst``, on
+    ``clock`` (the real monotonic clock, or a test's :class:`fake_time.FakeClock`)."""
 
     rate: float = 10.0
     burst: float = 30.0
     tokens: float = 30.0
-    stamp: float = field(default_factory=time.monotonic)
+    clock: Callable[[], float] = time.monotonic
+    stamp: float | None = None  # the clock's reading at the last refill (None: when created)
     throttled: int = 0
     admitted: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def __post_init__(self) -> None:
+        if self.stamp is None:
+            self.stamp = self.clock()
+
     def __call__(self, request):
         with self.lock:
-            now = time.monotonic()
+            now = self.clock()
             self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
             self.stamp = now
             if self.tokens >= 1:
@@ -165,6 +171,11 @@ class Pipeline:
         # moto's SQS asks each message's visibility through datetime arithmetic on every ReceiveMessage,
         # (1.3 s a call at 1,000 queued messages); the same clock as plain epoch milliseconds.
         monkeypatch.setattr(moto.sqs.models, "unix_time_millis", _epoch_millis)
+        # ... and, for each message it receives, whether the message is still within the queue's retention
+        # period, through GetQueueAttributes: every attribute, ApproximateNumberOfMessages* included (each
+        # a pass over every message), three times. The same answer from the queue's retention period.
+        monkeypatch.setattr(moto.sqs.models.SQSBackend, "is_message_valid_based_on_retention_period",
+                            _within_retention_period)
         self.account = account
         self.sqs = boto3.client("sqs", region_name="us-east-1")
         self.dlq_url = self.sqs.create_queue(QueueName="identity-auditor-findings-dlq")["QueueUrl"]
@@ -260,6 +271,14 @@ class Pipeline:
 
 def _epoch_millis(dt=None) -> float:
     return dt.replace(tzinfo=timezone.utc).timestamp() * 1000.0 if dt is not None else time.time() * 1000.0
+
+
+def _within_retention_period(backend, queue_name: str, message) -> bool:
+    """moto's ``SQSBackend.is_message_valid_based_on_retention_period``, reading the one attribute it needs."""
+    import moto.sqs.models
+
+    retention_period = int(backend.get_queue(queue_name).message_retention_period)
+    return retention_period + message.sent_timestamp / 1000 > moto.sqs.models.unix_time()
 
 
 def _sqs_record(message: dict) -> dict:

@@ -13,7 +13,7 @@ EVENTS = ROOT / "events" / "cloudtrail"
 PRODUCT_ARN = "arn:aws:securityhub:us-east-1:123456789012:product/123456789012/default"
 MANIFEST = ROOT / "events" / "manifest.json"
 CORPUS = ROOT / "tests" / "corpus"
-HANDLER_PATH = ROOT / "functions" / "cloudtrail_evaluator" / "app.py"
+HANDLER_PATH = ROOT / "functions" / "cloudtrail_evaluator" / "cloudtrail_evaluator.py"
 
 def load_sample(name: str) -> dict:
     """An EventBridge event from events/cloudtrail/ (name with or without .json)."""
@@ -40,7 +40,7 @@ def corpus_records(folder: str = "invictus") -> list[dict]:
 
 
 def load_handler_module(name: str = "cloudtrail_evaluator_app"):
-    """Import functions/cloudtrail_evaluator/app.py afresh (it reads settings at import, like a cold start)."""
+    """Import functions/cloudtrail_evaluator/cloudtrail_evaluator.py afresh (it reads settings at import, like a cold start)."""
     spec = importlib.util.spec_from_file_location(name, HANDLER_PATH)
     module = importlib.util.module_from_spec(spec)
     assert spec.loader is not None

@@ -13,10 +13,8 @@ from datetime import datetime, timezone
 import pytest
 from asff_validator import assert_valid_asff, assert_valid_batch
 from identity_auditor.engine.events import Engine, Evaluation
-from identity_auditor.engine.registry import REGISTRY
 from identity_auditor.model.cloudtrail import CloudTrailEvent
 from identity_auditor.model.contract import Context
-from identity_auditor.model.policy import OrgPolicy
 from identity_auditor.sinks.asff import to_asff
 from support import MANIFEST, load_sample, sample_names
 
@@ -70,27 +68,4 @@ def test_all_findings_together_are_a_valid_batch():
     assert_valid_batch(batch)
 
 
-# Rules that fire only under a non-default organisation policy: their samples are checked under it.
-POLICY_FOR = {"identitystore_manual_change": OrgPolicy(external_idp_scim=True)}
-
-
-def _fires(rule, name: str) -> bool:
-    if rule.meta.id not in POLICY_FOR:
-        return rule.meta.id in MANIFEST_DATA[name]
-    event = CloudTrailEvent.model_validate(load_sample(name))
-    ctx = Context(now=NOW, policy=POLICY_FOR[rule.meta.id])
-    return any(f.rule_id == rule.meta.id for f in Engine().evaluate(event.detail, ctx).findings)
-
-
-@pytest.mark.parametrize("rule", [r for r in REGISTRY.rules if r.meta.triggers], ids=lambda rule: rule.meta.id)
-def test_every_rule_has_a_firing_and_a_quiet_sample_of_its_event_names(rule):
-    def triggered(name: str) -> bool:
-        detail = load_sample(name)["detail"]
-        identity_type = (detail.get("userIdentity") or {}).get("type")
-        return any(t.matches(detail["eventSource"], detail["eventName"], identity_type) for t in rule.meta.triggers)
-
-    same_event = [name for name in SAMPLES if triggered(name)]
-    fires = [name for name in same_event if _fires(rule, name)]
-    quiet = [name for name in same_event if not _fires(rule, name)]
-    assert fires, f"no sample in events/cloudtrail/ fires {rule.meta.id}"
-    assert quiet, f"no sample with one of {rule.meta.id}'s event names leaves it quiet"
+# That every rule with CloudTrail triggers has a firing and a quiet sample here: tests/contract/test_registry.py.

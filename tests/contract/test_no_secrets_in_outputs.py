@@ -5,10 +5,10 @@ What is run
   * every CloudTrail record of ``tests/corpus`` (all folders, read as the CLI reads them) and every
     sample of ``events/cloudtrail``, through the engine;
   * canary copies of real records (below), through the engine too;
-  * the CloudTrail handler (``functions/cloudtrail_evaluator/app.py``, Security Hub off, no topic, no
+  * the CloudTrail handler (``functions/cloudtrail_evaluator/cloudtrail_evaluator.py``, Security Hub off, no topic, no
     queue, so no sink is built) on all of them, its JSON log lines and EMF metrics captured;
   * ``identity-auditor evaluate`` in all three formats on the samples and the canaries;
-  * the Config handler (``functions/config_rule_evaluator/app.py``) against an emulated account (moto)
+  * the Config handler (``functions/config_rule_evaluator/config_rule_evaluator.py``) against an emulated account (moto)
     whose users have passwords and access keys, on every ``events/config`` sample and a periodic sweep of
     every state rule: what it sends to AWS (PutEvaluations annotations, BatchImportFindings, SNS), what
     Security Hub and the alert queue then hold, and its logs.
@@ -52,7 +52,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ holds the shared helpers
 import support  # noqa: E402
-from identity_auditor.archive.inputs import Envelope, expand, read  # noqa: E402
+from identity_auditor.archive.inputs import Envelope, expand  # noqa: E402
 from identity_auditor.engine.events import Engine  # noqa: E402
 from identity_auditor.model.cloudtrail import CloudTrailEvent  # noqa: E402
 from identity_auditor.model.contract import Context  # noqa: E402
@@ -60,6 +60,7 @@ from identity_auditor.model.redaction import MARK as REDACTION_MARK  # noqa: E40
 from identity_auditor.sinks import alerts
 from identity_auditor.sinks import queue as outbox  # noqa: E402
 from identity_auditor.sinks.asff import to_asff  # noqa: E402
+from reference_reader import read  # noqa: E402  (every record, wanted by a rule or not)
 from secret_scan import Hit, leaks, needles, scan, sensitive_values  # noqa: E402
 
 NOW = datetime(2026, 11, 22, tzinfo=timezone.utc)
@@ -541,7 +542,8 @@ def handler_run(inputs, canaries):
             handler.setStream(previous)
             for logger, level in zip(loggers, levels):
                 logger.setLevel(level)
-    assert module._sinks == []  # no sink was built: nothing left the process
+    # the sinks were built for the findings, and there are none: nothing left the process
+    assert module.DELIVERY.sinks_built and module.DELIVERY.sinks(support.FakeLambdaContext()) == []
     return out.getvalue(), results
 
 
@@ -585,7 +587,7 @@ def test_cli_output_holds_no_secrets(output_format, canaries, fragments, tmp_pat
 
 
 CONFIG_EVENTS = support.ROOT / "events" / "config"
-CONFIG_HANDLER = support.ROOT / "functions" / "config_rule_evaluator" / "app.py"
+CONFIG_HANDLER = support.ROOT / "functions" / "config_rule_evaluator" / "config_rule_evaluator.py"
 STATE_PASSWORD = "Canary-State-Passw0rd!-do-not-leak"
 
 

@@ -1,13 +1,25 @@
-"""The rule registry and every rule's META follow the catalogue's conventions (spec/rules.md, design §2)."""
+"""The rule registry and every rule's META follow the catalogue's conventions (spec/rules.md, design §2),
+and nothing a rule needs is forgotten (README, "Add a rule"): every module of rules/ is listed in
+``identity_auditor.rules.RULES``, every registered rule has its unit test module, and every rule with
+CloudTrail triggers has a sample in events/manifest.json that fires it and one of its event names that
+leaves it quiet. That the derived files are regenerated is test_generated.py's."""
 
 from __future__ import annotations
 
+import json
 import re
+from datetime import datetime, timezone
+from pathlib import Path
 
+import identity_auditor.rules as rules_package
 import pytest
 from asff_validator import MAXIMUM, STANDARDS_CLASSIFIERS, TAXONOMY, resource_types
+from identity_auditor.engine.events import Engine
 from identity_auditor.engine.registry import REGISTRY
-from identity_auditor.model.contract import Severity
+from identity_auditor.model.cloudtrail import CloudTrailEvent
+from identity_auditor.model.contract import Context, Severity
+from identity_auditor.model.policy import OrgPolicy
+from support import MANIFEST, ROOT, load_sample, sample_names
 
 RULES = REGISTRY.rules
 RULE_ID = re.compile(r"^[a-z0-9]+(_[a-z0-9]+)+$")
@@ -60,3 +72,78 @@ def test_meta_compliance_ids_severity_and_resource_type(rule):
     assert isinstance(meta.severity, Severity)
     assert meta.resource_type in resource_types(), f"{meta.resource_type!r} is not an ASFF resource type"
     assert meta.title.strip() and len(meta.title) <= MAXIMUM["Title"]
+
+
+# -- nothing a rule needs is forgotten ------------------------------------------------------------------------------
+
+RULES_DIR = Path(rules_package.__file__).parent
+UNIT_TESTS = ROOT / "tests" / "unit"
+
+
+def _name(module) -> str:
+    return module.__name__.rsplit(".", 1)[-1]
+
+
+def test_every_rule_module_is_listed_in_RULES():
+    """A rule module left out of RULES never runs, although its own unit tests pass."""
+    modules = sorted(path.stem for path in RULES_DIR.glob("*.py") if not path.name.startswith("_"))
+    listed = [_name(module) for module in rules_package.RULES]
+    assert modules, f"no rule modules in {RULES_DIR}"
+    missing = sorted(set(modules) - set(listed))
+    assert not missing, (
+        f"rule modules not in identity_auditor.rules.RULES (so never run): {', '.join(missing)}; add each to RULES "
+        "in rules/__init__.py (shared helpers belong in rules/_lib/)"
+    )
+    assert len(listed) == len(set(listed)), "a module is listed twice in RULES"
+    assert all(module.__name__ == f"identity_auditor.rules.{_name(module)}" for module in rules_package.RULES)
+    assert [rule.meta.id for rule in RULES] == listed, "the registry is not RULES, in order"
+
+
+def _unit_test_modules(rule) -> list[str]:
+    """The unit test module(s) a rule needs: test_rule_<id>.py for its CloudTrail evaluate, test_state_rule_<id>.py
+    for its evaluate_state (both for a rule with both)."""
+    return ([f"test_rule_{rule.meta.id}.py"] if rule.evaluate else []) + (
+        [f"test_state_rule_{rule.meta.id}.py"] if rule.evaluate_state else [])
+
+
+@pytest.mark.parametrize("rule", RULES, ids=by_id)
+def test_every_rule_has_its_unit_test_module(rule):
+    needed = _unit_test_modules(rule)
+    assert needed, f"{rule.meta.id} has neither evaluate nor evaluate_state"
+    missing = [name for name in needed if not (UNIT_TESTS / name).is_file()]
+    assert not missing, f"{rule.meta.id}: no tests/unit/{' or '.join(missing)}"
+
+
+NOW = datetime(2025, 3, 5, 12, 0, tzinfo=timezone.utc)
+MANIFEST_DATA: dict[str, dict[str, str]] = json.loads(MANIFEST.read_text())
+SAMPLES = sample_names()
+# Rules that fire only under a non-default organisation policy: the manifest (default policy) never lists them,
+# so their samples are evaluated under this policy instead.
+POLICY_FOR = {"identitystore_manual_change": OrgPolicy(external_idp_scim=True)}
+
+
+def _fires(rule, name: str) -> bool:
+    """Whether sample ``name`` must fire ``rule``: its manifest entry names the rule (test_manifest.py holds every
+    sample to exactly its entry), or, for a rule of POLICY_FOR, the engine fires it under that policy."""
+    if rule.meta.id not in POLICY_FOR:
+        return rule.meta.id in MANIFEST_DATA.get(name, {})
+    event = CloudTrailEvent.model_validate(load_sample(name))
+    ctx = Context(now=NOW, policy=POLICY_FOR[rule.meta.id])
+    return any(f.rule_id == rule.meta.id for f in Engine().evaluate(event.detail, ctx).findings)
+
+
+@pytest.mark.parametrize("rule", [r for r in RULES if r.meta.triggers], ids=by_id)
+def test_every_rule_has_a_firing_and_a_quiet_sample_of_its_event_names(rule):
+    """A positive sample (the manifest names the rule) and a negative one: one of the rule's event names whose
+    manifest entry does not name the rule, so the rule must not fire on it."""
+
+    def triggered(name: str) -> bool:
+        detail = load_sample(name)["detail"]
+        identity_type = (detail.get("userIdentity") or {}).get("type")
+        return any(t.matches(detail["eventSource"], detail["eventName"], identity_type) for t in rule.meta.triggers)
+
+    same_event = [name for name in SAMPLES if triggered(name)]
+    fires = [name for name in same_event if _fires(rule, name)]
+    quiet = [name for name in same_event if not _fires(rule, name)]
+    assert fires, f"no sample in events/cloudtrail/ + events/manifest.json fires {rule.meta.id}"
+    assert quiet, f"no sample with one of {rule.meta.id}'s event names in events/manifest.json leaves it quiet"

@@ -1,4 +1,4 @@
-"""The backfill evaluator (functions/backfill_evaluator/app.py), called directly on CloudTrail log files in
+"""The backfill evaluator (functions/backfill_evaluator/backfill_evaluator.py), called directly on CloudTrail log files in
 moto S3, publishing to the emulated account (Security Hub, SNS -> SQS, the de-duplication table).
 
 A Distributed Map item is one S3 object; Step Functions retries an item, and the live evaluator may already
@@ -17,7 +17,7 @@ import pytest
 from botocore.exceptions import ClientError
 from support import CORPUS, ROOT, FakeLambdaContext, findings_from, invictus_event, load_handler_module
 
-BACKFILL_PATH = ROOT / "functions" / "backfill_evaluator" / "app.py"
+BACKFILL_PATH = ROOT / "functions" / "backfill_evaluator" / "backfill_evaluator.py"
 BUCKET = "org-trail-logs"
 PREFIX = "AWSLogs/218007301253/CloudTrail/us-east-1/2023/07/10/"
 # The real delivery file holding the console login without MFA (12 records, one finding).
@@ -32,7 +32,7 @@ class BackfillContext(FakeLambdaContext):
 
 
 def load_backfill_module(name: str = "backfill_evaluator_app"):
-    """Import functions/backfill_evaluator/app.py afresh (settings are read at import, like a cold start)."""
+    """Import functions/backfill_evaluator/backfill_evaluator.py afresh (settings are read at import, like a cold start)."""
     spec = importlib.util.spec_from_file_location(name, BACKFILL_PATH)
     module = importlib.util.module_from_spec(spec)
     assert spec.loader is not None
@@ -134,11 +134,12 @@ def test_the_live_evaluator_does_not_page_again_for_an_event_a_backfill_paged(ba
 @pytest.mark.parametrize(
     ("name", "body", "expected"),
     [
-        ("truncated.json.gz", gzip.compress(b'{"Records": [{"eventSource": "signin.amazonaws.com"')[:30],
+        # mtime=0: the same bytes, so the same test ids, in every process (pytest-xdist's workers compare them)
+        ("truncated.json.gz", gzip.compress(b'{"Records": [{"eventSource": "signin.amazonaws.com"', mtime=0)[:30],
          "cannot read"),
         ("garbage.json.gz", b"\x1f\x8b\x08\x00 this is not a gzip stream", "cannot read"),
-        ("not-json.json.gz", gzip.compress(b"<Error><Code>AccessDenied</Code></Error>"), "invalid JSON"),
-        ("empty.json.gz", gzip.compress(b""), "empty input"),
+        ("not-json.json.gz", gzip.compress(b"<Error><Code>AccessDenied</Code></Error>", mtime=0), "invalid JSON"),
+        ("empty.json.gz", gzip.compress(b"", mtime=0), "empty input"),
     ],
 )
 def test_a_corrupt_object_is_reported_and_the_map_goes_on(backfill, account, s3, context, name, body, expected):
@@ -148,7 +149,7 @@ def test_a_corrupt_object_is_reported_and_the_map_goes_on(backfill, account, s3,
     assert result["problemsTotal"] == 1
     assert result["problems"][0].startswith(item["key"] + ": ")
     assert expected in result["problems"][0]
-    assert backfill._sinks is None
+    assert not backfill.DELIVERY.sinks_built
 
 
 def test_unreadable_records_are_reported_and_the_others_still_evaluated(backfill, account, s3, context):
@@ -175,7 +176,7 @@ def test_an_object_without_wanted_events_publishes_nothing_and_creates_no_sinks(
     document["Records"] = [r for r in document["Records"] if r["eventName"] != "ConsoleLogin"]
     result = backfill.handler(put_log_file(s3, "reads.json.gz", document), context)
     assert (result["records"], result["evaluated"], result["findings"], result["published"]) == (11, 0, 0, 0)
-    assert backfill._sinks is None  # no Security Hub or SNS client was even created
+    assert not backfill.DELIVERY.sinks_built  # no Security Hub or SNS client was even created
     assert account.findings() == [] and account.alerts() == []
     assert _table_items(account.table_name) == []
 
@@ -190,7 +191,7 @@ def test_insights_events_are_skipped_not_evaluated(backfill, account, s3, contex
 def test_an_undelivered_finding_fails_the_object_for_a_retry_that_publishes_it(backfill, account, s3, context,
                                                                                monkeypatch):
     item = put_log_file(s3, "login.json.gz", login_file())
-    sink = next(s for s in backfill._sinks_for(context) if s.name == "securityhub")
+    sink = next(s for s in backfill.DELIVERY.sinks(context) if s.name == "securityhub")
     real_import = sink.client.batch_import_findings
     denied = ClientError({"Error": {"Code": "AccessDeniedException", "Message": "not subscribed"}},
                          "BatchImportFindings")
@@ -256,21 +257,21 @@ def test_an_event_being_published_elsewhere_is_retried_and_the_others_still_publ
     from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
     document = json.loads((CORPUS / "invictus" / CREATE_USER_FILE).read_text())
-    real_publish_once = backfill.DEDUP.publish_once
+    real_publish_once = backfill.DELIVERY.dedup.publish_once
 
     def busy_for_the_first_event(event, context, publish):
         if event["detail"]["eventID"] == BUSY_EVENT:
             raise IdempotencyAlreadyInProgressError("in progress")
         return real_publish_once(event, context, publish)
 
-    monkeypatch.setattr(backfill.DEDUP, "publish_once", busy_for_the_first_event)
+    monkeypatch.setattr(backfill.DELIVERY.dedup, "publish_once", busy_for_the_first_event)
     item = put_log_file(s3, "busy.json.gz", document)
     with pytest.raises(backfill.PublishIncomplete, match="being published by another invocation"):
         backfill.handler(item, context)
     published_first = len(account.alerts())
     assert published_first >= 1  # the other events of the file were published
 
-    monkeypatch.setattr(backfill.DEDUP, "publish_once", real_publish_once)
+    monkeypatch.setattr(backfill.DELIVERY.dedup, "publish_once", real_publish_once)
     retried = backfill.handler(item, context)
     assert retried["published"] >= 1 and retried["alreadyPublished"] == published_first
     assert len(account.alerts()) == retried["published"]

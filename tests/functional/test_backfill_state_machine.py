@@ -39,7 +39,7 @@ def definition(max_concurrency: int = 100) -> str:
     values = {"Partition": "aws", "MaxConcurrency": str(max_concurrency), "BackfillFunctionArn": FUNCTION_ARN,
               "ResultsBucket": RESULTS_BUCKET, "ResultsPrefix": "identity-auditor/backfill"}
     document = json.loads(re.sub(r"\$\{([^}]+)\}", lambda m: values[m.group(1)], ASL))
-    # moto's grammar takes this field only as a decimal (see unit/test_backfill_definition.py::for_moto).
+    # moto's grammar takes this field only as a decimal (see contract/test_backfill_definition.py::for_moto).
     document["States"]["EvaluateLogFiles"]["ToleratedFailurePercentage"] = 5.0
     return json.dumps(document)
 
@@ -60,7 +60,7 @@ def emulated(monkeypatch):
 def invocations(emulated, monkeypatch):
     """Every Lambda invoke of the state machine runs the backfill handler; returns (payload, result) pairs."""
     spec = importlib.util.spec_from_file_location("backfill_state_machine_app",
-                                                  ROOT / "functions" / "backfill_evaluator" / "app.py")
+                                                  ROOT / "functions" / "backfill_evaluator" / "backfill_evaluator.py")
     app = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(app)
     calls: list[tuple[dict, dict]] = []

@@ -152,7 +152,7 @@ def test_login_with_mfa_finds_nothing_and_needs_no_client(module, account, lambd
 
     monkeypatch.undo()  # let the checks below use the fixture's clients normally
     assert result == {"eventId": LOGIN_WITH_MFA, "findings": [], "ruleErrors": [], "delivered": {}}
-    assert module._sinks is None
+    assert not module.DELIVERY.sinks_built
     assert account.findings() == []
     assert account.alerts() == []
 
@@ -199,7 +199,7 @@ def test_malformed_event_fails_the_invocation_and_publishes_nothing(module, acco
     with pytest.raises(ValidationError):
         module.handler(damage(event_for(LOGIN_WITHOUT_MFA)), lambda_context)
 
-    assert module._sinks is None
+    assert not module.DELIVERY.sinks_built
     assert account.findings() == []
     assert account.alerts() == []
 
@@ -211,7 +211,7 @@ def test_an_event_without_an_aws_source_is_refused_as_forged(module, account, la
     with pytest.raises(ValueError, match=f"refusing the event: its source 'custom.signin' is not an AWS service .*"
                                          f"eventID '{LOGIN_WITHOUT_MFA}'"):
         module.handler(forged, lambda_context)
-    assert module._sinks is None and account.findings() == [] and account.alerts() == []
+    assert not module.DELIVERY.sinks_built and account.findings() == [] and account.alerts() == []
 
 
 # -- failures ---------------------------------------------------------------------------------------
@@ -244,7 +244,7 @@ def test_a_broken_rule_does_not_hide_the_other_findings(module, account, lambda_
 
 
 def test_security_hub_failure_still_sends_the_alert_and_fails(module, account, lambda_context, monkeypatch):
-    sinks = module._sinks_for(lambda_context)
+    sinks = module.DELIVERY.sinks(lambda_context)
     (hub,) = [sink for sink in sinks if sink.name == "securityhub"]
 
     def denied(**kwargs):

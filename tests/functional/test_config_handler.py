@@ -22,7 +22,7 @@ from identity_auditor.config_rule.adapter import ConfigEventError
 from identity_auditor.engine.registry import REGISTRY
 from support import ROOT
 
-HANDLER = ROOT / "functions" / "config_rule_evaluator" / "app.py"
+HANDLER = ROOT / "functions" / "config_rule_evaluator" / "config_rule_evaluator.py"
 EVENTS = ROOT / "events" / "config"
 ACCOUNT_ID = "123456789012"
 PERIODIC_KEYS = "iam_access_key_not_rotated_periodic__constructed.json"
@@ -33,7 +33,7 @@ def frozen(moment: str):
 
 
 def load_app(name: str = "config_rule_evaluator_app"):
-    """Import functions/config_rule_evaluator/app.py afresh (settings and policy are read at import); listed
+    """Import functions/config_rule_evaluator/config_rule_evaluator.py afresh (settings and policy are read at import); listed
     in sys.modules so that freezegun also stops the handler's clock."""
     spec = importlib.util.spec_from_file_location(name, HANDLER)
     module = importlib.util.module_from_spec(spec)

@@ -46,7 +46,7 @@ def test_the_same_record_in_two_envelopes_pages_once(module, account, lambda_con
 
 def test_a_failed_publish_is_published_again_on_retry(module, account, lambda_context, monkeypatch):
     event = invictus_event(LOGIN_WITHOUT_MFA)
-    sink = next(s for s in module._sinks_for(lambda_context) if s.name == "securityhub")
+    sink = next(s for s in module.DELIVERY.sinks(lambda_context) if s.name == "securityhub")
     real_import = sink.client.batch_import_findings
     denied = ClientError({"Error": {"Code": "AccessDeniedException", "Message": "not subscribed"}},
                          "BatchImportFindings")

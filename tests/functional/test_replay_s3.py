@@ -10,8 +10,9 @@ import json
 
 import boto3
 import pytest
-from identity_auditor.archive import replay as replay_module
-from identity_auditor.archive.replay import Source, plan_inputs, replay
+from identity_auditor.archive import reader as replay_module
+from identity_auditor.archive.pool import replay
+from identity_auditor.archive.reader import Source, plan_inputs
 from identity_auditor.cli.main import main
 from moto import mock_aws
 from support import CORPUS, corpus_records

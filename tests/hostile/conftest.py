@@ -2,7 +2,8 @@
 
 Size: ``pytest`` runs a deterministic subset (about 2,000 cases, for ``make test``); ``pytest --full``
 runs the full size (over 10,000). Every case is counted with ``hostile_cases.count``; the terminal
-summary prints the totals per suite, so a run says how many cases it checked::
+summary (tests/conftest.py, which also gathers the counts from pytest-xdist's workers) prints the totals
+per suite, so a run says how many cases it checked::
 
     hostile input: 2,346 cases (cli 189, cloudtrail handler 1,225, config handler 356, output 576) [default size; ...]
 """
@@ -18,16 +19,7 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-from hostile_cases import CASES  # noqa: E402
-
-
-def pytest_terminal_summary(terminalreporter) -> None:
-    if not CASES:
-        return
-    parts = ", ".join(f"{suite} {cases:,}" for suite, cases in sorted(CASES.items()))
-    full = terminalreporter.config.getoption("full", default=False)
-    size = "full size" if full else "default size; --full for the full size"
-    terminalreporter.write_line(f"hostile input: {sum(CASES.values()):,} cases ({parts}) [{size}]")
+import hostile_cases  # noqa: E402, F401 (the case counter, printed by tests/conftest.py's terminal summary)
 
 
 @pytest.fixture(scope="session")

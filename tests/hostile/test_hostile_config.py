@@ -51,7 +51,7 @@ from support import PRODUCT_ARN, ROOT
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 
 SUITE = "config handler"
-HANDLER = ROOT / "functions" / "config_rule_evaluator" / "app.py"
+HANDLER = ROOT / "functions" / "config_rule_evaluator" / "config_rule_evaluator.py"
 SAMPLES = {path.name: json.loads(path.read_text()) for path in sorted((ROOT / "events" / "config").glob("*.json"))}
 CRASHES = (AttributeError, TypeError, KeyError, IndexError, RecursionError, UnicodeError, AssertionError)
 SINK_VARIABLES = ("FINDINGS_TOPIC_ARN", "IDEMPOTENCY_TABLE", "POLICY_SSM_PARAMETER", "POLICY_APPCONFIG",

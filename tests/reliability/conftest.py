@@ -4,7 +4,7 @@ publisher (tests/pipeline.py), and evaluators loaded after the environment point
 from __future__ import annotations
 
 import pytest
-from pipeline import LEDGER, Pipeline
+from pipeline import Pipeline
 from support import emulated_account, load_handler_module
 
 
@@ -26,8 +26,5 @@ def evaluator(pipeline):
     return load_handler_module()
 
 
-def pytest_terminal_summary(terminalreporter) -> None:
-    if LEDGER:
-        terminalreporter.section("findings ledger (tests/reliability)")
-        for test, line in LEDGER:
-            terminalreporter.write_line(f"{test}: {line}")
+# The findings ledger (pipeline.record_ledger) is printed by tests/conftest.py's terminal summary, which
+# also gathers it from pytest-xdist's workers.

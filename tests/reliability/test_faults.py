@@ -16,8 +16,8 @@ import json
 import re
 from collections import Counter
 
-import botocore.endpoint
 import pytest
+from fake_time import FakeClock, fake_botocore_time
 from identity_auditor.aws.retry import RetryPolicy
 from identity_auditor.cli.redrive import redrive, to_queue
 from identity_auditor.delivery.settings import Settings
@@ -38,12 +38,13 @@ def size(full_size) -> int:
 
 
 @pytest.fixture(autouse=True)
-def no_waiting(monkeypatch, pipeline):
-    """Retries happen as configured, without the real seconds between them (botocore's backoff and the
-    publisher's own); the adaptive rate limiter is left alone, so throttling scenarios stay short."""
-    monkeypatch.setattr(botocore.endpoint.time, "sleep", lambda seconds: None)
+def clock(monkeypatch, pipeline) -> FakeClock:
+    """Retries happen as configured, on a fake clock: botocore's backoff, its adaptive rate limiter (the
+    Security Hub clients are built after this) and the publisher's own backoff wait virtual seconds."""
+    clock = fake_botocore_time(monkeypatch, FakeClock())
     publisher = pipeline.publisher_clients()
-    publisher.retry_policy = RetryPolicy(sleep=lambda seconds: None)
+    publisher.retry_policy = RetryPolicy(sleep=clock.sleep)
+    return clock
 
 
 # -- the ledger ---------------------------------------------------------------------------------------
@@ -107,16 +108,18 @@ def failing(times: int, status: int, code: str, *, json_protocol: bool = True):
     return fault
 
 
-def test_security_hub_throttling_is_retried_in_the_invocation(pipeline, account, size):
+def test_security_hub_throttling_is_retried_in_the_invocation(pipeline, account, size, clock):
     produced = produce(size)
     securityhub = pipeline.publisher_clients()._securityhub(HOME)
-    inject(securityhub, "BatchImportFindings", failing(3, 429, "TooManyRequestsException"))
+    throttled = failing(3, 429, "TooManyRequestsException")
+    inject(securityhub, "BatchImportFindings", throttled)
     spy = ImportSpy(securityhub)
 
     run = pipeline.drain()
 
     assert settle(pipeline, account, produced) == {"delivered": size, "dead": 0, "alerts": size}
     assert run.returned == 0 and set(spy.accepted.values()) == {1}
+    assert throttled.state["left"] == 0 and clock.sleeps >= 3  # each throttled call waited before its retry
 
 
 def test_a_security_hub_outage_returns_the_batch_to_the_queue_until_it_ends(pipeline, account, size):
@@ -226,8 +229,8 @@ def test_evaluator_without_its_deduplication_table_fails_and_lambdas_retry_publi
         pipeline, account, monkeypatch):
     evaluator = load_handler_module()
     event = invictus_event(LOGIN_WITHOUT_MFA)
-    evaluator.DEDUP._build()
-    inject(evaluator.DEDUP.store.client, "PutItem", failing(10, 500, "InternalServerError"))
+    evaluator.DELIVERY.dedup._build()
+    inject(evaluator.DELIVERY.dedup.store.client, "PutItem", failing(10, 500, "InternalServerError"))
 
     attempts = lambda_async(evaluator, event)  # noqa: F841 - Lambda's two retries of an async invocation
 
@@ -261,7 +264,7 @@ class ShortContext(FakeLambdaContext):
 def test_an_evaluator_timeout_after_queueing_is_retried_without_a_second_alert(pipeline, account):
     evaluator = load_handler_module()
     event = invictus_event(LOGIN_WITHOUT_MFA)
-    evaluator.DEDUP._build()
+    evaluator.DELIVERY.dedup._build()
     state = {"left": 1}
 
     def timeout_on_save(request):  # the findings are queued; then Lambda's timeout strikes
@@ -270,7 +273,7 @@ def test_an_evaluator_timeout_after_queueing_is_retried_without_a_second_alert(p
             raise LambdaTimeout()
         return None
 
-    inject(evaluator.DEDUP.store.client, "UpdateItem", timeout_on_save)
+    inject(evaluator.DELIVERY.dedup.store.client, "UpdateItem", timeout_on_save)
     with pytest.raises(LambdaTimeout):
         evaluator.handler(event, ShortContext())
     evaluator.handler(event, ShortContext())  # Lambda's retry: the record left INPROGRESS has expired

@@ -7,26 +7,36 @@ as in test_faults: every finding in Security Hub once, every violation paged onc
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import sys
 from collections import Counter
 
 import boto3
-import botocore.endpoint
+import identity_auditor.collectors.credential_report as credential_report
 import pytest
+from fake_time import FakeClock, fake_botocore_time
 from freezegun import freeze_time
 from pipeline import error_response, inject, record_ledger
 from support import ROOT
 
-HANDLER = ROOT / "functions" / "config_rule_evaluator" / "app.py"
+HANDLER = ROOT / "functions" / "config_rule_evaluator" / "config_rule_evaluator.py"
 PERIODIC_KEYS = ROOT / "events" / "config" / "iam_access_key_not_rotated_periodic__constructed.json"
 SWEEP = "2026-06-01T06:00:00Z"
 
 
 @pytest.fixture
-def app(pipeline, monkeypatch):
-    monkeypatch.setattr(botocore.endpoint.time, "sleep", lambda seconds: None)
+def clock(monkeypatch) -> FakeClock:
+    """botocore's backoff and the credential report collector's retries and polling wait on a fake clock."""
+    clock = fake_botocore_time(monkeypatch, FakeClock())
+    monkeypatch.setattr(credential_report, "DEFAULT_POLICY",
+                        dataclasses.replace(credential_report.DEFAULT_POLICY, sleep=clock.sleep))
+    return clock
+
+
+@pytest.fixture
+def app(pipeline, monkeypatch, clock):
     spec = importlib.util.spec_from_file_location("config_rule_evaluator_faults", HANDLER)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -96,7 +106,7 @@ def test_put_evaluations_throttled_fails_the_invocation_after_queueing_and_the_r
     assert ledger(pipeline, account) == {"findings": len(users), "alerts": len(users)}
 
 
-def test_credential_report_limit_exceeded_is_waited_out(app, pipeline, account, lambda_context):
+def test_credential_report_limit_exceeded_is_waited_out(app, pipeline, account, lambda_context, clock):
     users = users_with_old_keys(5)
     iam = app._clients("us-east-1").iam
     refused = {"left": 2}
@@ -112,4 +122,5 @@ def test_credential_report_limit_exceeded_is_waited_out(app, pipeline, account, 
     outcome = lambda_async(app, lambda_context)
 
     assert outcome["succeeded"] == 1 and refused["left"] == 0
+    assert clock.sleeps >= 2  # each refusal was waited out (on the fake clock) before asking again
     assert ledger(pipeline, account) == {"findings": len(users), "alerts": len(users)}

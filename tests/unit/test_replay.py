@@ -1,6 +1,6 @@
-"""identity_auditor.archive.replay, piece by piece: the time window, S3 key selection, the per-file reader (filter
-before validation, the same verdicts and origins as inputs.read), pickling what crosses processes, and the
-synthetic archive writer."""
+"""identity_auditor.archive.reader and .pool, piece by piece: the time window, S3 key selection, the per-file
+reader (filter before validation, the same verdicts and origins as the plain reference reader in
+tests/reference_reader.py), pickling what crosses processes, and the synthetic archive writer."""
 
 from __future__ import annotations
 
@@ -15,9 +15,11 @@ from pathlib import Path
 
 import pytest
 from archives import replicate_invictus
-from identity_auditor.archive import replay as replay_module
-from identity_auditor.archive.inputs import InputProblem, read
-from identity_auditor.archive.replay import (
+from identity_auditor.archive import pool as pool_module
+from identity_auditor.archive import reader as replay_module
+from identity_auditor.archive.inputs import InputProblem
+from identity_auditor.archive.pool import replay
+from identity_auditor.archive.reader import (
     FileResult,
     Plan,
     Replayer,
@@ -25,12 +27,12 @@ from identity_auditor.archive.replay import (
     Window,
     gunzip,
     parse_moment,
-    replay,
 )
 from identity_auditor.engine.registry import REGISTRY
 from identity_auditor.model.cloudtrail import CloudTrailEvent
 from identity_auditor.model.policy import DEFAULT_POLICY
 from identity_auditor.policy.loader import load_policy_file
+from reference_reader import read
 from support import CORPUS, ROOT, corpus_records
 
 INVICTUS = CORPUS / "invictus"
@@ -141,7 +143,7 @@ def test_bad_s3_url_is_a_problem():
     assert plan.items == [InputProblem("s3://", "not an S3 location: expected s3://bucket/prefix")]
 
 
-# -- reading: one parse, filter first, the same verdicts as inputs.read --------------------------------
+# -- reading: one parse, filter first, the same verdicts as the reference reader --------------------------------
 
 
 def _run(path: Path, **kwargs) -> FileResult:
@@ -191,7 +193,7 @@ def test_records_are_read_once_with_orjson(monkeypatch, tmp_path):
 
 
 def _reference(path: Path) -> FileResult:
-    """What the evaluate command did before replay: inputs.read, the registry filter, pydantic, the engine."""
+    """The plain way: the reference reader, the registry filter, pydantic, the engine."""
     from identity_auditor.archive.inputs import Envelope, NotCloudTrail
     from identity_auditor.engine.events import Engine
     from identity_auditor.model.contract import Context
@@ -223,7 +225,7 @@ def _reference(path: Path) -> FileResult:
     return result
 
 
-def _same_as_inputs_read(path: Path) -> None:
+def _same_as_the_reference(path: Path) -> None:
     """Replayer's findings, problems (origins, messages, order) and counts are the reference's."""
     assert _run(path) == _reference(path), path.name
 
@@ -257,10 +259,10 @@ def test_odd_shapes_give_the_reference_verdicts(tmp_path):
     for name, text in shapes.items():
         path = tmp_path / name
         path.write_text(text, encoding="utf-8")
-        _same_as_inputs_read(path)
+        _same_as_the_reference(path)
     bad_utf8 = tmp_path / "latin1.json"
     bad_utf8.write_bytes(json.dumps(login).encode()[:-10] + b"\xe9\xff\"}")
-    _same_as_inputs_read(bad_utf8)
+    _same_as_the_reference(bad_utf8)
 
 
 def test_origins_name_the_record(tmp_path):
@@ -335,9 +337,9 @@ def test_gunzip_matches_gzip_decompress():
 
 def test_policy_crosses_processes_intact():
     policy = load_policy_file(str(ROOT / "examples" / "policy.example.yaml"))
-    state = pickle.loads(pickle.dumps(replay_module._policy_state(policy)))
-    assert replay_module._policy_from_state(state) == policy
-    assert replay_module._policy_from_state(replay_module._policy_state(DEFAULT_POLICY)) == DEFAULT_POLICY
+    state = pickle.loads(pickle.dumps(pool_module._policy_state(policy)))
+    assert pool_module._policy_from_state(state) == policy
+    assert pool_module._policy_from_state(pool_module._policy_state(DEFAULT_POLICY)) == DEFAULT_POLICY
 
 
 def test_file_results_with_findings_pickle():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 import pytest
-from identity_auditor.cli import _Progress
+from identity_auditor.cli.output import Progress as _Progress
 from identity_auditor.delivery.settings import Settings, SettingsError
 from identity_auditor.model.home import Home
 

@@ -1,27 +1,18 @@
-"""Reading events for local evaluation: EventBridge envelopes, raw CloudTrail records, CloudTrail log
-files (``{"Records": [...]}``, plain or gzip), JSON arrays, JSON Lines, directories and stdin.
+"""What an archive holds, record by record: EventBridge envelopes, raw CloudTrail records (wrapped as
+EventBridge would deliver them), events that are not CloudTrail records (skipped), and problems naming
+their place (``file``, ``file:line`` or ``file#Records[i]``); and which files a path names.
 
-Every record comes out as an EventBridge envelope, shaped as EventBridge would deliver it, together
-with where it came from (``file``, ``file:line`` or ``file#Records[i]``). What cannot be read comes out
-as an :class:`InputProblem` naming the place; reading goes on with the next record and file.
-
-``identity-auditor evaluate`` reads through :mod:`identity_auditor.archive.replay`, which parses with orjson and
-filters records before wrapping them; it uses :func:`expand` and :func:`classify` from here and gives
-the same origins and messages as :func:`read`.
+The reading itself is :mod:`identity_auditor.archive.reader`.
 """
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
-import sys
 import uuid
-import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 from identity_auditor.model.cloudtrail import API_CALL, CONSOLE_SIGN_IN, SERVICE_EVENT
 
@@ -94,69 +85,6 @@ def _walk(root: str) -> Iterator[str]:
                 continue
 
 
-def read(path: str, stdin: IO[bytes] | None = None) -> Iterator[Envelope | InputProblem | NotCloudTrail]:
-    """The envelopes in one file (or stdin), and a problem for each part that cannot be read."""
-    name = "<stdin>" if path == STDIN else path
-    try:
-        if path == STDIN:
-            data = (stdin or sys.stdin.buffer).read()
-        else:
-            with open(path, "rb") as handle:
-                data = handle.read()
-        if data[:2] == b"\x1f\x8b":
-            data = gzip.decompress(data)
-        text = data.decode("utf-8-sig")
-    except (OSError, EOFError, UnicodeDecodeError, zlib.error) as error:
-        yield InputProblem(name, f"cannot read: {error}")
-        return
-    if not text.strip():
-        yield InputProblem(name, "empty input")
-        return
-    try:
-        document = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as whole_error:
-        yield from _read_lines(name, text, whole_error)
-        return
-    yield from _from_document(name, document)
-
-
-def _read_lines(name: str, text: str, whole_error: Exception) -> Iterator[Envelope | InputProblem]:
-    """JSON Lines, recognised by a first line that is a whole JSON object; else one broken document."""
-    lines = [(number, line) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
-    if len(lines) < 2 or not isinstance(_loads(lines[0][1]), dict):
-        yield InputProblem(name, f"invalid JSON: {_reason(whole_error)}")
-        return
-    for number, line in lines:
-        try:
-            document = json.loads(line)
-        except (json.JSONDecodeError, RecursionError) as error:
-            yield InputProblem(f"{name}:{number}", f"invalid JSON: {_reason(error)}")
-            continue
-        yield from _from_document(f"{name}:{number}", document)
-
-
-def _loads(text: str) -> object:
-    try:
-        return json.loads(text)
-    except (json.JSONDecodeError, RecursionError):
-        return None
-
-
-def _reason(error: Exception) -> str:
-    return "nested too deeply" if isinstance(error, RecursionError) else str(error)
-
-
-def _from_document(origin: str, document: object) -> Iterator[Envelope | InputProblem]:
-    if isinstance(document, dict) and isinstance(document.get("Records"), list):
-        for index, record in enumerate(document["Records"]):
-            yield classify(f"{origin}#Records[{index}]", record)
-    elif isinstance(document, list):
-        for index, item in enumerate(document):
-            yield classify(f"{origin}[{index}]", item)
-    else:
-        yield classify(origin, document)
-
-
 def classify(origin: str, item: object) -> Envelope | InputProblem | NotCloudTrail:
     """One decoded item: a CloudTrail record (as an EventBridge envelope), an event that is not one
     (skipped), or a problem."""
@@ -178,9 +106,6 @@ def classify(origin: str, item: object) -> Envelope | InputProblem | NotCloudTra
         return Envelope(origin, as_eventbridge(item))
     return InputProblem(origin, "neither an EventBridge event nor a CloudTrail record (no detail-type/detail, "
                                 "no eventSource/eventName)")
-
-
-_envelope = classify  # the former name
 
 
 def detail_type_of(record: dict) -> str:

@@ -1,5 +1,5 @@
 """``identity-auditor evaluate``: CloudTrail records, log files, directories, S3 prefixes or stdin through
-the rules (:mod:`identity_auditor.archive.replay`), the findings printed and optionally published."""
+the rules (:mod:`identity_auditor.archive.reader`, on every core with :mod:`identity_auditor.archive.pool`), the findings printed and optionally published."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def _jobs(text: str) -> int:
 
 
 def _moment(text: str, *, end: bool) -> datetime:
-    from identity_auditor.archive.replay import parse_moment
+    from identity_auditor.archive.reader import parse_moment
 
     try:
         return parse_moment(text, end=end)
@@ -118,7 +118,7 @@ def add_parser(commands) -> None:
 
 
 def run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
-    from identity_auditor.archive import replay
+    from identity_auditor.archive import pool, reader
 
     policy = DEFAULT_POLICY
     if args.policy:
@@ -140,14 +140,14 @@ def run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         except ValueError as error:  # SettingsError: a bad FINDINGS_TOPIC_ARN & co., or no topic for sns
             err.write(f"identity-auditor: {error}\n")
             return EXIT_BAD_INPUT
-    window = replay.Window(since, until) if since is not None or until is not None else None
+    window = reader.Window(since, until) if since is not None or until is not None else None
     findings: list[Finding] = []
     problems: list[InputProblem] = []
     rule_errors = records = skipped = outside = 0
-    plan = replay.plan_inputs(args.paths, window=window)
+    plan = reader.plan_inputs(args.paths, window=window)
     inputs = len(plan.sources)
     progress = Progress(err, len(plan.items))
-    results = replay.replay(plan, jobs=getattr(args, "jobs", None), window=window, policy=policy,
+    results = pool.replay(plan, jobs=getattr(args, "jobs", None), window=window, policy=policy,
                             now=datetime.now(timezone.utc))
     for result in results:
         progress.step(result.source)

@@ -11,7 +11,7 @@ or is not a valid event (each problem is named on stderr, after every valid inpu
 3 a rule failed on some record (a bug: please report it with the record), or ``--sink`` could not
 publish the findings (they are still printed). ``evaluate --policy FILE`` evaluates under that
 organisation policy (exit 2 when it is invalid). Files are evaluated on every core (``--jobs``), with
-the same findings in the same order as on one; see :mod:`identity_auditor.archive.replay`.
+the same findings in the same order as on one; see :mod:`identity_auditor.archive.pool`.
 
 Exit status of ``policy``: 0 valid; 2 a policy is invalid or unreadable (the message names each bad
 key with its path and value).

@@ -10,7 +10,9 @@ single-account rules of :mod:`identity_auditor.deploy.routes`:
   repeat the patterns so that the central bus, which admits any principal of the organisation, invokes the
   evaluator only for the events the rules want.
 
-``make generate`` rewrites both blocks; tests/contract/test_forwarder.py fails when either is stale.
+``make generate`` (:mod:`identity_auditor.deploy.generate`) rewrites both blocks; ``make generate CHECK=1``
+and the contract tests (tests/contract/test_forwarder.py, test_template.py, test_generated.py) fail when
+either is stale.
 """
 
 from __future__ import annotations
@@ -102,15 +104,3 @@ def render_forwarder(routes: list[Route]) -> str:
         ]
     lines.append(FORWARDER_END)
     return "\n".join(lines) + "\n"
-
-
-def current(text: str, begin: str, end: str) -> str:
-    start = text.index(begin)
-    stop = text.index(end, start) + len(end) + 1
-    return text[start:stop]
-
-
-def replace(text: str, begin: str, end: str, block: str) -> str:
-    start = text.index(begin)
-    stop = text.index(end, start) + len(end) + 1
-    return text[:start] + block + text[stop:]

@@ -1,16 +1,16 @@
-"""Fast replay of CloudTrail archives through the rule engine: what ``identity-auditor evaluate`` runs.
+"""The one reader of CloudTrail archives, for ``identity-auditor evaluate`` and the backfill function.
 
     plan = plan_inputs(["trail/", "s3://bucket/AWSLogs/"], window=Window.between("2023-07-10", None))
-    for result in replay(plan, jobs=4):          # FileResult per input, in input order
-        ...
+    result = Replayer(policy=policy).run(plan.sources[0])     # one FileResult per file
+    result = Replayer(deliver=publish).read(key, data)        # bytes already fetched (the backfill)
 
 - **Inputs** are local files, directories (walked recursively, sorted), ``-`` (stdin) and
   ``s3://bucket/prefix`` (every ``.json``/``.jsonl``/``.gz`` object under the prefix, listed with
   paginated ``ListObjectsV2``, keys sorted; boto3 is imported only then, with the standard credential
   chain and ``AWS_ENDPOINT_URL``). :func:`plan_inputs` turns them into a list of :class:`Source`, one
   per file or object, in a deterministic order.
-- **One file at a time.** A worker reads one file (or downloads one object), gunzips it, parses it once
-  with ``orjson`` and keeps nothing of it but the findings: memory is bounded by the largest file.
+- **One file at a time.** The reader reads one file (or downloads one object), gunzips it, parses it
+  once with ``orjson`` and keeps nothing of it but the findings: memory is bounded by the largest file.
 - **Filter first.** Each record's ``eventSource``, ``eventName`` and ``userIdentity.type`` are looked up
   in the registry (memoised) *before* anything else is done with it; only the records some rule
   wants are wrapped in an EventBridge envelope, validated with pydantic and evaluated, as EventBridge
@@ -19,14 +19,12 @@
 - **Time window.** With ``--since``/``--until`` (:class:`Window`) records outside are counted as
   skipped, not evaluated; CloudTrail date paths (``.../CloudTrail/<region>/YYYY/MM/DD/``) outside the
   window (with a day of margin each side for delivery delays) are not read nor downloaded at all.
-- **All cores.** With ``jobs > 1`` and more than one file, files are evaluated by a process pool
-  (``forkserver``, each worker with its own :class:`~identity_auditor.engine.events.Engine`), in chunks of
-  consecutive files; results come back in input order whatever ``jobs`` is, so the same archive gives
-  the same findings in the same order with ``--jobs 1`` and ``--jobs N``.
+- **Delivery.** ``deliver(origin, envelope, findings)``, when given, is called for each event with
+  findings, as it is evaluated: the backfill publishes them there, exactly as the live evaluator would.
 
-Whatever cannot be read comes out as an :class:`~identity_auditor.archive.inputs.InputProblem` naming the file,
-the object (``s3://bucket/key``) or the record (``...#Records[i]``), with the messages of
-:mod:`identity_auditor.archive.inputs`; the other files are still evaluated.
+Whatever cannot be read comes out as an :class:`~identity_auditor.archive.inputs.InputProblem` naming the
+file, the object (``s3://bucket/key``) or the record (``...#Records[i]``); the other records and files are
+still evaluated. Spreading files over every core is :mod:`identity_auditor.archive.pool`.
 """
 
 from __future__ import annotations
@@ -34,17 +32,14 @@ from __future__ import annotations
 import gc
 import gzip
 import json
-import os
 import re
 import sys
 import zlib
-from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
-from types import MappingProxyType
 from typing import IO, Any
 
 import orjson
@@ -315,8 +310,10 @@ class Replayer:
         window: Window | None = None,
         now: datetime | None = None,
         engine: Engine | None = None,
+        deliver: Callable[[str, dict, list[Finding]], None] | None = None,
     ):
         self.engine = engine or Engine()
+        self.deliver = deliver
         self.registry = self.engine.registry
         self.ctx = Context(now=now or datetime.now(timezone.utc), policy=policy)
         self.window = window
@@ -324,21 +321,28 @@ class Replayer:
         self._s3: Any = None
 
     def run(self, source: Source, stdin: IO[bytes] | None = None) -> FileResult:
-        result = FileResult(source.name)
+        """Fetch and read one file, stdin or S3 object."""
         try:
             data = self._fetch(source, stdin)
-            if data[:2] == _GZIP_MAGIC:
-                data = gunzip(data)
-        except (OSError, EOFError, zlib.error) as error:
-            result.problems.append(InputProblem(source.name, f"cannot read: {error}"))
-            return result
+        except OSError as error:
+            return FileResult(source.name, problems=[InputProblem(source.name, f"cannot read: {error}")])
         except Exception as error:  # botocore's errors (imported only for S3 inputs)
             if not _is_aws_error(error):
                 raise
-            result.problems.append(InputProblem(source.name, f"cannot read: {error}"))
-            return result
+            return FileResult(source.name, problems=[InputProblem(source.name, f"cannot read: {error}")])
+        return self.read(source.name, data)
+
+    def read(self, name: str, data: bytes) -> FileResult:
+        """Read one file's bytes (plain or gzip) called ``name`` in origins and problems."""
+        result = FileResult(name)
+        if data[:2] == _GZIP_MAGIC:
+            try:
+                data = gunzip(data)
+            except (OSError, EOFError, zlib.error) as error:
+                result.problems.append(InputProblem(name, f"cannot read: {error}"))
+                return result
         with _gc_paused():  # a parsed log file is a tree: nothing for the cycle collector to find
-            self._scan(result, source.name, data)
+            self._scan(result, name, data)
         return result
 
     def _fetch(self, source: Source, stdin: IO[bytes] | None) -> bytes:
@@ -479,6 +483,8 @@ class Replayer:
         for failure in evaluation.failures:
             result.failures.append(RuleFailure(failure.rule_id, origin, failure.error))
         result.findings.extend(evaluation.findings)
+        if self.deliver is not None and evaluation.findings:
+            self.deliver(origin, envelope, evaluation.findings)
 
 
 @contextmanager
@@ -542,175 +548,3 @@ def first_errors(error: ValidationError, limit: int = 3) -> str:
         parts.append(f"{location}: {item.get('msg')}")
     more = len(error.errors()) - limit
     return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
-
-
-# -- the replay: in-process or on a process pool, results in input order --------------------------------
-
-
-def default_jobs() -> int:
-    """The cores this process may use."""
-    counter = getattr(os, "process_cpu_count", None)
-    if counter is not None:
-        return counter() or 1
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0)) or 1
-    return os.cpu_count() or 1
-
-
-def replay(
-    inputs: Plan | Iterable[str | Source | InputProblem],
-    *,
-    jobs: int | None = 1,
-    window: Window | None = None,
-    since: str | date | datetime | None = None,
-    until: str | date | datetime | None = None,
-    policy: OrgPolicy = DEFAULT_POLICY,
-    now: datetime | None = None,
-    stdin: IO[bytes] | None = None,
-    chunk_size: int | None = None,
-) -> Iterator[FileResult]:
-    """Evaluate every input; yield one :class:`FileResult` per input (and per unreadable argument), in
-    input order whatever ``jobs`` is.
-
-    ``inputs``: a :class:`Plan`, or paths / ``s3://`` URLs (planned here). ``jobs``: worker processes;
-    0 or None means every core, 1 evaluates in this process. ``window`` or ``since``/``until``
-    (inclusive; see :meth:`Window.between`) restrict the records evaluated. ``now`` is the evaluation
-    time every worker uses (suppression expiry); default: the time of the call."""
-    if window is None:
-        window = Window.between(since, until)
-    if not isinstance(inputs, Plan):
-        inputs = to_plan(inputs, window=window)
-    jobs = default_jobs() if not jobs else max(1, jobs)
-    now = now or datetime.now(timezone.utc)
-    files = sum(1 for item in inputs.items if isinstance(item, Source) and item.kind != "stdin")
-    if jobs > 1 and files > 1:
-        return _parallel(inputs.items, jobs, files, policy, window, now, stdin, chunk_size)
-    return _sequential(inputs.items, Replayer(policy=policy, window=window, now=now), stdin)
-
-
-def to_plan(inputs: Iterable[str | Source | InputProblem], *, window: Window | None = None) -> Plan:
-    """A plan from paths and ``s3://`` URLs (planned with :func:`plan_inputs`), sources and problems."""
-    items: list[Source | InputProblem] = []
-    pruned = 0
-    for item in inputs:
-        if isinstance(item, str):
-            planned = plan_inputs([item], window=window)
-            items.extend(planned.items)
-            pruned += planned.pruned
-        else:
-            items.append(item)
-    return Plan(items, pruned)
-
-
-def _sequential(items: Sequence[Source | InputProblem], replayer: Replayer,
-                stdin: IO[bytes] | None) -> Iterator[FileResult]:
-    for item in items:
-        if isinstance(item, InputProblem):
-            yield FileResult(item.origin, read=False, problems=[item])
-        else:
-            yield replayer.run(item, stdin)
-
-
-_WORKER: Replayer | None = None
-
-
-def _init_worker(environment: dict[str, str], policy_state: dict, window: Window | None, now: datetime) -> None:
-    """Set up a worker: the parent's environment as it is now (a forkserver keeps the one it started
-    with), and a replayer with its own engine."""
-    global _WORKER
-    os.environ.clear()
-    os.environ.update(environment)
-    _WORKER = Replayer(policy=_policy_from_state(policy_state), window=window, now=now)
-
-
-def _run_chunk(sources: list[Source]) -> list[FileResult]:
-    assert _WORKER is not None, "worker not initialised"
-    return [_WORKER.run(source) for source in sources]
-
-
-def _pool_context():
-    """``fork`` when it is safe: this process runs one thread (no lock can be held by another at the
-    fork) and its stdin is a real stream (a forked worker closes it); workers then start at once.
-    Else ``forkserver`` (workers fork from a clean process that imported this module), else ``spawn``."""
-    import multiprocessing
-    import threading
-
-    methods = multiprocessing.get_all_start_methods()
-    if "fork" in methods and threading.active_count() == 1 and (
-        sys.stdin is None or callable(getattr(sys.stdin, "close", None))
-    ):
-        for stream in (sys.stdout, sys.stderr):  # a child must not write again what is buffered here
-            try:
-                stream.flush()
-            except (AttributeError, OSError, ValueError):
-                pass
-        return multiprocessing.get_context("fork")
-    if "forkserver" in methods:
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload([__name__])  # workers fork with the engine already imported
-        return context
-    return multiprocessing.get_context("spawn")
-
-
-def _parallel(
-    items: Sequence[Source | InputProblem],
-    jobs: int,
-    files: int,
-    policy: OrgPolicy,
-    window: Window | None,
-    now: datetime,
-    stdin: IO[bytes] | None,
-    chunk_size: int | None,
-) -> Iterator[FileResult]:
-    from concurrent.futures import ProcessPoolExecutor
-
-    size = chunk_size or max(1, min(32, files // (jobs * 8)))
-    units: list[tuple[str, Any]] = []  # ("pool", [sources]) | ("here", item), in input order
-    for item in items:
-        if isinstance(item, Source) and item.kind != "stdin":
-            if units and units[-1][0] == "pool" and len(units[-1][1]) < size:
-                units[-1][1].append(item)
-            else:
-                units.append(("pool", [item]))
-        else:
-            units.append(("here", item))
-    chunks = sum(1 for kind, _ in units if kind == "pool")
-    workers = min(jobs, chunks)
-    pool = ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=_pool_context(),
-        initializer=_init_worker,
-        initargs=(dict(os.environ), _policy_state(policy), window, now),
-    )
-    here: list[Replayer] = []  # for stdin and problems, in this process, made when first needed
-
-    def resolve(kind: str, unit: Any) -> Iterator[FileResult]:
-        if kind == "pool":
-            yield from unit.result()
-            return
-        if not here:
-            here.append(Replayer(policy=policy, window=window, now=now))
-        yield from _sequential([unit], here[0], stdin)
-
-    try:
-        pending: deque = deque()
-        ahead = workers * 4  # chunks in flight: bounds what waits in memory for its turn
-        for kind, unit in units:
-            pending.append((kind, pool.submit(_run_chunk, unit) if kind == "pool" else unit))
-            while len(pending) > ahead:
-                yield from resolve(*pending.popleft())
-        while pending:
-            yield from resolve(*pending.popleft())
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _policy_state(policy: OrgPolicy) -> dict:
-    """The policy as picklable data (its read-only mappings as plain dicts)."""
-    return {f.name: dict(value) if isinstance(value := getattr(policy, f.name), MappingProxyType) else value
-            for f in fields(policy)}
-
-
-def _policy_from_state(state: dict) -> OrgPolicy:
-    return OrgPolicy(**{name: MappingProxyType(value) if isinstance(value, dict) else value
-                        for name, value in state.items()})

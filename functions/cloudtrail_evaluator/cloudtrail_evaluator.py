@@ -12,13 +12,12 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
-from identity_auditor.delivery.dedup import Deduplicator
+from identity_auditor.delivery.events import EventDelivery
 from identity_auditor.delivery.settings import Settings
 from identity_auditor.engine.events import Engine
 from identity_auditor.model.cloudtrail import CloudTrailEvent, invalid_event_message
 from identity_auditor.model.contract import Context
 from identity_auditor.policy.loader import current_policy
-from identity_auditor.sinks import publish_all
 
 logger = Logger()
 metrics = Metrics()
@@ -26,26 +25,11 @@ copy_config_to_registered_loggers(source_logger=logger, include={"identity_audit
 
 SETTINGS = Settings.from_env()
 ENGINE = Engine()
-DEDUP = Deduplicator(SETTINGS.idempotency_table)
-_sinks: list | None = None
+DELIVERY = EventDelivery(SETTINGS, on_retry=lambda sink, attempt, left: metrics.add_metric(
+    name=f"{sink}Retries", unit=MetricUnit.Count, value=1))
 
 
 current_policy(SETTINGS)  # cold start: an unreadable or invalid policy fails here, naming the bad key
-
-
-def _sinks_for(context) -> list:
-    """The sinks, built on the first event that produced findings (boto3 is imported only then)."""
-    global _sinks
-    if _sinks is None:
-        from identity_auditor.delivery.wiring import build_sinks
-        from identity_auditor.model.home import Home
-
-        _sinks = build_sinks(
-            SETTINGS,
-            Home.from_function_arn(context.invoked_function_arn),
-            on_retry=lambda sink, attempt, left: metrics.add_metric(name=f"{sink}Retries", unit=MetricUnit.Count, value=1),
-        )
-    return _sinks
 
 
 def _count_by_rule(finding) -> None:
@@ -81,14 +65,7 @@ def handler(event: dict, context) -> dict:
     for finding in result.findings:
         metrics.add_metric(name="Findings", unit=MetricUnit.Count, value=1)
         _count_by_rule(finding)
-        logger.info(
-            "finding",
-            extra={"rule_id": finding.rule_id, "severity": finding.severity.value, "finding_id": finding.finding_id,
-                   "suppressed": finding.suppression is not None},
-        )
-    delivered = {}
-    if result.findings:
-        delivered = DEDUP.publish_once(event, context, lambda: publish_all(_sinks_for(context), result.findings))
+    delivered = DELIVERY.publish(event, result.findings, context).counts
     return {
         "eventId": record.event_id,
         "findings": [finding.finding_id for finding in result.findings],

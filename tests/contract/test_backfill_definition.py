@@ -100,7 +100,7 @@ def test_lambda_service_errors_and_throttling_are_retried_with_backoff_and_jitte
 def test_undelivered_findings_are_retried_under_the_name_the_handler_raises():
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("backfill_app_names", ROOT / "functions/backfill_evaluator/app.py")
+    spec = importlib.util.spec_from_file_location("backfill_app_names", ROOT / "functions/backfill_evaluator/backfill_evaluator.py")
     app = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(app)
     retried = {error for retry in TASK["Retry"] for error in retry["ErrorEquals"]}

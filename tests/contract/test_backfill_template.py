@@ -80,12 +80,12 @@ def test_the_function_is_a_thin_handler_on_the_shared_layer_built_by_its_makefil
     properties = function["Properties"]
     assert function["Metadata"]["BuildMethod"] == "makefile"
     assert properties["CodeUri"] == "functions/backfill_evaluator/"
-    assert properties["Handler"] == "app.handler"
+    assert properties["Handler"] == "backfill_evaluator.handler"
     assert properties["Layers"] == [{"Ref": "IdentityAuditorLayer"}]
     assert properties["Role"] == {"Fn::GetAtt": ["BackfillEvaluatorRole", "Arn"]}
     assert properties["LoggingConfig"] == {"LogGroup": {"Ref": "BackfillEvaluatorLogGroup"}}
     makefile = (ROOT / "functions" / "backfill_evaluator" / "Makefile").read_text()
-    assert "build-BackfillEvaluatorFunction:\n\tcp app.py \"$(ARTIFACTS_DIR)/\"" in makefile
+    assert "build-BackfillEvaluatorFunction:\n\tcp backfill_evaluator.py \"$(ARTIFACTS_DIR)/\"" in makefile
 
 
 def test_the_backfill_logs_to_its_own_log_group():

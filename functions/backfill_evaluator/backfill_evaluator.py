@@ -21,22 +21,18 @@ What fails the invocation and what does not:
 
 from __future__ import annotations
 
-import io
 from datetime import datetime, timezone
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
-from identity_auditor.archive.inputs import STDIN, Envelope, InputProblem, NotCloudTrail, read
-from identity_auditor.delivery.dedup import Deduplicator
+from identity_auditor.archive.reader import Replayer
+from identity_auditor.delivery.events import EventDelivery
 from identity_auditor.delivery.settings import Settings
 from identity_auditor.engine.events import Engine
 from identity_auditor.engine.registry import REGISTRY
-from identity_auditor.model.cloudtrail import CloudTrailEvent
-from identity_auditor.model.contract import Context
 from identity_auditor.policy.loader import current_policy
-from identity_auditor.sinks import SinkError, publish_all
-from pydantic import ValidationError
+from identity_auditor.sinks import SinkError
 
 MAX_PROBLEMS = 20  # problems listed in the summary (all of them are counted and logged)
 MAX_PROBLEM_CHARS = 300
@@ -54,28 +50,13 @@ class PublishIncomplete(RuntimeError):
 
 SETTINGS = Settings.from_env()
 ENGINE = Engine(REGISTRY)
-DEDUP = Deduplicator(SETTINGS.idempotency_table)  # the live evaluator's records: no page twice
-_sinks: list | None = None
+# The live evaluator's delivery and de-duplication records: an event it paged is not paged again.
+DELIVERY = EventDelivery(SETTINGS, on_retry=lambda sink, attempt, left: metrics.add_metric(
+    name=f"{sink}Retries", unit=MetricUnit.Count, value=1))
 _s3 = None
 
 
 current_policy(SETTINGS)  # cold start: an unreadable or invalid policy fails here, naming the bad key
-
-
-def _sinks_for(context) -> list:
-    """The sinks, built on the first event that produced findings (as in the live evaluator)."""
-    global _sinks
-    if _sinks is None:
-        from identity_auditor.delivery.wiring import build_sinks
-        from identity_auditor.model.home import Home
-
-        _sinks = build_sinks(
-            SETTINGS,
-            Home.from_function_arn(context.invoked_function_arn),
-            on_retry=lambda sink, attempt, left: metrics.add_metric(name=f"{sink}Retries", unit=MetricUnit.Count,
-                                                                    value=1),
-        )
-    return _sinks
 
 
 def _read_object(bucket: str, key: str) -> bytes:
@@ -86,13 +67,6 @@ def _read_object(bucket: str, key: str) -> bytes:
 
         _s3 = boto3.client("s3", config=Config(retries={"mode": "standard", "max_attempts": 5}))
     return _s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-
-
-def _records(key: str, data: bytes):
-    """Adapter: inputs.read() parses files and stdin; the object's bytes are handed to it as stdin (plain or
-    gzip, {"Records": [...]}), and the origins it reports are renamed after the object key."""
-    for item in read(STDIN, stdin=io.BytesIO(data)):
-        yield item, item.origin.replace("<stdin>", key, 1)
 
 
 class Summary:
@@ -128,17 +102,20 @@ def handler(event: dict, context) -> dict:
             summary.problem(key, "the object no longer exists")
             return summary.as_dict()
         raise
-    ctx = Context(now=datetime.now(timezone.utc), policy=current_policy(SETTINGS))
     undelivered: list[str] = []
-    for item, origin in _records(key, data):
-        if isinstance(item, InputProblem):
-            summary.problem(origin, item.message)
-        elif isinstance(item, NotCloudTrail):
-            summary.counts["skipped"] += 1  # CloudTrail Insights events: not for the evaluator
-        else:
-            failure = _evaluate(item, origin, ctx, context, summary)
-            if failure:
-                undelivered.append(f"{origin}: {failure}")
+
+    def deliver(origin: str, envelope: dict, findings: list) -> None:
+        failure = _publish_event(envelope, findings, context, summary)
+        if failure:
+            undelivered.append(f"{origin}: {failure}")
+
+    reader = Replayer(policy=current_policy(SETTINGS), now=datetime.now(timezone.utc), engine=ENGINE,
+                      deliver=deliver)
+    result = reader.read(key, data)  # the CLI's reader: the same records, filter and validation as `evaluate`
+    for problem in result.problems:
+        summary.problem(problem.origin, problem.message)
+    summary.counts.update(records=result.records, evaluated=result.evaluated, findings=len(result.findings),
+                          ruleErrors=len(result.failures), skipped=result.not_cloudtrail)
     _count(summary)
     logger.info("object evaluated", extra={"summary": summary.as_dict()})
     if undelivered:
@@ -147,56 +124,22 @@ def handler(event: dict, context) -> dict:
     return summary.as_dict()
 
 
-def _evaluate(item: Envelope, origin: str, ctx: Context, context, summary: Summary) -> str | None:
-    """One record: filtered, parsed, evaluated and its findings published; why they were not, if so."""
-    summary.counts["records"] += 1
-    detail = item.event["detail"]
-    identity = detail.get("userIdentity")
-    identity_type = identity.get("type") if isinstance(identity, dict) else None
-    if not REGISTRY.wants(str(detail["eventSource"]), str(detail["eventName"]), identity_type):
-        return None  # no rule listens to this event: the live evaluator would never have received it
-    try:
-        cloudtrail_event = CloudTrailEvent.model_validate(item.event)
-    except ValidationError as error:
-        first = error.errors()[0]
-        summary.problem(origin, f"invalid CloudTrail record: {'.'.join(map(str, first['loc']))}: {first['msg']}")
-        return None
-    result = ENGINE.evaluate(cloudtrail_event.detail, ctx, account=cloudtrail_event.account,
-                             region=cloudtrail_event.region)
-    summary.counts["evaluated"] += 1
-    summary.counts["ruleErrors"] += len(result.failures)
-    if not result.findings:
-        return None
-    summary.counts["findings"] += len(result.findings)
-    return _publish_event(item.event, result.findings, context, summary)
-
-
 def _publish_event(envelope: dict, findings: list, context, summary: Summary) -> str | None:
-    """Publish one CloudTrail event's findings once (shared with the live evaluator); the error, if any."""
+    """Publish one CloudTrail event's findings once, as the live evaluator does; the error, if any."""
     from aws_lambda_powertools.utilities.idempotency.exceptions import (
         IdempotencyAlreadyInProgressError,
         IdempotencyPersistenceLayerError,
     )
 
-    for finding in findings:
-        logger.info("finding", extra={"rule_id": finding.rule_id, "severity": finding.severity.value,
-                                      "finding_id": finding.finding_id, "suppressed": finding.suppression is not None})
-    published = []
-
-    def publish() -> dict:
-        delivered = publish_all(_sinks_for(context), findings)
-        published.append(True)
-        return delivered
-
     try:
-        DEDUP.publish_once(envelope, context, publish)
+        delivered = DELIVERY.publish(envelope, findings, context)
     except SinkError as error:
         return f"not delivered: {error}"
     except IdempotencyAlreadyInProgressError:
         return "being published by another invocation"
     except IdempotencyPersistenceLayerError as error:
         return f"de-duplication table unavailable: {error}"
-    summary.counts["published" if published else "alreadyPublished"] += len(findings)
+    summary.counts["published" if delivered.fresh else "alreadyPublished"] += len(findings)
     return None
 
 
