@@ -38,7 +38,6 @@ GLOBAL_SOURCES = frozenset({"iam.amazonaws.com", "sts.amazonaws.com", "organizat
 IDENTITY_CENTER_SOURCES = frozenset(
     {"sso.amazonaws.com", "sso-directory.amazonaws.com", "identitystore.amazonaws.com"}
 )
-SCOPES = ("global", "identity-center", "regional")
 
 
 @dataclass(frozen=True)

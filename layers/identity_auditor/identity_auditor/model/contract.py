@@ -52,10 +52,6 @@ class Trigger:
         object.__setattr__(self, "all_management_events", all_management_events)
 
     @property
-    def detail_type(self) -> str:
-        return self.detail_types[0]
-
-    @property
     def is_wildcard(self) -> bool:
         return self.event_source == ANY or ANY in self.event_names
 
