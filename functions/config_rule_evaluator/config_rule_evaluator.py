@@ -46,8 +46,7 @@ def _wired(context, region: str | None, account: str | None = None) -> tuple:
         from identity_auditor.delivery.wiring import build_sinks
         from identity_auditor.model.home import Home
 
-        home = Home.from_function_arn(context.invoked_function_arn)
-        _wiring["home"] = Home(home.account, home.region, home.partition)
+        home = _wiring["home"] = Home.from_function_arn(context.invoked_function_arn)
         # An organisation rule's invocation about a member account reads IAM and answers Config there.
         _wiring["access"] = MemberAccess(SETTINGS.member_role_name, home_account=home.account,
                                          partition=home.partition, region=home.region)

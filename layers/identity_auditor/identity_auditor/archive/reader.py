@@ -370,7 +370,7 @@ class Replayer:
             self._document(result, name, document)
             return
         # Not one JSON document for orjson: JSON Lines, something orjson is stricter about than the
-        # standard library (NaN, lone surrogates, deep nesting), or broken. Same messages as inputs.read.
+        # standard library (NaN, lone surrogates, deep nesting), or broken: the standard library's verdict.
         try:
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError as error:

@@ -8,9 +8,11 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+if TYPE_CHECKING:  # botocore is imported when something is sent, not when a handler starts
+    from botocore.exceptions import ClientError
+
 
 RETRYABLE_CODES = frozenset(
     {
@@ -77,6 +79,8 @@ def attempt(
     item is delivered, only permanent failures remain, ``policy.max_attempts`` is reached, or
     ``keep_going()`` says there is no time for another attempt; return the failures of the items still
     undelivered (empty when all were delivered)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
     pending = list(items)
     failed: dict[str, Failure] = {}
     for number in range(1, policy.max_attempts + 1):

@@ -1,6 +1,6 @@
 """``identity-auditor audit-account``: the state rules against the account of the current credentials.
 
-The same sweep the AWS Config evaluator runs (``state_engine.audit_account``): one credential report,
+The same sweep the AWS Config evaluator runs (``config_rule.sweep.audit_account``): one credential report,
 the account summary and password policy, list pages of users and roles; then every state rule. Uses
 the standard boto3 credential chain and honours ``AWS_ENDPOINT_URL`` (so it runs against a moto server).
 Prints the NON_COMPLIANT findings with the same keys as ``evaluate`` (``event_id`` is null).
@@ -22,6 +22,9 @@ from identity_auditor.cli.output import (
     write_findings,
 )
 from identity_auditor.model.contract import Compliance, Context
+
+# Each command imports what it runs inside its function: `identity-auditor --version`, `rules` or a usage error
+# never pay for boto3, pydantic models or the engine.
 
 
 def add_parser(commands) -> None:

@@ -23,6 +23,9 @@ from identity_auditor.model.findings import Finding
 from identity_auditor.model.policy import DEFAULT_POLICY
 from identity_auditor.policy.document import PolicyError
 
+# Each command imports what it runs inside its function: `identity-auditor --version`, `rules` or a usage error
+# never pay for boto3, pydantic models or the engine.
+
 
 def _jobs(text: str) -> int:
     try:

@@ -13,6 +13,9 @@ from typing import IO
 from identity_auditor.cli.output import EXIT_BAD_INPUT, EXIT_OK
 from identity_auditor.policy.document import PolicyError
 
+# Each command imports what it runs inside its function: `identity-auditor --version`, `rules` or a usage error
+# never pay for boto3, pydantic models or the engine.
+
 
 def add_parser(commands) -> None:
     policy_cmd = commands.add_parser(

@@ -24,6 +24,9 @@ from dataclasses import dataclass, field
 
 from identity_auditor.cli.output import EXIT_BAD_INPUT, EXIT_OK, EXIT_RULE_ERROR
 
+# Each command imports what it runs inside its function: `identity-auditor --version`, `rules` or a usage error
+# never pay for boto3, pydantic models or the engine.
+
 
 class RedriveError(ValueError):
     """A message that cannot be replayed; the message says why."""

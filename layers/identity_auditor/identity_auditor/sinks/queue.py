@@ -24,7 +24,9 @@ from typing import TYPE_CHECKING
 from identity_auditor.sinks import SinkError
 from identity_auditor.sinks.asff import to_asff
 
-if TYPE_CHECKING:  # the publisher reads deliveries without the evaluators' machinery (findings, botocore)
+# The publisher reads deliveries without the evaluators' machinery (findings, alert rendering, retries): what
+# only the sending side needs is imported inside its functions, for the publisher's cold start.
+if TYPE_CHECKING:
     from identity_auditor.aws.retry import Failure, Item, RetryPolicy
     from identity_auditor.model.findings import Finding
 
