@@ -4,6 +4,8 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 SAM_VENV := .venv-sam
+# pytest-xdist processes for `make test` (0: in this process, for pdb)
+PYTEST_JOBS ?= 2
 # checkov pins boto3, pydantic and more: its own virtualenv, like SAM CLI's.
 CHECKOV_VENV := .venv-checkov
 # `make diagram` (the `diagrams` package) in its own virtualenv as well.
@@ -60,13 +62,13 @@ diagram: docs-venv
 demo: venv
 	$(OFFLINE_ENV) $(VENV)/bin/python scripts/demo.py
 
-## test: unit, functional and contract tests, then template lint, validate and build
+## test: unit, functional, contract, reliability and hostile tests (PYTEST_JOBS processes), then template lint, validate and build
 test: venv sam-venv
-	$(OFFLINE_ENV) $(VENV)/bin/pytest -q
+	$(OFFLINE_ENV) $(VENV)/bin/pytest -q -n $(PYTEST_JOBS)
 	$(MAKE) lint security validate build
 
 unit: venv
-	$(OFFLINE_ENV) $(VENV)/bin/pytest -q
+	$(OFFLINE_ENV) $(VENV)/bin/pytest -q -n $(PYTEST_JOBS)
 
 ## test-full: the reliability suites at full size (5,000-finding burst, fault injection, >= 10,000 hostile inputs)
 test-full: venv

@@ -72,6 +72,22 @@ def lambda_context() -> FakeLambdaContext:
     return FakeLambdaContext()
 
 
+@pytest.fixture(autouse=True)
+def credential_report_clock(monkeypatch):
+    """IAM makes a credential report in the background: the collector asks again after its default policy's
+    backoff (up to a second, at random), and moto always answers STARTED before COMPLETE. The polls happen as
+    configured; their waits pass on a fake clock (a test about the waiting patches in its own)."""
+    import dataclasses
+
+    import identity_auditor.collectors.credential_report as credential_report
+    from fake_time import FakeClock
+
+    clock = FakeClock()
+    monkeypatch.setattr(credential_report, "DEFAULT_POLICY",
+                        dataclasses.replace(credential_report.DEFAULT_POLICY, sleep=clock.sleep))
+    return clock
+
+
 def pytest_addoption(parser) -> None:
     parser.addoption(
         "--full",

@@ -105,3 +105,27 @@ def fake_botocore_time(monkeypatch, clock: FakeClock) -> FakeClock:
     monkeypatch.setattr(botocore.retries.bucket, "time", _TimeModule(clock))
     monkeypatch.setattr(botocore.retries.bucket, "threading", _ThreadingModule(clock))
     return clock
+
+
+def fake_sqs_long_polling(monkeypatch, clock: FakeClock) -> FakeClock:
+    """moto's ReceiveMessage long polling (``WaitTimeSeconds``) waits on ``clock``: the poll of an empty queue
+    ends after its seconds of virtual time, at once. moto's SQS clock (its ``unix_time`` and
+    ``unix_time_millis``, which tell when a poll ends and when an in-flight message is visible again) runs
+    that much ahead of the one it had, so messages become visible during a wait as they would."""
+    import moto.sqs.models as sqs
+
+    start = clock()
+    unix_time, unix_time_millis = sqs.unix_time, sqs.unix_time_millis
+
+    def ahead() -> float:
+        return clock() - start
+
+    monkeypatch.setattr(sqs, "unix_time", lambda dt=None: unix_time(dt) if dt is not None else unix_time() + ahead())
+    monkeypatch.setattr(sqs, "unix_time_millis", lambda dt=None: unix_time_millis(dt) if dt is not None
+                        else unix_time_millis() + ahead() * 1000.0)
+
+    def wait_for_messages(queue, timeout: float) -> None:  # in-process moto: no one can send during the wait
+        clock.sleep(timeout)
+
+    monkeypatch.setattr(sqs.Queue, "wait_for_messages", wait_for_messages)
+    return clock

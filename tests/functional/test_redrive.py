@@ -7,6 +7,7 @@ import json
 
 import boto3
 import pytest
+from fake_time import FakeClock, fake_sqs_long_polling
 from identity_auditor.cli.main import main
 from identity_auditor.cli.redrive import RedriveError, original_event, redrive, to_function
 from moto import mock_aws
@@ -16,8 +17,10 @@ EVENT = invictus_event("70e5932e-9022-4b38-837e-ca10dad94eb7")
 
 
 @pytest.fixture
-def sqs():
+def sqs(monkeypatch):
     with mock_aws():
+        # redrive long-polls the dead-letter queue (WaitTimeSeconds=1) until it is empty: on a fake clock
+        fake_sqs_long_polling(monkeypatch, FakeClock())
         yield boto3.client("sqs", region_name="us-east-1")
 
 

@@ -17,7 +17,7 @@ import re
 from collections import Counter
 
 import pytest
-from fake_time import FakeClock, fake_botocore_time
+from fake_time import FakeClock, fake_botocore_time, fake_sqs_long_polling
 from identity_auditor.aws.retry import RetryPolicy
 from identity_auditor.cli.redrive import redrive, to_queue
 from identity_auditor.delivery.settings import Settings
@@ -40,8 +40,9 @@ def size(full_size) -> int:
 @pytest.fixture(autouse=True)
 def clock(monkeypatch, pipeline) -> FakeClock:
     """Retries happen as configured, on a fake clock: botocore's backoff, its adaptive rate limiter (the
-    Security Hub clients are built after this) and the publisher's own backoff wait virtual seconds."""
-    clock = fake_botocore_time(monkeypatch, FakeClock())
+    Security Hub clients are built after this), the publisher's own backoff and the redrive's long polling
+    of the dead-letter queue wait virtual seconds."""
+    clock = fake_sqs_long_polling(monkeypatch, fake_botocore_time(monkeypatch, FakeClock()))
     publisher = pipeline.publisher_clients()
     publisher.retry_policy = RetryPolicy(sleep=clock.sleep)
     return clock
