@@ -768,3 +768,19 @@ def test_console_script_version_and_usage_errors():
     assert bad.returncode == 2
     assert bad.stdout == b""
     assert "informational, low, medium, high, critical" in bad.stderr.decode()
+
+
+def test_version_and_usage_import_no_models_sdk_or_engine():
+    """`identity-auditor --version` and a usage error start fast: no pydantic, no boto3, no rule engine."""
+    code = (
+        "import sys, contextlib, io\n"
+        "from identity_auditor.cli.main import main\n"
+        "for argv in (['--version'], ['evaluate']):\n"
+        "    with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()), "
+        "contextlib.redirect_stderr(io.StringIO()):\n"
+        "        main(argv)\n"
+        "heavy = ('pydantic', 'boto3', 'botocore', 'aws_lambda_powertools', 'identity_auditor.engine.registry')\n"
+        "print(','.join(name for name in heavy if name in sys.modules))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert run.stdout.strip() == ""

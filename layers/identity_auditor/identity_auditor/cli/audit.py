@@ -21,7 +21,6 @@ from identity_auditor.cli.output import (
     severity,
     write_findings,
 )
-from identity_auditor.model.contract import Compliance, Context
 
 # Each command imports what it runs inside its function: `identity-auditor --version`, `rules` or a usage error
 # never pay for boto3, pydantic models or the engine.
@@ -50,6 +49,7 @@ def run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     from identity_auditor.config_rule.sweep import audit_account
     from identity_auditor.engine.registry import REGISTRY
     from identity_auditor.model.cloudtrail import partition_of
+    from identity_auditor.model.contract import Compliance, Context
     from identity_auditor.model.policy import DEFAULT_POLICY
 
     known = {rule.meta.id for rule in REGISTRY.state_rules()}

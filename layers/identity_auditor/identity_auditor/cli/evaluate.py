@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import argparse
 from datetime import datetime, timezone
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
-from identity_auditor.archive.inputs import InputProblem
 from identity_auditor.cli.output import (
     EXIT_BAD_INPUT,
     EXIT_FAIL_ON,
@@ -18,10 +17,12 @@ from identity_auditor.cli.output import (
     summary_line,
     write_findings,
 )
-from identity_auditor.model.contract import Severity
-from identity_auditor.model.findings import Finding
 from identity_auditor.model.policy import DEFAULT_POLICY
-from identity_auditor.policy.document import PolicyError
+from identity_auditor.model.severity import Severity
+
+if TYPE_CHECKING:
+    from identity_auditor.archive.inputs import InputProblem
+    from identity_auditor.model.findings import Finding
 
 # Each command imports what it runs inside its function: `identity-auditor --version`, `rules` or a usage error
 # never pay for boto3, pydantic models or the engine.
@@ -122,6 +123,7 @@ def add_parser(commands) -> None:
 
 def run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     from identity_auditor.archive import pool, reader
+    from identity_auditor.policy.document import PolicyError
 
     policy = DEFAULT_POLICY
     if args.policy:

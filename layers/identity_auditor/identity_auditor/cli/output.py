@@ -12,13 +12,14 @@ import argparse
 import json
 from collections import Counter
 from datetime import datetime, timezone
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
-from identity_auditor.archive.inputs import InputProblem
-from identity_auditor.model.contract import Severity
-from identity_auditor.model.findings import Finding
+from identity_auditor.model.severity import Severity
 from identity_auditor.model.text import clip
-from identity_auditor.sinks.asff import default_product_arn, to_asff
+
+if TYPE_CHECKING:  # `identity-auditor --version`, `rules` or a usage error never import pydantic models
+    from identity_auditor.archive.inputs import InputProblem
+    from identity_auditor.model.findings import Finding
 
 EXIT_OK, EXIT_FAIL_ON, EXIT_BAD_INPUT, EXIT_RULE_ERROR = 0, 1, 2, 3
 
@@ -37,6 +38,8 @@ def write_findings(fmt: str, findings: list[Finding], out: IO[str], *, product_a
         for finding in findings:
             out.write(json.dumps(finding.summary(), default=str) + "\n")
     elif fmt == "asff":
+        from identity_auditor.sinks.asff import default_product_arn, to_asff
+
         now = datetime.now(timezone.utc)
         documents = [
             to_asff(f, product_arn=product_arn or default_product_arn(f.partition, f.region, f.account_id),

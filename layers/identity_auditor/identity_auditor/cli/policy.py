@@ -11,7 +11,6 @@ from datetime import datetime, timezone
 from typing import IO
 
 from identity_auditor.cli.output import EXIT_BAD_INPUT, EXIT_OK
-from identity_auditor.policy.document import PolicyError
 
 # Each command imports what it runs inside its function: `identity-auditor --version`, `rules` or a usage error
 # never pay for boto3, pydantic models or the engine.
@@ -37,7 +36,7 @@ def add_parser(commands) -> None:
 
 def run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     from identity_auditor.policy import loader as policy_loader
-    from identity_auditor.policy.document import dump_policy, summary
+    from identity_auditor.policy.document import PolicyError, dump_policy, summary
 
     try:
         if args.policy_command == "schema":

@@ -8,8 +8,6 @@ import json
 from typing import IO
 
 from identity_auditor.cli.output import EXIT_OK
-from identity_auditor.deploy import catalogue
-from identity_auditor.engine.registry import REGISTRY
 
 
 def add_parser(commands) -> None:
@@ -24,6 +22,9 @@ def add_parser(commands) -> None:
 
 
 def list_rules(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    from identity_auditor.deploy import catalogue
+    from identity_auditor.engine.registry import REGISTRY
+
     if args.format == "json":
         json.dump([catalogue.as_dict(rule) for rule in REGISTRY.rules], out, indent=2)
         out.write("\n")
@@ -35,6 +36,8 @@ def list_rules(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
 
 
 def print_routes(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    from identity_auditor.engine.registry import REGISTRY
+
     routes = [
         {"name": r.name, "scope": r.scope, "all_management_events": r.all_management_events, "pattern": r.pattern}
         for r in REGISTRY.routes()
