@@ -147,3 +147,22 @@ def test_every_rule_has_a_firing_and_a_quiet_sample_of_its_event_names(rule):
     quiet = [name for name in same_event if not _fires(rule, name)]
     assert fires, f"no sample in events/cloudtrail/ + events/manifest.json fires {rule.meta.id}"
     assert quiet, f"no sample with one of {rule.meta.id}'s event names in events/manifest.json leaves it quiet"
+
+
+def test_rules_for_is_remembered_per_key_and_bounded(monkeypatch):
+    """The lookup is computed once per (source, name, identity type), gives the same rules as computing it
+    afresh, and never keeps more than RULES_FOR_CACHE keys (event names are attacker-controlled)."""
+    from identity_auditor.engine import registry as registry_module
+
+    fresh = registry_module.Registry(REGISTRY.rules)
+    key = ("iam.amazonaws.com", "CreateAccessKey", "IAMUser")
+    first = fresh.rules_for(*key)
+    assert [rule.meta.id for rule in first] == ["iam_access_key_created"]
+    assert fresh.rules_for(*key) is first  # remembered, not recomputed
+    assert [r.meta.id for r in fresh.rules_for("s3.amazonaws.com", "PutObject", "Root")] == ["root_account_used"]
+    monkeypatch.setattr(registry_module, "RULES_FOR_CACHE", 5)
+    bounded = registry_module.Registry(REGISTRY.rules)
+    for number in range(50):
+        assert bounded.rules_for("iam.amazonaws.com", f"Hostile{number}", "IAMUser") == ()
+    assert len(bounded._rules_for) == 5
+    assert bounded.rules_for(*key) == first  # past the bound: still right, just not kept

@@ -17,6 +17,8 @@ from identity_auditor.model.cloudtrail import CloudTrailRecord
 from identity_auditor.model.contract import Context, RuleMeta, StateResult, Violation
 from identity_auditor.rules import RULES
 
+RULES_FOR_CACHE = 10_000  # (source, name, identity type) keys remembered by Registry.rules_for
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -72,14 +74,29 @@ class Registry:
                             index[(trigger.event_source, name)].append(rule)
         self._index = {key: tuple(value) for key, value in index.items()}
         self._wildcards = tuple(rule for rule in self.rules if any(t.is_wildcard for t in rule.meta.triggers))
+        self._rules_for: dict[tuple, tuple[Rule, ...]] = {}
 
     def rules_for(self, event_source: str, event_name: str, identity_type: str | None = None) -> tuple[Rule, ...]:
+        """The rules an event triggers, remembered per (source, name, identity type): the registry never
+        changes, and a busy account repeats a few hundred such keys (at most RULES_FOR_CACHE are kept, so
+        hostile event names cannot grow it without bound)."""
+        key = (event_source, event_name, identity_type)
+        try:
+            return self._rules_for[key]
+        except (KeyError, TypeError):  # TypeError: a key that cannot be hashed is computed, not kept
+            pass
         candidates = self._index.get((event_source, event_name), ()) + self._wildcards
-        return tuple(
+        rules = tuple(
             rule
             for rule in dict.fromkeys(candidates)
             if any(t.matches(event_source, event_name, identity_type) for t in rule.meta.triggers)
         )
+        if len(self._rules_for) < RULES_FOR_CACHE:
+            try:
+                self._rules_for[key] = rules
+            except TypeError:
+                pass
+        return rules
 
     def wants(self, event_source: str, event_name: str, identity_type: str | None = None) -> bool:
         return bool(self.rules_for(event_source, event_name, identity_type))
