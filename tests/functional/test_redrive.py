@@ -63,10 +63,7 @@ def test_findings_go_back_to_the_findings_queue_and_leave_the_dead_letter_queue(
     assert out.getvalue() == "would replay 13 message(s)\n"
     assert sorted(bodies(sqs, findings)) == []
 
-    sqs.purge_queue(QueueUrl=dlq)  # moto keeps the dry run's messages invisible: start again
-    for index in range(13):
-        sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps({"v": 1, "finding_id": f"f{index}"}))
-    out = io.StringIO()
+    out = io.StringIO()  # the real run, at once: the dry run gave every message back
     assert main(["redrive", dlq, "--to-queue", findings], stdout=out) == 0
     assert out.getvalue() == "replayed 13 message(s)\n"
     assert sorted(json.loads(b)["finding_id"] for b in bodies(sqs, findings)) == sorted(f"f{i}" for i in range(13))
@@ -97,6 +94,7 @@ def test_events_are_replayed_to_the_evaluator_and_what_cannot_be_replayed_stays(
     [(message_id, reason)] = report.left.items()
     assert reason.startswith("RedriveError: not JSON")
     assert "left on the queue: " + message_id in report.text(False)
+    assert bodies(sqs, dlq) == ["not an event"]  # visible again at once, for the next run
 
 
 def test_a_replay_lambda_refuses_keeps_the_message(sqs):
@@ -112,3 +110,13 @@ def test_a_queue_that_cannot_be_read_is_a_clear_error(sqs):
     missing = "https://sqs.us-east-1.amazonaws.com/123456789012/no-such-queue"
     assert main(["redrive", missing, "--to-queue", missing], stdout=out, stderr=err) == 2
     assert err.getvalue().startswith(f"identity-auditor: cannot read {missing}: ") and out.getvalue() == ""
+
+
+def test_max_replays_that_many_and_gives_the_rest_back_at_once(sqs):
+    dlq, findings = queue(sqs, "findings-dlq"), queue(sqs, "findings")
+    for index in range(13):
+        sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps({"v": 1, "finding_id": f"f{index}"}))
+    assert redrive(sqs, dlq, lambda body: sqs.send_message(QueueUrl=findings, MessageBody=body),
+                   max_messages=4).replayed == 4
+    assert len(bodies(sqs, findings)) == 4
+    assert len(bodies(sqs, dlq)) == 9  # the other nine are visible again, not hidden for five minutes

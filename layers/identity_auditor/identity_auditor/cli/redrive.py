@@ -71,29 +71,51 @@ def redrive(
 ) -> Report:
     """Receive every message of the dead-letter queue once, ``replay(extract(body))`` it and delete it.
 
-    Messages stay invisible for 5 minutes after they are received, so each is seen once per run; what
-    could not be replayed becomes visible again afterwards."""
+    Messages stay invisible while the run lasts (5 minutes at most), so each is seen once per run. What a
+    run did not delete (everything, with ``dry_run``; what could not be replayed) is made visible again
+    when it ends, so the next run finds it at once."""
     report = Report()
     seen: set[str] = set()
+    kept: list[dict] = []  # received and not deleted: released at the end
+    try:
+        _receive_all(sqs, dead_letter_queue_url, replay, extract, max_messages, dry_run, report, seen, kept)
+    finally:
+        _release(sqs, dead_letter_queue_url, kept)
+    return report
+
+
+def _receive_all(sqs, dead_letter_queue_url: str, replay, extract, max_messages: int | None, dry_run: bool,
+                 report: Report, seen: set[str], kept: list[dict]) -> None:
     while max_messages is None or len(seen) < max_messages:
         messages = sqs.receive_message(QueueUrl=dead_letter_queue_url, MaxNumberOfMessages=10,
                                        VisibilityTimeout=300, WaitTimeSeconds=1).get("Messages", [])
-        fresh = [message for message in messages if message["MessageId"] not in seen]
-        if not fresh:
+        if not any(message["MessageId"] not in seen for message in messages):
+            kept.extend(messages)  # seen already (received again): given back at the end
             break
-        for message in fresh:
-            if max_messages is not None and len(seen) >= max_messages:
-                break
+        for message in messages:
+            if message["MessageId"] in seen or (max_messages is not None and len(seen) >= max_messages):
+                kept.append(message)  # not this run's to handle: given back at the end
+                continue
             seen.add(message["MessageId"])
             try:
                 payload = extract(message["Body"])
-                if not dry_run:
+                if dry_run:
+                    kept.append(message)
+                else:
                     replay(payload)
                     sqs.delete_message(QueueUrl=dead_letter_queue_url, ReceiptHandle=message["ReceiptHandle"])
                 report.replayed += 1
             except Exception as error:  # noqa: BLE001 - named in the report, the message stays
+                kept.append(message)
                 report.left[message["MessageId"]] = f"{type(error).__name__}: {error}"
-    return report
+
+
+def _release(sqs, dead_letter_queue_url: str, messages: list[dict]) -> None:
+    """Make received messages visible again now (visibility timeout 0), ten per call."""
+    for start in range(0, len(messages), 10):
+        entries = [{"Id": str(index), "ReceiptHandle": message["ReceiptHandle"], "VisibilityTimeout": 0}
+                   for index, message in enumerate(messages[start:start + 10])]
+        sqs.change_message_visibility_batch(QueueUrl=dead_letter_queue_url, Entries=entries)
 
 
 def to_queue(sqs, queue_url: str) -> Callable[[str], None]:
