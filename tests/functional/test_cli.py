@@ -784,3 +784,22 @@ def test_version_and_usage_import_no_models_sdk_or_engine():
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert run.stdout.strip() == ""
+
+
+def test_fail_on_counts_only_findings_the_organisation_has_not_suppressed(tmp_path):
+    """The three CRITICAL findings of invictus are trail tampering; suppressed (an accepted, time-boxed risk)
+    they are still printed, but `--fail-on critical` passes; suppressing another trail fails it again."""
+    def policy(resource: str) -> str:
+        path = tmp_path / f"policy-{len(list(tmp_path.iterdir()))}.yaml"
+        path.write_text("version: 1\nrules:\n  cloudtrail_logging_disabled:\n    suppress:\n"
+                        f"      - resource: '{resource}'\n        reason: red-team exercise\n"
+                        "        owner: secops\n        expires: '2099-12-31'\n")
+        return str(path)
+
+    code, out, _ = run("evaluate", INVICTUS, "--format", "jsonl", "--fail-on", "critical", "--policy", policy("*"))
+    critical = [f for f in jsonl(out) if f["severity"] == "CRITICAL"]
+    assert len(critical) == 3 and all(f["suppression"] for f in critical)
+    assert code == 0
+    code, _, _ = run("evaluate", INVICTUS, "--format", "jsonl", "--fail-on", "critical",
+                     "--policy", policy("arn:aws:cloudtrail:*:*:trail/another-trail"))
+    assert code == 1

@@ -14,10 +14,11 @@ from datetime import datetime, timezone
 from typing import IO
 
 from identity_auditor.cli.output import (
+    EXIT_AWS_REFUSED,
     EXIT_BAD_INPUT,
     EXIT_FAIL_ON,
     EXIT_OK,
-    EXIT_RULE_ERROR,
+    fails,
     severity,
     write_findings,
 )
@@ -89,7 +90,7 @@ def run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         )
     except (BotoCoreError, ClientError, CollectorError) as error:
         err.write(f"identity-auditor: cannot read the account's identity state: {error}\n")
-        return EXIT_RULE_ERROR
+        return EXIT_AWS_REFUSED
     elapsed = time.perf_counter() - started
     failed = list({f.finding_id: f for e in evaluations if e.compliance is Compliance.NON_COMPLIANT
                    for f in e.findings}.values())  # an expired suppression is one finding, however many it matched
@@ -102,6 +103,6 @@ def run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         f"({api_calls} API calls, {elapsed:.1f} s)"
     )
     (err if args.format != "table" else out).write(summary + "\n")
-    if args.fail_on and any(f.severity.rank >= args.fail_on.rank for f in failed):
+    if fails(failed, args.fail_on):
         return EXIT_FAIL_ON
     return EXIT_OK

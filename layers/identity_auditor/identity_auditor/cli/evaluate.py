@@ -8,11 +8,13 @@ from datetime import datetime, timezone
 from typing import IO, TYPE_CHECKING
 
 from identity_auditor.cli.output import (
+    EXIT_AWS_REFUSED,
     EXIT_BAD_INPUT,
     EXIT_FAIL_ON,
     EXIT_OK,
     EXIT_RULE_ERROR,
     Progress,
+    fails,
     severity,
     summary_line,
     write_findings,
@@ -185,12 +187,12 @@ def run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         published = _publish(settings, findings, err)
 
     if not published:
+        return EXIT_AWS_REFUSED
+    if rule_errors:
         return EXIT_RULE_ERROR
     if problems:
         return EXIT_BAD_INPUT
-    if rule_errors:
-        return EXIT_RULE_ERROR
-    if args.fail_on and any(f.severity.rank >= args.fail_on.rank for f in findings):
+    if fails(findings, args.fail_on):
         return EXIT_FAIL_ON
     return EXIT_OK
 

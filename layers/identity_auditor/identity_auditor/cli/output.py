@@ -1,9 +1,11 @@
 """What every command shares: exit codes, the severity option, the findings as a table, JSON Lines or
 ASFF, the summary line, and a progress line on a terminal.
 
-Exit codes: 0 done; 1 a finding reached ``--fail-on``; 2 some input (a file, a record, a policy) could not
-be used, each problem named on stderr; 3 a rule failed on a record (a bug: please report it with the
-record), or findings could not be published.
+Exit codes: 0 done; 1 a finding that is not suppressed reached ``--fail-on``; 2 some input (a file, a record, a
+policy) could not be used, each problem named on stderr; 3 a rule failed on a record (a bug: please report it
+with the record); 4 AWS refused what the command needed (no credentials or region, access denied, a missing
+topic): the findings were still printed. When several apply, the highest wins (a finding past ``--fail-on`` in
+an incomplete run is exit 2: the run's verdict cannot be trusted whole).
 """
 
 from __future__ import annotations
@@ -15,13 +17,19 @@ from datetime import datetime, timezone
 from typing import IO, TYPE_CHECKING
 
 from identity_auditor.model.severity import Severity
-from identity_auditor.model.text import clip
+from identity_auditor.model.text import as_utc, clip
 
 if TYPE_CHECKING:  # `identity-auditor --version`, `rules` or a usage error never import pydantic models
     from identity_auditor.archive.inputs import InputProblem
     from identity_auditor.model.findings import Finding
 
-EXIT_OK, EXIT_FAIL_ON, EXIT_BAD_INPUT, EXIT_RULE_ERROR = 0, 1, 2, 3
+EXIT_OK, EXIT_FAIL_ON, EXIT_BAD_INPUT, EXIT_RULE_ERROR, EXIT_AWS_REFUSED = 0, 1, 2, 3, 4
+
+
+def fails(findings, threshold: Severity | None) -> bool:
+    """``--fail-on``: some finding the organisation has not suppressed is at ``threshold`` or above."""
+    return threshold is not None and any(
+        f.suppression is None and f.severity.rank >= threshold.rank for f in findings)
 
 
 def severity(text: str) -> Severity:
@@ -52,17 +60,31 @@ def write_findings(fmt: str, findings: list[Finding], out: IO[str], *, product_a
         _table(findings, out)
 
 
+ACTOR_WIDTH = 64  # a role session or IAM user name (the person) is at most 64 characters: never clipped
+SUPPRESSED = "SUPPRESSED"
+
+
+def table_order(finding: Finding) -> tuple:
+    """How the table sorts: severity (highest first), then event time (oldest first, none last), then rule id."""
+    moment = finding.event_time
+    return (-finding.severity.rank, moment is None, as_utc(moment).timestamp() if moment else 0.0, finding.rule_id)
+
+
 def _table(findings: list[Finding], out: IO[str]) -> None:
+    """One row per finding, most severe first; a suppressed finding says so in its STATUS column and on the
+    line under it (who accepted the risk, until when, why), so nobody takes it for a live one."""
     if not findings:
         return
-    header = ("SEVERITY", "RULE", "TIME", "ACCOUNT", "ACTOR", "RESOURCE")
+    findings = sorted(findings, key=table_order)  # stable: ties keep the order the findings came in
+    header = ("SEVERITY", "STATUS", "RULE", "TIME", "ACCOUNT", "ACTOR", "RESOURCE")
     rows = [
         (
             f.severity.value,
+            SUPPRESSED if f.suppression else "-",
             f.rule_id,
             f.event_time.strftime("%Y-%m-%dT%H:%M:%SZ") if f.event_time else "-",
             clip(f.account_id, 14),
-            clip(f.actor.name, 32),
+            clip(f.actor.short_name(ACTOR_WIDTH), ACTOR_WIDTH),
             clip(f.resource_id, 60),
         )
         for f in findings
@@ -71,6 +93,9 @@ def _table(findings: list[Finding], out: IO[str]) -> None:
     out.write("  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip() + "\n")
     for finding, row in zip(findings, rows):
         out.write("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() + "\n")
+        if finding.suppression:
+            s = finding.suppression
+            out.write(f"    {SUPPRESSED} until {s.expires.isoformat()} by {clip(s.owner, 60)}: {clip(s.reason, 200)}\n")
         out.write(f"    {clip(finding.description, 200)}\n")
 
 
