@@ -20,7 +20,8 @@ def add_parser(commands) -> None:
     policy_cmd = commands.add_parser(
         "policy", help="validate, show or describe the organisation policy document",
         description="The organisation policy: per rule enabled / severity / allow / suppress, and the global "
-        "settings (spec/rules.md §C). See examples/policy.example.yaml.",
+        "settings (README, \"Organisation policy\"; the schema: `identity-auditor policy schema`). See "
+        "examples/policy.example.yaml.",
     )
     actions = policy_cmd.add_subparsers(dest="policy_command", required=True, metavar="ACTION")
     validate_cmd = actions.add_parser("validate", help="check policy files (YAML or JSON; - for stdin): "
