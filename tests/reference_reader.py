@@ -41,9 +41,16 @@ def read(path: str, stdin: IO[bytes] | None = None) -> Iterator[Envelope | Input
 
 
 def _read_lines(name: str, text: str, whole_error: Exception) -> Iterator[Envelope | InputProblem]:
-    """JSON Lines, recognised by a first line that is a whole JSON object; else one broken document."""
+    """JSON Lines, recognised by a first line that is a whole JSON object; else concatenated documents,
+    recognised by a first document that is an object or an array followed by more; else one broken
+    document."""
     lines = [(number, line) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
     if len(lines) < 2 or not isinstance(_loads(lines[0][1]), dict):
+        if isinstance(whole_error, json.JSONDecodeError) and whole_error.msg == "Extra data":
+            first, _ = json.JSONDecoder().raw_decode(text, len(text) - len(text.lstrip(_BETWEEN)))
+            if isinstance(first, (dict, list)):
+                yield from _read_documents(name, text)
+                return
         yield InputProblem(name, f"invalid JSON: {_reason(whole_error)}")
         return
     for number, line in lines:
@@ -53,6 +60,34 @@ def _read_lines(name: str, text: str, whole_error: Exception) -> Iterator[Envelo
             yield InputProblem(f"{name}:{number}", f"invalid JSON: {_reason(error)}")
             continue
         yield from _from_document(f"{name}:{number}", document)
+
+
+_BETWEEN = " \t\n\r\ufeff"  # JSON whitespace, and the byte order mark of a file concatenated after another
+
+
+def _read_documents(name: str, text: str) -> Iterator[Envelope | InputProblem]:
+    """Documents one after the other (``cat a.json b.json``): ``name#n`` for the n-th; the first broken one
+    is a problem, and nothing after it is read."""
+    decoder = json.JSONDecoder()
+    number, start = 0, 0
+    while True:
+        while start < len(text) and text[start] in _BETWEEN:
+            start += 1
+        if start == len(text):
+            return
+        number += 1
+        try:
+            document, end = decoder.raw_decode(text, start)
+        except (json.JSONDecodeError, RecursionError) as error:
+            line = text[:start].count("\n") + 1
+            column = len(text[:start].split("\n")[-1]) + 1
+            left = len(text) - start
+            yield InputProblem(f"{name}#{number}", f"invalid JSON: {_reason(error)}; document {number} starts at line "
+                                                   f"{line} column {column} (char {start}), nothing from there on "
+                                                   f"is read ({left} character{'' if left == 1 else 's'})")
+            return
+        yield from _from_document(f"{name}#{number}", document)
+        start = end
 
 
 def _loads(text: str) -> object:

@@ -316,6 +316,127 @@ def test_unhashable_and_odd_identity_types_are_looked_up_without_the_memo(tmp_pa
     assert all(type(key[2]) in (str, type(None)) for key in replayer._wants)
 
 
+# -- concatenated documents (cat a.json b.json, zcat *.json.gz): issue "two log files lose the whole stream" --
+
+
+def _with_findings(count: int) -> list[Path]:
+    """The first ``count`` invictus log files (sorted) with findings."""
+    found = []
+    for path in sorted(INVICTUS.glob("*.json")):
+        if _run(path).findings:
+            found.append(path)
+            if len(found) == count:
+                return found
+    raise AssertionError("not enough invictus files with findings")
+
+
+def _as_delivered(path: Path) -> bytes:
+    """The file as CloudTrail writes it: one document and no trailing newline."""
+    return path.read_bytes().rstrip()
+
+
+def _stdin(data: bytes, **kwargs) -> FileResult:
+    return Replayer(now=datetime(2026, 11, 22, tzinfo=UTC), **kwargs).run(Source.file("-"), io.BytesIO(data))
+
+
+def _one_by_one(paths: list[Path]) -> tuple[list, int, int]:
+    results = [_run(path) for path in paths]
+    assert all(not result.problems for result in results)
+    return [f for r in results for f in r.findings], sum(r.records for r in results), sum(r.evaluated for r in results)
+
+
+@pytest.mark.parametrize("count", [2, 3])
+def test_concatenated_log_files_are_read_one_after_the_other(count):
+    paths = _with_findings(count)
+    result = _stdin(b"".join(_as_delivered(path) for path in paths))
+    assert result.problems == []
+    assert (result.findings, result.records, result.evaluated) == _one_by_one(paths)
+    assert len({f.event_id for f in result.findings} & {f.event_id for f in _run(paths[-1]).findings}) > 0
+
+
+def test_concatenated_gzip_members_are_read_one_after_the_other(tmp_path):
+    """``cat a.json.gz b.json.gz c.json.gz``: gzip members one after the other (gunzip reads them all) whose
+    contents have no newline between them, as ``zcat`` gives them too."""
+    paths = _with_findings(3)
+    members = b"".join(gzip.compress(_as_delivered(path), mtime=0) for path in paths)
+    assert gunzip(members) == b"".join(_as_delivered(path) for path in paths)
+    expected = _one_by_one(paths)
+    result = _stdin(members)
+    assert result.problems == []
+    assert (result.findings, result.records, result.evaluated) == expected
+    archive = tmp_path / "month.json.gz"
+    archive.write_bytes(members)
+    result = _run(archive)
+    assert result.problems == [] and (result.findings, result.records, result.evaluated) == expected
+
+
+def test_origins_of_concatenated_documents_name_the_document(tmp_path):
+    paths = _with_findings(2)
+    delivered: list[str] = []
+    result = _stdin(b"".join(_as_delivered(path) for path in paths),
+                    deliver=lambda origin, envelope, findings: delivered.append(origin))
+    assert delivered and all(origin.startswith(("<stdin>#1#Records[", "<stdin>#2#Records[")) for origin in delivered)
+    assert any(origin.startswith("<stdin>#2#Records[") for origin in delivered)
+    records = json.loads(paths[1].read_text())["Records"]
+    index = next(i for i, record in enumerate(records) if _wanted(record))
+    first = _as_delivered(paths[0])
+    second = json.loads(paths[1].read_text())
+    second["Records"][index] = {**records[index], "eventTime": "yesterday"}
+    result = _stdin(first + json.dumps(second, indent=2).encode())  # pretty-printed: not one line
+    assert [(p.origin, p.message.split(":")[0]) for p in result.problems] == [
+        (f"<stdin>#2#Records[{index}]", "invalid event")]
+    assert result.findings == _run(paths[0]).findings + [f for f in _run(paths[1]).findings
+                                                         if f.event_id != records[index]["eventID"]]
+
+
+def test_a_broken_document_keeps_the_documents_before_it_and_says_where(tmp_path):
+    first, second, third = _with_findings(3)
+    head = _as_delivered(first)
+    broken = _as_delivered(second)[: len(_as_delivered(second)) // 2]
+    result = _stdin(head + broken + _as_delivered(third))
+    alone = _run(first)
+    assert (result.findings, result.records, result.evaluated) == (alone.findings, alone.records, alone.evaluated)
+    assert len(result.problems) == 1
+    problem = result.problems[0]
+    assert problem.origin == "<stdin>#2"
+    assert problem.message.startswith("invalid JSON: ")
+    assert f"document 2 starts at line 1 column {len(head) + 1} (char {len(head)})" in problem.message
+    assert "nothing from there on is read" in problem.message
+
+
+def test_concatenated_shapes_give_the_reference_verdicts(tmp_path):
+    records = corpus_records("invictus")
+    login = next(r for r in records if r["eventName"] == "ConsoleLogin")
+    log = json.dumps({"Records": [login, 42, {**login, "eventTime": "yesterday"}]})
+    envelope = {"detail-type": "AWS API Call via CloudTrail", "detail": login, "source": "aws.signin",
+                "account": "1", "time": login["eventTime"], "region": "us-east-1", "id": "x", "resources": []}
+    pretty = json.dumps({"Records": [login]}, indent=2)
+    shapes = {
+        "two.json": log + log,
+        "pretty.json": pretty + "\n\n" + pretty + "\n",
+        "arrays.json": json.dumps([login, envelope]) + " " + json.dumps([envelope]),
+        "mixed.json": log + json.dumps(login) + json.dumps([envelope]) + json.dumps({"Records": []}),
+        "bom.json": "\ufeff" + log + "\ufeff" + log,
+        "broken-second.json": log + log[:-40] + log,
+        "broken-third.json": pretty + pretty + "{]" + pretty,
+        "garbage-after.json": log + "\n</Error>",
+        "extra-brace.json": log + "}",
+        "deep-second.json": log + "[" * 5000,
+        "scalar-second.json": log + " 42 " + log,
+        "scalar-first.json": "42 " + log,  # not a stream of documents: one problem, as before
+        "string-first.json": '"x"' + log,
+        "lines-then-stream.jsonl": json.dumps(login) + "\n" + log + log,  # JSON Lines, as before
+        "nan-second.json": log + '{"Records": [' + json.dumps(login)[:-1] + ', "x": NaN}]}',
+    }
+    for name, text in shapes.items():
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        _same_as_the_reference(path)
+    gz = tmp_path / "members.json.gz"
+    gz.write_bytes(gzip.compress(log.encode()) + gzip.compress(pretty.encode()))
+    _same_as_the_reference(gz)
+
+
 # -- gunzip --------------------------------------------------------------------------------------------
 
 

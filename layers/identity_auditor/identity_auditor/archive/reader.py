@@ -19,6 +19,15 @@
 - **Time window.** With ``--since``/``--until`` (:class:`Window`) records outside are counted as
   skipped, not evaluated; CloudTrail date paths (``.../CloudTrail/<region>/YYYY/MM/DD/``) outside the
   window (with a day of margin each side for delivery delays) are not read nor downloaded at all.
+- **Shapes.** A file (or stdin, or an object) is one JSON document (``{"Records": [...]}``, an array of
+  records or EventBridge events, or one of them); else JSON Lines (recognised by a first line that is a
+  whole JSON object: origins ``file:line``, ``file:line#Records[i]``); else documents one after the other,
+  with whitespace or nothing between them, as ``cat a.json b.json`` or ``zcat *.json.gz`` give them
+  (recognised by a first document that is an object or an array followed by more): the n-th is
+  ``file#n`` in origins (``<stdin>#2#Records[5]``). A broken document in such a stream is one problem,
+  ``file#n``, saying where it starts (line, column, character); no next document can be found after it,
+  so nothing from there on is read, and the message says so. Gzip members one after the other
+  (``cat a.gz b.gz``) are one stream.
 - **Delivery.** ``deliver(origin, envelope, findings)``, when given, is called for each event with
   findings, as it is evaluated: the backfill publishes them there, exactly as the live evaluator would.
 
@@ -67,6 +76,8 @@ _GZIP_MAGIC = b"\x1f\x8b"
 # .../CloudTrail/<region>/YYYY/MM/DD/ (also CloudTrail-Insight): the day a log file belongs to
 _DATE_PATH = re.compile(r"/CloudTrail(?:-Insight)?/[^/]+/(\d{4})/(\d{2})/(\d{2})/")
 _WANTS_CACHE_LIMIT = 100_000
+# between concatenated documents: JSON whitespace, and the byte order mark of a file that began with one
+_BETWEEN = re.compile("[ \t\n\r\ufeff]*")
 
 
 # -- what replay works on and returns ----------------------------------------------------------------
@@ -389,7 +400,8 @@ class Replayer:
     def _lines(self, result: FileResult, name: str, text: str, whole_error: Exception) -> None:
         lines = [(number, line) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
         if len(lines) < 2 or not isinstance(_loads_or_none(lines[0][1]), dict):
-            result.problems.append(InputProblem(name, f"invalid JSON: {_reason(whole_error)}"))
+            if not self._stream(result, name, text, whole_error):
+                result.problems.append(InputProblem(name, f"invalid JSON: {_reason(whole_error)}"))
             return
         for number, line in lines:
             try:
@@ -398,6 +410,31 @@ class Replayer:
                 result.problems.append(InputProblem(f"{name}:{number}", f"invalid JSON: {_reason(error)}"))
                 continue
             self._document(result, f"{name}:{number}", document)
+
+    def _stream(self, result: FileResult, name: str, text: str, whole_error: Exception) -> bool:
+        """Documents one after the other (``cat a.json b.json``), the n-th called ``name#n``; False (nothing
+        read) when ``text`` is not that: one document followed by something else than whitespace (what
+        the standard library calls "Extra data"), that is an object or an array. The first broken
+        document is a problem and ends the stream: there is no telling where a next one would begin."""
+        if not (isinstance(whole_error, json.JSONDecodeError) and whole_error.msg == "Extra data"):
+            return False
+        decoder = json.JSONDecoder()
+        document, end = decoder.raw_decode(text, _BETWEEN.match(text).end())
+        if not isinstance(document, (dict, list)):
+            return False
+        number = 1
+        while True:
+            self._document(result, f"{name}#{number}", document)
+            start = _BETWEEN.match(text, end).end()
+            if start == len(text):
+                return True
+            number += 1
+            try:
+                document, end = decoder.raw_decode(text, start)
+            except (json.JSONDecodeError, RecursionError) as error:
+                result.problems.append(InputProblem(f"{name}#{number}", f"invalid JSON: {_reason(error)}; "
+                                                    + _rest_unread(text, number, start)))
+                return True
 
     def _document(self, result: FileResult, origin: str, document: object) -> None:
         if isinstance(document, dict) and isinstance(document.get("Records"), list):
@@ -526,6 +563,16 @@ def _loads_or_none(text: str) -> object:
         return _loads(text)
     except (json.JSONDecodeError, RecursionError):
         return None
+
+
+def _rest_unread(text: str, number: int, start: int) -> str:
+    """Where broken document ``number`` of a stream starts (as the json module says where), and that nothing
+    from there on is read."""
+    line = text.count("\n", 0, start) + 1
+    column = start - text.rfind("\n", 0, start)
+    left = len(text) - start
+    return (f"document {number} starts at line {line} column {column} (char {start}), nothing from there on is "
+            f"read ({left} character{'' if left == 1 else 's'})")
 
 
 def _reason(error: Exception) -> str:
