@@ -86,7 +86,7 @@ def _organization_config_rule(rule) -> list[str]:
         "    Condition: DeployOrganizationConfigRules",
         "    DependsOn: ConfigRuleEvaluatorOrganizationPermission",
         "    Properties:",
-        # at most 64 characters: a stack name of up to 27 characters (see docs/organization.md)
+        # at most 64 characters: a stack name of up to 27 characters (see docs/deployment.md, "Before you deploy")
         f'      OrganizationConfigRuleName: !Sub "${{AWS::StackName}}-{meta.id.replace("_", "-")}"',
         "      OrganizationCustomRuleMetadata:",
         f'        Description: "{meta.title} (identity-auditor {meta.id}, {meta.severity.value})"',
