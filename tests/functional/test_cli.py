@@ -803,3 +803,68 @@ def test_fail_on_counts_only_findings_the_organisation_has_not_suppressed(tmp_pa
     code, _, _ = run("evaluate", INVICTUS, "--format", "jsonl", "--fail-on", "critical",
                      "--policy", policy("arn:aws:cloudtrail:*:*:trail/another-trail"))
     assert code == 1
+
+
+# -- the table: the person first, most severe first, suppressed findings marked ---------------------------------
+
+SEVERITY_NAMES = ("INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL")
+
+
+def table_rows(out: str) -> list[list[str]]:
+    return [line.split() for line in out.splitlines() if line.startswith(SEVERITY_NAMES)]
+
+
+def test_table_sorts_by_severity_then_time_then_rule():
+    code, out, err = run("evaluate", INVICTUS, "--format", "table")
+    assert code == 0, err
+    rows = table_rows(out)
+    order = [(-SEVERITY_NAMES.index(row[0]), row[2], row[1]) for row in rows]
+    assert order == sorted(order) and len(rows) == len(EXPECTED)
+    assert [row[0] for row in rows] == ["CRITICAL"] * 3 + ["HIGH"] * 5 + ["MEDIUM"] * 6
+    # The finding's description stays under its own row.
+    lines = out.splitlines()
+    assert "signin_console_login_without_mfa" in lines[lines.index(next(
+        line for line in lines if f"IAM user {NO_MFA_USER} signed in to the console" in line)) - 1]
+
+
+def test_table_order_does_not_depend_on_the_order_of_the_inputs(tmp_path, records):
+    first = write_json(tmp_path / "a.json", {"Records": [records[KEY_FOR_MALICIOUS_USER], records[NO_MFA_LOGIN]]})
+    second = write_json(tmp_path / "b.json", {"Records": [records["076e96d5-2983-473f-920a-2fc2d7e02777"],
+                                                          records[KEY_FOR_BACKDOOR_USER]]})
+    _, forward, _ = run("evaluate", first, second, "--format", "table")
+    _, backward, _ = run("evaluate", second, first, "--format", "table")
+    assert forward == backward
+    assert [row[1] for row in table_rows(forward)] == [
+        "cloudtrail_logging_disabled", "signin_console_login_without_mfa", "iam_access_key_created",
+        "iam_access_key_created"]
+
+
+def test_table_marks_suppressed_findings(tmp_path):
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("version: 1\nrules:\n  cloudtrail_logging_disabled:\n    suppress:\n"
+                      "      - resource: '*'\n        reason: red-team exercise\n"
+                      "        owner: secops\n        expires: '2099-12-31'\n")
+    code, out, err = run("evaluate", INVICTUS, "--format", "table", "--policy", policy)
+    assert code == 0, err
+    rows = table_rows(out)
+    suppressed = [row for row in rows if row[0] == "CRITICAL/SUPPRESSED"]
+    assert len(suppressed) == 3 and {row[1] for row in suppressed} == {"cloudtrail_logging_disabled"}
+    assert not [row for row in rows if row[1] != "cloudtrail_logging_disabled" and "SUPPRESSED" in row[0]]
+    assert out.count("    SUPPRESSED until 2099-12-31 (owner secops): red-team exercise\n") == 3
+    assert rows[0][0] == "CRITICAL/SUPPRESSED"  # still sorted by severity
+
+
+def test_table_names_the_person_of_an_identity_center_session_first(tmp_path):
+    detail = json.loads((ROOT / "events" / "cloudtrail" / "sso_create_account_assignment_user__constructed.json")
+                        .read_text())["detail"]
+    long_session = "jane.maria.van-der-berg.security-engineering-oncall1@example.com"  # 64: STS's longest
+    other = copy.deepcopy(detail)
+    other["eventID"] = "b0c1d2e3-0000-4000-8000-000000000001"
+    other["userIdentity"]["arn"] = other["userIdentity"]["arn"].replace("jane@example.com", long_session)
+    path = write_json(tmp_path / "sso.json", {"Records": [detail, other]})
+    code, out, err = run("evaluate", path, "--format", "table")
+    assert code == 0, err
+    assert "  jane@example.com (AWSReservedSSO_AdministratorAccess)  " in out
+    assert f"  {long_session}  " in out  # the person whole; no room left for the role
+    rows = [line for line in out.splitlines() if line.startswith(SEVERITY_NAMES)]
+    assert len(rows) == 2 and not [row for row in rows if "0123456789abcdef" in row]  # rows, not descriptions

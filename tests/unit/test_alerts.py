@@ -283,3 +283,103 @@ def test_state_finding_alert_names_the_resource_and_no_caller():
     text = alerts.body(finding)
     assert "Who:" not in text and "From:" not in text and "CloudTrail event:" not in text
     assert "Evaluated by: AWS Config" in text and "deploy-bot" in text
+
+
+# -- the actor for a person to read (Actor.short_name) and the subject line ---------------------------------
+# Identity Center sessions come from the samples in events/cloudtrail (tests/corpus holds no AWSReservedSSO
+# session); IAM users, root, an EC2 instance role session and an Identity Center sign-in from tests/corpus.
+
+SSO_ARN = ("arn:aws:sts::111122223333:assumed-role/AWSReservedSSO_AdministratorAccess_0123456789abcdef/"
+           "jane@example.com")
+JANE = "jane@example.com (AWSReservedSSO_AdministratorAccess)"
+LONG_SESSION = "jane.maria.van-der-berg.security-engineering-oncall1@example.com"  # 64: STS's longest
+
+
+def actor_of(record: dict):
+    """The actor a finding about ``record`` carries (built as every event finding is)."""
+    from identity_auditor.engine.registry import REGISTRY
+    from identity_auditor.model.cloudtrail import CloudTrailRecord
+    from identity_auditor.model.contract import Violation
+    from identity_auditor.model.findings import build_finding
+
+    meta = REGISTRY.get("iam_user_created").meta
+    parsed = CloudTrailRecord.model_validate(record)
+    return build_finding(meta, Violation(description="d", resource_id="r"), parsed).actor
+
+
+def sample_finding(name: str) -> Finding:
+    (finding,) = support.findings_from(support.load_sample(name)["detail"], NOW)
+    return finding
+
+
+def with_session(finding: Finding, session: str) -> Finding:
+    arn = SSO_ARN.replace("jane@example.com", session)
+    return dataclasses.replace(finding, actor=dataclasses.replace(finding.actor, arn=arn))
+
+
+def test_short_name_puts_the_person_of_an_identity_center_session_first():
+    actor = sample_finding("sso_create_account_assignment_user__constructed.json").actor
+    assert actor.arn == SSO_ARN
+    assert actor.name == "AWSReservedSSO_AdministratorAccess_0123456789abcdef/jane@example.com"  # as before
+    assert (actor.person, actor.role) == ("jane@example.com", "AWSReservedSSO_AdministratorAccess")
+    assert actor.short_name() == actor.short_name(64) == JANE
+    # In less room the role gives way, never the person: its prefix, then its end, then all of it.
+    assert actor.short_name(40) == "jane@example.com (AdministratorAccess)"
+    assert actor.short_name(32) == "jane@example.com (Administrato…)"
+    assert actor.short_name(32, ellipsis="...") == "jane@example.com (Administra...)"
+    assert actor.short_name(20) == actor.short_name(16) == "jane@example.com"
+
+
+def test_short_name_of_other_role_sessions_names_the_session_then_the_role():
+    stolen = next(r for r in _records().values() if "steal-credentials-role/i-" in r["userIdentity"].get("arn", ""))
+    actor = actor_of(stolen)
+    assert actor.short_name() == "i-0dbc91f429e48eeed (stratus-red-team-ec2-steal-credentials-role)"
+    assert actor.short_name(30) == "i-0dbc91f429e48eeed (stratus…)"
+
+
+def test_short_name_of_iam_users_root_and_identity_center_users_is_their_name():
+    iam_user = _records()[KEY_FOR_OTHER_USER]
+    root = next(r for r in support.corpus_records("aws-docs/cloudtrail") if r["userIdentity"]["type"] == "Root")
+    sign_in = support.corpus_record("aws-docs/identity-center-2023", "CreateToken")
+    for record, name in ((iam_user, "bert-jan"), (root, "root"), (sign_in, "bobsmith@example.com")):
+        actor = actor_of(record)
+        assert (actor.role, actor.person, actor.short_name(), actor.short_name(32)) == (None, name, name, name)
+    assert actor_of(iam_user).short_name(5) == "bert…"  # no person to keep whole past the limit
+
+
+def test_short_name_keeps_a_long_session_name_whole_and_drops_the_role():
+    actor = with_session(sample_finding("sso_create_account_assignment_user__constructed.json"), LONG_SESSION).actor
+    assert len(actor.person) == 64 and actor.person == LONG_SESSION
+    assert actor.short_name(64) == LONG_SESSION
+    assert actor.short_name(80) == f"{LONG_SESSION} (Administrato…)"
+    assert actor.short_name() == f"{LONG_SESSION} (AWSReservedSSO_AdministratorAccess)"
+
+
+def test_subject_names_the_person_and_the_permission_set():
+    saml = sample_finding("iam_update_saml_provider_identity_center_by_human__constructed.json")
+    assignment = sample_finding("sso_create_account_assignment_user__constructed.json")
+    assert alerts.subject(saml) == (
+        "[HIGH] IAM SAML identity provider changed: jane@example.com (AdministratorAccess) in 111122223333")
+    assert alerts.subject(assignment) == (
+        "[HIGH] Identity Center account assignment changed: jane@example.com (Administra...) in 111122223333")
+    root = next(f for f in support.findings_from(
+        support.load_sample("iam_create_access_key_root_for_itself__constructed.json")["detail"], NOW)
+        if f.rule_id == "iam_access_key_created")
+    assert alerts.subject(root) == "[CRITICAL] IAM access key created: root in 111122223333"
+
+
+def test_subject_keeps_the_person_whole_when_the_title_is_long():
+    finding = sample_finding("sso_directory_enable_external_idp_configuration__constructed.json")
+    assert len(finding.title) > 55 and finding.severity.value == "CRITICAL"
+    assert alerts.subject(finding) == (
+        "[CRITICAL] Identity Center identity source or sign-in settings...: jane@example.com in 111122223333")
+    longest = alerts.subject(with_session(finding, LONG_SESSION))
+    assert longest == f"[CRITICAL] Identity Center i...: {LONG_SESSION}"
+    assert len(longest) < 100 and longest.isascii()
+
+
+def test_subject_cleans_a_hostile_session_name():
+    finding = sample_finding("sso_create_account_assignment_user__constructed.json")
+    text = alerts.subject(with_session(finding, "eve\r\nSubject: all clear\u202e\x1b[31m\ud800"))
+    assert re.fullmatch(r"[\x20-\x7e]{1,99}", text), text
+    assert text.startswith("[HIGH] Identity Center account assignment changed: eve  Subject: all clear")

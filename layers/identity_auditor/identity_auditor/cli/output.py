@@ -71,16 +71,16 @@ def table_order(finding: Finding) -> tuple:
 
 
 def _table(findings: list[Finding], out: IO[str]) -> None:
-    """One row per finding, most severe first; a suppressed finding says so in its STATUS column and on the
-    line under it (who accepted the risk, until when, why), so nobody takes it for a live one."""
+    """One row per finding, most severe first; a suppressed finding says so in its severity
+    (``HIGH/SUPPRESSED``) and on the line under it (until when, whose, why), so nobody takes it for a live
+    one. The columns stay whitespace-separated, the rule id second."""
     if not findings:
         return
     findings = sorted(findings, key=table_order)  # stable: ties keep the order the findings came in
-    header = ("SEVERITY", "STATUS", "RULE", "TIME", "ACCOUNT", "ACTOR", "RESOURCE")
+    header = ("SEVERITY", "RULE", "TIME", "ACCOUNT", "ACTOR", "RESOURCE")
     rows = [
         (
-            f.severity.value,
-            SUPPRESSED if f.suppression else "-",
+            f"{f.severity.value}/{SUPPRESSED}" if f.suppression else f.severity.value,
             f.rule_id,
             f.event_time.strftime("%Y-%m-%dT%H:%M:%SZ") if f.event_time else "-",
             clip(f.account_id, 14),
@@ -94,8 +94,9 @@ def _table(findings: list[Finding], out: IO[str]) -> None:
     for finding, row in zip(findings, rows):
         out.write("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() + "\n")
         if finding.suppression:
-            s = finding.suppression
-            out.write(f"    {SUPPRESSED} until {s.expires.isoformat()} by {clip(s.owner, 60)}: {clip(s.reason, 200)}\n")
+            why = finding.suppression
+            out.write(f"    {SUPPRESSED} until {why.expires.isoformat()} (owner {clip(why.owner, 60)}):"
+                      f" {clip(why.reason, 200)}\n")
         out.write(f"    {clip(finding.description, 200)}\n")
 
 

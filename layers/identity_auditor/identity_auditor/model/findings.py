@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 
-from identity_auditor.model.cloudtrail import CloudTrailRecord
+from identity_auditor.model.cloudtrail import RESERVED_SSO_ROLE_PREFIX, CloudTrailRecord
 from identity_auditor.model.contract import RuleMeta, Severity, Violation
 from identity_auditor.model.redaction import redact
+from identity_auditor.model.text import clip
+
+# An assumed-role session ARN, ``arn:aws:sts::<account>:assumed-role/<role name>/<role session name>``: the
+# session name is the person (Identity Center sets it to the user's name, e.g. ``jane@example.com``).
+_ASSUMED_ROLE = re.compile(r"arn:[^:]*:sts::[^:]*:assumed-role/([^/]+)/(.+)", re.DOTALL)
+# ``AWSReservedSSO_<permission set>_<16 hex digits>``: the suffix is random, the permission set is what counts.
+_RESERVED_SSO_SUFFIX = re.compile(r"(AWSReservedSSO_.+)_[0-9a-fA-F]{16}", re.DOTALL)
+_ROLE_MIN = 5  # characters of a clipped role worth showing; fewer, and the role is left out
 
 
 @dataclass(frozen=True)
@@ -24,6 +33,43 @@ class Actor:
     user_agent: str | None
     invoked_by: str | None = None
     access_key_id: str | None = None
+
+    @property
+    def person(self) -> str:
+        """Who it is, first: the role session name of an assumed-role session (``jane@example.com``),
+        otherwise the name (IAM user, ``root``, an Identity Center user name, a service)."""
+        match = _ASSUMED_ROLE.fullmatch(self.arn or "")
+        return match.group(2) if match else self.name
+
+    @property
+    def role(self) -> str | None:
+        """The role of an assumed-role session, in short: ``AWSReservedSSO_AdministratorAccess`` without
+        Identity Center's random suffix, or the role name; ``None`` for anything but a role session."""
+        match = _ASSUMED_ROLE.fullmatch(self.arn or "")
+        if not match:
+            return None
+        reserved = _RESERVED_SSO_SUFFIX.fullmatch(match.group(1))
+        return reserved.group(1) if reserved else match.group(1)
+
+    def short_name(self, limit: int | None = None, *, ellipsis: str = "…") -> str:
+        """The actor for a person to read in a short space: the person, then the role of a session in
+        short (``jane@example.com (AWSReservedSSO_AdministratorAccess)``); the name for anything else.
+
+        Within ``limit`` characters the role gives way (``AWSReservedSSO_`` first, then its end, then all
+        of it); the person is clipped only when it alone is longer than ``limit``."""
+        person, role = self.person, self.role
+        if limit is None:
+            return f"{person} ({role})" if role else person
+        if role is None:
+            return clip(person, limit, ellipsis=ellipsis)
+        room = limit - len(person) - len(" ()")  # what is left for the role
+        short = role.removeprefix(RESERVED_SSO_ROLE_PREFIX) or role
+        for candidate in (role, short):
+            if len(candidate) <= room:
+                return f"{person} ({candidate})"
+        if room >= len(ellipsis) + _ROLE_MIN:
+            return f"{person} ({clip(short, room, ellipsis=ellipsis)})"
+        return clip(person, limit, ellipsis=ellipsis)
 
 
 @dataclass(frozen=True)

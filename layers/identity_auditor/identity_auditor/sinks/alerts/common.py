@@ -19,6 +19,8 @@ ALERT_FORMATS = ("email", "chat")
 SUBJECT_LIMIT = 99  # SNS: ASCII, no line breaks, less than 100 characters
 MESSAGE_LIMIT = 256 * 1024  # SNS: a message is at most 256 KB
 VALUE_LIMIT = 400  # characters of one untrusted value in an alert
+_PERSON_MAX = 64  # a role session or IAM user name is at most 64 characters: a subject keeps it whole
+_TITLE_MIN = 20  # what a subject keeps of a rule's title when a long name needs the room
 
 # Characters that hide or reorder text: zero-width, bidi controls, word joiners, BOM; lone surrogates
 # (from "\ud800" escapes in event JSON) cannot be encoded at all.
@@ -78,11 +80,30 @@ def console_link(finding: Finding) -> str:
 
 
 def subject(finding: Finding) -> str:
-    return ascii_clip(
-        f"[{finding.severity.value}] {finding.title}: {clean(finding.subject or finding.actor.name, 200)}"
-        f" in {finding.account_id}",
-        SUBJECT_LIMIT,
-    )
+    """``[SEVERITY] Title: who in account``: ASCII, one line, under 100 characters. Who is what the title
+    names, or else the actor as a person reads it (:meth:`Actor.short_name`): when that is too long, the
+    parts give way in this order: the role of the session, the title (down to ``_TITLE_MIN`` characters),
+    the account; the person stays whole (if at most 64 characters, the longest role session or IAM user name).
+    """
+    head = f"[{finding.severity.value}] "
+    if finding.subject:
+        return ascii_clip(f"{head}{finding.title}: {clean(finding.subject, 200)} in {finding.account_id}",
+                          SUBJECT_LIMIT)
+    actor = finding.actor
+    title, tail = clean(finding.title, 200), f" in {clean(finding.account_id, 64)}"
+    person = clean(actor.person, VALUE_LIMIT)
+    if len(person) > _PERSON_MAX:  # no role session or IAM user is named so: nothing gives way to it
+        person = ""
+
+    def room() -> int:  # characters left for the actor
+        return SUBJECT_LIMIT - len(head) - len(title) - len(": ") - len(tail)
+
+    if room() < len(person):
+        title = clip(title, max(len(title) + room() - len(person), _TITLE_MIN), ellipsis="...")
+    if room() < len(person):
+        tail = ""
+    left = max(room(), 1)
+    return ascii_clip(f"{head}{title}: {clean(actor.short_name(left, ellipsis='...'), left)}{tail}", SUBJECT_LIMIT)
 
 
 def when(finding: Finding) -> str:
