@@ -440,7 +440,14 @@ def test_concatenated_shapes_give_the_reference_verdicts(tmp_path):
 # -- gunzip --------------------------------------------------------------------------------------------
 
 
-def test_gunzip_matches_gzip_decompress():
+@pytest.mark.parametrize("isal", [True, False], ids=["isal", "zlib"])
+def test_gunzip_matches_gzip_decompress(isal, monkeypatch):
+    """With ISA-L (the default where its wheel exists) and without it (zlib): the same bytes, and for broken
+    data the standard library's error, word for word."""
+    if isal:
+        assert replay_module._fast_gzip() is not None, "isal is a pinned dependency: it must be installed"
+    else:
+        monkeypatch.setattr(replay_module, "_isal_gzip", None)
     data = json.dumps({"Records": corpus_records("invictus")[:50]}).encode()
     one = gzip.compress(data)
     assert gunzip(one) == data

@@ -537,10 +537,32 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+_isal_gzip: Any = ...  # ISA-L's gzip module once looked for (None: no wheel for this platform)
+
+
+def _fast_gzip() -> Any:
+    """ISA-L's gzip, imported on the first gunzip (not at import: the backfill's cold start)."""
+    global _isal_gzip
+    if _isal_gzip is ...:
+        try:
+            from isal import igzip
+        except ImportError:  # no ISA-L wheel for this platform: zlib
+            igzip = None
+        _isal_gzip = igzip
+    return _isal_gzip
+
+
 def gunzip(data: bytes) -> bytes:
-    """``gzip.decompress``, faster for the usual one-member file (zlib checks the CRC as it inflates);
-    anything else (several members, trailing bytes, truncated or corrupt data) is left to gzip, which
-    decompresses it or raises its own error."""
+    """``gzip.decompress``, faster: with ISA-L (``isal``, about twice zlib's speed at inflating) where its
+    wheel exists, else zlib for the usual one-member file (it checks the CRC as it inflates). Whatever the
+    fast way refuses (truncated or corrupt data) is left to the standard library's gzip, which decompresses
+    it or raises its own error, so problems read the same with or without ISA-L."""
+    fast = _fast_gzip()
+    if fast is not None:
+        try:
+            return fast.decompress(data)
+        except Exception:  # noqa: BLE001 - ISA-L's own error types: the standard library's verdict counts
+            return gzip.decompress(data)
     inflater = zlib.decompressobj(31)
     try:
         out = inflater.decompress(data)
