@@ -240,6 +240,21 @@ def test_invisible_and_unencodable_characters_are_removed_from_the_body():
     assert "Who:           admniag\ufffdin (IAMUser)" in message
 
 
+@pytest.mark.parametrize("hidden", ["\u00ad", "\u061c", "\u180e", "\u115f", "\u1160", "\u3164", "\uffa0", "\u206a",
+                                    "\U000e0041\U000e0042", "\U000e007f"],
+                         ids=["soft-hyphen", "arabic-letter-mark", "mongolian-vowel-separator", "hangul-choseong-filler",
+                              "hangul-jungseong-filler", "hangul-filler", "halfwidth-hangul-filler", "inhibit-swapping",
+                              "tag-letters", "cancel-tag"])
+def test_characters_that_render_as_nothing_are_removed_from_subject_and_body(hidden):
+    """A name padded or split with characters a mail client shows as nothing (or as blank space) cannot hide
+    or disguise who acted: they are removed from the subject and the body."""
+    finding = dataclasses.replace(finding_for(LOGIN_WITHOUT_MFA), actor=dataclasses.replace(
+        finding_for(LOGIN_WITHOUT_MFA).actor, name=f"ad{hidden}min"))
+    assert hidden not in alerts.body(finding)
+    assert "Who:           admin (IAMUser)" in alerts.body(finding)
+    assert "admin" in alerts.subject(finding)
+
+
 def test_email_body_stays_within_the_sns_message_limit():
     fat = {f"Evidence{index:04d}": "x" * 5000 for index in range(1000)}  # ~5 MB of evidence
     finding = dataclasses.replace(finding_for(LOGIN_WITHOUT_MFA), details=fat)

@@ -24,7 +24,10 @@ _TITLE_MIN = 20  # what a subject keeps of a rule's title when a long name needs
 
 # Characters that hide or reorder text: zero-width, bidi controls, word joiners, BOM; lone surrogates
 # (from "\ud800" escapes in event JSON) cannot be encoded at all.
-_INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+# Also the soft hyphen, the Arabic letter mark, the Mongolian vowel separator, Hangul fillers (they render as
+# blanks), invisible operators and the tag characters (which can spell hidden text).
+_INVISIBLE = re.compile("[\u00ad\u061c\u180e\u115f\u1160\u3164\uffa0\u200b-\u200f\u202a-\u202e"
+                        "\u2060-\u2064\u2066-\u206f\ufeff\U000e0000-\U000e007f]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 # IAM user and role names; an ARN's path is skipped, only the name is used in a link.
 _IAM_NAME = re.compile(r"[\w+=,.@-]{1,128}", re.ASCII)
