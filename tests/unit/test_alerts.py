@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import functools
 import re
 from datetime import datetime, timezone
@@ -398,3 +399,14 @@ def test_subject_cleans_a_hostile_session_name():
     text = alerts.subject(with_session(finding, "eve\r\nSubject: all clear\u202e\x1b[31m\ud800"))
     assert re.fullmatch(r"[\x20-\x7e]{1,99}", text), text
     assert text.startswith("[HIGH] Identity Center account assignment changed: eve  Subject: all clear")
+
+
+def test_the_who_line_names_the_person_first_in_both_formats():
+    """E-mail and chat: "Who" reads `jane@example.com (AWSReservedSSO_AdministratorAccess)`; the full session
+    ARN follows, so nothing is lost."""
+    finding = sample_finding("sso_create_account_assignment_user__constructed.json")
+    body = alerts.body(finding)
+    assert f"Who:           {JANE} (AssumedRole)" in body
+    assert SSO_ARN in body
+    description = json.loads(alerts.render(finding, "chat")[1])["content"]["description"]
+    assert "*Who:* jane" in description and "*Who:* AWSReserved" not in description

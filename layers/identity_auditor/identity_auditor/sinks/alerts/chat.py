@@ -79,7 +79,7 @@ def chat_message(
     console = console_link(finding)
     lines = [
         f"*What happened:* {md(finding.description, 600)}",
-        f"*Who:* {md(actor.name, 128)} ({md(actor.type or 'unknown type', 40)})"
+        f"*Who:* {md(actor.short_name(), 128)} ({md(actor.type or 'unknown type', 40)})"
         + (f" {md(actor.arn, 300)}" if actor.arn else ""),
         f"*From:* {md(actor.source_ip or 'unknown address', 64)}"
         f" with {md(actor.user_agent or 'unknown client', 200)}",
@@ -109,7 +109,7 @@ def chat_message(
             "textType": "client-markdown",
             "title": clip(
                 f"{_EMOJI.get(severity, '')} {severity}: {md(finding.title, 120, trusted=True)}"
-                f" by {md(actor.name, 100)}",
+                f" by {md(actor.short_name(), 100)}",
                 CHAT_TITLE_LIMIT,
             ).strip(),
             "description": f"{head}\n{tail}",

@@ -18,7 +18,7 @@ def body(finding: Finding, *, home_region: str | None = None, home_partition: st
         f"What happened: {clean(finding.description, 1000)}",
     ]
     if finding.event_id or actor.source_ip:  # an event: someone did it (state findings have no actor)
-        lines.append(f"Who:           {clean(actor.name, VALUE_LIMIT)} ({clean(actor.type or 'unknown type', 40)})")
+        lines.append(f"Who:           {clean(actor.short_name(), VALUE_LIMIT)} ({clean(actor.type or 'unknown type', 40)})")
         if actor.arn:
             lines.append(f"               {clean(actor.arn, VALUE_LIMIT)}")
         lines.append(
