@@ -868,3 +868,14 @@ def test_table_names_the_person_of_an_identity_center_session_first(tmp_path):
     assert f"  {long_session}  " in out  # the person whole; no room left for the role
     rows = [line for line in out.splitlines() if line.startswith(SEVERITY_NAMES)]
     assert len(rows) == 2 and not [row for row in rows if "0123456789abcdef" in row]  # rows, not descriptions
+
+
+def test_file_names_reach_the_terminal_without_escapes_or_bidi_controls(tmp_path):
+    """A file or S3 key is named by whoever wrote it: its name is shown, but a terminal escape (here one that
+    would clear the screen) or a right-to-left override in it is not passed to the terminal."""
+    name = "trail\x1b[2J\u202egz.json"
+    (tmp_path / name).write_text("{not json")
+    code, _, err = run("evaluate", tmp_path / name, "--format", "jsonl")
+    assert code == 2
+    assert "\x1b" not in err and "\u202e" not in err
+    assert "trail [2Jgz.json: invalid JSON" in err

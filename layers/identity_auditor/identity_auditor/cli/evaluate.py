@@ -21,6 +21,7 @@ from identity_auditor.cli.output import (
 )
 from identity_auditor.model.policy import DEFAULT_POLICY
 from identity_auditor.model.severity import Severity
+from identity_auditor.model.text import clean
 
 if TYPE_CHECKING:
     from identity_auditor.archive.inputs import InputProblem
@@ -161,7 +162,8 @@ def run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         problems.extend(result.problems)
         for failure in result.failures:
             rule_errors += 1
-            err.write(f"identity-auditor: rule {failure.rule_id} failed on {failure.subject}: {failure.error}\n")
+            err.write(f"identity-auditor: rule {failure.rule_id} failed on {clean(failure.subject, 1000)}: "
+                      f"{clean(failure.error, 1000)}\n")
         findings.extend(result.findings)
         records += result.records
         skipped += result.not_cloudtrail
@@ -171,7 +173,8 @@ def run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     shown = [f for f in findings if f.severity.rank >= args.min_severity.rank]
     write_findings(args.format, shown, out, product_arn=args.product_arn)
     for problem in problems:
-        err.write(f"identity-auditor: {problem.origin}: {problem.message}\n")
+        # file names, S3 keys and messages quoting records reach a terminal: no escapes, no bidi tricks
+        err.write(f"identity-auditor: {clean(problem.origin, 1000)}: {clean(problem.message, 1000)}\n")
     summary = summary_line(shown, records, inputs, problems)
     if skipped:
         summary += f"; {skipped} event{'s' if skipped != 1 else ''} skipped (not CloudTrail records)"

@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from typing import IO, TYPE_CHECKING
 
 from identity_auditor.model.severity import Severity
-from identity_auditor.model.text import as_utc, clip
+from identity_auditor.model.text import as_utc, clean
 
 if TYPE_CHECKING:  # `identity-auditor --version`, `rules` or a usage error never import pydantic models
     from identity_auditor.archive.inputs import InputProblem
@@ -83,9 +83,9 @@ def _table(findings: list[Finding], out: IO[str]) -> None:
             f"{f.severity.value}/{SUPPRESSED}" if f.suppression else f.severity.value,
             f.rule_id,
             f.event_time.strftime("%Y-%m-%dT%H:%M:%SZ") if f.event_time else "-",
-            clip(f.account_id, 14),
-            clip(f.actor.short_name(ACTOR_WIDTH), ACTOR_WIDTH),
-            clip(f.resource_id, 60),
+            clean(f.account_id, 14),
+            clean(f.actor.short_name(ACTOR_WIDTH), ACTOR_WIDTH),
+            clean(f.resource_id, 60),
         )
         for f in findings
     ]
@@ -95,9 +95,9 @@ def _table(findings: list[Finding], out: IO[str]) -> None:
         out.write("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() + "\n")
         if finding.suppression:
             why = finding.suppression
-            out.write(f"    {SUPPRESSED} until {why.expires.isoformat()} (owner {clip(why.owner, 60)}):"
-                      f" {clip(why.reason, 200)}\n")
-        out.write(f"    {clip(finding.description, 200)}\n")
+            out.write(f"    {SUPPRESSED} until {why.expires.isoformat()} (owner {clean(why.owner, 60)}):"
+                      f" {clean(why.reason, 200)}\n")
+        out.write(f"    {clean(finding.description, 200)}\n")
 
 
 def summary_line(findings: list[Finding], records: int, files: int, problems: list[InputProblem]) -> str:

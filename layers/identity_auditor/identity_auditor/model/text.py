@@ -22,6 +22,21 @@ def clip(text: object, limit: int, *, single_line: bool = True, ellipsis: str = 
     return cleaned if len(cleaned) <= limit else cleaned[: max(limit - len(ellipsis), 0)] + ellipsis
 
 
+# Characters that hide or reorder text: zero-width, bidi controls, word joiners, BOM; lone surrogates
+# (from "\ud800" escapes in event JSON) cannot be encoded at all.
+# Also the soft hyphen, the Arabic letter mark, the Mongolian vowel separator, Hangul fillers (they render as
+# blanks), invisible operators and the tag characters (which can spell hidden text).
+_INVISIBLE = re.compile("[\u00ad\u061c\u180e\u115f\u1160\u3164\uffa0\u200b-\u200f\u202a-\u202e"
+                        "\u2060-\u2064\u2066-\u206f\ufeff\U000e0000-\U000e007f]")
+
+
+def clean(value: object, limit: int) -> str:
+    """An untrusted value on one line for a person to read (alerts, the terminal): no control characters
+    (terminal escapes included), nothing that hides or reorders text, at most ``limit`` characters."""
+    raw = "" if value is None else str(value)
+    return clip(_INVISIBLE.sub("", raw), limit)
+
+
 def ascii_clip(text: object, limit: int) -> str:
     """Like :func:`clip` but ASCII only (SNS subjects): other characters become ``?``, a cut ``...``."""
     return clip(str(text).encode("ascii", "replace").decode("ascii"), limit, ellipsis="...")

@@ -7,7 +7,7 @@ import re
 from urllib.parse import quote
 
 from identity_auditor.model.findings import Finding
-from identity_auditor.model.text import ascii_clip, clip
+from identity_auditor.model.text import ascii_clip, clean, clip
 from identity_auditor.sinks.asff import (
     cloudtrail_event_url,
     console_origin,
@@ -22,13 +22,6 @@ VALUE_LIMIT = 400  # characters of one untrusted value in an alert
 _PERSON_MAX = 64  # a role session or IAM user name is at most 64 characters: a subject keeps it whole
 _TITLE_MIN = 20  # what a subject keeps of a rule's title when a long name needs the room
 
-# Characters that hide or reorder text: zero-width, bidi controls, word joiners, BOM; lone surrogates
-# (from "\ud800" escapes in event JSON) cannot be encoded at all.
-# Also the soft hyphen, the Arabic letter mark, the Mongolian vowel separator, Hangul fillers (they render as
-# blanks), invisible operators and the tag characters (which can spell hidden text).
-_INVISIBLE = re.compile("[\u00ad\u061c\u180e\u115f\u1160\u3164\uffa0\u200b-\u200f\u202a-\u202e"
-                        "\u2060-\u2064\u2066-\u206f\ufeff\U000e0000-\U000e007f]")
-_SURROGATE = re.compile("[\ud800-\udfff]")
 # IAM user and role names; an ARN's path is skipped, only the name is used in a link.
 _IAM_NAME = re.compile(r"[\w+=,.@-]{1,128}", re.ASCII)
 _IAM_ARN = re.compile(
@@ -36,12 +29,6 @@ _IAM_ARN = re.compile(
 )
 
 # -- cleaning --------------------------------------------------------------------------------------
-
-
-def clean(value: object, limit: int) -> str:
-    """An untrusted value on one line: no control or invisible characters, at most ``limit`` characters."""
-    raw = "" if value is None else str(value)
-    return clip(_SURROGATE.sub("\ufffd", _INVISIBLE.sub("", raw)), limit)
 
 
 # -- links -----------------------------------------------------------------------------------------
