@@ -393,16 +393,18 @@ class Replayer:
         try:
             document = json.loads(text)
         except (json.JSONDecodeError, RecursionError) as whole_error:
-            self._lines(result, name, text, whole_error)
+            # JSON Lines, else documents one after the other, else one broken document
+            if not (self._lines(result, name, text) or self._stream(result, name, text, whole_error)):
+                result.problems.append(InputProblem(name, f"invalid JSON: {_reason(whole_error)}"))
             return
         self._document(result, name, document)
 
-    def _lines(self, result: FileResult, name: str, text: str, whole_error: Exception) -> None:
+    def _lines(self, result: FileResult, name: str, text: str) -> bool:
+        """JSON Lines, the n-th line called ``name:n``; False (nothing read) when ``text`` is not that: fewer
+        than two lines, or a first line that is not a whole JSON object."""
         lines = [(number, line) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
         if len(lines) < 2 or not isinstance(_loads_or_none(lines[0][1]), dict):
-            if not self._stream(result, name, text, whole_error):
-                result.problems.append(InputProblem(name, f"invalid JSON: {_reason(whole_error)}"))
-            return
+            return False
         for number, line in lines:
             try:
                 document = _loads(line)
@@ -410,6 +412,7 @@ class Replayer:
                 result.problems.append(InputProblem(f"{name}:{number}", f"invalid JSON: {_reason(error)}"))
                 continue
             self._document(result, f"{name}:{number}", document)
+        return True
 
     def _stream(self, result: FileResult, name: str, text: str, whole_error: Exception) -> bool:
         """Documents one after the other (``cat a.json b.json``), the n-th called ``name#n``; False (nothing
