@@ -120,3 +120,35 @@ def test_max_replays_that_many_and_gives_the_rest_back_at_once(sqs):
                    max_messages=4).replayed == 4
     assert len(bodies(sqs, findings)) == 4
     assert len(bodies(sqs, dlq)) == 9  # the other nine are visible again, not hidden for five minutes
+
+
+class RefusingRelease:
+    """The moto SQS client, but giving messages back fails: for one entry (a receipt handle SQS no longer
+    knows) or for the whole call (access denied)."""
+
+    def __init__(self, sqs, whole_call: bool):
+        self.sqs, self.whole_call = sqs, whole_call
+
+    def __getattr__(self, name):
+        return getattr(self.sqs, name)
+
+    def change_message_visibility_batch(self, QueueUrl, Entries):  # noqa: N803 (boto3's parameter names)
+        if self.whole_call:
+            raise RuntimeError("AccessDenied: not authorized to perform sqs:ChangeMessageVisibility")
+        self.sqs.change_message_visibility_batch(QueueUrl=QueueUrl, Entries=Entries[1:])
+        return {"Successful": [{"Id": e["Id"]} for e in Entries[1:]],
+                "Failed": [{"Id": Entries[0]["Id"], "Code": "ReceiptHandleIsInvalid", "Message": "expired",
+                            "SenderFault": True}]}
+
+
+@pytest.mark.parametrize("whole_call", [False, True], ids=["one-entry", "whole-call"])
+def test_messages_that_cannot_be_given_back_are_named_and_the_report_is_kept(sqs, whole_call):
+    dlq = queue(sqs, "findings-dlq")
+    for index in range(3):
+        sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps({"v": 1, "finding_id": f"f{index}"}))
+    report = redrive(RefusingRelease(sqs, whole_call), dlq, lambda body: None, dry_run=True)
+    assert report.replayed == 3
+    assert len(report.hidden) == (3 if whole_call else 1)
+    reason = "AccessDenied" if whole_call else "ReceiptHandleIsInvalid: expired"
+    assert all(reason in why for why in report.hidden.values())
+    assert "invisible for up to 5 minutes: " in report.text(True)

@@ -52,11 +52,13 @@ def original_event(body: str) -> dict:
 class Report:
     replayed: int = 0
     left: dict[str, str] = field(default_factory=dict)  # message id -> why it stays on the queue
+    hidden: dict[str, str] = field(default_factory=dict)  # message id -> why it could not be made visible again
 
     def text(self, dry_run: bool) -> str:
         verb = "would replay" if dry_run else "replayed"
         lines = [f"{verb} {self.replayed} message(s)"]
         lines += [f"left on the queue: {message_id}: {reason}" for message_id, reason in self.left.items()]
+        lines += [f"invisible for up to 5 minutes: {message_id}: {reason}" for message_id, reason in self.hidden.items()]
         return "\n".join(lines)
 
 
@@ -75,17 +77,17 @@ def redrive(
     run did not delete (everything, with ``dry_run``; what could not be replayed) is made visible again
     when it ends, so the next run finds it at once."""
     report = Report()
-    seen: set[str] = set()
     kept: list[dict] = []  # received and not deleted: released at the end
     try:
-        _receive_all(sqs, dead_letter_queue_url, replay, extract, max_messages, dry_run, report, seen, kept)
+        _receive_all(sqs, dead_letter_queue_url, replay, extract, max_messages, dry_run, report, kept)
     finally:
-        _release(sqs, dead_letter_queue_url, kept)
+        _release(sqs, dead_letter_queue_url, kept, report)
     return report
 
 
 def _receive_all(sqs, dead_letter_queue_url: str, replay, extract, max_messages: int | None, dry_run: bool,
-                 report: Report, seen: set[str], kept: list[dict]) -> None:
+                 report: Report, kept: list[dict]) -> None:
+    seen: set[str] = set()
     while max_messages is None or len(seen) < max_messages:
         messages = sqs.receive_message(QueueUrl=dead_letter_queue_url, MaxNumberOfMessages=10,
                                        VisibilityTimeout=300, WaitTimeSeconds=1).get("Messages", [])
@@ -110,12 +112,21 @@ def _receive_all(sqs, dead_letter_queue_url: str, replay, extract, max_messages:
                 report.left[message["MessageId"]] = f"{type(error).__name__}: {error}"
 
 
-def _release(sqs, dead_letter_queue_url: str, messages: list[dict]) -> None:
-    """Make received messages visible again now (visibility timeout 0), ten per call."""
+def _release(sqs, dead_letter_queue_url: str, messages: list[dict], report: Report) -> None:
+    """Make received messages visible again now (visibility timeout 0), ten per call. What SQS refuses
+    becomes visible by itself within five minutes: it is named in the report, and the run goes on."""
     for start in range(0, len(messages), 10):
+        batch = messages[start:start + 10]
         entries = [{"Id": str(index), "ReceiptHandle": message["ReceiptHandle"], "VisibilityTimeout": 0}
-                   for index, message in enumerate(messages[start:start + 10])]
-        sqs.change_message_visibility_batch(QueueUrl=dead_letter_queue_url, Entries=entries)
+                   for index, message in enumerate(batch)]
+        try:
+            failed = sqs.change_message_visibility_batch(QueueUrl=dead_letter_queue_url, Entries=entries)\
+                .get("Failed", [])
+        except Exception as error:  # noqa: BLE001 - botocore's errors; never hide why the run ended
+            failed = [{"Id": entry["Id"], "Code": type(error).__name__, "Message": str(error)} for entry in entries]
+        for failure in failed:
+            message = batch[int(failure["Id"])]
+            report.hidden[message["MessageId"]] = f"{failure.get('Code', 'Error')}: {failure.get('Message', '')}"
 
 
 def to_queue(sqs, queue_url: str) -> Callable[[str], None]:
