@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from identity_auditor.model.cloudtrail import CloudTrailRecord
+from identity_auditor.model.cloudtrail import VERSIONED_EVENT_SOURCES, CloudTrailRecord, base_event_name
 from identity_auditor.model.contract import Context, RuleMeta, StateResult, Violation
 from identity_auditor.rules import RULES
 
@@ -35,8 +35,9 @@ class Rule:
 
 
 # Where CloudTrail delivers a service's events to EventBridge (design.md §3), hence which region's
-# EventBridge rule must exist for a rule to see them.
-GLOBAL_SOURCES = frozenset({"iam.amazonaws.com", "sts.amazonaws.com", "organizations.amazonaws.com"})
+# EventBridge rule must exist for a rule to see them. STS is not global: calls to its regional endpoints
+# (AssumeRoot has only those) are delivered in the region called, so STS routes exist in every region.
+GLOBAL_SOURCES = frozenset({"iam.amazonaws.com", "organizations.amazonaws.com", "account.amazonaws.com"})
 IDENTITY_CENTER_SOURCES = frozenset(
     {"sso.amazonaws.com", "sso-directory.amazonaws.com", "identitystore.amazonaws.com"}
 )
@@ -85,6 +86,7 @@ class Registry:
             return self._rules_for[key]
         except (KeyError, TypeError):  # TypeError: a key that cannot be hashed is computed, not kept
             pass
+        event_name = base_event_name(event_source, event_name)
         candidates = self._index.get((event_source, event_name), ()) + self._wildcards
         rules = tuple(
             rule
@@ -137,7 +139,7 @@ class Registry:
                 else "regional"
             )
             pattern = {"source": AWS_SOURCES, "detail-type": list(detail_types),
-                       "detail": {"eventSource": [source], "eventName": sorted(events)}}
+                       "detail": {"eventSource": [source], "eventName": _event_names(source, events)}}
             routes.append(Route(f"{service}-{suffix}", scope, pattern))
         return sorted(routes, key=lambda route: route.name)
 
@@ -149,6 +151,14 @@ class Registry:
 # this, anyone allowed to put events on a bus the rules watch (the organisation's central bus) could forge
 # "AWS API Call via CloudTrail" events and with them findings and alerts.
 AWS_SOURCES = [{"prefix": "aws."}]
+
+
+def _event_names(source: str, names) -> list:
+    """The ``eventName`` values of a pattern: the names, and for a service that appends its API version to
+    event names (``DeleteFunction20150331``) each name followed by that version (a prefix match)."""
+    if source in VERSIONED_EVENT_SOURCES:
+        return [entry for name in sorted(names) for entry in (name, {"prefix": f"{name}20"})]
+    return sorted(names)
 
 
 def _wildcard_route(rule_id: str, trigger) -> Route:

@@ -27,6 +27,10 @@ IDENTITY_CENTER_SERVICE = "sso.amazonaws.com"
 IDENTITY_CENTER_SERVICE_ROLE = "AWSServiceRoleForSSO"
 ROOT_USER_NAME = "AWS ROOT USER"  # how CloudTrail names root in requestParameters.userName
 _PARTITION = re.compile(r"aws(-[a-z]+)*", re.ASCII)
+# Services whose CloudTrail event names carry the API version (``UpdateFunctionCode20150331v2``): rules and
+# routes name the operation, records are matched after removing the suffix.
+VERSIONED_EVENT_SOURCES = frozenset({"lambda.amazonaws.com"})
+_API_VERSION_SUFFIX = re.compile(r"\d{8}(v\d+)?$", re.ASCII)
 
 
 class _Model(BaseModel):
@@ -50,6 +54,20 @@ class SessionContext(_Model):
     session_issuer: SessionIssuer | None = Field(None, alias="sessionIssuer")
     attributes: SessionAttributes | None = None
     source_identity: str | None = Field(None, alias="sourceIdentity")
+    # "true" on a root session that sts:AssumeRoot issued (centralised root access)
+    assumed_root: str | None = Field(None, alias="assumedRoot")
+
+
+class OnBehalfOf(_Model):
+    """The workforce user a call was made for (2025 Identity Center records: ``userIdentity.type``
+    ``IdentityCenterUser`` with no ``userName``; trusted identity propagation on role sessions).
+    ``user_id`` is the Identity Center user id; ``subject`` / ``federated_provider_arn`` name the user of
+    the IAM federation path."""
+
+    user_id: str | None = Field(None, alias="userId")
+    identity_store_arn: str | None = Field(None, alias="identityStoreArn")
+    subject: str | None = None
+    federated_provider_arn: str | None = Field(None, alias="federatedProviderArn")
 
 
 class UserIdentity(_Model):
@@ -61,6 +79,21 @@ class UserIdentity(_Model):
     user_name: str | None = Field(None, alias="userName")
     invoked_by: str | None = Field(None, alias="invokedBy")
     session_context: SessionContext | None = Field(None, alias="sessionContext")
+    on_behalf_of: OnBehalfOf | None = Field(None, alias="onBehalfOf")
+    credential_id: str | None = Field(None, alias="credentialId")
+
+    @property
+    def assumed_root(self) -> bool:
+        """A root session that ``sts:AssumeRoot`` issued (``sessionContext.assumedRoot == "true"``)."""
+        context = self.session_context
+        return bool(context and str(context.assumed_root or "").lower() == "true")
+
+    @property
+    def identity_center_user_id(self) -> str | None:
+        """The Identity Center user the call was made by or for: ``onBehalfOf.userId`` (2025 shape)."""
+        if self.on_behalf_of and self.on_behalf_of.user_id:
+            return self.on_behalf_of.user_id
+        return None
 
     @property
     def issuer(self) -> SessionIssuer | None:
@@ -85,6 +118,8 @@ class UserIdentity(_Model):
             return "root"
         if self.user_name:
             return self.user_name
+        if self.type == "IdentityCenterUser" and self.identity_center_user_id:
+            return self.identity_center_user_id  # the 2025 shape names the user only here
         if self.arn and "/" in self.arn:
             return self.arn.split("/", 1)[1]
         return self.arn or self.principal_id or self.type or "unknown"
@@ -192,6 +227,14 @@ def _lookup(block: dict[str, Any] | None, key: str) -> Any:
         return block[key]
     folded = key.lower()
     return next((value for name, value in block.items() if name.lower() == folded), None)
+
+
+def base_event_name(event_source: str, event_name: str) -> str:
+    """The operation a record names: ``event_name`` without the API version suffix that CloudTrail appends
+    for the services of :data:`VERSIONED_EVENT_SOURCES` (``DeleteFunction20150331`` -> ``DeleteFunction``)."""
+    if event_source in VERSIONED_EVENT_SOURCES and isinstance(event_name, str):
+        return _API_VERSION_SUFFIX.sub("", event_name) or event_name
+    return event_name
 
 
 def partition_of(arn: str | None, region: str | None) -> str:

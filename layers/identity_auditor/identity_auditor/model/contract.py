@@ -11,8 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
+from types import MappingProxyType
+from typing import Mapping
 
 from identity_auditor.model.cloudtrail import API_CALL
+from identity_auditor.model.deployment import AuditorResources, Organization
 from identity_auditor.model.policy import DEFAULT_POLICY, OrgPolicy
 from identity_auditor.model.severity import Severity
 
@@ -130,10 +133,18 @@ class Violation:
 
 @dataclass(frozen=True)
 class Context:
-    """What a rule may know besides the record. ``now`` is given so that rules never read the clock."""
+    """What a rule may know besides the record. ``now`` is given so that rules never read the clock.
+
+    ``organization``: the deployment's AWS organisation (``None``: not known, e.g. a CLI run or a
+    deployment outside an organisation); ``policy_types``: Organizations policy id -> policy type, for the
+    ids the record names, looked up before the rules run (an id missing here could not be looked up);
+    ``auditor``: the auditor's own resources."""
 
     now: datetime
     policy: OrgPolicy = DEFAULT_POLICY
+    organization: Organization | None = None
+    policy_types: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    auditor: AuditorResources = AuditorResources()
 
 
 @dataclass(frozen=True)

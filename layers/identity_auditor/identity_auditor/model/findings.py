@@ -136,8 +136,10 @@ def short_hash(text: str) -> str:
 
 
 def record_fingerprint(record: CloudTrailRecord) -> str:
-    """A stable hash of a record, standing in for its ``eventID`` when the record has none."""
-    canonical = json.dumps(record.model_dump(mode="json", by_alias=True), sort_keys=True, default=str)
+    """A stable hash of a record, standing in for its ``eventID`` when the record has none. Fields the record
+    does not have are left out, so that the hash does not change when the model learns a new field."""
+    canonical = json.dumps(record.model_dump(mode="json", by_alias=True, exclude_none=True), sort_keys=True,
+                           default=str)
     return short_hash(canonical)
 
 

@@ -69,6 +69,11 @@ class OrgPolicy:
     trusted_accounts: frozenset[str] = frozenset()
     # permission set names or ARNs (patterns) whose assignment is HIGH
     privileged_permission_sets: tuple[str, ...] = ("*AdministratorAccess*",)
+    # managed policy ARNs (patterns) that grant administrative power when attached or passed
+    privileged_policies: tuple[str, ...] = (
+        "arn:*:iam::aws:policy/AdministratorAccess",
+        "arn:*:iam::aws:policy/IAMFullAccess",
+    )
     # an external IdP provisions Identity Center users and groups via SCIM
     external_idp_scim: bool = False
     # accounts whose people must sign in through federation (no IAM users)
@@ -89,6 +94,10 @@ class OrgPolicy:
         issuing role's ARN: see ``UserIdentity.arns``) matches one of the rule's patterns."""
         patterns = self.allow.get(rule_id, ())
         return any(arn and matches_any(arn, patterns) for arn in principal_arns)
+
+    def is_privileged_policy(self, policy_arn: str | None) -> bool:
+        """The managed policy ARN is one of ``privileged_policies``."""
+        return bool(policy_arn) and matches_any(str(policy_arn), self.privileged_policies)
 
     def is_break_glass(self, user_name: str | None, path: str | None = None) -> bool:
         candidates = [c for c in (user_name, f"{path or '/'}{user_name or ''}") if c]

@@ -38,6 +38,7 @@ def policy_document(policy: OrgPolicy) -> dict:
         "trusted_accounts": sorted(policy.trusted_accounts),
         "federated_accounts": sorted(policy.federated_accounts),
         "privileged_permission_sets": list(policy.privileged_permission_sets),
+        "privileged_policies": list(policy.privileged_policies),
         "external_idp_scim": policy.external_idp_scim,
         "break_glass_users": list(policy.break_glass_users),
         "access_key_max_age_days": policy.access_key_max_age_days,
@@ -57,6 +58,7 @@ def from_document(document: Any) -> OrgPolicy:
         allow=MappingProxyType({rid: _unique(s.allow) for rid, s in rules.items() if s.allow}),
         trusted_accounts=frozenset(document.trusted_accounts),
         privileged_permission_sets=_unique(document.privileged_permission_sets),
+        privileged_policies=_unique(document.privileged_policies),
         external_idp_scim=document.external_idp_scim,
         federated_accounts=frozenset(document.federated_accounts),
         break_glass_users=_unique(document.break_glass_users),
@@ -104,6 +106,7 @@ def summary(policy: OrgPolicy, today: date) -> str:
         f"{count(len(policy.federated_accounts), 'federated account')}, "
         f"{count(len(policy.break_glass_users), 'break-glass pattern')}, "
         f"{count(len(policy.privileged_permission_sets), 'privileged permission set pattern')}, "
+        f"{count(len(policy.privileged_policies), 'privileged policy pattern')}, "
         f"SCIM {'on' if policy.external_idp_scim else 'off'}; "
         f"access keys {policy.access_key_max_age_days} days, "
         f"unused credentials {policy.credentials_unused_days} days"

@@ -129,6 +129,10 @@ class PolicyDocument(_Strict):
     privileged_permission_sets: list[Pattern] = Field(
         default_factory=lambda: list(DEFAULT_POLICY.privileged_permission_sets),
         description="Permission set ARN or name patterns whose assignment is HIGH.")
+    privileged_policies: list[ArnPattern] = Field(
+        default_factory=lambda: list(DEFAULT_POLICY.privileged_policies),
+        description="Managed policy ARN patterns that grant administrative power (iam_admin_policy_attached, "
+                    "sts_federation_token_issued).")
     external_idp_scim: StrictBool = Field(
         DEFAULT_POLICY.external_idp_scim, description="An external IdP provisions Identity Center via SCIM.")
     break_glass_users: list[Pattern] = Field(
