@@ -14,6 +14,11 @@ PRODUCT_ARN = "arn:aws:securityhub:us-east-1:123456789012:product/123456789012/d
 MANIFEST = ROOT / "events" / "manifest.json"
 CORPUS = ROOT / "tests" / "corpus"
 HANDLER_PATH = ROOT / "functions" / "cloudtrail_evaluator" / "cloudtrail_evaluator.py"
+# What the catalogue finds in the invictus archive with the default policy (tests/functional/test_cli.py EXPECTED
+# lists them): the count, its summary line, and how many are CRITICAL.
+INVICTUS_FINDINGS = 20
+INVICTUS_CRITICAL = 4
+INVICTUS_SUMMARY = "20 findings (4 critical, 9 high, 7 medium) in 2900 records from 55 inputs"
 
 def load_sample(name: str) -> dict:
     """An EventBridge event from events/cloudtrail/ (name with or without .json)."""

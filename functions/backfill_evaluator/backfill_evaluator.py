@@ -26,6 +26,7 @@ from datetime import datetime, timezone
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
+from identity_auditor.delivery.context import ContextBuilder
 from identity_auditor.archive.reader import Replayer
 from identity_auditor.delivery.events import EventDelivery
 from identity_auditor.delivery.settings import Settings
@@ -50,6 +51,7 @@ class PublishIncomplete(RuntimeError):
 
 SETTINGS = Settings.from_env()
 ENGINE = Engine(REGISTRY)
+CONTEXT = ContextBuilder.from_settings(SETTINGS)
 # The live evaluator's delivery and de-duplication records: an event it paged is not paged again.
 DELIVERY = EventDelivery(SETTINGS, on_retry=lambda sink, attempt, left: metrics.add_metric(
     name=f"{sink}Retries", unit=MetricUnit.Count, value=1))
@@ -109,8 +111,9 @@ def handler(event: dict, context) -> dict:
         if failure:
             undelivered.append(f"{origin}: {failure}")
 
-    reader = Replayer(policy=current_policy(SETTINGS), now=datetime.now(timezone.utc), engine=ENGINE,
-                      deliver=deliver)
+    policy, now = current_policy(SETTINGS), datetime.now(timezone.utc)
+    reader = Replayer(policy=policy, now=now, engine=ENGINE, deliver=deliver,
+                      context=lambda record: CONTEXT.for_record(record, policy, now))
     result = reader.read(key, data)  # the CLI's reader: the same records, filter and validation as `evaluate`
     for problem in result.problems:
         summary.problem(problem.origin, problem.message)

@@ -1,7 +1,9 @@
-"""CloudTrailEvaluator: CloudTrail events from EventBridge -> rules -> Security Hub and SNS.
+"""CloudTrailEvaluator: CloudTrail events (and the AWS Health events the rules listen to) from EventBridge ->
+rules -> Security Hub and SNS.
 
 A thin adapter: parse the envelope (malformed events fail the invocation and land on the DLQ with
-the original payload), run the engine, publish the findings, count what happened.
+the original payload; an AWS Health event is read as the record :mod:`identity_auditor.model.health`
+makes of it), run the engine, publish the findings, count what happened.
 """
 
 from __future__ import annotations
@@ -12,11 +14,12 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
+from identity_auditor.delivery.context import ContextBuilder
 from identity_auditor.delivery.events import EventDelivery
 from identity_auditor.delivery.settings import Settings
 from identity_auditor.engine.events import Engine
 from identity_auditor.model.cloudtrail import CloudTrailEvent, invalid_event_message
-from identity_auditor.model.contract import Context
+from identity_auditor.model.health import health_envelope, is_health_event
 from identity_auditor.policy.loader import current_policy
 
 logger = Logger()
@@ -25,6 +28,7 @@ copy_config_to_registered_loggers(source_logger=logger, include={"identity_audit
 
 SETTINGS = Settings.from_env()
 ENGINE = Engine()
+CONTEXT = ContextBuilder.from_settings(SETTINGS)
 DELIVERY = EventDelivery(SETTINGS, on_retry=lambda sink, attempt, left: metrics.add_metric(
     name=f"{sink}Retries", unit=MetricUnit.Count, value=1))
 
@@ -44,6 +48,8 @@ def _count_by_rule(finding) -> None:
 @logger.inject_lambda_context(correlation_id_path="detail.eventID", clear_state=True)
 @metrics.log_metrics
 def handler(event: dict, context) -> dict:
+    if is_health_event(event):
+        event = health_envelope(event)
     cloudtrail_event = parse(event=event, model=CloudTrailEvent)
     record = cloudtrail_event.detail
     if not cloudtrail_event.source.startswith("aws."):
@@ -55,7 +61,7 @@ def handler(event: dict, context) -> dict:
 
     result = ENGINE.evaluate(
         record,
-        Context(now=datetime.now(timezone.utc), policy=current_policy(SETTINGS)),
+        CONTEXT.for_record(record, current_policy(SETTINGS), datetime.now(timezone.utc)),
         account=cloudtrail_event.account,
         region=cloudtrail_event.region,
     )

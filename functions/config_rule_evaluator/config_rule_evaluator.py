@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
+from identity_auditor.delivery.context import ContextBuilder
 from identity_auditor.config_rule.adapter import (
     Clients,
     ConfigAdapter,
@@ -23,7 +24,6 @@ from identity_auditor.config_rule.adapter import (
     put_evaluations,
 )
 from identity_auditor.delivery.settings import Settings
-from identity_auditor.model.contract import Context
 from identity_auditor.policy.loader import current_policy
 
 logger = Logger()
@@ -31,6 +31,7 @@ metrics = Metrics()
 copy_config_to_registered_loggers(source_logger=logger, include={"identity_auditor"})
 
 SETTINGS = Settings.from_env()
+CONTEXT = ContextBuilder.from_settings(SETTINGS)
 ADAPTER = ConfigAdapter()
 _wiring: dict = {}  # home, clients per region, sinks, alert state: built on the first invocation
 
@@ -73,7 +74,7 @@ def handler(event: dict, context) -> dict:
     metrics.add_metric(name="ConfigInvocations", unit=MetricUnit.Count, value=1)
     invocation = parse_invocation(event)
     home, clients, sinks, alerts = _wired(context, invocation.region, invocation.account_id)
-    ctx = Context(now=datetime.now(timezone.utc), policy=current_policy(SETTINGS))
+    ctx = CONTEXT.context(current_policy(SETTINGS), datetime.now(timezone.utc), ("organization",))
     run = ADAPTER.evaluate(invocation, ctx, clients, home)
     logger.append_keys(rule_id=run.rule_id, message_type=run.message_type, config_rule=invocation.config_rule_name)
     compliance = Counter(evaluation.compliance.value for evaluation in run.evaluations)

@@ -83,7 +83,7 @@ def _changed(name: str, detail_type: str | None = None, **detail) -> dict:
         _changed("iam_create_access_key_for_other_user.json", eventSource="sts.amazonaws.com"),
         _changed("signin_console_login_iam_user_without_mfa.json", eventSource="iam.amazonaws.com"),
         _changed("iam_create_access_key_for_other_user.json", eventName="createaccesskey"),
-        _changed("iam_attach_role_policy_ordinary_role.json", eventName="AttachUserPolicy"),
+        _changed("iam_attach_role_policy_ordinary_role.json", eventName="ListAttachedRolePolicies"),
     ],
     ids=[
         "api-call-as-service-event",

@@ -296,6 +296,11 @@ def canary_events() -> dict[str, dict]:
     return events
 
 
+# User agents iam_mfa_device_enabled_outside_console reads as console credentials (spec §A); a canary appended to
+# one would turn a console call into a finding, so those records keep theirs.
+CONSOLE_USER_AGENTS = ("Coral/Netty4", "AWS Internal")
+
+
 def spray(envelope: dict) -> dict:
     """A copy with a canary in every place that could hold a secret."""
     sprayed = copy.deepcopy(envelope)
@@ -334,9 +339,10 @@ def spray(envelope: dict) -> dict:
         "x-amz-security-token": SESSION_TOKEN,
         "SlackWebhookToken": SLACK_TOKEN,
     }
-    detail["userAgent"] = (
-        f"{detail.get('userAgent') or 'aws-cli/2.13.0'} AWS_SECRET_ACCESS_KEY={SECRET_ACCESS_KEY}"
-    )
+    if detail.get("userAgent") not in CONSOLE_USER_AGENTS:  # those exact values mean "the console" to the rules
+        detail["userAgent"] = (
+            f"{detail.get('userAgent') or 'aws-cli/2.13.0'} AWS_SECRET_ACCESS_KEY={SECRET_ACCESS_KEY}"
+        )
     detail.setdefault("errorMessage", ERROR_MESSAGE)
     return sprayed
 

@@ -16,9 +16,11 @@ import pytest
 from asff_validator import MAXIMUM, STANDARDS_CLASSIFIERS, TAXONOMY, resource_types
 from identity_auditor.engine.events import Engine
 from identity_auditor.engine.registry import REGISTRY
-from identity_auditor.model.cloudtrail import CloudTrailEvent
+from identity_auditor.model.cloudtrail import CloudTrailEvent, base_event_name
 from identity_auditor.model.contract import Context, Severity
-from identity_auditor.model.policy import OrgPolicy
+from identity_auditor.model.deployment import AuditorResources
+from identity_auditor.model.health import health_envelope
+from identity_auditor.model.policy import DEFAULT_POLICY, OrgPolicy
 from support import MANIFEST, ROOT, load_sample, sample_names
 
 RULES = REGISTRY.rules
@@ -120,16 +122,36 @@ SAMPLES = sample_names()
 # Rules that fire only under a non-default organisation policy: the manifest (default policy) never lists them,
 # so their samples are evaluated under this policy instead.
 POLICY_FOR = {"identitystore_manual_change": OrgPolicy(external_idp_scim=True)}
+# Rules that fire only with what the deployment knows and the default Context does not (the auditor's own resources,
+# which the CLI and the samples' default Context leave empty): their samples are evaluated with this Context instead.
+CONTEXT_FOR = {"auditor_pipeline_tampered": {"auditor": AuditorResources(
+    name_prefixes=("identity-auditor-",), names=frozenset({"/identity-auditor/policy"}),
+    arns=frozenset({"arn:aws:appconfig:us-east-1:123837392027:application/abc1234/configurationprofile/xyz9876"}))}}
+
+
+HEALTH_SAMPLES = sorted(f"health/{path.name}" for path in (ROOT / "events" / "health").glob("*.json"))
+
+
+def _envelope(name: str) -> dict:
+    """A sample's EventBridge event; an AWS Health sample (``health/...``) as the record the handler makes of it."""
+    if name.startswith("health/"):
+        return health_envelope(json.loads((ROOT / "events" / name).read_text()))
+    return load_sample(name)
 
 
 def _fires(rule, name: str) -> bool:
     """Whether sample ``name`` must fire ``rule``: its manifest entry names the rule (test_manifest.py holds every
-    sample to exactly its entry), or, for a rule of POLICY_FOR, the engine fires it under that policy."""
-    if rule.meta.id not in POLICY_FOR:
+    sample to exactly its entry), or, for a rule of POLICY_FOR or CONTEXT_FOR and for the AWS Health samples (which
+    the rule's own tests hold to their findings), the engine fires it under that policy or context."""
+    if rule.meta.id not in POLICY_FOR and rule.meta.id not in CONTEXT_FOR and not name.startswith("health/"):
         return rule.meta.id in MANIFEST_DATA.get(name, {})
-    event = CloudTrailEvent.model_validate(load_sample(name))
-    ctx = Context(now=NOW, policy=POLICY_FOR[rule.meta.id])
+    event = CloudTrailEvent.model_validate(_envelope(name))
+    ctx = Context(now=NOW, policy=POLICY_FOR.get(rule.meta.id, DEFAULT_POLICY), **CONTEXT_FOR.get(rule.meta.id, {}))
     return any(f.rule_id == rule.meta.id for f in Engine().evaluate(event.detail, ctx).findings)
+
+
+# Rules whose every event is a finding (spec §A: "always"), so no sample of their event names can be quiet.
+ALWAYS_FIRES = {"sso_scim_token_expiring"}
 
 
 @pytest.mark.parametrize("rule", [r for r in RULES if r.meta.triggers], ids=by_id)
@@ -138,14 +160,18 @@ def test_every_rule_has_a_firing_and_a_quiet_sample_of_its_event_names(rule):
     manifest entry does not name the rule, so the rule must not fire on it."""
 
     def triggered(name: str) -> bool:
-        detail = load_sample(name)["detail"]
+        detail = _envelope(name)["detail"]
         identity_type = (detail.get("userIdentity") or {}).get("type")
-        return any(t.matches(detail["eventSource"], detail["eventName"], identity_type) for t in rule.meta.triggers)
+        event_name = base_event_name(detail["eventSource"], detail["eventName"])  # UpdateFunctionCode20150331v2
+        return any(t.matches(detail["eventSource"], event_name, identity_type) for t in rule.meta.triggers)
 
-    same_event = [name for name in SAMPLES if triggered(name)]
+    same_event = [name for name in SAMPLES + HEALTH_SAMPLES if triggered(name)]
     fires = [name for name in same_event if _fires(rule, name)]
     quiet = [name for name in same_event if not _fires(rule, name)]
     assert fires, f"no sample in events/cloudtrail/ + events/manifest.json fires {rule.meta.id}"
+    if rule.meta.id in ALWAYS_FIRES:
+        assert not quiet, f"{rule.meta.id} fires on every event it listens to, yet {quiet} left it quiet"
+        return
     assert quiet, f"no sample with one of {rule.meta.id}'s event names in events/manifest.json leaves it quiet"
 
 

@@ -169,6 +169,8 @@ RESOURCE_STAR_ALLOWED = {
     "iam:ListVirtualMFADevices": "no resource-level permissions",
     "config:PutEvaluations": "no resource-level permissions",
     "config:GetResourceConfigHistory": "no resource-level permissions",
+    "organizations:ListAccounts": "no resource-level permissions (the organisation's accounts: the zone of trust)",
+    "organizations:ListPolicies": "no resource-level permissions (guardrail policy types)",
 }
 
 

@@ -20,7 +20,7 @@ from asff_validator import assert_valid_asff, assert_valid_batch
 from identity_auditor import __version__
 from identity_auditor.cli.main import main
 from identity_auditor.engine.registry import REGISTRY
-from support import CORPUS, ROOT, corpus_records
+from support import CORPUS, INVICTUS_SUMMARY, ROOT, corpus_records
 
 INVICTUS = CORPUS / "invictus"
 CONSOLE_SCRIPT = ROOT / ".venv" / "bin" / "identity-auditor"
@@ -46,9 +46,17 @@ EXPECTED = {  # event id -> (rule id, severity, actor name): everything the cata
     "c0057a42-1625-4b1d-9db5-352f931f790a": ("cloudtrail_logging_disabled", "CRITICAL", "bert-jan"),
     "86eac0ac-8521-4126-aa32-a22f2b74d02e": ("ec2_imdsv1_allowed", "MEDIUM", "bert-jan"),
     "8c9d5d59-f65e-4d38-a71b-6d712487cd91": ("ec2_imdsv1_allowed", "MEDIUM", "bert-jan"),
+    # the attack paths (spec §A, third wave)
+    "f4923a37-92d5-4dfd-9786-6caef2b5f33c": ("iam_admin_policy_attached", "CRITICAL", "bert-jan"),  # malicious-iam-user
+    "493e08b7-63e4-49a4-832a-1a7598ce78e5": ("iam_admin_policy_attached", "HIGH", "bert-jan"),  # the backdoor role
+    "d96d75c7-e715-44ff-9735-9dc51afbd774": ("iam_role_trust_policy_unsafe", "HIGH", "bert-jan"),  # trusts 193672423079
+    "be7f89b5-d456-4423-b3e6-0fb0b19bad7c": ("organizations_guardrail_changed", "HIGH",
+                                             "stratus-red-team-leave-org-role/aws-go-sdk-1688990515440126480"),
+    "2950830a-24ae-4565-bfab-74d3be4ad0d0": ("iam_roles_anywhere_trust_changed", "HIGH", "bert-jan"),
+    "782bc4f5-53eb-4072-ac09-070425df6eef": ("iam_roles_anywhere_trust_changed", "MEDIUM", "bert-jan"),
 }
 SAMPLE_EVENTS = [NO_MFA_LOGIN, KEY_FOR_BACKDOOR_USER, KEY_FOR_MALICIOUS_USER]  # used across input shapes
-SUMMARY = "14 findings (3 critical, 5 high, 6 medium) in 2900 records from 55 inputs"
+SUMMARY = INVICTUS_SUMMARY
 HIGH_AND_ABOVE = sum(1 for _, severity, _ in EXPECTED.values() if severity in ("HIGH", "CRITICAL"))
 JSONL_FIELDS = {
     "rule_id", "severity", "event_id", "event_name", "account_id", "region", "resource_id", "actor", "title",
@@ -253,14 +261,15 @@ def test_min_severity_critical_hides_high_findings():
     assert "signin_console_login_without_mfa" not in out
     assert "iam_access_key_created" not in out
     assert out.count("cloudtrail_logging_disabled") == 3
-    assert out.splitlines()[-1] == "3 findings (3 critical) in 2900 records from 55 inputs"
+    assert out.count("iam_admin_policy_attached") == 1  # the admin grant to malicious-iam-user
+    assert out.splitlines()[-1] == "4 findings (4 critical) in 2900 records from 55 inputs"
 
 
 def test_min_severity_critical_jsonl_prints_only_critical():
     code, out, err = run("evaluate", INVICTUS, "--format", "jsonl", "--min-severity", "CRITICAL")
     assert code == 0
     assert {f["severity"] for f in jsonl(out)} == {"CRITICAL"}
-    assert "3 findings (3 critical) in 2900 records" in err
+    assert "4 findings (4 critical) in 2900 records" in err
 
 
 def test_min_severity_high_keeps_high_findings():
@@ -787,18 +796,20 @@ def test_version_and_usage_import_no_models_sdk_or_engine():
 
 
 def test_fail_on_counts_only_findings_the_organisation_has_not_suppressed(tmp_path):
-    """The three CRITICAL findings of invictus are trail tampering; suppressed (an accepted, time-boxed risk)
-    they are still printed, but `--fail-on critical` passes; suppressing another trail fails it again."""
+    """The four CRITICAL findings of invictus are trail tampering and the admin grant to malicious-iam-user;
+    suppressed (an accepted, time-boxed risk) they are still printed, but `--fail-on critical` passes; suppressing
+    another trail fails it again."""
     def policy(resource: str) -> str:
         path = tmp_path / f"policy-{len(list(tmp_path.iterdir()))}.yaml"
-        path.write_text("version: 1\nrules:\n  cloudtrail_logging_disabled:\n    suppress:\n"
-                        f"      - resource: '{resource}'\n        reason: red-team exercise\n"
-                        "        owner: secops\n        expires: '2099-12-31'\n")
+        entry = ("    suppress:\n      - resource: '{}'\n        reason: red-team exercise\n"
+                 "        owner: secops\n        expires: '2099-12-31'\n")
+        path.write_text("version: 1\nrules:\n  cloudtrail_logging_disabled:\n" + entry.format(resource)
+                        + "  iam_admin_policy_attached:\n" + entry.format("arn:aws:iam::*:user/malicious-iam-user"))
         return str(path)
 
     code, out, _ = run("evaluate", INVICTUS, "--format", "jsonl", "--fail-on", "critical", "--policy", policy("*"))
     critical = [f for f in jsonl(out) if f["severity"] == "CRITICAL"]
-    assert len(critical) == 3 and all(f["suppression"] for f in critical)
+    assert len(critical) == 4 and all(f["suppression"] for f in critical)
     assert code == 0
     code, _, _ = run("evaluate", INVICTUS, "--format", "jsonl", "--fail-on", "critical",
                      "--policy", policy("arn:aws:cloudtrail:*:*:trail/another-trail"))
@@ -820,7 +831,7 @@ def test_table_sorts_by_severity_then_time_then_rule():
     rows = table_rows(out)
     order = [(-SEVERITY_NAMES.index(row[0]), row[2], row[1]) for row in rows]
     assert order == sorted(order) and len(rows) == len(EXPECTED)
-    assert [row[0] for row in rows] == ["CRITICAL"] * 3 + ["HIGH"] * 5 + ["MEDIUM"] * 6
+    assert [row[0] for row in rows] == ["CRITICAL"] * 4 + ["HIGH"] * 9 + ["MEDIUM"] * 7
     # The finding's description stays under its own row.
     lines = out.splitlines()
     assert "signin_console_login_without_mfa" in lines[lines.index(next(

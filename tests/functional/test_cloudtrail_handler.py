@@ -291,3 +291,19 @@ def test_logs_carry_the_event_id_and_metrics_count_findings(module, account, lam
     assert metrics["EventsEvaluated"] == 1
     emf = next(document for document in documents if "_aws" in document)
     assert emf["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "IdentityAuditorTests"
+
+
+def test_an_aws_health_scim_token_warning_is_imported_and_alerted(module, account, lambda_context):
+    """AWS Health events reach the same handler (their own EventBridge pattern) and are read as records."""
+    envelope = json.loads((support.ROOT / "events" / "health" /
+                           "sso_scim_token_expiring_in_10_days__constructed.json").read_text())
+    result = module.handler(envelope, lambda_context)
+    assert result["ruleErrors"] == [] and result["delivered"] == {"securityhub": 1, "sns": 1}
+    (finding,) = account.findings()
+    assert_valid_asff(finding)
+    assert (finding["GeneratorId"], finding["AwsAccountId"]) == ("sso_scim_token_expiring", HOME_ACCOUNT)
+    assert finding["Resources"][0]["Id"] == "arn:aws:sso:::instance/ssoins-72230a4b5c6d7e8f"
+    (alert,) = account.alerts()
+    assert "SCIM" in alert["Subject"]
+    assert module.handler(envelope, lambda_context)["findings"] == result["findings"]  # redelivery: same finding
+    assert account.alerts() == []  # and no second page (the first was read above)

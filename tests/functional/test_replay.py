@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from archives import replicate_invictus
 from identity_auditor.cli.main import main
-from support import CORPUS, corpus_records
+from support import CORPUS, INVICTUS_FINDINGS, corpus_records
 
 INVICTUS = CORPUS / "invictus"
-FINDINGS_PER_COPY = 14
+FINDINGS_PER_COPY = INVICTUS_FINDINGS
 
 
 def run(*argv: object) -> tuple[int, str, str]:
@@ -58,7 +58,7 @@ def test_jobs_1_and_jobs_4_give_identical_output_on_58k_records(archive):
     findings = jsonl(one[1])
     assert len(findings) == 20 * FINDINGS_PER_COPY
     assert len({f["finding_id"] for f in findings}) == len(findings)
-    assert one[2].strip() == (f"{len(findings)} findings (60 critical, 100 high, 120 medium) in 58000 records "
+    assert one[2].strip() == (f"{len(findings)} findings (80 critical, 180 high, 140 medium) in 58000 records "
                               f"from 1100 inputs")
     # in input order: the files sorted, the records of each file in order
     place = {}
@@ -74,7 +74,7 @@ def test_table_output_is_the_same_with_any_jobs(archive):
     one = run("evaluate", root, "--jobs", "1", "--min-severity", "critical")
     two = run("evaluate", root, "--jobs", "2", "--min-severity", "critical")
     assert one == two
-    assert one[1].splitlines()[-1] == "60 findings (60 critical) in 58000 records from 1100 inputs"
+    assert one[1].splitlines()[-1] == "80 findings (80 critical) in 58000 records from 1100 inputs"
 
 
 def test_a_corrupt_file_among_many_is_reported_and_the_rest_evaluated_in_parallel(archive, tmp_path):

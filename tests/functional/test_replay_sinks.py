@@ -9,7 +9,7 @@ import json
 
 import pytest
 from identity_auditor.cli.main import main
-from support import CORPUS, create_emulated_account
+from support import CORPUS, INVICTUS_CRITICAL, INVICTUS_FINDINGS, create_emulated_account
 
 INVICTUS = CORPUS / "invictus"
 HOME_ACCOUNT = "123456789012"  # moto's
@@ -42,7 +42,7 @@ def test_findings_go_to_security_hub_and_sns(account, jobs):
                          "--sink", "securityhub,sns", "--topic-arn", account.topic_arn)
     assert code == 0, err
     findings = jsonl(out)
-    assert len(findings) == 14
+    assert len(findings) == INVICTUS_FINDINGS
     imported = account.findings()
     assert sorted(f["Id"] for f in imported) == sorted(f["finding_id"] for f in findings)
     assert {f["ProductArn"] for f in imported} == {PRODUCT_ARN}
@@ -50,7 +50,8 @@ def test_findings_go_to_security_hub_and_sns(account, jobs):
     alerts = account.alerts()
     assert len(alerts) == len(findings)
     assert {a["MessageAttributes"]["rule_id"]["Value"] for a in alerts} == {f["rule_id"] for f in findings}
-    assert ("identity-auditor: 14 findings imported into Security Hub, 14 alerts sent to SNS "
+    assert (f"identity-auditor: {INVICTUS_FINDINGS} findings imported into Security Hub, {INVICTUS_FINDINGS} alerts "
+            "sent to SNS "
             f"({HOME_ACCOUNT}, us-east-1)") in err
 
 
@@ -58,8 +59,8 @@ def test_every_finding_is_published_whatever_min_severity_shows(account):
     code, out, err = run("evaluate", INVICTUS, "--format", "jsonl", "--jobs", "1", "--min-severity", "critical",
                          "--sink", "securityhub")
     assert code == 0, err
-    assert len(jsonl(out)) == 3
-    assert len(account.findings()) == 14
+    assert len(jsonl(out)) == INVICTUS_CRITICAL
+    assert len(account.findings()) == INVICTUS_FINDINGS
     assert account.alerts() == []  # no sns sink asked for
 
 
@@ -76,10 +77,11 @@ def test_suppressed_findings_go_to_security_hub_but_do_not_page(account, tmp_pat
     suppressed = [f for f in findings if f["suppression"]]
     assert len(suppressed) == 4
     imported = {f["Id"]: f for f in account.findings()}
-    assert len(imported) == 14
+    assert len(imported) == INVICTUS_FINDINGS
     assert {imported[f["finding_id"]]["Workflow"]["Status"] for f in suppressed} == {"SUPPRESSED"}
-    assert len(account.alerts()) == 14 - 4
-    assert "14 findings imported into Security Hub, 10 alerts sent to SNS" in err
+    assert len(account.alerts()) == INVICTUS_FINDINGS - 4
+    assert (f"{INVICTUS_FINDINGS} findings imported into Security Hub, {INVICTUS_FINDINGS - 4} alerts sent "
+            "to SNS") in err
 
 
 def test_product_arn_option_is_used_for_the_import(account):
@@ -94,10 +96,10 @@ def test_a_publishing_error_exits_4_after_printing_the_findings(account):
     code, out, err = run("evaluate", INVICTUS, "--format", "jsonl", "--jobs", "1",
                          "--sink", "securityhub,sns", "--topic-arn", missing, "--fail-on", "low")
     assert code == 4  # AWS refused: not a bug in the auditor
-    assert len(jsonl(out)) == 14  # still printed
+    assert len(jsonl(out)) == INVICTUS_FINDINGS  # still printed
     assert "identity-auditor: could not publish the findings: sns: " in err
     assert "NotFound" in err
-    assert len(account.findings()) == 14  # Security Hub still got them
+    assert len(account.findings()) == INVICTUS_FINDINGS  # Security Hub still got them
 
 
 def test_no_findings_nothing_to_publish(account, tmp_path):
@@ -134,5 +136,5 @@ def test_no_region_is_a_publishing_error(account, monkeypatch):
     monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
     code, out, err = run("evaluate", INVICTUS, "--format", "jsonl", "--jobs", "1", "--sink", "securityhub")
     assert code == 4
-    assert len(jsonl(out)) == 14
+    assert len(jsonl(out)) == INVICTUS_FINDINGS
     assert "could not publish the findings: no AWS region: set AWS_REGION or AWS_DEFAULT_REGION" in err

@@ -12,7 +12,7 @@ from identity_auditor.model.contract import Context, Severity
 from identity_auditor.model.findings import build_finding
 from identity_auditor.rules import cloudtrail_logging_disabled as rule
 from identity_auditor.sinks.asff import to_asff
-from support import changed, corpus_record, corpus_records, run_rule
+from support import changed, corpus_record, corpus_records, load_sample, run_rule
 
 NOW = datetime(2026, 11, 22, tzinfo=timezone.utc)
 PRODUCT_ARN = "arn:aws:securityhub:us-east-1:123456789012:product/123456789012/default"
@@ -174,14 +174,71 @@ def test_flags_update_trail_that_turns_protection_off(request_parameters, turned
 @pytest.mark.parametrize(
     "request_parameters",
     [
-        {"s3BucketName": "org-audit-logs-archive"},
         {"isMultiRegionTrail": True, "enableLogFileValidation": True, "includeGlobalServiceEvents": True},
+        {"s3KeyPrefix": "archive", "snsTopicName": "trail-deliveries"},
+        {"s3BucketName": None, "kmsKeyId": None},
+        {"s3BucketName": "", "kmsKeyId": 42},
         {},
     ],
-    ids=["s3-bucket-only", "turning-things-on", "name-only"],
+    ids=["turning-things-on", "prefix-and-topic", "null-bucket-and-key", "empty-bucket-odd-key", "name-only"],
 )
-def test_ignores_update_trail_that_turns_nothing_off(request_parameters):
+def test_ignores_update_trail_that_turns_nothing_off_and_keeps_bucket_and_key(request_parameters):
     assert run_rule(rule, changed(UPDATED, requestParameters={"name": "myTrail2", **request_parameters})) is None
+
+
+BUCKET_SAMPLE = load_sample("cloudtrail_update_trail_s3_bucket__constructed")["detail"]
+KEY_ARN = "arn:aws:kms:us-east-2:444455556666:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+
+def test_flags_the_sample_that_moves_the_trail_to_another_bucket_as_high():
+    violation = run_rule(rule, BUCKET_SAMPLE)
+    assert violation.severity is Severity.HIGH
+    assert violation.resource_id == "arn:aws:cloudtrail:eu-west-1:123456789012:trail/management-events"
+    assert violation.details == {
+        "TrailName": "management-events",
+        "Change": "log files now go to S3 bucket org-audit-logs-archive-123456789012",
+        "S3BucketName": "org-audit-logs-archive-123456789012",
+    }
+    assert violation.description == (
+        "Alice changed the S3 bucket of CloudTrail trail management-events in account 123456789012 (eu-west-1); "
+        "log files now go to S3 bucket org-audit-logs-archive-123456789012.")
+    document = _asff(BUCKET_SAMPLE)
+    assert document["Severity"]["Label"] == "HIGH"
+
+
+@pytest.mark.parametrize(
+    "request_parameters, label, change, key_detail",
+    [
+        ({"kmsKeyId": KEY_ARN}, "KMS key", f"log files now encrypted with KMS key {KEY_ARN}", KEY_ARN),
+        ({"kmsKeyId": ""}, "KMS key", "KMS encryption of log files removed", "(removed)"),
+        ({"s3BucketName": "attacker-bucket", "kmsKeyId": KEY_ARN}, "S3 bucket and KMS key",
+         f"log files now go to S3 bucket attacker-bucket; log files now encrypted with KMS key {KEY_ARN}", KEY_ARN),
+    ],
+    ids=["new-key", "key-removed", "bucket-and-key"],
+)
+def test_flags_update_trail_that_changes_the_kms_key_as_high(request_parameters, label, change, key_detail):
+    record = changed(UPDATED, requestParameters={"name": "myTrail2", **request_parameters})
+    violation = run_rule(rule, record)
+    assert violation.severity is Severity.HIGH
+    assert violation.details["Change"] == change and violation.details["KmsKeyId"] == key_detail
+    assert f"Alice changed the {label} of CloudTrail trail myTrail2" in violation.description
+    assert _asff(record)["Severity"]["Label"] == "HIGH"
+
+
+def test_turning_validation_off_and_moving_the_bucket_is_critical_and_names_both():
+    record = changed(UPDATED, requestParameters={"name": "myTrail2", "enableLogFileValidation": False,
+                                                 "s3BucketName": "attacker-bucket"})
+    violation = run_rule(rule, record)
+    assert violation.severity is None  # the rule's CRITICAL
+    assert violation.details["Change"] == "turned off log file validation; log files now go to S3 bucket attacker-bucket"
+    assert violation.details["S3BucketName"] == "attacker-bucket"
+    assert violation.description.endswith("(us-east-2); log files now go to S3 bucket attacker-bucket.")
+    assert _asff(record)["Severity"]["Label"] == "CRITICAL"
+
+
+def test_ignores_failed_update_trail_that_would_move_the_bucket():
+    failed = changed(UPDATE_FAILED, requestParameters={"name": "myTrail2", "s3BucketName": "attacker-bucket"})
+    assert run_rule(rule, failed) is None
 
 
 def test_ignores_failed_update_trail_even_when_it_would_turn_validation_off():

@@ -20,6 +20,7 @@ from identity_auditor.engine.events import Engine
 from identity_auditor.engine.registry import REGISTRY
 from identity_auditor.model.cloudtrail import CloudTrailEvent, CloudTrailRecord
 from identity_auditor.model.contract import Context, Severity
+from identity_auditor.model.deployment import Organization
 from identity_auditor.model.policy import OrgPolicy
 from identity_auditor.rules import iam_role_trust_policy_unsafe as rule
 from identity_auditor.sinks.asff import to_asff
@@ -61,9 +62,64 @@ def test_the_real_records_are_the_ones_described():
     assert all(r["responseElements"]["role"]["assumeRolePolicyDocument"].startswith("%7B") for r in created)
 
 
-@pytest.mark.parametrize("record", REAL, ids=lambda r: f"{r['eventName']}-{r['eventID'][:8]}")
-def test_real_records_are_quiet_with_the_default_policy(record):
-    assert run_rule(rule, record) is None  # no trusted-account list: foreign accounts are not checked
+@pytest.mark.parametrize("record", [r for r in REAL if r["eventID"] != BACKDOOR["eventID"]],
+                         ids=lambda r: f"{r['eventName']}-{r['eventID'][:8]}")
+def test_real_records_other_than_the_backdoor_are_quiet_with_the_default_policy(record):
+    assert run_rule(rule, record) is None
+
+
+def test_the_real_backdoor_is_flagged_with_the_default_policy_and_says_how_to_widen_the_zone():
+    """The zone of trust is always checked (spec §A): without trusted_accounts and without a known organisation
+    it is the role's own account, so the invictus backdoor to 193672423079 is HIGH out of the box."""
+    violation = run_rule(rule, BACKDOOR)
+    assert violation.severity is Severity.HIGH
+    assert violation.details["OutsideAccounts"] == "193672423079"
+    assert "organisation's accounts are not known" in violation.details["ZoneOfTrust"]
+    assert "trusted_accounts" in violation.details["ZoneOfTrust"]
+
+
+def _with(organization: Organization, record: dict = BACKDOOR):
+    return rule.evaluate(CloudTrailRecord.model_validate(record), Context(now=NOW, organization=organization))
+
+
+def test_an_account_of_the_known_organisation_is_inside_the_zone():
+    organization = Organization(id="o-a1b2c3d4e5", accounts=frozenset({ACCOUNT, "193672423079"}))
+    assert _with(organization) is None
+    outside = Organization(id="o-a1b2c3d4e5", accounts=frozenset({ACCOUNT, "444455556666"}))
+    violation = _with(outside)
+    assert violation.severity is Severity.HIGH
+    assert violation.details["ZoneOfTrust"] == (
+        "the role's account, trusted_accounts and the 2 accounts of o-a1b2c3d4e5")
+
+
+def test_when_the_organisation_cannot_be_read_the_finding_says_why():
+    unread = Organization(id="o-a1b2c3d4e5", problem="AccessDeniedException: organizations:ListAccounts")
+    violation = _with(unread)
+    assert violation.severity is Severity.HIGH
+    assert "could not be read: AccessDeniedException: organizations:ListAccounts" in violation.details["ZoneOfTrust"]
+
+
+def test_a_vendor_trust_with_an_external_id_is_medium_and_names_the_account():
+    vendor = {**FOREIGN, "Condition": {"StringEquals": {"sts:ExternalId": "3f9a1c7e-datadog"}}}
+    violation = run_rule(rule, create_with(document(vendor)))
+    assert violation.severity is Severity.MEDIUM
+    assert violation.details["OutsideAccounts"] == "193672423079"
+    assert "sts:ExternalId" in violation.description
+
+
+def test_a_principal_pinned_to_the_organisation_is_inside_only_for_the_organisation_id():
+    organization = Organization(id="o-a1b2c3d4e5", accounts=frozenset({ACCOUNT}))
+    ours = {**FOREIGN, "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-a1b2c3d4e5"}}}
+    theirs = {**FOREIGN, "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-attacker999"}}}
+    assert _with(organization, create_with(document(ours))) is None
+    assert _with(organization, create_with(document(theirs))).severity is Severity.HIGH
+
+
+def test_several_outside_accounts_are_all_named():
+    second = {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::999988887777:role/x"}, "Action": "sts:AssumeRole"}
+    violation = run_rule(rule, create_with(document(FOREIGN, second)))
+    assert violation.details["OutsideAccounts"] == "193672423079, 999988887777"
+    assert "outside accounts 193672423079, 999988887777" in violation.description
 
 
 @pytest.mark.parametrize("record", [r for r in REAL if r["eventID"] != BACKDOOR["eventID"]],
@@ -183,7 +239,7 @@ SAMPLES = {
     "iam_create_role_trust_any_principal__constructed.json": {rule.META.id: "CRITICAL"},
     "iam_update_assume_role_policy_github_oidc_without_sub__constructed.json": {rule.META.id: "HIGH"},
     "iam_create_role_github_oidc_scoped__constructed.json": {},
-    "iam_update_assume_role_policy_foreign_account.json": {},
+    "iam_update_assume_role_policy_foreign_account.json": {rule.META.id: "HIGH"},
     "iam_create_role_ordinary.json": {},
     "iam_create_role_reserved_by_identity_center__constructed.json": {},
 }

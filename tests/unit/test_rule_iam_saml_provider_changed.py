@@ -115,3 +115,66 @@ def test_cloudformation_invoked_change_is_still_a_finding_unless_allow_listed():
                      userAgent="cloudformation.amazonaws.com")
     assert len(_asff(record)) == 1
     assert _asff(record, OrgPolicy(allow={rule.META.id: ("arn:aws:iam::*:role/cfn-deploy-role",)})) == []
+
+
+ENCRYPTION_ALLOWED = load_sample("iam_update_saml_provider_encryption_allowed__constructed")["detail"]
+PRIVATE_KEY = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7\n-----END PRIVATE KEY-----"
+
+
+def test_names_a_removed_private_key_and_the_downgrade_to_allowed():
+    violation = run_rule(rule, ENCRYPTION_ALLOWED)
+    assert violation.severity is None  # still the rule's HIGH
+    assert violation.details == {
+        "ProviderName": "okta", "ProviderArn": "arn:aws:iam::111122223333:saml-provider/okta",
+        "IdentityCenterProvider": "false", "RemovedPrivateKey": "E3VSZ5XFRN7JG2QYWKHCL4MDPA",
+        "AssertionEncryptionMode": "Allowed"}
+    assert violation.description == (
+        "AWSReservedSSO_AdministratorAccess_0123456789abcdef/jane@example.com updated the SAML identity provider "
+        "okta in account 111122223333: removed private key "
+        "E3VSZ5XFRN7JG2QYWKHCL4MDPA and set assertion encryption to Allowed (unencrypted SAML assertions are "
+        "accepted).")
+    [document] = _asff(ENCRYPTION_ALLOWED)
+    assert document["Severity"]["Label"] == "HIGH"
+
+
+@pytest.mark.parametrize("request_parameters, named, details", [
+    ({"assertionEncryptionMode": "Allowed"}, "set assertion encryption to Allowed",
+     {"AssertionEncryptionMode": "Allowed"}),
+    ({"assertionEncryptionMode": "Required"}, None, {"AssertionEncryptionMode": "Required"}),
+    ({"removePrivateKey": "E3VSZ5XFRN7JG2QYWKHCL4MDPA"}, "removed private key E3VSZ5XFRN7JG2QYWKHCL4MDPA",
+     {"RemovedPrivateKey": "E3VSZ5XFRN7JG2QYWKHCL4MDPA"}),
+    ({"sAMLMetadataDocument": METADATA}, None, {}),
+    ({"assertionEncryptionMode": {"odd": True}, "removePrivateKey": ""}, None, {}),
+], ids=["allowed", "required", "key-removed", "metadata-only", "malformed"])
+def test_update_names_only_encryption_downgrades(request_parameters, named, details):
+    record = changed(CREATE, eventName="UpdateSAMLProvider", responseElements={"sAMLProviderArn": OKTA_ARN},
+                     requestParameters={"sAMLProviderArn": OKTA_ARN, **request_parameters})
+    violation = run_rule(rule, record)
+    extra = {key: value for key, value in violation.details.items()
+             if key not in ("ProviderName", "ProviderArn", "IdentityCenterProvider")}
+    assert extra == details
+    if named:
+        assert violation.description.startswith("bert-jan updated the SAML identity provider okta in account "
+                                                "123837392027: ") and named in violation.description
+    else:
+        assert violation.description == "bert-jan updated the SAML identity provider okta in account 123837392027."
+
+
+def test_an_added_private_key_never_reaches_the_finding():
+    record = changed(CREATE, eventName="UpdateSAMLProvider", responseElements={"sAMLProviderArn": OKTA_ARN},
+                     requestParameters={"sAMLProviderArn": OKTA_ARN, "addPrivateKey": PRIVATE_KEY,
+                                        "assertionEncryptionMode": "Required"})
+    [document] = _asff(record)
+    assert "PRIVATE KEY" not in json.dumps(document) and "MIIEvQ" not in json.dumps(document)
+
+
+def test_encryption_fields_are_read_on_updates_only():
+    created = changed(CREATE, requestParameters={**CREATE["requestParameters"], "assertionEncryptionMode": "Allowed"})
+    violation = run_rule(rule, created)
+    assert "AssertionEncryptionMode" not in violation.details and "Allowed" not in violation.description
+
+
+def test_a_failed_downgrade_is_not_a_finding():
+    failed = changed(ENCRYPTION_ALLOWED, errorCode="InvalidInput", errorMessage="Invalid private key id",
+                     responseElements=None)
+    assert run_rule(rule, failed) is None

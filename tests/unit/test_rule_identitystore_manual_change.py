@@ -142,3 +142,58 @@ def test_membership_deletion_names_the_membership():
         requestParameters={"identityStoreId": "d-9067230c03", "membershipId": "m-0123"},
     )
     assert _evaluate(raw).resource_id == "arn:aws:identitystore:::membership/m-0123"
+
+
+# -- both record shapes (spec/rules.md §A, "Identity Center records changed shape in 2025") ------------------
+CREATE_GROUP_2025 = load_sample("identitystore_create_group_display_name_hidden__constructed")["detail"]
+UPDATE_GROUP_FAILED_2025 = load_sample("identitystore_update_group_failed__constructed")["detail"]
+GROUP_ID = "11a1a111-1111-1010-aaa1-01111a1111a0"
+USER_ID = "544894e8-80c1-707f-60e3-3ba6510dfac1"
+
+
+def test_flags_a_group_created_with_its_display_name_hidden_and_names_it_by_id():
+    assert CREATE_GROUP_2025["requestParameters"]["displayName"] == "HIDDEN_DUE_TO_SECURITY_REASONS"
+    violation = _evaluate(CREATE_GROUP_2025)
+    assert violation is not None
+    assert violation.resource_id == f"arn:aws:identitystore:::group/{GROUP_ID}"
+    assert violation.details["GroupId"] == GROUP_ID and "GroupDisplayName" not in violation.details
+    assert "HIDDEN" not in violation.description
+    assert violation.description.startswith("AWSReservedSSO_AdministratorAccess_0123456789abcdef/jane@example.com ")
+    _assert_asff(CREATE_GROUP_2025, violation)
+    assert _evaluate(CREATE_GROUP_2025, OrgPolicy()) is None  # the default policy: no SCIM, no finding
+
+
+@pytest.mark.parametrize("where", ["request", "response", "nested response"])
+def test_older_records_name_the_group_by_its_display_name(where):
+    request = {**CREATE_GROUP_2025["requestParameters"]}
+    response = {**CREATE_GROUP_2025["responseElements"]}
+    if where == "request":
+        request["displayName"] = "PowerUserGroup"
+    elif where == "response":
+        response["displayName"] = "PowerUserGroup"
+    else:  # the blog's console record: {"group": {"groupId": ..., "displayName": ...}}
+        response = {"group": {"groupId": GROUP_ID, "displayName": "PowerUserGroup"}}
+    violation = _evaluate(changed(CREATE_GROUP_2025, requestParameters=request, responseElements=response))
+    assert violation.details["GroupDisplayName"] == "PowerUserGroup"
+    assert violation.resource_id == f"arn:aws:identitystore:::group/{GROUP_ID}"
+
+
+def test_ignores_a_failed_2025_group_update():
+    assert UPDATE_GROUP_FAILED_2025["errorCode"] == "AccessDeniedException"
+    assert _evaluate(UPDATE_GROUP_FAILED_2025) is None
+    update = changed(UPDATE_GROUP_FAILED_2025, errorCode=None, errorMessage=None)
+    assert _evaluate(update).resource_id == f"arn:aws:identitystore:::group/{GROUP_ID}"
+
+
+def test_an_identity_center_user_caller_is_named_by_user_id_and_is_not_scim():
+    identity = load_sample("sso_directory_delete_mfa_device_for_user_self_service__constructed")["detail"][
+        "userIdentity"
+    ]
+    raw = changed(CREATE_GROUP_2025, userIdentity=identity)
+    violation = _evaluate(raw)
+    assert violation is not None
+    assert violation.description.startswith(f"Identity Center user {USER_ID} created a group")
+    assert violation.details["CallerUserId"] == USER_ID
+    finding = build_finding(rule.META, violation, CloudTrailRecord.model_validate(raw))
+    assert finding.actor.name == USER_ID
+    _assert_asff(raw, violation)

@@ -127,3 +127,66 @@ def test_trigger_asks_for_every_root_management_event():
 def test_nothing_fires_on_the_invictus_archive_which_has_no_root_activity():
     engine = _engine()
     assert [f for raw in corpus_records("invictus") for f in _asff_findings(raw, engine)] == []
+
+
+# -- root sessions opened with sts:AssumeRoot (centralized root access) ----------------------------------------------
+
+# AWS's member-account record of an AssumeRoot session's action (IAM User Guide, "Track privileged tasks in AWS
+# CloudTrail"): type Root, the session's ASIA key, sessionContext.attributes only, no assumedRoot flag.
+ROOT_SESSION_AS_DOCUMENTED = load_sample(
+    "s3_delete_bucket_policy_root_session_without_assumed_root_flag__constructed")["detail"]
+# The same record with sessionContext.assumedRoot "true", as the CloudTrail userIdentity reference describes it.
+ROOT_SESSION_FLAGGED = load_sample("s3_delete_bucket_policy_root_assume_root_session__constructed")["detail"]
+
+
+def test_assume_root_session_is_still_root_use_but_low():
+    violation = run_rule(rule, ROOT_SESSION_FLAGGED)
+    assert violation.severity.value == "LOW"
+    assert violation.resource_id == "AWS::::Account:222222222222"
+    assert violation.description == (
+        "The root user of account 222222222222 called DeleteBucketPolicy (s3.amazonaws.com) from 192.0.2.1 in a "
+        "privileged root session opened with sts:AssumeRoot from the management or delegated-admin account.")
+    # The session's key id is how it is matched to the caller's AssumeRoot record (sts_root_session_assumed).
+    assert violation.details["AccessKeyId"] == "ASIAIOSFODNN7EXAMPL3"
+    assert violation.details["Session"] == "sts:AssumeRoot (centralized root access)"
+    [finding] = _asff_findings(ROOT_SESSION_FLAGGED)
+    assert (finding.severity.value, finding.resource_type) == ("LOW", "AwsAccount")
+
+
+@pytest.mark.parametrize("flag", ["true", "TRUE"])
+def test_assumed_root_flag_is_read_ignoring_case(flag):
+    identity = ROOT_SESSION_FLAGGED["userIdentity"]
+    record = changed(ROOT_SESSION_FLAGGED, userIdentity={
+        **identity, "sessionContext": {**identity["sessionContext"], "assumedRoot": flag}})
+    assert run_rule(rule, record).severity.value == "LOW"
+
+
+@pytest.mark.parametrize("flag", ["false", "", None], ids=["false", "empty", "null"])
+def test_root_session_without_a_true_flag_keeps_high(flag):
+    identity = ROOT_SESSION_FLAGGED["userIdentity"]
+    record = changed(ROOT_SESSION_FLAGGED, userIdentity={
+        **identity, "sessionContext": {**identity["sessionContext"], "assumedRoot": flag}})
+    assert run_rule(rule, record).severity is None
+
+
+def test_the_member_record_aws_documents_has_no_flag_so_it_stays_high():
+    # Only the flag is used: matching the ASIA key to an AssumeRoot the auditor saw needs state across events.
+    assert "assumedRoot" not in ROOT_SESSION_AS_DOCUMENTED["userIdentity"]["sessionContext"]
+    assert ROOT_SESSION_AS_DOCUMENTED["userIdentity"]["accessKeyId"].startswith("ASIA")
+    violation = run_rule(rule, ROOT_SESSION_AS_DOCUMENTED)
+    assert violation.severity is None and "Session" not in violation.details
+    assert [f.severity.value for f in _asff_findings(ROOT_SESSION_AS_DOCUMENTED)] == ["HIGH"]
+
+
+def test_assume_root_session_low_sits_next_to_a_console_root_call_high():
+    engine = _engine(*REGISTRY.rules)
+    assert {f.rule_id: f.severity.value for f in _asff_findings(ROOT_SESSION_FLAGGED, engine)} == {
+        "root_account_used": "LOW"}
+    assert {f.rule_id: f.severity.value for f in _asff_findings(CREATE_BUCKET, engine)} == {
+        "root_account_used": "HIGH"}
+
+
+def test_assume_root_session_is_still_skipped_when_a_service_acts_for_it_or_it_failed():
+    identity = {**ROOT_SESSION_FLAGGED["userIdentity"], "invokedBy": "cloudformation.amazonaws.com"}
+    assert run_rule(rule, changed(ROOT_SESSION_FLAGGED, userIdentity=identity)) is None
+    assert run_rule(rule, changed(ROOT_SESSION_FLAGGED, errorCode="AccessDenied", errorMessage="denied")) is None

@@ -97,3 +97,31 @@ def test_a_record_without_target_falls_back_to_the_permission_set():
     request = {k: v for k, v in GROUP["requestParameters"].items() if k != "targetId"}
     violation = run_rule(rule, changed(GROUP, requestParameters=request))
     assert violation.resource_id == PS and violation.resource_type == "Other"
+
+
+# -- both record shapes (spec/rules.md §A, "Identity Center records changed shape in 2025") ------------------
+USER_BY_IC_USER = load_sample("sso_create_account_assignment_user_identity_center_user__constructed")["detail"]
+FAILED_BY_IC_USER = load_sample("sso_create_account_assignment_identity_center_user_failed__constructed")["detail"]
+USER_ID = "544894e8-80c1-707f-60e3-3ba6510dfac1"
+
+
+def test_a_caller_in_the_identity_center_user_shape_is_named_by_user_id():
+    assert USER_BY_IC_USER["userIdentity"]["type"] == "IdentityCenterUser"
+    violation = run_rule(rule, USER_BY_IC_USER)
+    assert violation is not None and violation.severity is Severity.HIGH
+    assert violation.description.startswith(f"Identity Center user {USER_ID} assigned permission set")
+    assert violation.details["CallerUserId"] == USER_ID
+    finding = build_finding(rule.META, violation, CloudTrailRecord.model_validate(USER_BY_IC_USER))
+    assert finding.actor.name == USER_ID
+    _assert_asff(USER_BY_IC_USER, violation)
+
+
+def test_the_role_session_shape_names_the_session():
+    assert run_rule(rule, USER).description.startswith(
+        "AWSReservedSSO_AdministratorAccess_0123456789abcdef/jane@example.com assigned permission set"
+    )
+
+
+def test_ignores_a_failed_assignment_in_the_identity_center_user_shape():
+    assert FAILED_BY_IC_USER["errorCode"] == "AccessDeniedException"
+    assert run_rule(rule, FAILED_BY_IC_USER) is None

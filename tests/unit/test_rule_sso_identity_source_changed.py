@@ -100,3 +100,35 @@ def test_ignores_other_names_if_ever_delivered():
     assert (
         run_rule(rule, changed(ABAC, eventName="DescribeInstanceAccessControlAttributeConfiguration")) is None
     )
+
+
+# -- both record shapes (spec/rules.md §A, "Identity Center records changed shape in 2025") ------------------
+ENABLE_IDP_BY_IC_USER = load_sample(
+    "sso_directory_enable_external_idp_configuration_identity_center_user__constructed"
+)["detail"]
+ENABLE_IDP_BY_IC_USER_FAILED = load_sample(
+    "sso_directory_enable_external_idp_configuration_identity_center_user_failed__constructed"
+)["detail"]
+USER_ID = "544894e8-80c1-707f-60e3-3ba6510dfac1"
+
+
+def test_a_caller_in_the_identity_center_user_shape_is_named_by_user_id():
+    assert ENABLE_IDP_BY_IC_USER["userIdentity"]["type"] == "IdentityCenterUser"
+    violation = run_rule(rule, ENABLE_IDP_BY_IC_USER)
+    assert violation is not None and violation.severity is Severity.CRITICAL
+    assert violation.description.startswith(f"Identity Center user {USER_ID} enabled the external identity provider")
+    assert violation.details["CallerUserId"] == USER_ID
+    finding = build_finding(rule.META, violation, CloudTrailRecord.model_validate(ENABLE_IDP_BY_IC_USER))
+    assert finding.actor.name == USER_ID and finding.actor.type == "IdentityCenterUser"
+    assert_valid_asff(to_asff(finding, product_arn=PRODUCT_ARN, updated_at=NOW))
+
+
+def test_the_role_session_shape_names_the_session():
+    assert run_rule(rule, ENABLE_IDP).description.startswith(
+        "AWSReservedSSO_AdministratorAccess_0123456789abcdef/jane@example.com enabled"
+    )
+
+
+def test_ignores_a_failed_change_in_the_identity_center_user_shape():
+    assert ENABLE_IDP_BY_IC_USER_FAILED["errorCode"] == "AccessDeniedException"
+    assert run_rule(rule, ENABLE_IDP_BY_IC_USER_FAILED) is None

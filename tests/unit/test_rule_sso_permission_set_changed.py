@@ -151,3 +151,44 @@ def test_ignores_allow_listed_pipeline_by_role_arn_and_by_session_arn():
 def test_allow_list_of_another_rule_does_not_apply():
     other = OrgPolicy(allow={"sso_account_assignment_changed": ("arn:aws:iam::111122223333:role/ci-deploy",)})
     assert _evaluate(changed(ATTACH_ADMIN, userIdentity=PIPELINE), other) is not None
+
+
+# -- both record shapes (spec/rules.md §A, "Identity Center records changed shape in 2025") ------------------
+ATTACH_BY_IC_USER = load_sample("sso_attach_managed_policy_to_permission_set_identity_center_user__constructed")[
+    "detail"
+]
+ATTACH_BY_IC_USER_FAILED = load_sample(
+    "sso_attach_managed_policy_to_permission_set_identity_center_user_failed__constructed"
+)["detail"]
+USER_ID = "544894e8-80c1-707f-60e3-3ba6510dfac1"
+
+
+def test_a_caller_in_the_identity_center_user_shape_is_named_by_user_id():
+    assert ATTACH_BY_IC_USER["userIdentity"]["type"] == "IdentityCenterUser"
+    violation = run_rule(rule, ATTACH_BY_IC_USER)
+    assert violation is not None and violation.severity is Severity.HIGH
+    assert violation.description.startswith(f"Identity Center user {USER_ID} attached a managed policy")
+    assert violation.details["CallerUserId"] == USER_ID
+    assert violation.details["CallerIdentityStoreArn"].endswith(":identitystore/d-9067230c03")
+    finding = build_finding(rule.META, violation, CloudTrailRecord.model_validate(ATTACH_BY_IC_USER))
+    assert finding.actor.name == finding.actor.person == USER_ID
+    assert_valid_asff(to_asff(finding, product_arn=PRODUCT_ARN, updated_at=NOW))
+
+
+def test_the_role_session_shape_keeps_its_description_and_has_no_caller_details():
+    violation = run_rule(rule, ATTACH_ADMIN)
+    assert violation.description.startswith(
+        "AWSReservedSSO_AdministratorAccess_0123456789abcdef/jane@example.com attached a managed policy"
+    )
+    assert not any(key.startswith("Caller") for key in violation.details)
+
+
+def test_ignores_a_failed_call_in_the_identity_center_user_shape():
+    assert ATTACH_BY_IC_USER_FAILED["errorCode"] == "AccessDeniedException"
+    assert run_rule(rule, ATTACH_BY_IC_USER_FAILED) is None
+
+
+def test_an_identity_center_user_caller_cannot_be_allow_listed_by_arn():
+    policy = OrgPolicy(allow={rule.META.id: ("*",)})
+    assert rule_findings(rule, ATTACH_BY_IC_USER, policy)  # no ARN to match: still a finding
+    assert not rule_findings(rule, ATTACH_ADMIN, policy)

@@ -18,6 +18,12 @@ PRODUCT_ARN = "arn:aws:securityhub:us-east-1:123456789012:product/123456789012/d
 BY_ADMIN = load_sample("sso_directory_delete_mfa_device_for_user_by_admin__constructed")["detail"]
 SELF = load_sample("sso_directory_delete_mfa_device_for_user_self_service__constructed")["detail"]
 FAILED = load_sample("sso_directory_delete_mfa_device_for_user_failed__constructed")["detail"]
+SELF_BEFORE_2025 = load_sample("sso_directory_delete_mfa_device_for_user_self_service_unknown_type__constructed")[
+    "detail"
+]
+SELF_FAILED_2025 = load_sample("sso_directory_delete_mfa_device_for_user_self_service_failed__constructed")["detail"]
+USER_ID = "544894e8-80c1-707f-60e3-3ba6510dfac1"
+OTHER_ID = "94e80458-9021-70ea-08fa-c3a10a1d8a92"
 
 
 def _assert_asff(raw: dict, violation) -> None:
@@ -34,21 +40,66 @@ def test_administrator_removing_a_device_is_high():
     _assert_asff(BY_ADMIN, violation)
 
 
-def test_portal_user_removing_their_own_device_is_medium():
+def test_portal_user_removing_their_own_device_is_medium_in_the_2025_shape():
+    assert SELF["userIdentity"]["type"] == "IdentityCenterUser" and "userName" not in SELF["userIdentity"]
     violation = run_rule(rule, SELF)
     assert violation is not None and violation.severity is Severity.MEDIUM
     assert violation.details["RemovedBy"] == "self-service"
+    # No user id in the request: the user removed their own device, so the user is the caller.
+    assert violation.resource_id == f"arn:aws:identitystore:::user/{USER_ID}"
+    assert violation.description.startswith(f"Identity Center user {USER_ID} removed one of their own MFA devices")
+    assert violation.details["UserId"] == violation.details["CallerUserId"] == USER_ID
+    finding = build_finding(rule.META, violation, CloudTrailRecord.model_validate(SELF))
+    assert finding.actor.name == finding.actor.person == USER_ID
     _assert_asff(SELF, violation)
 
 
-def test_older_portal_records_with_unknown_type_are_self_service():
+def test_portal_user_removing_their_own_device_is_medium_in_the_older_shape():
+    assert SELF_BEFORE_2025["userIdentity"]["type"] == "Unknown"
+    violation = run_rule(rule, SELF_BEFORE_2025)
+    assert violation is not None and violation.severity is Severity.MEDIUM
+    assert violation.description.startswith(f"Identity Center user anyuser ({USER_ID}) removed one of their own")
+    assert violation.resource_id == f"arn:aws:identitystore:::user/{USER_ID}"
+    assert build_finding(rule.META, violation, CloudTrailRecord.model_validate(SELF_BEFORE_2025)).actor.name == (
+        "anyuser"
+    )
+    _assert_asff(SELF_BEFORE_2025, violation)
+
+
+def test_older_portal_records_with_unknown_type_and_no_user_id_are_self_service():
     identity = {
         "type": "Unknown",
         "principalId": "111122223333",
         "accountId": "111122223333",
         "userName": "user1",
     }
-    assert run_rule(rule, changed(SELF, userIdentity=identity)).severity is Severity.MEDIUM
+    violation = run_rule(rule, changed(SELF, userIdentity=identity))
+    assert violation.severity is Severity.MEDIUM
+    assert violation.description.startswith("Identity Center user user1 removed one of their own")
+    assert violation.resource_id == "d-9067230c03"  # no user id anywhere: the identity store
+
+
+def test_portal_user_naming_their_own_user_id_is_self_service():
+    raw = changed(SELF, requestParameters={"identityStoreId": "d-9067230c03", "userId": USER_ID})
+    assert run_rule(rule, raw).severity is Severity.MEDIUM
+
+
+@pytest.mark.parametrize("record", [SELF, SELF_BEFORE_2025], ids=["2025", "before-2025"])
+def test_portal_user_removing_another_users_device_is_high(record):
+    raw = changed(record, requestParameters={"identityStoreId": "d-9067230c03", "userId": OTHER_ID})
+    violation = run_rule(rule, raw)
+    assert violation.severity is Severity.HIGH
+    assert violation.details["RemovedBy"] == "another Identity Center user"
+    assert violation.resource_id == f"arn:aws:identitystore:::user/{OTHER_ID}"
+    assert f"removed an MFA device of Identity Center user {OTHER_ID}" in violation.description
+    assert violation.description.startswith("Identity Center user ")
+    _assert_asff(raw, violation)
+
+
+def test_ignores_a_failed_self_service_removal_in_the_2025_shape():
+    assert SELF_FAILED_2025["userIdentity"]["type"] == "IdentityCenterUser"
+    assert SELF_FAILED_2025["errorCode"] == "AccessDeniedException"
+    assert run_rule(rule, SELF_FAILED_2025) is None
 
 
 @pytest.mark.parametrize(
@@ -70,7 +121,7 @@ def test_any_non_portal_caller_is_an_administrator(identity):
 @pytest.mark.parametrize(
     "request_parameters",
     [
-        {"identityStoreId": "d-9067230c03", "userId": "94e80458-9021-70ea-08fa-c3a10a1d8a92"},
+        {"identityStoreId": "d-9067230c03", "userId": OTHER_ID},
         # Unpublished console API: wherever a userId sits in the request, it names the user.
         {"user": {"directoryId": "d-9067230c03", "userId": "94e80458-9021-70ea-08fa-c3a10a1d8a92"}},
     ],

@@ -16,6 +16,7 @@ import pytest
 from asff_validator import assert_valid_asff
 from identity_auditor.model.cloudtrail import CloudTrailRecord
 from identity_auditor.model.contract import Compliance, Context, Severity
+from identity_auditor.model.deployment import Organization
 from identity_auditor.model.findings import build_state_finding, short_hash
 from identity_auditor.model.policy import OrgPolicy
 from identity_auditor.model.snapshots import RoleSnapshot
@@ -81,14 +82,18 @@ def test_the_backdoored_role_is_high_when_trusted_accounts_are_set():
     assert STRATUS.name in violation.description and ACCOUNT in violation.description
 
 
-def test_without_trusted_accounts_foreign_accounts_are_not_checked_and_the_annotation_says_so():
+def test_without_trusted_accounts_the_zone_is_the_role_account_and_the_organisation():
     result = evaluate(STRATUS, OrgPolicy())
-    assert result.compliance is Compliance.COMPLIANT and "not checked" in result.annotation
+    assert result.compliance is Compliance.NON_COMPLIANT
+    assert result.violation.details["OutsideAccounts"] == "193672423079"
+    organization = Organization(id="o-a1b2c3d4e5", accounts=frozenset({ACCOUNT, "193672423079"}))
+    inside = rule.evaluate_state(STRATUS, Context(now=NOW, policy=OrgPolicy(), organization=organization))
+    assert inside.compliance is Compliance.COMPLIANT and "zone of trust" in inside.annotation
 
 
 def test_the_original_trust_policy_is_compliant():
     result = evaluate(role("stratus-red-team-backdoor-r-role", ORIGINAL))
-    assert result.compliance is Compliance.COMPLIANT and "only trusted accounts" in result.annotation
+    assert result.compliance is Compliance.COMPLIANT and "only accounts in the zone of trust" in result.annotation
 
 
 def test_wildcard_principal_is_critical_and_a_dict_document_is_read():

@@ -24,7 +24,9 @@ from identity_auditor.rules._lib.trust import (
     analyze_trust_policy,
     is_bare_wildcard,
     parse_policy,
+    zone_of_trust,
 )
+from identity_auditor.model.deployment import Organization
 from support import corpus_record
 
 OWN, TRUSTED, FOREIGN = "111122223333", "444455556666", "193672423079"
@@ -119,7 +121,7 @@ def test_problem_is_frozen_and_says_where_it_is():
 
 @pytest.mark.parametrize("principal", ["*", ["*"], {"AWS": "*"}, {"AWS": [OWN, "*"]}])
 def test_wildcard_principal_without_condition_is_critical(principal):
-    assert codes(policy(stmt(principal))) == [("wildcard-principal", "CRITICAL")]
+    assert codes(policy(stmt(principal)), own_account=OWN) == [("wildcard-principal", "CRITICAL")]
 
 
 @pytest.mark.parametrize("condition", [
@@ -300,8 +302,66 @@ def test_foreign_aws_principal_is_high_when_trusted_accounts_are_set(principal):
     assert FOREIGN in problems[0].reason
 
 
-def test_foreign_account_is_not_checked_without_a_trusted_list():
-    assert codes(policy(stmt({"AWS": FOREIGN_ROOT})), own_account=OWN) == []
+def test_an_account_outside_the_zone_is_reported_without_a_trusted_list():
+    """The zone of trust is always checked (spec §A): without trusted_accounts it is the role's own account."""
+    assert codes(policy(stmt({"AWS": FOREIGN_ROOT})), own_account=OWN) == [("untrusted-account", "HIGH")]
+    assert codes(policy(stmt({"AWS": f"arn:aws:iam::{OWN}:role/ci"})), own_account=OWN) == []
+
+
+ORG = Organization(id="o-a1b2c3d4e5", accounts=frozenset({OWN, TRUSTED, "777788889999"}))
+
+
+def test_every_account_of_a_known_organisation_is_inside_the_zone():
+    member = policy(stmt({"AWS": "arn:aws:iam::777788889999:role/deploy"}))
+    assert codes(member, own_account=OWN) == [("untrusted-account", "HIGH")]  # organisation not known
+    assert codes(member, own_account=OWN, organization=ORG) == []
+    assert codes(policy(stmt({"AWS": FOREIGN_ROOT})), own_account=OWN, organization=ORG) == [
+        ("untrusted-account", "HIGH")]
+
+
+def test_an_organisation_whose_accounts_could_not_be_read_adds_nobody_to_the_zone():
+    unread = Organization(id="o-a1b2c3d4e5", problem="AccessDeniedException: not allowed")
+    member = policy(stmt({"AWS": "arn:aws:iam::777788889999:role/deploy"}))
+    assert codes(member, own_account=OWN, organization=unread) == [("untrusted-account", "HIGH")]
+    assert zone_of_trust(frozenset({TRUSTED}), OWN, unread) == {OWN, TRUSTED}
+    assert zone_of_trust(frozenset(), OWN, ORG) == ORG.accounts
+
+
+@pytest.mark.parametrize(("condition", "inside"), [
+    ({"StringEquals": {"aws:PrincipalOrgID": "o-a1b2c3d4e5"}}, True),
+    ({"StringEquals": {"aws:PrincipalOrgID": "o-zzzzzzzzzz"}}, False),  # another organisation
+    ({"StringEquals": {"aws:PrincipalOrgID": ["o-a1b2c3d4e5", "o-zzzzzzzzzz"]}}, False),  # OR-ed: either
+    ({"ForAnyValue:StringLike": {"aws:PrincipalOrgPaths": "o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/*"}}, True),
+    ({"ForAnyValue:StringLike": {"aws:PrincipalOrgPaths": "o-zzzzzzzzzz/r-ab12/*"}}, False),
+])
+def test_an_organisation_condition_keeps_a_principal_inside_only_when_it_names_the_organisation(condition, inside):
+    document = policy(stmt({"AWS": FOREIGN_ROOT}, condition=condition))
+    expected = [] if inside else [("untrusted-account", "HIGH")]
+    assert codes(document, own_account=OWN, organization=ORG) == expected
+    # organisation id unknown: any pinned organisation condition counts, as before
+    assert codes(document, own_account=OWN) == []
+
+
+def test_a_vendor_that_must_present_an_external_id_is_medium():
+    vendor = {"StringEquals": {"sts:ExternalId": "d5f2c1e0-vendor"}}
+    assert codes(policy(stmt({"AWS": FOREIGN_ROOT}, condition=vendor)), **ACCOUNTS) == [("untrusted-account", "MEDIUM")]
+    [problem] = analyze_trust_policy(policy(stmt({"AWS": FOREIGN_ROOT}, condition=vendor)), **ACCOUNTS)
+    assert problem.account == FOREIGN and "sts:ExternalId" in problem.reason
+
+
+def test_an_external_id_counts_only_when_every_statement_admitting_the_account_requires_it():
+    vendor = {"StringEquals": {"sts:ExternalId": "d5f2c1e0-vendor"}}
+    document = policy(stmt({"AWS": FOREIGN_ROOT}, condition=vendor), stmt({"AWS": f"arn:aws:iam::{FOREIGN}:role/x"}))
+    assert codes(document, **ACCOUNTS) == [("untrusted-account", "HIGH"), ("untrusted-account", "HIGH")]
+    other = policy(stmt({"AWS": FOREIGN_ROOT}, condition=vendor), stmt({"AWS": "arn:aws:iam::999988887777:root"}))
+    assert codes(other, **ACCOUNTS) == [("untrusted-account", "MEDIUM"), ("untrusted-account", "HIGH")]
+
+
+def test_an_external_id_under_a_negated_or_if_exists_operator_is_no_vendor_pin():
+    for condition in ({"StringNotEquals": {"sts:ExternalId": "x"}}, {"StringEqualsIfExists": {"sts:ExternalId": "x"}},
+                      {"StringLike": {"sts:ExternalId": "*"}}):
+        assert codes(policy(stmt({"AWS": FOREIGN_ROOT}, condition=condition)), **ACCOUNTS) == [
+            ("untrusted-account", "HIGH")], condition
 
 
 @pytest.mark.parametrize("principal", [OWN, f"arn:aws:iam::{OWN}:root", TRUSTED, f"arn:aws:iam::{TRUSTED}:role/ci",
@@ -310,18 +370,18 @@ def test_own_trusted_and_deleted_principals_are_fine(principal):
     assert codes(policy(stmt({"AWS": principal})), **ACCOUNTS) == []
 
 
-def test_organisation_condition_excuses_a_foreign_account_but_external_id_does_not():
+def test_organisation_condition_excuses_a_foreign_account_and_external_id_makes_it_a_vendor():
     org = {"StringEquals": {"aws:PrincipalOrgID": "o-a1b2c3d4e5"}}
     assert codes(policy(stmt({"AWS": FOREIGN_ROOT}, condition=org)), **ACCOUNTS) == []
     external = {"StringEquals": {"sts:ExternalId": "x"}}
-    assert codes(policy(stmt({"AWS": FOREIGN_ROOT}, condition=external)), **ACCOUNTS) == [("untrusted-account", "HIGH")]
+    assert codes(policy(stmt({"AWS": FOREIGN_ROOT}, condition=external)), **ACCOUNTS) == [
+        ("untrusted-account", "MEDIUM")]
 
 
 def test_the_real_invictus_backdoor_trusts_a_foreign_root():
     record = corpus_record("invictus", "UpdateAssumeRolePolicy", eventID="d96d75c7-e715-44ff-9735-9dc51afbd774")
     document = record["requestParameters"]["policyDocument"]
-    assert analyze_trust_policy(document, own_account="123837392027") == []  # no trusted list: not checked
-    problems = analyze_trust_policy(document, trusted_accounts=frozenset({"123837392027"}))
+    problems = analyze_trust_policy(document, own_account="123837392027")  # the zone: the role's own account
     assert [(p.statement_index, p.principal, p.code) for p in problems] == [
         (1, "arn:aws:iam::193672423079:root", "untrusted-account")]
 

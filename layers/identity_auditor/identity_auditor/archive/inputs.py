@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from identity_auditor.model.cloudtrail import API_CALL, CONSOLE_SIGN_IN, SERVICE_EVENT
+from identity_auditor.model.health import HealthEventError, health_envelope, is_health_event
 
 READABLE_SUFFIXES = (".json", ".jsonl", ".ndjson", ".gz")
 STDIN = "-"
@@ -93,6 +94,11 @@ def classify(origin: str, item: object) -> Envelope | InputProblem | NotCloudTra
     if "invokingEvent" in item and ("resultToken" in item or "configRuleName" in item):
         return NotCloudTrail(origin, "AWS Config rule invocation")
     if "detail" in item and "detail-type" in item:
+        if is_health_event(item):
+            try:
+                return Envelope(origin, health_envelope(item))
+            except HealthEventError as error:
+                return InputProblem(origin, str(error))
         detail = item["detail"]
         if not str(item["detail-type"]).endswith("via CloudTrail"):
             return NotCloudTrail(origin, f"EventBridge event {str(item['detail-type'])[:80]!r}")

@@ -322,11 +322,15 @@ class Replayer:
         now: datetime | None = None,
         engine: Engine | None = None,
         deliver: Callable[[str, dict, list[Finding]], None] | None = None,
+        context: Callable[[Any], Context] | None = None,
     ):
+        """``context``, when given, makes each record's :class:`Context` (the deployment's backfill: what the
+        rules read of the organisation); otherwise every record gets the policy and ``now``."""
         self.engine = engine or Engine()
         self.deliver = deliver
         self.registry = self.engine.registry
         self.ctx = Context(now=now or datetime.now(timezone.utc), policy=policy)
+        self._context = context
         self.window = window
         self._wants: dict[tuple, bool] = {}
         self._s3: Any = None
@@ -519,7 +523,8 @@ class Replayer:
             result.problems.append(InputProblem(origin, "invalid event: " + first_errors(error)))
             return
         result.evaluated += 1
-        evaluation = self.engine.evaluate(event.detail, self.ctx, account=event.account, region=event.region)
+        ctx = self._context(event.detail) if self._context else self.ctx
+        evaluation = self.engine.evaluate(event.detail, ctx, account=event.account, region=event.region)
         for failure in evaluation.failures:
             result.failures.append(RuleFailure(failure.rule_id, origin, failure.error))
         result.findings.extend(evaluation.findings)

@@ -11,9 +11,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from identity_auditor.model.deployment import AuditorResources
+
 _TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
 _QUEUE_URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d+)?/\d{12}/[A-Za-z0-9_.-]{1,80}$")
 _ROLE_NAME = re.compile(r"^(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}$")
+_ORGANIZATION_ID = re.compile(r"^o-[a-z0-9]{10,32}$")
 _PRODUCT_ARN = re.compile(r"^arn:aws[a-z-]*:securityhub:[a-z0-9-]+:(\d{12})?:product/[^/]+/[^/]+$")
 
 
@@ -35,6 +38,17 @@ class Settings:
     policy_appconfig: str | None = None  # "application/environment/profile" in AWS AppConfig
     findings_queue_url: str | None = None  # SQS queue of the publisher: evaluators enqueue, it imports and alerts
     member_role_name: str | None = None  # role in member accounts for work about them (organisation deployment)
+    organization_id: str | None = None  # the deployment's AWS organisation (o-...): its accounts are trusted
+    auditor_stack_name: str | None = None  # the stack: resources named "<stack>-..." are the auditor's own
+    auditor_resources_list: tuple[str, ...] = ()  # ARNs and names of the auditor's own resources
+
+    @property
+    def auditor_resources(self) -> AuditorResources:
+        """The auditor's own resources, as ``auditor_pipeline_tampered`` recognises them."""
+        arns = frozenset(item for item in self.auditor_resources_list if item.startswith("arn:"))
+        names = frozenset(item for item in self.auditor_resources_list if not item.startswith("arn:"))
+        prefixes = (f"{self.auditor_stack_name}-",) if self.auditor_stack_name else ()
+        return AuditorResources(arns=arns, names=names, name_prefixes=prefixes)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -57,6 +71,9 @@ class Settings:
         member_role = env.get("MEMBER_ROLE_NAME", "").strip().strip("/") or None
         if member_role and not _ROLE_NAME.match(member_role):
             raise SettingsError(f"MEMBER_ROLE_NAME={member_role!r} is not an IAM role name")
+        organization = env.get("ORGANIZATION_ID", "").strip() or None
+        if organization and not _ORGANIZATION_ID.match(organization):
+            raise SettingsError(f"ORGANIZATION_ID={organization!r} is not an AWS Organizations id (o-...)")
         return cls(
             findings_topic_arn=topic,
             security_hub_enabled=_flag(env, "SECURITY_HUB_ENABLED", default=True),
@@ -67,6 +84,10 @@ class Settings:
             policy_appconfig=appconfig,
             findings_queue_url=queue,
             member_role_name=member_role,
+            organization_id=organization,
+            auditor_stack_name=env.get("AUDITOR_STACK_NAME", "").strip() or None,
+            auditor_resources_list=tuple(item.strip() for item in env.get("AUDITOR_RESOURCES", "").split(",")
+                                         if item.strip()),
         )
 
 

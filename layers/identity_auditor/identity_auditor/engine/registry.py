@@ -15,6 +15,7 @@ from typing import Any
 
 from identity_auditor.model.cloudtrail import VERSIONED_EVENT_SOURCES, CloudTrailRecord, base_event_name
 from identity_auditor.model.contract import Context, RuleMeta, StateResult, Violation
+from identity_auditor.model.health import HEALTH_SOURCE
 from identity_auditor.rules import RULES
 
 RULES_FOR_CACHE = 10_000  # (source, name, identity type) keys remembered by Registry.rules_for
@@ -100,6 +101,12 @@ class Registry:
                 pass
         return rules
 
+    def uses(self, event_source: str, event_name: str, identity_type: str | None = None) -> frozenset[str]:
+        """What the rules an event triggers read of the deployment (``RuleMeta.uses``), so that the handler
+        looks up only that, and only for those events."""
+        return frozenset(use for rule in self.rules_for(event_source, event_name, identity_type)
+                         for use in rule.meta.uses)
+
     def wants(self, event_source: str, event_name: str, identity_type: str | None = None) -> bool:
         return bool(self.rules_for(event_source, event_name, identity_type))
 
@@ -121,15 +128,21 @@ class Registry:
     def routes(self) -> list[Route]:
         """The EventBridge rules the deployment needs, admitting exactly the events the rules want:
         one per event source and detail-types (with its event names), and one per wildcard trigger."""
-        names: dict[tuple[str, tuple[str, ...]], set[str]] = defaultdict(set)
+        names: dict[tuple[str, tuple[str, ...], bool], set[str]] = defaultdict(set)
         routes: list[Route] = []
         for rule in self.rules:
             for trigger in rule.meta.triggers:
-                if trigger.is_wildcard or trigger.identity_types or trigger.all_management_events:
+                if trigger.is_wildcard or trigger.identity_types:
                     routes.append(_wildcard_route(rule.meta.id, trigger))
                 else:
-                    names[(trigger.event_source, tuple(sorted(trigger.detail_types)))] |= trigger.event_names
-        for (source, detail_types), events in names.items():
+                    key = (trigger.event_source, tuple(sorted(trigger.detail_types)), trigger.all_management_events)
+                    names[key] |= trigger.event_names
+        for (source, detail_types, all_management_events), events in names.items():
+            if source == HEALTH_SOURCE:  # AWS Health events are not CloudTrail records: matched on their type code
+                pattern = {"source": AWS_SOURCES, "detail-type": list(detail_types),
+                           "detail": {"eventTypeCode": sorted(events)}}
+                routes.append(Route("health-events", "regional", pattern))
+                continue
             service = source.split(".", 1)[0]
             kind = {"AWS Console Sign In via CloudTrail": "console", "AWS Service Event via CloudTrail": "service"}
             suffix = "-".join(kind.get(t, "api") for t in detail_types)
@@ -140,7 +153,12 @@ class Registry:
             )
             pattern = {"source": AWS_SOURCES, "detail-type": list(detail_types),
                        "detail": {"eventSource": [source], "eventName": _event_names(source, events)}}
-            routes.append(Route(f"{service}-{suffix}", scope, pattern))
+            # read-only events too (e.g. sts GetSessionToken): a rule of its own, "<service>-<kind>-all"
+            name = f"{service}-{suffix}" + ("-all" if all_management_events else "")
+            routes.append(Route(name, scope, pattern, all_management_events))
+        named = [route.name for route in routes]
+        if len(named) != len(set(named)):
+            raise ValueError(f"two EventBridge routes share a name: {sorted(n for n in named if named.count(n) > 1)}")
         return sorted(routes, key=lambda route: route.name)
 
     def event_patterns(self) -> list[dict]:
@@ -170,7 +188,18 @@ def _wildcard_route(rule_id: str, trigger) -> Route:
     if trigger.identity_types:
         detail["userIdentity"] = {"type": list(trigger.identity_types)}
     pattern = {"source": AWS_SOURCES, "detail-type": sorted(trigger.detail_types), "detail": detail}
-    return Route(rule_id.replace("_", "-"), "regional", pattern, trigger.all_management_events)
+    return Route(_route_name(rule_id), "regional", pattern, trigger.all_management_events)
+
+
+MAX_ROUTE_NAME = 20  # "<stack name>-<route>" is at most 64 characters, for a stack name of up to 43
+
+
+def _route_name(rule_id: str) -> str:
+    """A wildcard route's name: the rule id's words, as many as fit in :data:`MAX_ROUTE_NAME` (at least two)."""
+    words = rule_id.split("_")
+    while len(words) > 2 and len("-".join(words)) > MAX_ROUTE_NAME:
+        words.pop()
+    return "-".join(words)
 
 
 def _from_module(module: ModuleType) -> Rule:

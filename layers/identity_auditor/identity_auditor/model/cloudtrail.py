@@ -26,6 +26,15 @@ RESERVED_SSO_ROLE_PATH = "/aws-reserved/sso.amazonaws.com/"
 IDENTITY_CENTER_SERVICE = "sso.amazonaws.com"
 IDENTITY_CENTER_SERVICE_ROLE = "AWSServiceRoleForSSO"
 ROOT_USER_NAME = "AWS ROOT USER"  # how CloudTrail names root in requestParameters.userName
+# What CloudTrail writes instead of a value it will not show (a user name typed wrong at sign-in, a group's
+# display name since July 2025, secrets in request parameters).
+HIDDEN_VALUE = "HIDDEN_DUE_TO_SECURITY_REASONS"
+IDENTITY_CENTER_USER = "IdentityCenterUser"
+# The identity types of Identity Center's user records: ``IdentityCenterUser`` for signed-in users since July
+# 2025; ``Unknown`` before, and still for unauthenticated sign-in steps (AWS Security Blog, "Important changes
+# to CloudTrail events for AWS IAM Identity Center", 2024-11-19, updated 2025-11-26).
+IDENTITY_CENTER_USER_TYPES = (IDENTITY_CENTER_USER, "Unknown")
+_NOT_A_NAME = frozenset({"", "unknown", HIDDEN_VALUE.lower()})
 _PARTITION = re.compile(r"aws(-[a-z]+)*", re.ASCII)
 # Services whose CloudTrail event names carry the API version (``UpdateFunctionCode20150331v2``): rules and
 # routes name the operation, records are matched after removing the suffix.
@@ -113,13 +122,18 @@ class UserIdentity(_Model):
 
     @property
     def display_name(self) -> str:
-        """The name a person recognises: user name, role session, or the ARN."""
+        """The name a person recognises: user name, role session, or the ARN. An Identity Center user
+        without ``userName`` (the 2025 shape) is named by ``onBehalfOf.userId``; a placeholder user name
+        (``HIDDEN_DUE_TO_SECURITY_REASONS``) gives way to that id when there is one.
+        :attr:`CloudTrailRecord.actor_name` also reads the user name typed at sign-in."""
         if self.type == "Root":
             return "root"
+        if named(self.user_name):
+            return self.user_name
+        if self.type in IDENTITY_CENTER_USER_TYPES and self.identity_center_user_id:
+            return self.identity_center_user_id  # the 2025 shape names the user only here
         if self.user_name:
             return self.user_name
-        if self.type == "IdentityCenterUser" and self.identity_center_user_id:
-            return self.identity_center_user_id  # the 2025 shape names the user only here
         if self.arn and "/" in self.arn:
             return self.arn.split("/", 1)[1]
         return self.arn or self.principal_id or self.type or "unknown"
@@ -147,6 +161,8 @@ class CloudTrailRecord(_Model):
     read_only: bool | None = Field(None, alias="readOnly")
     event_type: str | None = Field(None, alias="eventType")
     recipient_account_id: str | None = Field(None, alias="recipientAccountId")
+    # "true" on calls made with console credentials; kept as given (records are evidence, not input to validate)
+    session_credential_from_console: Any = Field(None, alias="sessionCredentialFromConsole")
 
     # -- facts the rules share (the conventions of spec/rules.md) --------------------------------
 
@@ -181,10 +197,31 @@ class CloudTrailRecord(_Model):
         return f":assumed-role/{IDENTITY_CENTER_SERVICE_ROLE}/" in (identity.arn or "")
 
     @property
+    def typed_user_name(self) -> str | None:
+        """The user name typed at an Identity Center sign-in (``additionalEventData.UserName`` of
+        ``CredentialChallenge`` / ``UserAuthentication``), when it names someone: ``None`` for the
+        placeholder ``HIDDEN_DUE_TO_SECURITY_REASONS`` (a name typed wrong), ``Unknown`` or blank."""
+        return named(self.extra("UserName"))
+
+    @property
+    def actor_name(self) -> str:
+        """Who made the call, as a person reads it: :attr:`UserIdentity.display_name`, except that an
+        Identity Center user record without a user name (the 2025 shape: ``IdentityCenterUser``, only
+        ``onBehalfOf.userId``) is named by the user name typed at sign-in when the record has a real one,
+        and otherwise by the user id. Never blank when the record names the user in either place."""
+        identity = self.user_identity
+        if identity.type in IDENTITY_CENTER_USER_TYPES and not named(identity.user_name):
+            typed = self.typed_user_name
+            if typed:
+                return typed
+        return identity.display_name
+
+    @property
     def caller(self) -> str:
-        """Who made the call, and the AWS service that made it for them (``invokedBy``), if any."""
+        """Who made the call (:attr:`actor_name`), and the AWS service that made it for them
+        (``invokedBy``), if any."""
         via = self.user_identity.invoked_by
-        name = self.user_identity.display_name
+        name = self.actor_name
         return f"{name} (via {via})" if via else name
 
     @property
@@ -219,6 +256,14 @@ class CloudTrailRecord(_Model):
     @property
     def partition(self) -> str:
         return partition_of(self.user_identity.arn, self.aws_region)
+
+
+def named(value: Any) -> str | None:
+    """``value`` when it names someone: a non-blank string that is not a placeholder CloudTrail writes
+    instead of a name (``HIDDEN_DUE_TO_SECURITY_REASONS``, ``Unknown``); otherwise ``None``."""
+    if isinstance(value, str) and value.strip().lower() not in _NOT_A_NAME:
+        return value
+    return None
 
 
 def _lookup(block: dict[str, Any] | None, key: str) -> Any:
@@ -278,9 +323,9 @@ class CloudTrailEvent(EventBridgeModel):
         try:
             return handler(data)
         except ValidationError as error:
-            named = {"type": PydanticCustomError("invalid_cloudtrail_event", "{problem}",
+            first = {"type": PydanticCustomError("invalid_cloudtrail_event", "{problem}",
                                                  {"problem": invalid_event_message(data)}), "loc": (), "input": ""}
-            raise ValidationError.from_exception_data(cls.__name__, [named, *error.errors()]) from None
+            raise ValidationError.from_exception_data(cls.__name__, [first, *error.errors()]) from None
 
 
 _JSON_KINDS = {"NoneType": "null", "list": "an array", "str": "a string", "int": "a number", "float": "a number",

@@ -113,6 +113,9 @@ class RuleMeta:
     severity_note: str = ""  # when the severity differs from ``severity``, e.g. "CRITICAL for root"
     state: StateTrigger | None = None  # set for rules AWS Config evaluates (module has ``evaluate_state``)
     parameters: tuple[str, ...] = ()  # Config ruleParameters the rule reads (policy thresholds it overrides)
+    # what the rule reads of the deployment besides the policy, looked up before it runs (see Context):
+    # "organization" (the organisation's accounts), "policy_types" (Organizations policy types by id)
+    uses: tuple[str, ...] = ()
 
     @property
     def triggers(self) -> tuple[Trigger, ...]:

@@ -37,7 +37,8 @@ class Actor:
     @property
     def person(self) -> str:
         """Who it is, first: the role session name of an assumed-role session (``jane@example.com``),
-        otherwise the name (IAM user, ``root``, an Identity Center user name, a service)."""
+        otherwise the name (IAM user, ``root``, a service, an Identity Center user: the user name, or in
+        2025-shape records without one the name typed at sign-in or the user id)."""
         match = _ASSUMED_ROLE.fullmatch(self.arn or "")
         return match.group(2) if match else self.name
 
@@ -187,7 +188,7 @@ def build_finding(
         event_source=record.event_source,
         actor=Actor(
             type=identity.type,
-            name=identity.display_name,
+            name=record.actor_name,  # an Identity Center user by name or user id, in either record shape
             arn=identity.arn or None,
             account_id=identity.account_id,
             source_ip=record.source_ip_address,

@@ -1,14 +1,26 @@
-"""A CloudTrail trail was stopped, deleted or changed so that it records less (audit tampering).
+"""A CloudTrail trail was stopped, deleted, changed so that it records less, or pointed at another bucket or key
+(audit tampering).
 
 Decisions (spec/rules.md §A, checked against the real invictus records and the AWS samples):
 - Successful calls only (``record.succeeded``). The invictus StopLogging / DeleteTrail attempts that
   failed with ``TrailNotFoundException`` changed nothing and are not findings.
 - ``StopLogging`` and ``DeleteTrail`` always fire. ``requestParameters.name`` is a trail name or ARN.
-- ``UpdateTrail`` fires only when the request turns off multi-Region logging
+- ``UpdateTrail`` fires CRITICAL when the request turns off multi-Region logging
   (``isMultiRegionTrail: false``), global service events (``includeGlobalServiceEvents: false``) or
-  log file validation (``enableLogFileValidation: false``). An update that only changes the S3 bucket,
-  prefix, SNS topic or KMS key is not a finding here. The request is judged, not the earlier state
-  (which the record does not carry): setting ``false`` on a trail that was already ``false`` fires too.
+  log file validation (``enableLogFileValidation: false``), and HIGH (spec §A, after the third-wave
+  table) when it only points the trail at another S3 bucket (``s3BucketName``) or KMS key
+  (``kmsKeyId``): the logs keep flowing, but to a place (or under a key) the intruder may own, and
+  the old bucket's lifecycle or key policy no longer protects them. Field names are the UpdateTrail
+  API's in CloudTrail's lower-camel form (CloudTrail API reference, UpdateTrail; the request of the
+  sample ``cloudtrail_update_trail_s3_bucket__constructed`` follows AWS's UpdateTrail log example).
+  A ``kmsKeyId`` that is present but empty is how the API removes SSE-KMS (the CLI's
+  ``--kms-key-id ""``): it is named as the KMS encryption removed. A bucket or key that is present
+  is a change even when it equals the old one (the record does not carry the old value; IaC tools
+  that re-send every property are allow-listed for this rule, not special-cased here). Prefix, SNS
+  topic and CloudWatch Logs changes stay quiet. The request is judged, not the earlier state:
+  setting ``false`` on a trail that was already ``false`` fires too.
+- CloudTrail Lake (``StopEventDataStoreIngestion``, ``DeleteEventDataStore``) is
+  ``security_tooling_disabled``'s (spec §A), not this rule's.
 - ``PutEventSelectors`` fires when, after the call, the trail records no *write* management events.
   Field names and case follow the real invictus records: ``eventSelectors[].includeManagementEvents``
   (JSON boolean) and ``readWriteType``. The selectors echoed in ``responseElements`` (the trail's new
@@ -39,7 +51,7 @@ from identity_auditor.model.contract import Context, RuleMeta, Severity, Trigger
 
 META = RuleMeta(
     id="cloudtrail_logging_disabled",
-    title="CloudTrail logging stopped, deleted or reduced",
+    title="CloudTrail logging stopped, deleted, reduced or redirected",
     severity=Severity.CRITICAL,
     trigger=Trigger(
         "cloudtrail.amazonaws.com", ("StopLogging", "DeleteTrail", "UpdateTrail", "PutEventSelectors")
@@ -55,8 +67,9 @@ META = RuleMeta(
     ),
     remediation=(
         "Confirm with the caller that the change was approved. If not, restore the trail at once "
-        "(start-logging, re-create it, or put back multi-Region, global service events, log file validation "
-        "and All management events), treat the caller's credentials as compromised and review their other "
+        "(start-logging, re-create it, or put back multi-Region, global service events, log file validation, "
+        "All management events and the approved S3 bucket and KMS key), treat the caller's credentials as "
+        "compromised and review their other "
         "activity. Protect trails with a service control policy denying cloudtrail:StopLogging, DeleteTrail "
         "and UpdateTrail."
     ),
@@ -65,6 +78,7 @@ META = RuleMeta(
         "cloudtrail-create-and-update-a-trail-by-using-the-aws-cli-create-trail.html"
     ),
     compliance=("CIS5 4.5", "CIS5 3.1"),
+    severity_note="HIGH when UpdateTrail only changes the trail's S3 bucket or KMS key",
 )
 
 _UPDATE_SWITCHES = {
@@ -77,17 +91,26 @@ _UPDATE_SWITCHES = {
 def evaluate(record: CloudTrailRecord, ctx: Context) -> Violation | None:
     if not record.succeeded:
         return None
-    name, tail = record.event_name, ""
+    name, tail, severity = record.event_name, "", None
     if name == "StopLogging":
         change, verb = "logging stopped", "stopped logging on"
     elif name == "DeleteTrail":
         change, verb = "trail deleted", "deleted"
     elif name == "UpdateTrail":
         turned_off = [label for key, label in _UPDATE_SWITCHES.items() if _is_false(record.request(key))]
-        if not turned_off:
+        moved = _destination_changes(record)
+        if not turned_off and not moved:
             return None
-        change = "turned off " + ", ".join(turned_off)
-        verb = f"turned off {' and '.join(turned_off)} on"
+        changes = [f"turned off {', '.join(turned_off)}"] if turned_off else []
+        changes += [text for _, text in moved]
+        change = "; ".join(changes)
+        if turned_off:
+            verb = f"turned off {' and '.join(turned_off)} on"
+            tail = f"; {'; '.join(text for _, text in moved)}" if moved else ""
+        else:
+            verb = f"changed the {' and '.join(label for label, _ in moved)} of"
+            tail = f"; {'; '.join(text for _, text in moved)}"
+            severity = Severity.HIGH
     elif name == "PutEventSelectors":
         response = record.response_elements or {}
         effective = any(key in response for key in ("eventSelectors", "advancedEventSelectors"))
@@ -98,14 +121,42 @@ def evaluate(record: CloudTrailRecord, ctx: Context) -> Violation | None:
     else:
         return None
     trail, arn = _trail(record)
+    details = {"TrailName": trail, "Change": change}
+    if name == "UpdateTrail":
+        details.update(_destination_details(record))
     return Violation(
         description=(
             f"{record.caller} {verb} CloudTrail trail {trail} in account "
             f"{record.account_id} ({record.aws_region or 'unknown Region'}){tail}."
         ),
         resource_id=arn,
-        details={"TrailName": trail, "Change": change},
+        severity=severity,
+        details=details,
     )
+
+
+def _destination_changes(record: CloudTrailRecord) -> list[tuple[str, str]]:
+    """What an UpdateTrail request does to where the logs go, as (what, how) pairs: the bucket first, then
+    the key. Absent or ``null`` parameters change nothing; an empty ``kmsKeyId`` removes SSE-KMS."""
+    changes = []
+    bucket = record.request("s3BucketName")
+    if isinstance(bucket, str) and bucket:
+        changes.append(("S3 bucket", f"log files now go to S3 bucket {bucket}"))
+    key = record.request("kmsKeyId")
+    if isinstance(key, str):
+        text = f"log files now encrypted with KMS key {key}" if key.strip() else "KMS encryption of log files removed"
+        changes.append(("KMS key", text))
+    return changes
+
+
+def _destination_details(record: CloudTrailRecord) -> dict[str, str]:
+    details = {}
+    bucket, key = record.request("s3BucketName"), record.request("kmsKeyId")
+    if isinstance(bucket, str) and bucket:
+        details["S3BucketName"] = bucket
+    if isinstance(key, str):
+        details["KmsKeyId"] = key.strip() or "(removed)"
+    return details
 
 
 def _is_false(value: Any) -> bool:

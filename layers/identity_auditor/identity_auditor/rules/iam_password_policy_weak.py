@@ -6,7 +6,9 @@ Decisions (spec/rules.md §B):
   any reuse), when ``MinimumPasswordLength`` < 14, or when ``PasswordReusePrevention`` < 24 (absent counts
   as < 24). The annotation and the description name each weakness.
 - These are the CIS thresholds (14 and 24), not organisation knobs. Other settings (character classes,
-  expiry) are not judged: current guidance favours length and MFA over them.
+  expiry) are not judged: current guidance favours length and MFA over them. The thresholds and the words
+  for each weakness live in ``rules/_lib/password_policy.py``, shared with the event rule
+  ``iam_password_policy_weakened``.
 - Judged in every account, also one without IAM users: a user created later gets the weak policy.
 """
 
@@ -22,9 +24,7 @@ from identity_auditor.model.contract import (
     Violation,
 )
 from identity_auditor.model.snapshots import AccountSnapshot
-
-MIN_LENGTH = 14
-MIN_REUSE_PREVENTION = 24
+from identity_auditor.rules._lib.password_policy import MIN_LENGTH, MIN_REUSE_PREVENTION, NO_POLICY, weaknesses
 
 META = RuleMeta(
     id="iam_password_policy_weak",
@@ -57,17 +57,11 @@ META = RuleMeta(
 def evaluate_state(account: AccountSnapshot, ctx: Context) -> StateResult:
     policy = account.password_policy
     if policy is None:
-        weak = ["no password policy (IAM default: 8 characters, reuse allowed)"]
+        weak = [NO_POLICY]
         details = {"PasswordPolicy": "none"}
     else:
-        weak = []
-        if policy.minimum_length < MIN_LENGTH:
-            weak.append(f"minimum length {policy.minimum_length} (< {MIN_LENGTH})")
         reuse = policy.password_reuse_prevention
-        if reuse is None:
-            weak.append(f"no reuse prevention (< {MIN_REUSE_PREVENTION})")
-        elif reuse < MIN_REUSE_PREVENTION:
-            weak.append(f"reuse prevention {reuse} (< {MIN_REUSE_PREVENTION})")
+        weak = weaknesses(policy.minimum_length, reuse)
         details = {"MinimumPasswordLength": str(policy.minimum_length),
                    "PasswordReusePrevention": "not set" if reuse is None else str(reuse)}
         if not weak:

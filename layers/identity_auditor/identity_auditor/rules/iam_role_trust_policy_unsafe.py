@@ -3,15 +3,19 @@
 The analysis is :func:`identity_auditor.rules._lib.trust.analyze_trust_policy` (shared with the AWS Config rule);
 its module docs say exactly what is unsafe: a ``*`` principal without a condition pinning the caller,
 ``NotPrincipal`` with Allow, web identity federation without a pinned ``aud`` or ``sub`` (or with a
-bare-wildcard ``sub``), SAML federation without ``SAML:aud``, and AWS accounts outside the
-organisation policy's ``trusted_accounts`` (only when that list is set; the role's own account always
-counts as trusted).
+bare-wildcard ``sub``), SAML federation without ``SAML:aud``, and AWS accounts outside the zone of trust:
+the role's own account, the organisation policy's ``trusted_accounts`` and, when the deployment knows its
+organisation (``ctx.organization``, read with Organizations ``ListAccounts``), every account of it.
 
 Decisions (spec/rules.md §A):
 - The document is ``requestParameters.assumeRolePolicyDocument`` (CreateRole) or
   ``requestParameters.policyDocument`` (UpdateAssumeRolePolicy): plain JSON in real records; the
   URL-encoded copy in ``responseElements.role`` is used only when the request lacks the document.
-- Success only. CRITICAL when any problem is CRITICAL (``*`` principals, ``NotPrincipal``), else HIGH.
+- Success only. CRITICAL when any problem is CRITICAL (``*`` principals, ``NotPrincipal``), else HIGH, and
+  MEDIUM when the only problems are outside accounts that must present an ``sts:ExternalId`` (a vendor).
+  The finding names every outside account (``OutsideAccounts``) and, when the organisation's accounts were
+  not read (a CLI run, a deployment without ``OrganizationId``, or ``ListAccounts`` refused), says so and
+  how to widen the zone (``ZoneOfTrust``): an account of your own organisation is then reported too.
 - No exclusions for CloudFormation or Identity Center: an unsafe trust policy is unsafe whoever writes
   it. Only a caller the organisation policy explicitly allow-lists for this rule is skipped (by the
   engine, as for every rule); accepted exceptions are better written as suppressions.
@@ -78,6 +82,7 @@ META = RuleMeta(
     remediation_url="https://docs.aws.amazon.com/IAM/latest/UserGuide/confused-deputy.html",
     compliance=("CIS5 4.4", "CIS5 1.20"),
     state=StateTrigger("AWS::IAM::Role", periodic=False, change_triggered=True),
+    uses=("organization",),
 )
 
 
@@ -91,7 +96,7 @@ def evaluate(record: CloudTrailRecord, ctx: Context) -> Violation | None:
         return None
     try:
         problems = analyze_trust_policy(document, trusted_accounts=ctx.policy.trusted_accounts,
-                                        own_account=record.account_id)
+                                        own_account=record.account_id, organization=ctx.organization)
     except ValueError:
         return None  # IAM rejects malformed documents: see the module docs
     if not problems:
@@ -99,7 +104,7 @@ def evaluate(record: CloudTrailRecord, ctx: Context) -> Violation | None:
 
     role_name = str(record.request("roleName") or role.get("roleName") or "unknown")
     role_arn = role.get("arn") or _role_arn(record, role_name)
-    severity, summary, details = _summarise(problems, role_name)
+    severity, summary, details = _summarise(problems, role_name, ctx)
     caller = record.user_identity.display_name
     action = _ACTION.get(record.event_name, f"changed ({record.event_name}) role")
     return Violation(
@@ -121,17 +126,15 @@ def evaluate_state(role: RoleSnapshot, ctx: Context) -> StateResult:
     trusted = ctx.policy.trusted_accounts
     try:
         problems = analyze_trust_policy(role.trust_policy, trusted_accounts=trusted,
-                                        own_account=role.account_id)
+                                        own_account=role.account_id, organization=ctx.organization)
     except ValueError as error:
         return StateResult(Compliance.NOT_APPLICABLE,
                            clip(f"The trust policy of role {name} could not be read: {error}", 256))
     if not problems:
-        accounts = ("only trusted accounts" if trusted
-                    else "other accounts not checked (no trusted_accounts in the organisation policy)")
         return StateResult(Compliance.COMPLIANT,
-                           f"Trust policy of role {name}: no unpinned wildcard principal, NotPrincipal or "
-                           f"unpinned OIDC/SAML federation; {accounts}.")
-    severity, summary, details = _summarise(problems, role.name)
+                           clip(f"Trust policy of role {name}: no unpinned wildcard principal, NotPrincipal or "
+                                f"unpinned OIDC/SAML federation; only accounts in the zone of trust.", 256))
+    severity, summary, details = _summarise(problems, role.name, ctx)
     first = problems[0]
     more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
     return StateResult(
@@ -148,10 +151,10 @@ def evaluate_state(role: RoleSnapshot, ctx: Context) -> StateResult:
     )
 
 
-def _summarise(problems: list[TrustProblem], role_name: str) -> tuple[Severity, str, dict[str, str]]:
+def _summarise(problems: list[TrustProblem], role_name: str, ctx: Context) -> tuple[Severity, str, dict[str, str]]:
     """The severity, the one-line summary (first problem, count of the others) and the details of a
     non-empty list of problems; shared by the event and the state paths."""
-    critical = any(problem.severity is Severity.CRITICAL for problem in problems)
+    severity = max((problem.severity for problem in problems), key=_RANK.index)
     principals = list(dict.fromkeys(problem.principal for problem in problems))
     first = problems[0]
     more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
@@ -161,8 +164,31 @@ def _summarise(problems: list[TrustProblem], role_name: str) -> tuple[Severity, 
         "Principals": ", ".join(principals),
         **{f"Reason{number}": _reason(problem) for number, problem in enumerate(problems[:MAX_REASONS], 1)},
     }
+    outside = list(dict.fromkeys(problem.account for problem in problems if problem.account))
+    if outside:
+        details["OutsideAccounts"] = ", ".join(outside)
+        details["ZoneOfTrust"] = _zone(ctx)
     summary = f"{first.reason}, for principal {first.principal}{more}"
-    return Severity.CRITICAL if critical else Severity.HIGH, summary, details
+    if outside and len(outside) > 1:
+        summary += f"; outside accounts {', '.join(outside)}"
+    return severity, summary, details
+
+
+_RANK = [Severity.INFORMATIONAL, Severity.LOW, Severity.MEDIUM, Severity.HIGH, Severity.CRITICAL]
+
+
+def _zone(ctx: Context) -> str:
+    """What the zone of trust was, and how to widen it when the organisation's accounts were not read."""
+    widen = ("add accounts you trust to trusted_accounts in the organisation policy, or deploy with OrganizationId "
+             "and organizations:ListAccounts so every account of the organisation is trusted")
+    organization = ctx.organization
+    if organization is None:
+        return f"the role's account and trusted_accounts; the organisation's accounts are not known ({widen})"
+    if not organization.readable:
+        return (f"the role's account and trusted_accounts; the accounts of {organization.id or 'the organisation'} "
+                f"could not be read: {organization.problem} ({widen})")
+    return (f"the role's account, trusted_accounts and the {len(organization.accounts)} accounts of "
+            f"{organization.id or 'the organisation'}")
 
 
 def _reason(problem: TrustProblem) -> str:

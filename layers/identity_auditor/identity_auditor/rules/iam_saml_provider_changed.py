@@ -14,6 +14,14 @@ the response, ``UpdateSAMLProvider`` ``sAMLProviderArn`` + ``sAMLMetadataDocumen
   rule are skipped.
 - The finding names the provider (ARN and name), never the SAML metadata document (long, and not
   needed to triage: the provider can be read with ``aws iam get-saml-provider``).
+- ``UpdateSAMLProvider`` also carries SAML assertion encryption (IAM API reference, UpdateSAMLProvider:
+  ``AssertionEncryptionMode`` ``Required | Allowed``, ``AddPrivateKey``, ``RemovePrivateKey``, which
+  CloudTrail writes lower-camel: ``assertionEncryptionMode``, ``addPrivateKey``, ``removePrivateKey``).
+  The finding names a removed private key (``removePrivateKey`` present: its key id) and an
+  ``assertionEncryptionMode`` of ``Allowed``, which makes IAM accept unencrypted assertions again. The
+  record holds only the new mode, so ``Allowed`` is named whatever it was before; ``Required`` is
+  kept in the details without comment. Both stay HIGH, the rule's one severity. A private key being
+  added is never copied into the finding (it is a secret; CloudTrail may hide it anyway).
 """
 
 from __future__ import annotations
@@ -63,14 +71,31 @@ def evaluate(record: CloudTrailRecord, ctx: Context) -> Violation | None:
     managed = bool(name and fnmatchcase(name, _IDENTITY_CENTER_PROVIDER))
     whose = "IAM Identity Center's own SAML provider" if managed else "the SAML identity provider"
     details = {"ProviderName": str(name or ""), "ProviderArn": str(arn or ""), "IdentityCenterProvider": str(managed).lower()}
+    weakened = _encryption_changes(record, details) if record.event_name == "UpdateSAMLProvider" else []
     return Violation(
         description=(
             f"{record.user_identity.display_name} {_VERBS.get(record.event_name, 'changed')} {whose} "
-            f"{name or '(unknown)'} in account {account}."
+            f"{name or '(unknown)'} in account {account}{': ' + ' and '.join(weakened) if weakened else ''}."
         ),
         resource_id=str(arn or name or f"arn:{record.partition}:iam::{account}:saml-provider/unknown"),
         details=details,
     )
+
+
+def _encryption_changes(record: CloudTrailRecord, details: dict[str, str]) -> list[str]:
+    """What an UpdateSAMLProvider does to SAML assertion encryption, for the description; the facts go to
+    ``details``. Only the key id of a removed key is read; the private key being added never is."""
+    changes = []
+    removed = record.request("removePrivateKey")
+    if removed is not None and removed != "":
+        details["RemovedPrivateKey"] = str(removed)
+        changes.append(f"removed private key {removed}")
+    mode = _text(record.request("assertionEncryptionMode"))
+    if mode:
+        details["AssertionEncryptionMode"] = mode
+        if mode.strip().lower() == "allowed":
+            changes.append("set assertion encryption to Allowed (unencrypted SAML assertions are accepted)")
+    return changes
 
 
 def _text(value: object) -> str | None:

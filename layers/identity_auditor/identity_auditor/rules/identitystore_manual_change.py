@@ -16,12 +16,22 @@ sso-directory.amazonaws.com, SCIM as identitystore-scim.amazonaws.com):
   issuer's role ARN) are skipped: some IdP integrations sync through the Identity Store API from a role.
 - Success only. MEDIUM. The resource is the user, group or membership when the request or response names
   it (ARN forms ``arn:<partition>:identitystore:::user|group|membership/<id>``), else the identity store.
+- Both record shapes (AWS Security Blog, "Important changes to CloudTrail events for AWS IAM Identity
+  Center", 2024-11-19, updated 2025-11-26): administrative writes keep their caller (an ``AssumedRole``
+  session in the blog's CreateGroup example), but since July 2025 a group's ``displayName`` in
+  ``CreateGroup`` / ``UpdateGroup`` reads ``HIDDEN_DUE_TO_SECURITY_REASONS``. The group is therefore
+  named by its id; a display name is added to the details only when the record shows a real one (older
+  records). SCIM is recognised by event source and caller type, which did not change. A caller that is
+  an Identity Center user (``IdentityCenterUser``, named only by ``onBehalfOf.userId``) is named by that
+  id. Samples: ``identitystore_create_group_display_name_hidden__constructed`` (fires when the policy
+  says SCIM), ``identitystore_update_group_failed__constructed`` (quiet).
 """
 
 from __future__ import annotations
 
-from identity_auditor.model.cloudtrail import CloudTrailRecord
+from identity_auditor.model.cloudtrail import CloudTrailRecord, named
 from identity_auditor.model.contract import Context, RuleMeta, Severity, Trigger, Violation
+from identity_auditor.rules._lib import identity_center
 
 SCIM_SOURCE = "identitystore-scim.amazonaws.com"
 SCIM_IDENTITY_TYPE = "WebIdentityUser"
@@ -100,14 +110,29 @@ def evaluate(record: CloudTrailRecord, ctx: Context) -> Violation | None:
     if target:
         resource = f"arn:{record.partition}:identitystore:::{kind}/{target}"
     text = (
-        f"{record.user_identity.display_name} {action} directly in the Identity Center identity store"
+        f"{identity_center.caller(record)} {action} directly in the Identity Center identity store"
         f"{' ' + store if store else ''} of account {record.account_id} ({record.event_name} via "
         f"{record.event_source}), although the external identity provider provisions it through SCIM."
     )
     details = {"IdentityStoreId": store} if store else {}
     if target:
         details[f"{kind.capitalize()}Id"] = target
+    group_name = _group_display_name(record) if kind == "group" else None
+    if group_name:
+        details["GroupDisplayName"] = group_name
+    details.update(identity_center.caller_details(record))
     return Violation(description=text, resource_id=resource, details=details)
+
+
+def _group_display_name(record: CloudTrailRecord) -> str | None:
+    """A group's display name from the request or response, unless hidden (records since July 2025)."""
+    blocks = [record.request_parameters or {}, record.response_elements or {}]
+    blocks += [value for block in list(blocks) for value in block.values() if isinstance(value, dict)]  # {"group": …}
+    for source in blocks:
+        value = named(source.get("displayName"))
+        if value:
+            return value
+    return None
 
 
 def _target(record: CloudTrailRecord) -> tuple[str, str | None]:

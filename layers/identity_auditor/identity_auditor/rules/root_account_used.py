@@ -15,6 +15,22 @@ Decisions (spec/rules.md §A, CIS 1.6 / 4.3, checked against the AWS documentati
   ``signin_console_login_without_mfa`` judges the same record for MFA: a root login without MFA gives
   both findings (HIGH here, CRITICAL there), a root login with MFA only this one.
 - Root ``PasswordUpdated`` / ``EnableMFADevice`` and other root credential work count as root use.
+- A root session that ``sts:AssumeRoot`` issued (centralized root access: the management account or the
+  delegated administrator for IAM performing a scoped privileged task on a member account) is sanctioned
+  root use: still a finding, LOW. It is recognised by ``userIdentity.sessionContext.assumedRoot == "true"``
+  only. The CloudTrail userIdentity reference documents that flag as "true for a temporary session when a
+  management account or delegated administrator calls AWS STS AssumeRoot", but the only AWS examples (IAM
+  User Guide, "Track privileged tasks in AWS CloudTrail") show it on the *caller's* ``AssumeRoot`` record
+  (type ``AssumedRole``, which this rule never sees) and **not** on the member account's root record
+  (type ``Root``, an ``ASIA`` key, ``sessionContext.attributes`` only). No public real member-account
+  record was found to settle it; a record without the flag keeps HIGH, the safe side. The other way to
+  recognise the session (the ``ASIA`` key equal to ``responseElements.credentials.accessKeyId`` of an
+  ``AssumeRoot`` the auditor saw) needs state across events, often across accounts (the call is recorded in
+  the management account, the session's actions in the member account): rules are pure functions of one
+  record, so it is not done here; ``sts_root_session_assumed`` reports that key id on the caller's side,
+  and this finding names the session's key id (``AccessKeyId``) so the two can be matched. The task policy
+  is named on the caller's side only: the member-account record AWS documents carries no field that holds
+  it, and the rule reads no field that no record is known to have.
 - The rule itself never excuses root. Like every rule, its findings are skipped by the engine for a
   caller the organisation policy explicitly allow-lists for ``root_account_used``; for root, a
   suppression (findings still reach Security Hub) is the better tool for an accepted exception.
@@ -49,6 +65,7 @@ META = RuleMeta(
     ),
     remediation_url="https://docs.aws.amazon.com/IAM/latest/UserGuide/id_root-user.html",
     compliance=("CIS5 1.6", "CIS5 4.3", "CIS3 1.7", "CIS3 4.3"),
+    severity_note="LOW for a root session opened with sts:AssumeRoot (sessionContext.assumedRoot)",
 )
 
 
@@ -60,6 +77,7 @@ def evaluate(record: CloudTrailRecord, ctx: Context) -> Violation | None:
         return None
 
     account = record.account_id
+    assumed = identity.assumed_root
     if record.event_name == "ConsoleLogin":
         action = "signed in to the console"
     else:
@@ -72,8 +90,22 @@ def evaluate(record: CloudTrailRecord, ctx: Context) -> Violation | None:
         details["MFAUsed"] = str(record.extra("MFAUsed"))
     elif identity.session_context and identity.session_context.attributes:
         details["MFAUsed"] = "Yes" if identity.mfa_authenticated else "No"
+    if not assumed:
+        return Violation(
+            description=f"The root user of account {account} {action}{source}.",
+            resource_id=f"AWS::::Account:{account}",
+            details=details,
+        )
+    details["Session"] = "sts:AssumeRoot (centralized root access)"
+    if identity.access_key_id:
+        details["AccessKeyId"] = identity.access_key_id
     return Violation(
-        description=f"The root user of account {account} {action}{source}.",
+        description=(
+            f"The root user of account {account} {action}{source} in a privileged root session opened with "
+            "sts:AssumeRoot from the management or delegated-admin account."
+        ),
         resource_id=f"AWS::::Account:{account}",
+        severity=Severity.LOW,
         details=details,
     )
+

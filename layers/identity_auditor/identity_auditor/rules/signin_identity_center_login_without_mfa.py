@@ -20,10 +20,17 @@ and the IAM Identity Center user guide, "Understanding IAM Identity Center sign-
 - A value outside the lists above is not taken as a second factor: the sign-in is reported and the
   unrecognised value named, so that the list is extended deliberately (fail closed). A record without
   any ``CredentialType`` says nothing about the factors used and is not judged.
-- The identity type (``IdentityCenterUser``; ``Unknown`` in records before July 2025) is not used to
-  decide. The user is named by ``userIdentity.userName`` (older records) or
-  ``additionalEventData.UserName`` (newer ones). ``LoginTo`` is never copied into the finding: its
-  query string carries an authorisation code and a CSRF token; only its scheme and host are kept.
+- Both record shapes (AWS Security Blog, "Important changes to CloudTrail events for AWS IAM Identity
+  Center", 2024-11-19, updated 2025-11-26; samples ``signin_identity_center_*_2025__constructed``): the
+  identity type (``IdentityCenterUser`` since July 2025; ``Unknown`` before, and still for
+  unauthenticated steps) is not used to decide. The user is named by ``userIdentity.userName`` (older
+  records), else by the name typed at sign-in (``additionalEventData.UserName``, unless it is the
+  placeholder ``HIDDEN_DUE_TO_SECURITY_REASONS``), else by ``onBehalfOf.userId``. The resource is the
+  Identity Store user (``arn:<partition>:identitystore:::user/<userId>``) when the record carries the user
+  id (from October 2024 on), since the typed name varies (``anyuser``, ``anyuser@company.com``,
+  ``company.com\\anyuser`` for the same directory user); otherwise the user name.
+- ``LoginTo`` is never copied into the finding: its query string carries an authorisation code and a
+  CSRF token; only its scheme and host are kept.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from urllib.parse import urlsplit
 
 from identity_auditor.model.cloudtrail import SERVICE_EVENT, CloudTrailRecord
 from identity_auditor.model.contract import Context, RuleMeta, Severity, Trigger, Violation
+from identity_auditor.rules._lib import identity_center
 
 SECOND_FACTORS = frozenset({"TOTP", "RESYNC_TOTP", "WEBAUTHN", "SMARTCARD"})
 FIRST_FACTORS = frozenset({"PASSWORD"})
@@ -71,20 +79,29 @@ def evaluate(record: CloudTrailRecord, ctx: Context) -> Violation | None:
     if str(record.extra("DeviceEnrollmentRequired") or "").strip().lower() == "true":
         return None
 
-    identity = record.user_identity
-    name = identity.user_name or str(record.extra("UserName") or "") or "unknown user"
+    name = identity_center.user_name(record)
+    user_id = identity_center.user_id(record)
+    label = identity_center.user_label(record) or "(not named in the record)"
     unknown = [factor for factor in factors if factor not in FIRST_FACTORS]
     used = ",".join(factors)
-    text = f"Identity Center user {name} signed in to account {record.account_id} with {used} only"
+    text = f"Identity Center user {label} signed in to account {record.account_id} with {used} only"
     if unknown:
         text += f" (unrecognised credential type {', '.join(unknown)}; none is a known second factor)."
     else:
         text += ", without a second factor."
     details = {"CredentialType": str(raw), "AuthWorkflowID": str(record.extra("AuthWorkflowID") or "")}
+    if name:
+        details["UserName"] = name
+    if user_id:
+        details["UserId"] = user_id
+    store = identity_center.identity_store_id(record)
+    if store:
+        details["IdentityStoreId"] = store
     portal = _origin(record.extra("LoginTo"))
     if portal:
         details["LoginTo"] = portal
-    return Violation(description=text, resource_id=name, details=details)
+    resource = identity_center.user_arn(record.partition, user_id) if user_id else name or "unknown user"
+    return Violation(description=text, resource_id=resource, details=details)
 
 
 def _origin(url) -> str:

@@ -16,6 +16,9 @@ Decisions (spec/rules.md §A; field names as in the real ``CreateAccountAssignme
   as the default ``*AdministratorAccess*`` cannot match a record. Removing a privileged assignment is
   HIGH too: an intruder locking responders out looks exactly like that.
 - Everything else: MEDIUM. The resource is the target account (``AwsAccount``): its access changed.
+- Both record shapes: a caller of type ``IdentityCenterUser`` (no ARN, no ``userName``) is named by its
+  ``onBehalfOf.userId`` (:mod:`identity_auditor.rules._lib.identity_center`), never "unknown"; having no
+  ARN, it is never allow-listed automation.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from __future__ import annotations
 from identity_auditor.model.cloudtrail import CloudTrailRecord
 from identity_auditor.model.contract import Context, RuleMeta, Severity, Trigger, Violation
 from identity_auditor.model.policy import matches_any
+from identity_auditor.rules._lib import identity_center
 
 META = RuleMeta(
     id="sso_account_assignment_changed",
@@ -71,8 +75,9 @@ def evaluate(record: CloudTrailRecord, ctx: Context) -> Violation | None:
     target = details.get("targetId")
     principal = f"{principal_type.lower() or 'principal'} {details.get('principalId', '(unknown)')}"
     verb = "assigned" if creating else "removed the assignment of"
+    details.update(identity_center.caller_details(record))
     text = (
-        f"{record.user_identity.display_name} {verb} permission set {permission_set or '(unknown)'} "
+        f"{identity_center.caller(record)} {verb} permission set {permission_set or '(unknown)'} "
         f"{'to' if creating else 'from'} {principal} on account {target or '(unknown)'}"
     )
     text += f", {' and '.join(reasons)}." if reasons else "."

@@ -24,12 +24,16 @@ and ``sso-directory``):
   the organisation policy explicitly allow-lists for this rule, as for every rule).
 - The console-only sso-directory calls have no published request shape; only documented fields
   (``instanceArn``, ``identityStoreId``) are read, when present, to name the resource.
+- Both record shapes: a caller of type ``IdentityCenterUser`` (no ARN, no ``userName``) is named by its
+  ``onBehalfOf.userId`` (:mod:`identity_auditor.rules._lib.identity_center`), never "unknown"; having no
+  ARN, it is never allow-listed automation.
 """
 
 from __future__ import annotations
 
 from identity_auditor.model.cloudtrail import CloudTrailRecord
 from identity_auditor.model.contract import Context, RuleMeta, Severity, Trigger, Violation
+from identity_auditor.rules._lib import identity_center
 
 _SWITCH = {  # CRITICAL
     "AssociateDirectory": "associated a directory with",
@@ -116,8 +120,9 @@ def evaluate(record: CloudTrailRecord, ctx: Context) -> Violation | None:
         return None
     details = {key: str(record.request(key)) for key in _NAMING_KEYS if record.request(key)}
     subject = details.get("instanceArn") or details.get("identityStoreId")
+    details.update(identity_center.caller_details(record))
     text = (
-        f"{record.user_identity.display_name} {action} IAM Identity Center{' ' + subject if subject else ''} "
+        f"{identity_center.caller(record)} {action} IAM Identity Center{' ' + subject if subject else ''} "
         f"in account {record.account_id} ({name} via {record.event_source})."
     )
     return Violation(

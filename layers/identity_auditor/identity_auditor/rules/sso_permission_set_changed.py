@@ -18,6 +18,9 @@ Decisions (spec/rules.md §A; request shapes from the sso-admin API reference, c
   named ``AdministratorAccess``. A permissions boundary limits rights and never raises the severity.
 - Everything else, including ``ProvisionPermissionSet`` (pushes the permission set to accounts) and
   deletions: MEDIUM.
+- Both record shapes: a caller of type ``IdentityCenterUser`` (no ARN, no ``userName``) is named by its
+  ``onBehalfOf.userId`` (:mod:`identity_auditor.rules._lib.identity_center`), never "unknown"; having no
+  ARN, it is never allow-listed automation.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from urllib.parse import unquote
 
 from identity_auditor.model.cloudtrail import CloudTrailRecord
 from identity_auditor.model.contract import Context, RuleMeta, Severity, Trigger, Violation
+from identity_auditor.rules._lib import identity_center
 
 _CHANGES = {
     "CreatePermissionSet": "created",
@@ -89,8 +93,9 @@ def evaluate(record: CloudTrailRecord, ctx: Context) -> Violation | None:
         details["Grants"] = grant
     subject = details.get("permissionSetArn") or details.get("name") or "unknown permission set"
     action = _CHANGES.get(record.event_name, f"changed ({record.event_name})")
+    details.update(identity_center.caller_details(record))
     text = (
-        f"{record.user_identity.display_name} {action} the Identity Center permission set {subject} "
+        f"{identity_center.caller(record)} {action} the Identity Center permission set {subject} "
         f"({record.event_name}) in account {record.account_id}"
     )
     text += f", granting {grant}." if grant else "."

@@ -6,27 +6,30 @@ administrator doing it for someone else is the social-engineering path ("I lost 
 Decisions (spec/rules.md §A; no public sample of this event exists, so the sample in events/ is
 constructed):
 - Success: no ``errorCode`` and no ``Failure`` value.
-- Who removed it is decided from the caller's identity type. Identity Center users manage their own
-  devices in the AWS access portal, and those events carry ``userIdentity.type``
-  ``IdentityCenterUser`` (``Unknown`` in records before July 2025) with ``onBehalfOf.userId`` (user
-  guide, "CloudTrail use cases for IAM Identity Center": "using the AWS access portal, including
-  managing MFA devices"): MEDIUM, a user removed their own device. The portal offers no way to manage
-  another user's devices.
+- Who removed it is decided from the caller, in both record shapes (AWS Security Blog, "Important
+  changes to CloudTrail events for AWS IAM Identity Center", 2024-11-19, updated 2025-11-26: MFA device
+  management in the AWS access portal is one of the events that changed). Identity Center users manage
+  their own devices in the AWS access portal; those records carry ``userIdentity.type``
+  ``IdentityCenterUser`` with ``onBehalfOf.userId`` and no ``userName`` (since July 2025), or ``Unknown``
+  with ``userName`` (before; from October 2024 with ``onBehalfOf`` too). Such a caller removing a device
+  is MEDIUM (self-service: the portal offers no way to manage another user's devices), unless the
+  request names a user (``userId``) and the record names the caller by a different ``onBehalfOf.userId``:
+  a portal user removing someone else's device is HIGH.
 - Any other caller type (``AssumedRole`` such as an ``AWSReservedSSO_*`` console session, ``IAMUser``,
   ``Root``, ...) is an administrator acting on a user in the console or API: HIGH.
 - ``DeleteMfaDeviceForUser`` is a console-only (sso-directory) operation without a published request
-  shape. The affected user is named only if the request carries a ``userId`` (the Identity Store's
-  name for a user id) somewhere in ``requestParameters``; no other field name is assumed.
-- The shared record model drops ``userIdentity.onBehalfOf``; once it is kept, a portal user whose
-  ``onBehalfOf.userId`` differs from the request's ``userId`` should be treated as HIGH too.
+  shape. The affected user is named by a ``userId`` found anywhere in ``requestParameters`` (the Identity
+  Store's name for a user id); no other field name is assumed. Without one, a self-service removal names
+  the caller (``onBehalfOf.userId``, or the user name of older records): the user removed their own
+  device. Samples: ``sso_directory_delete_mfa_device_for_user_*`` (``self_service`` is the 2025 shape,
+  ``self_service_unknown_type`` the older one).
 """
 
 from __future__ import annotations
 
 from identity_auditor.model.cloudtrail import CloudTrailRecord
 from identity_auditor.model.contract import Context, RuleMeta, Severity, Trigger, Violation
-
-SELF_SERVICE_TYPES = ("IdentityCenterUser", "Unknown")
+from identity_auditor.rules._lib import identity_center
 
 META = RuleMeta(
     id="sso_user_mfa_device_removed",
@@ -60,20 +63,31 @@ def evaluate(record: CloudTrailRecord, ctx: Context) -> Violation | None:
         return None
     identity = record.user_identity
     target = _find(record.request_parameters, "userId")
-    store = _find(record.request_parameters, "identityStoreId")
-    user = f"user {target}" if target else "a user"
-    self_service = identity.type in SELF_SERVICE_TYPES
+    store = _find(record.request_parameters, "identityStoreId") or identity_center.identity_store_id(record)
+    portal_user = identity_center.is_portal_user(record)
+    caller_id = identity_center.user_id(record)
+    self_service = portal_user and (not target or not caller_id or target == caller_id)
     if self_service:
-        text = f"Identity Center {user} removed one of their own MFA devices in the AWS access portal"
+        target = target or caller_id
+        who = identity_center.user_label(record) or target
+        text = (f"Identity Center user {who}" if who else "An Identity Center user") + (
+            " removed one of their own MFA devices in the AWS access portal")
+        removed_by = "self-service"
     else:
-        caller = f"{identity.display_name} ({identity.type or 'unknown type'})"
+        user = f"user {target}" if target else "a user"
+        if portal_user:
+            caller = identity_center.caller(record)
+            removed_by = "another Identity Center user"
+        else:
+            caller = f"{record.actor_name} ({identity.type or 'unknown type'})"
+            removed_by = "administrator"
         text = f"{caller} removed an MFA device of Identity Center {user}"
-    details = {"RemovedBy": "self-service" if self_service else "administrator"}
+    details = {"RemovedBy": removed_by, **identity_center.caller_details(record)}
     if target:
         details["UserId"] = target
     if store:
         details["IdentityStoreId"] = store
-    resource = f"arn:{record.partition}:identitystore:::user/{target}" if target else store or "unknown user"
+    resource = identity_center.user_arn(record.partition, target) if target else store or "unknown user"
     return Violation(
         description=f"{text} (account {record.account_id}).",
         resource_id=resource,

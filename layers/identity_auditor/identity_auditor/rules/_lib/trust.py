@@ -30,9 +30,12 @@ statements never make a policy unsafe):
   Google ``accounts.google.com:aud`` or ``:oaud`` plus ``:sub``; Facebook ``graph.facebook.com:app_id``
   plus ``:id``; Login with Amazon ``www.amazon.com:app_id`` plus ``:user_id``.
 * ``saml-aud`` (HIGH): a ``saml-provider/`` principal with ``sts:AssumeRoleWithSAML`` but no pinned ``SAML:aud``.
-* ``untrusted-account`` (HIGH): an AWS principal (account id, ``:root``, role, user or session ARN) in
-  an account outside ``trusted_accounts`` (checked only when that set is non-empty; ``own_account`` is
-  always trusted), unless ``aws:PrincipalOrgID`` / ``aws:PrincipalOrgPaths`` pins the organisation.
+* ``untrusted-account`` (HIGH; MEDIUM when every statement admitting the account pins ``sts:ExternalId``,
+  the usual third-party vendor pattern): an AWS principal (account id, ``:root``, role, user or session
+  ARN) in an account outside the **zone of trust** (as in IAM Access Analyzer: ``own_account``,
+  ``trusted_accounts`` and, when the organisation's accounts are known, every account of
+  ``organization``), unless ``aws:PrincipalOrgID`` / ``aws:PrincipalOrgPaths`` pins the organisation
+  (when the organisation's id is known, only values naming it count; otherwise any pinned value does).
   Unique ids (``AROA...``, left where a trusted principal was deleted) name no account and are skipped;
   service principals are fine on their own.
 
@@ -61,17 +64,19 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 from typing import Any
 from urllib.parse import unquote
 
 from identity_auditor.model.contract import Severity
+from identity_auditor.model.deployment import Organization
 
 ASSUME_ACTIONS = ("sts:assumerole", "sts:assumerolewithwebidentity", "sts:assumerolewithsaml")
 CALLER_KEYS = frozenset({"aws:principalorgid", "aws:principalorgpaths", "aws:principalaccount",
                          "aws:principalarn", "aws:sourceaccount", "aws:sourcearn"})
 ORG_KEYS = frozenset({"aws:principalorgid", "aws:principalorgpaths"})
+EXTERNAL_ID = "sts:externalid"
 _ID_KEYS = frozenset({"aws:principalorgid", "aws:principalaccount", "aws:sourceaccount"})
 _ARN_KEYS = frozenset({"aws:principalarn", "aws:sourcearn"})
 _PINNING_OPERATORS = frozenset({"stringequals", "stringequalsignorecase", "stringlike", "arnequals", "arnlike"})
@@ -95,9 +100,10 @@ class TrustProblem:
     statement_index: int  # position in ``Statement`` (0 when it is a single object)
     sid: str | None
     principal: str  # the offending principal as written, e.g. "*" or "arn:aws:iam::111122223333:root"
-    severity: Severity  # CRITICAL or HIGH
+    severity: Severity  # CRITICAL, HIGH, or MEDIUM (an outside account that must present an external id)
     code: str  # stable kind, e.g. "wildcard-principal", "web-identity-sub-wildcard"
     reason: str  # short, human
+    account: str | None = None  # the outside account of an ``untrusted-account`` problem
 
     @property
     def where(self) -> str:
@@ -109,20 +115,39 @@ def analyze_trust_policy(
     *,
     trusted_accounts: frozenset[str] = frozenset(),
     own_account: str | None = None,
+    organization: Organization | None = None,
 ) -> list[TrustProblem]:
     """The problems of a trust policy, in statement order; ``[]`` when it is safe. See the module docs."""
     policy = parse_policy(document)
-    trusted = frozenset(trusted_accounts) | ({own_account} if own_account else set())
+    zone = zone_of_trust(trusted_accounts, own_account, organization)
+    org_id = organization.id if organization else None
     problems: list[TrustProblem] = []
     for index, statement in enumerate(_statements(policy)):
         if str(_get(statement, "Effect") or "").lower() != "allow" or not _grants_assume(statement, index):
             continue
         sid = _get(statement, "Sid") or None
-        found = _check_statement(statement, _Conditions(_get(statement, "Condition"), index),
-                                 trusted if trusted_accounts else frozenset())
-        problems.extend(TrustProblem(index, sid, principal, severity, code, reason)
-                        for principal, severity, code, reason in found)
-    return problems
+        found = _check_statement(statement, _Conditions(_get(statement, "Condition"), index), zone, org_id)
+        problems.extend(TrustProblem(index, sid, principal, severity, code, reason, account)
+                        for principal, severity, code, reason, account in found)
+    return _vendor_only_when_always_vendor(problems)
+
+
+def zone_of_trust(trusted_accounts: frozenset[str], own_account: str | None,
+                  organization: Organization | None) -> frozenset[str]:
+    """The accounts a role may trust without a finding: its own, ``trusted_accounts``, and the organisation's
+    accounts when they could be read."""
+    zone = set(trusted_accounts) | ({own_account} if own_account else set())
+    if organization is not None and organization.readable:
+        zone |= organization.accounts
+    return frozenset(zone)
+
+
+def _vendor_only_when_always_vendor(problems: list[TrustProblem]) -> list[TrustProblem]:
+    """An outside account is MEDIUM only when *every* statement admitting it pins ``sts:ExternalId``: one
+    statement without makes each of that account's problems HIGH."""
+    high = {p.account for p in problems if p.code == "untrusted-account" and p.severity is Severity.HIGH}
+    return [replace(p, severity=Severity.HIGH) if p.code == "untrusted-account" and p.account in high else p
+            for p in problems]
 
 
 def parse_policy(document: str | dict) -> dict:
@@ -207,6 +232,16 @@ class _Conditions:
                     return "pinned"
         return "wildcard" if seen else "absent"
 
+    def pins_organization(self, org_id: str | None) -> bool:
+        """``aws:PrincipalOrgID`` / ``aws:PrincipalOrgPaths`` pin the caller to an organisation, and, when
+        ``org_id`` is known, every value names that organisation (``o-…``, or a path starting ``o-…/``)."""
+        if self.state(ORG_KEYS) != "pinned":
+            return False
+        if not org_id:
+            return True
+        return any(values and all(v == org_id or v.startswith(f"{org_id}/") for v in values)
+                   for key in ORG_KEYS for values in self.pinning.get(key, ()))
+
 
 def is_bare_wildcard(key: str, value: str) -> bool:
     """``value`` of condition key ``key`` leaves the first meaningful part open (module docs)."""
@@ -239,28 +274,31 @@ def _principals(statement: dict) -> list[tuple[str, str]]:
     return [(str(kind), value) for kind, values in principal.items() for value in _values(values)]
 
 
-def _check_statement(statement: dict, conditions: _Conditions, trusted: frozenset[str]):
-    """(principal, severity, code, reason) tuples for one Allow statement that grants an assume action."""
+def _check_statement(statement: dict, conditions: _Conditions, zone: frozenset[str], org_id: str | None):
+    """(principal, severity, code, reason, account) tuples for one Allow statement that grants an assume action."""
     not_principal = _get(statement, "NotPrincipal")
     if not_principal is not None:
         yield (f"NotPrincipal {json.dumps(not_principal, sort_keys=True)}", Severity.CRITICAL, "not-principal",
-               "NotPrincipal with Allow trusts every principal except the ones listed")
+               "NotPrincipal with Allow trusts every principal except the ones listed", None)
     for kind, value in _principals(statement):
         if value == "*" or (kind.lower() == "aws" and "*" in value):
             caller = conditions.state(CALLER_KEYS)
             if caller != "pinned":
                 why = "only bare wildcards pin the caller" if caller == "wildcard" else "no condition pins the caller"
                 yield (value, Severity.CRITICAL, "wildcard-principal",
-                       f"any AWS principal can assume the role ({why}; sts:ExternalId does not count)")
+                       f"any AWS principal can assume the role ({why}; sts:ExternalId does not count)", None)
         elif kind.lower() == "aws":
             account = account_of(value)
-            if trusted and account and account not in trusted and conditions.state(ORG_KEYS) != "pinned":
-                yield (value, Severity.HIGH, "untrusted-account",
-                       f"account {account} is not a trusted account and no condition pins the organisation")
+            if account and account not in zone and not conditions.pins_organization(org_id):
+                vendor = conditions.state((EXTERNAL_ID,)) == "pinned"
+                yield (value, Severity.MEDIUM if vendor else Severity.HIGH, "untrusted-account",
+                       f"account {account} is outside the zone of trust and no condition pins the organisation"
+                       + (" (it must present an sts:ExternalId, the usual vendor pattern)" if vendor else ""),
+                       account)
         elif kind.lower() == "federated":
             if ":saml-provider/" in value:
                 if _covers(statement, "sts:assumerolewithsaml") and conditions.state(("saml:aud",)) != "pinned":
-                    yield (value, Severity.HIGH, "saml-aud", "SAML federation without a SAML:aud condition")
+                    yield (value, Severity.HIGH, "saml-aud", "SAML federation without a SAML:aud condition", None)
             elif _covers(statement, "sts:assumerolewithwebidentity"):
                 yield from _check_web_identity(value, conditions)
 
@@ -274,13 +312,14 @@ def _check_web_identity(provider_value: str, conditions: _Conditions):
     if aud != "pinned":
         detail = "only a bare wildcard" if aud == "wildcard" else "no"
         yield (provider_value, Severity.HIGH, "web-identity-aud",
-               f"web identity federation with {detail} {aud_key} condition (any audience's token is accepted)")
+               f"web identity federation with {detail} {aud_key} condition (any audience's token is accepted)", None)
     if sub == "absent":
         yield (provider_value, Severity.HIGH, "web-identity-sub",
-               f"web identity federation without a {sub_key} condition (any identity of the provider can assume)")
+               f"web identity federation without a {sub_key} condition (any identity of the provider can assume)",
+               None)
     elif sub == "wildcard":
         yield (provider_value, Severity.HIGH, "web-identity-sub-wildcard",
-               f"web identity federation whose {sub_key} condition is a bare wildcard")
+               f"web identity federation whose {sub_key} condition is a bare wildcard", None)
 
 
 def web_identity_provider(federated: str) -> str:
