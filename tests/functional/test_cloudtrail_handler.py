@@ -307,3 +307,23 @@ def test_an_aws_health_scim_token_warning_is_imported_and_alerted(module, accoun
     assert "SCIM" in alert["Subject"]
     assert module.handler(envelope, lambda_context)["findings"] == result["findings"]  # redelivery: same finding
     assert account.alerts() == []  # and no second page (the first was read above)
+
+
+def test_tampering_with_the_deployments_own_rule_is_critical_and_another_stacks_is_not(account, lambda_context,
+                                                                                       monkeypatch):
+    """The handler knows the auditor's own resources from its stack name (AUDITOR_STACK_NAME, set by the template):
+    disabling the stack's EventBridge rule pages; the same call on a rule of another stack does not."""
+    monkeypatch.setenv("AUDITOR_STACK_NAME", "identity-auditor")
+    handler = support.load_handler_module().handler
+    own = support.load_sample("events_disable_rule_auditor_route__constructed")
+    assert own["detail"]["requestParameters"]["name"].startswith("identity-auditor-")
+    result = handler(own, lambda_context)
+    assert [f.split("/")[0] for f in result["findings"]] == ["auditor_pipeline_tampered"]
+    (finding,) = account.findings()
+    assert finding["Severity"]["Label"] == "CRITICAL"
+    other = json.loads(json.dumps(own))
+    other["detail"]["eventID"] = "0b8f3c1e-2d4a-4e6b-8c0d-1f2e3a4b5c6d"
+    other["detail"]["requestParameters"]["name"] = "payments-nightly-batch"
+    assert handler(other, lambda_context)["findings"] == []
+    monkeypatch.delenv("AUDITOR_STACK_NAME")
+    assert support.load_handler_module().handler(own, lambda_context)["findings"] == []  # a stack it does not know

@@ -48,7 +48,7 @@ from identity_auditor.engine.registry import REGISTRY, Registry, Rule
 from identity_auditor.model.contract import ANY, Trigger
 from identity_auditor.sinks.asff import to_asff
 from pydantic import ValidationError
-from support import MANIFEST, PRODUCT_ARN, load_handler_module, load_sample, sample_names
+from support import MANIFEST, PRODUCT_ARN, ROOT, load_handler_module, load_sample, sample_names
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 
@@ -411,3 +411,31 @@ def test_rules_treat_request_values_of_the_wrong_type_as_absent(app, lambda_cont
     assert error is None
     assert rule_set(evaluation) == EXPECTED[sample]  # the wrong-typed value changes nothing else
     count(SUITE)
+
+
+# -- AWS Health events (sso_scim_token_expiring): read as records by the same handler ---------------------------
+
+HEALTH_SAMPLES = sorted((ROOT / "events" / "health").glob("*.json"))
+
+
+@pytest.mark.parametrize("path", HEALTH_SAMPLES, ids=lambda path: path.stem)
+def test_mutated_health_events_evaluate_or_fail_with_a_clear_error(app, lambda_context, sized, path):
+    """Every mutation of a Health event either evaluates (findings valid ASFF, no rule error) or fails the
+    invocation with a ValueError (to the dead-letter queue) that names the event; never a crash."""
+    sample = json.loads(path.read_text())
+    for mutation in pick(record_mutations(sample) + envelope_mutations(sample), sized(20, 200),
+                         seed=f"health/{path.name}"):
+        event = mutation.apply(sample)
+        app.ENGINE.last = None
+        try:
+            result = app.handler(event, lambda_context)
+        except Exception as error:
+            assert isinstance(error, ValueError) and not isinstance(error, CRASHES), (mutation.name, repr(error)[:500])
+            envelope_id = event.get("id") if isinstance(event, dict) else None
+            assert (not _printable(envelope_id) or envelope_id in str(error) or "health-" in str(error)
+                    or "AWS Health" in str(error)), (mutation.name, str(error)[:500])
+        else:
+            assert result["ruleErrors"] == [], mutation.name
+            for finding in app.ENGINE.last.findings:
+                assert not asff_problems(to_asff(finding, product_arn=PRODUCT_ARN, updated_at=NOW)), mutation.name
+        count(SUITE)

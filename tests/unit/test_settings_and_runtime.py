@@ -70,3 +70,19 @@ def test_progress_is_shown_on_a_terminal_for_many_files_only():
     few = _Terminal()
     _Progress(few, 3).step("a")
     assert few.getvalue() == ""
+
+
+def test_the_auditors_own_resources_come_from_the_stack_name_and_the_settings():
+    settings = Settings.from_env({
+        "AUDITOR_STACK_NAME": "identity-auditor",
+        "FINDINGS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:identity-auditor-FindingsTopic-1A2B3C",
+        "FINDINGS_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/custom-findings",
+        "POLICY_SSM_PARAMETER": "/security/auditor-policy",
+        "POLICY_APPCONFIG": "abc1234/prod/xyz9876",
+    })
+    own = settings.auditor_resources
+    assert own.owns("identity-auditor-cloudtrail-evaluator")  # every resource named after the stack
+    assert own.owns("arn:aws:sqs:us-east-1:123456789012:custom-findings")
+    assert own.owns("/security/auditor-policy") and own.owns("xyz9876") and own.owns("abc1234")
+    assert not own.owns("payments-api") and not own.owns("prod")
+    assert not Settings.from_env({"FINDINGS_TOPIC_ARN": settings.findings_topic_arn}).auditor_resources.known

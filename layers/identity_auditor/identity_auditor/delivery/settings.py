@@ -40,15 +40,22 @@ class Settings:
     member_role_name: str | None = None  # role in member accounts for work about them (organisation deployment)
     organization_id: str | None = None  # the deployment's AWS organisation (o-...): its accounts are trusted
     auditor_stack_name: str | None = None  # the stack: resources named "<stack>-..." are the auditor's own
-    auditor_resources_list: tuple[str, ...] = ()  # ARNs and names of the auditor's own resources
 
     @property
     def auditor_resources(self) -> AuditorResources:
-        """The auditor's own resources, as ``auditor_pipeline_tampered`` recognises them."""
-        arns = frozenset(item for item in self.auditor_resources_list if item.startswith("arn:"))
-        names = frozenset(item for item in self.auditor_resources_list if not item.startswith("arn:"))
-        prefixes = (f"{self.auditor_stack_name}-",) if self.auditor_stack_name else ()
-        return AuditorResources(arns=arns, names=names, name_prefixes=prefixes)
+        """The auditor's own resources, as ``auditor_pipeline_tampered`` recognises them: everything named after
+        the stack (functions, EventBridge rules and bus, and the topics and queues whose names CloudFormation
+        generates as ``<stack>-<logical id>-<suffix>``), the findings topic and queue, the policy parameter, and
+        the AppConfig application and profile of the policy (as configured: ids, or names)."""
+        if not self.auditor_stack_name:
+            return AuditorResources()
+        arns = {item for item in (self.findings_topic_arn, self.findings_queue_url) if item}
+        names = {self.policy_ssm_parameter} if self.policy_ssm_parameter else set()
+        if self.policy_appconfig:
+            application, _, profile = self.policy_appconfig.split("/")
+            names |= {application, profile}
+        return AuditorResources(arns=frozenset(arns), names=frozenset(names),
+                                name_prefixes=(f"{self.auditor_stack_name}-",))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -86,8 +93,6 @@ class Settings:
             member_role_name=member_role,
             organization_id=organization,
             auditor_stack_name=env.get("AUDITOR_STACK_NAME", "").strip() or None,
-            auditor_resources_list=tuple(item.strip() for item in env.get("AUDITOR_RESOURCES", "").split(",")
-                                         if item.strip()),
         )
 
 

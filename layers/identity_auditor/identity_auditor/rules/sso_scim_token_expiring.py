@@ -62,9 +62,9 @@ def evaluate(record: CloudTrailRecord, ctx: Context) -> Violation | None:
     text = _description(detail)
     expires = _expiry(text, detail)
     account = record.account_id
-    entities = [str(e.get("entityValue")) for e in detail.get("affectedEntities") or [] if isinstance(e, dict)
-                and e.get("entityValue")]
-    details = {"HealthEventArn": str(detail.get("eventArn") or ""), "StatusCode": str(detail.get("statusCode") or "")}
+    entities = [e["entityValue"] for e in _list(detail.get("affectedEntities"))
+                if isinstance(e, dict) and isinstance(e.get("entityValue"), str) and e["entityValue"]]
+    details = {"HealthEventArn": _text(detail.get("eventArn")), "StatusCode": _text(detail.get("statusCode"))}
     if entities:
         details["AffectedEntities"] = ", ".join(entities)[:512]
     if expires is not None:
@@ -86,9 +86,18 @@ def evaluate(record: CloudTrailRecord, ctx: Context) -> Violation | None:
     )
 
 
+def _list(value) -> list:
+    """A list field of the Health event; anything else (a hostile or broken event) counts as absent."""
+    return value if isinstance(value, list) else []
+
+
+def _text(value) -> str:
+    return value if isinstance(value, str) else ""
+
+
 def _description(detail: dict) -> str:
-    parts = detail.get("eventDescription") or []
-    return " ".join(str(p.get("latestDescription") or "") for p in parts if isinstance(p, dict))
+    return " ".join(_text(p.get("latestDescription")) for p in _list(detail.get("eventDescription"))
+                    if isinstance(p, dict))
 
 
 def _expiry(text: str, detail: dict) -> date | None:
@@ -103,7 +112,7 @@ def _expiry(text: str, detail: dict) -> date | None:
             return date(int(match[3]), _MONTHS.index(match[1].lower()) + 1, int(match[2]))
         except ValueError:
             continue
-    if str(detail.get("eventTypeCategory") or "") == "scheduledChange":
+    if detail.get("eventTypeCategory") == "scheduledChange":
         start = health_time(detail.get("startTime"))
         return start.date() if start else None
     return None
