@@ -128,12 +128,14 @@ def per_event() -> None:
     import orjson
     from identity_auditor.archive.inputs import as_eventbridge
     from identity_auditor.engine.events import Engine
+    from identity_auditor.engine.registry import REGISTRY
     from identity_auditor.model.cloudtrail import CloudTrailEvent
     from identity_auditor.model.contract import Context
 
     texts = [orjson.dumps(as_eventbridge(r)) for p in sorted(CORPUS.glob("*.json"))
              for r in json.loads(p.read_text())["Records"]]
-    engine, ctx = Engine(), Context(now=datetime.now(timezone.utc))
+    ctx = Context(now=datetime.now(timezone.utc))
+    engine = Engine(REGISTRY.able_to_fire(ctx))  # as `evaluate` runs them
 
     def floor() -> None:
         for text in texts:

@@ -32,7 +32,7 @@ from identity_auditor.delivery.events import EventDelivery
 from identity_auditor.delivery.settings import Settings
 from identity_auditor.engine.events import Engine
 from identity_auditor.engine.registry import REGISTRY
-from identity_auditor.policy.loader import current_policy
+from identity_auditor.policy import current_policy
 from identity_auditor.sinks import SinkError
 
 MAX_PROBLEMS = 20  # problems listed in the summary (all of them are counted and logged)

@@ -20,7 +20,7 @@ from identity_auditor.delivery.settings import Settings
 from identity_auditor.engine.events import Engine
 from identity_auditor.model.cloudtrail import CloudTrailEvent, invalid_event_message
 from identity_auditor.model.health import health_envelope, is_health_event
-from identity_auditor.policy.loader import current_policy
+from identity_auditor.policy import current_policy
 
 logger = Logger()
 metrics = Metrics()

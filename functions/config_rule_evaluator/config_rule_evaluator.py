@@ -24,7 +24,7 @@ from identity_auditor.config_rule.adapter import (
     put_evaluations,
 )
 from identity_auditor.delivery.settings import Settings
-from identity_auditor.policy.loader import current_policy
+from identity_auditor.policy import current_policy
 
 logger = Logger()
 metrics = Metrics()

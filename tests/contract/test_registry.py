@@ -192,3 +192,15 @@ def test_rules_for_is_remembered_per_key_and_bounded(monkeypatch):
         assert bounded.rules_for("iam.amazonaws.com", f"Hostile{number}", "IAMUser") == ()
     assert len(bounded._rules_for) == 5
     assert bounded.rules_for(*key) == first  # past the bound: still right, just not kept
+
+
+def test_rules_that_need_the_auditors_resources_are_left_out_when_they_are_not_known():
+    """A CLI run does not know the deployment's resources: auditor_pipeline_tampered could never fire, so it is
+    not run and its events (every ssm:PutParameter of the account) are not even parsed; a deployment runs it."""
+    unknown = REGISTRY.able_to_fire(Context(now=NOW))
+    assert "auditor_pipeline_tampered" not in {rule.meta.id for rule in unknown.rules}
+    assert not unknown.wants("ssm.amazonaws.com", "PutParameter", "IAMUser")
+    assert len(unknown.rules) == len(RULES) - 1
+    known = Context(now=NOW, auditor=AuditorResources(name_prefixes=("identity-auditor-",)))
+    assert REGISTRY.able_to_fire(known) is REGISTRY
+    assert REGISTRY.wants("lambda.amazonaws.com", "UpdateFunctionCode20150331v2", "AssumedRole")

@@ -30,6 +30,7 @@ from identity_auditor.archive.reader import (
 )
 from identity_auditor.engine.registry import REGISTRY
 from identity_auditor.model.cloudtrail import CloudTrailEvent
+from identity_auditor.model.contract import Context
 from identity_auditor.model.policy import DEFAULT_POLICY
 from identity_auditor.policy.loader import load_policy_file
 from reference_reader import read
@@ -39,10 +40,13 @@ INVICTUS = CORPUS / "invictus"
 UTC = timezone.utc
 
 
+CLI_REGISTRY = REGISTRY.able_to_fire(Context(now=datetime.now(timezone.utc)))  # what `evaluate` runs
+
+
 def _wanted(record: dict) -> bool:
     identity = record.get("userIdentity")
-    return REGISTRY.wants(record["eventSource"], record["eventName"],
-                          identity.get("type") if isinstance(identity, dict) else None)
+    return CLI_REGISTRY.wants(record["eventSource"], record["eventName"],
+                              identity.get("type") if isinstance(identity, dict) else None)
 
 
 # -- the time window -----------------------------------------------------------------------------------

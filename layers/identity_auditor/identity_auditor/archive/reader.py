@@ -65,6 +65,7 @@ from identity_auditor.archive.inputs import (
     expand,
 )
 from identity_auditor.engine.events import Engine
+from identity_auditor.engine.registry import REGISTRY
 from identity_auditor.model.cloudtrail import CloudTrailEvent
 from identity_auditor.model.contract import Context, RuleFailure
 from identity_auditor.model.findings import Finding
@@ -326,10 +327,10 @@ class Replayer:
     ):
         """``context``, when given, makes each record's :class:`Context` (the deployment's backfill: what the
         rules read of the organisation); otherwise every record gets the policy and ``now``."""
-        self.engine = engine or Engine()
+        self.ctx = Context(now=now or datetime.now(timezone.utc), policy=policy)
+        self.engine = engine or Engine(REGISTRY.able_to_fire(self.ctx) if context is None else REGISTRY)
         self.deliver = deliver
         self.registry = self.engine.registry
-        self.ctx = Context(now=now or datetime.now(timezone.utc), policy=policy)
         self._context = context
         self.window = window
         self._wants: dict[tuple, bool] = {}

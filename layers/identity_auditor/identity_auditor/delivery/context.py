@@ -10,15 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from identity_auditor.collectors.organization import OrganizationReader
 from identity_auditor.delivery.settings import Settings
 from identity_auditor.engine.registry import REGISTRY, Registry
 from identity_auditor.model.cloudtrail import CloudTrailRecord
 from identity_auditor.model.contract import Context
 from identity_auditor.model.deployment import AuditorResources, policy_ids_to_look_up
 from identity_auditor.model.policy import OrgPolicy
+
+if TYPE_CHECKING:  # imported when the deployment names its organisation: botocore is not loaded for nothing
+    from identity_auditor.collectors.organization import OrganizationReader
 
 
 class ContextBuilder:
@@ -33,6 +35,8 @@ class ContextBuilder:
         """The builder of a deployment: the organisation is read only when it names one (``OrganizationId``)."""
         reader = None
         if settings.organization_id:
+            from identity_auditor.collectors.organization import OrganizationReader
+
             reader = OrganizationReader(settings.organization_id, client_factory or _organizations_client)
         return cls(reader=reader, auditor=settings.auditor_resources)
 

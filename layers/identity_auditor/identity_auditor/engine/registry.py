@@ -107,6 +107,13 @@ class Registry:
         return frozenset(use for rule in self.rules_for(event_source, event_name, identity_type)
                          for use in rule.meta.uses)
 
+    def able_to_fire(self, ctx: Context) -> Registry:
+        """The rules that can fire with what ``ctx`` knows: without the auditor's own resources (a CLI run),
+        the rules that judge only those (``uses`` "auditor") are left out, so their events are not even parsed."""
+        if ctx.auditor.known:
+            return self
+        return Registry(rule for rule in self.rules if "auditor" not in rule.meta.uses)
+
     def wants(self, event_source: str, event_name: str, identity_type: str | None = None) -> bool:
         return bool(self.rules_for(event_source, event_name, identity_type))
 

@@ -114,7 +114,9 @@ class RuleMeta:
     state: StateTrigger | None = None  # set for rules AWS Config evaluates (module has ``evaluate_state``)
     parameters: tuple[str, ...] = ()  # Config ruleParameters the rule reads (policy thresholds it overrides)
     # what the rule reads of the deployment besides the policy, looked up before it runs (see Context):
-    # "organization" (the organisation's accounts), "policy_types" (Organizations policy types by id)
+    # "organization" (the organisation's accounts), "policy_types" (Organizations policy types by id), both
+    # optional (the rule says when it could not know them); "auditor" (the auditor's own resources), required:
+    # without them the rule can never fire, and the engine leaves it out (Registry.able_to_fire)
     uses: tuple[str, ...] = ()
 
     @property

@@ -316,12 +316,3 @@ def policy_schema() -> dict:
 
 def schema_text() -> str:
     return json.dumps(policy_schema(), indent=2) + "\n"
-
-
-def current_policy(settings) -> OrgPolicy:
-    """The organisation policy a function runs with: from SSM or AppConfig when the settings name one
-    (fetched through Powertools parameters, cached 5 minutes), else the packaged default, with nothing to
-    fetch or parse (the loader, Powertools parameters and YAML are not even imported)."""
-    if not (settings.policy_ssm_parameter or settings.policy_appconfig):
-        return DEFAULT_POLICY
-    return load_policy(settings)

@@ -91,6 +91,7 @@ META = RuleMeta(
         "with a service control policy that lets only the deployment role change them."
     ),
     remediation_url="https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/using-cfn-stack-drift.html",
+    uses=("auditor",),  # without the deployment's resources (the CLI) it can never fire, and is not run
 )
 
 
