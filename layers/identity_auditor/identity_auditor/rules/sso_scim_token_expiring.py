@@ -1,5 +1,6 @@
-"""AWS Health warns that an IAM Identity Center SCIM bearer token is about to expire: when it does, the external
-identity provider silently stops provisioning and de-provisioning users and groups.
+"""AWS Health warns that an IAM Identity Center SCIM bearer token is about to expire.
+
+When it expires, the external identity provider silently stops provisioning and de-provisioning users and groups.
 
 Decisions (spec/rules.md §A; an AWS Health event, not CloudTrail: :mod:`identity_auditor.model.health` turns
 it into a record with ``eventSource`` ``health.amazonaws.com``, ``eventName`` the event type code and the
