@@ -16,9 +16,9 @@ CORPUS = ROOT / "tests" / "corpus"
 HANDLER_PATH = ROOT / "functions" / "cloudtrail_evaluator" / "cloudtrail_evaluator.py"
 # What the catalogue finds in the invictus archive with the default policy (tests/functional/test_cli.py EXPECTED
 # lists them): the count, its summary line, and how many are CRITICAL.
-INVICTUS_FINDINGS = 20
-INVICTUS_CRITICAL = 4
-INVICTUS_SUMMARY = "20 findings (4 critical, 9 high, 7 medium) in 2900 records from 55 inputs"
+INVICTUS_FINDINGS = 23  # 20 of event rules, 3 of sequences
+INVICTUS_CRITICAL = 6
+INVICTUS_SUMMARY = "23 findings (6 critical, 10 high, 7 medium) in 2900 records from 55 inputs"
 
 def load_sample(name: str) -> dict:
     """An EventBridge event from events/cloudtrail/ (name with or without .json)."""

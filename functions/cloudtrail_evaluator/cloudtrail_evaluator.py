@@ -17,7 +17,9 @@ from aws_lambda_powertools.utilities.parser import parse
 from identity_auditor.delivery.context import ContextBuilder
 from identity_auditor.delivery.events import EventDelivery
 from identity_auditor.delivery.settings import Settings
+from identity_auditor.delivery.wiring import build_sequence_store
 from identity_auditor.engine.events import Engine
+from identity_auditor.engine.sequences import SequenceEngine, SequenceStoreError
 from identity_auditor.model.cloudtrail import CloudTrailEvent, invalid_event_message
 from identity_auditor.model.health import health_envelope, is_health_event
 from identity_auditor.policy import current_policy
@@ -29,6 +31,7 @@ copy_config_to_registered_loggers(source_logger=logger, include={"identity_audit
 SETTINGS = Settings.from_env()
 ENGINE = Engine()
 CONTEXT = ContextBuilder.from_settings(SETTINGS)
+SEQUENCES = SequenceEngine(build_sequence_store(SETTINGS))
 DELIVERY = EventDelivery(SETTINGS, on_retry=lambda sink, attempt, left: metrics.add_metric(
     name=f"{sink}Retries", unit=MetricUnit.Count, value=1))
 
@@ -59,12 +62,8 @@ def handler(event: dict, context) -> dict:
                          f"(only AWS can send aws.* events); {invalid_event_message(event).removesuffix(' is not valid')}")
     logger.append_keys(event_name=record.event_name, event_source=record.event_source, account=cloudtrail_event.account)
 
-    result = ENGINE.evaluate(
-        record,
-        CONTEXT.for_record(record, current_policy(SETTINGS), datetime.now(timezone.utc)),
-        account=cloudtrail_event.account,
-        region=cloudtrail_event.region,
-    )
+    ctx = CONTEXT.for_record(record, current_policy(SETTINGS), datetime.now(timezone.utc))
+    result = ENGINE.evaluate(record, ctx, account=cloudtrail_event.account, region=cloudtrail_event.region)
     metrics.add_metric(name="EventsEvaluated", unit=MetricUnit.Count, value=1)
     if result.failures:
         metrics.add_metric(name="RuleErrors", unit=MetricUnit.Count, value=len(result.failures))
@@ -72,9 +71,33 @@ def handler(event: dict, context) -> dict:
         metrics.add_metric(name="Findings", unit=MetricUnit.Count, value=1)
         _count_by_rule(finding)
     delivered = DELIVERY.publish(event, result.findings, context).counts
+    sequences = _sequences(record, result, ctx, cloudtrail_event, context)
     return {
         "eventId": record.event_id,
-        "findings": [finding.finding_id for finding in result.findings],
-        "ruleErrors": [failure.rule_id for failure in result.failures],
+        "findings": [finding.finding_id for finding in result.findings + sequences.findings],
+        "ruleErrors": [failure.rule_id for failure in result.failures + sequences.failures],
         "delivered": delivered,
     }
+
+
+def _sequences(record, result, ctx, cloudtrail_event, context):
+    """The sequences this record is a step of (spec §E), after the event's own findings were delivered: a failing
+    sequence store fails the invocation (retried, then dead-lettered; SequenceErrors alarms), losing nothing."""
+    try:
+        evaluation = SEQUENCES.evaluate(record, result.fired, ctx, account=cloudtrail_event.account,
+                                        region=cloudtrail_event.region)
+        if evaluation.findings:
+            DELIVERY.publish_sequences(evaluation.findings, context)
+            SEQUENCES.commit(evaluation)
+    except SequenceStoreError:
+        metrics.add_metric(name="SequenceErrors", unit=MetricUnit.Count, value=1)
+        logger.exception("the sequence state could not be read or written: the invocation fails and is retried")
+        raise
+    if evaluation.steps:
+        metrics.add_metric(name="SequenceSteps", unit=MetricUnit.Count, value=evaluation.steps)
+    for finding in evaluation.findings:
+        metrics.add_metric(name="Findings", unit=MetricUnit.Count, value=1)
+        _count_by_rule(finding)
+    if evaluation.failures:
+        metrics.add_metric(name="RuleErrors", unit=MetricUnit.Count, value=len(evaluation.failures))
+    return evaluation

@@ -55,9 +55,21 @@ EXPECTED = {  # event id -> (rule id, severity, actor name): everything the cata
     "2950830a-24ae-4565-bfab-74d3be4ad0d0": ("iam_roles_anywhere_trust_changed", "HIGH", "bert-jan"),
     "782bc4f5-53eb-4072-ac09-070425df6eef": ("iam_roles_anywhere_trust_changed", "MEDIUM", "bert-jan"),
 }
+# The sequences (spec §E) the archive holds: rule id -> (first step's event id, severity, actor, steps)
+SEQUENCES = {
+    "iam_admin_user_created": ("85c89720-8103-4281-9e0e-8977b52bcdbe", "CRITICAL", "bert-jan",
+                               ("85c89720-8103-4281-9e0e-8977b52bcdbe", "f4923a37-92d5-4dfd-9786-6caef2b5f33c",
+                                KEY_FOR_MALICIOUS_USER)),
+    "iam_backdoor_admin_role": ("493e08b7-63e4-49a4-832a-1a7598ce78e5", "CRITICAL", "bert-jan",
+                                ("493e08b7-63e4-49a4-832a-1a7598ce78e5", "d96d75c7-e715-44ff-9735-9dc51afbd774")),
+    "password_reset_takeover": ("1170c908-ce8d-4c6f-bc65-cf43aae5235b", "HIGH", "bert-jan",
+                                ("1170c908-ce8d-4c6f-bc65-cf43aae5235b", NO_MFA_LOGIN)),
+}
+TOTAL = len(EXPECTED) + len(SEQUENCES)
 SAMPLE_EVENTS = [NO_MFA_LOGIN, KEY_FOR_BACKDOOR_USER, KEY_FOR_MALICIOUS_USER]  # used across input shapes
 SUMMARY = INVICTUS_SUMMARY
-HIGH_AND_ABOVE = sum(1 for _, severity, _ in EXPECTED.values() if severity in ("HIGH", "CRITICAL"))
+HIGH_AND_ABOVE = sum(1 for _, severity, *_ in [*EXPECTED.values(), *SEQUENCES.values()]
+                     if severity in ("HIGH", "CRITICAL"))
 JSONL_FIELDS = {
     "rule_id", "severity", "event_id", "event_name", "account_id", "region", "resource_id", "actor", "title",
     "finding_id",
@@ -173,8 +185,8 @@ def test_corpus_table_shows_exactly_the_expected_findings():
     severities = ("INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL")
     header, rows = lines[0], [line for line in lines if line.startswith(severities)]
     assert header.split() == ["SEVERITY", "RULE", "TIME", "ACCOUNT", "ACTOR", "RESOURCE"]
-    assert len(rows) == len(EXPECTED)
-    assert sorted(row.split()[1] for row in rows) == sorted(rule for rule, _, _ in EXPECTED.values())
+    assert len(rows) == TOTAL
+    assert sorted(row.split()[1] for row in rows) == sorted([rule for rule, _, _ in EXPECTED.values()] + list(SEQUENCES))
     assert f"IAM user {NO_MFA_USER} signed in to the console" in out
     assert "bert-jan created an access key for another IAM user, stratus-red-team-backdoor-u-user" in out
     assert "bert-jan created an access key for another IAM user, malicious-iam-user" in out
@@ -187,9 +199,13 @@ def test_corpus_table_shows_exactly_the_expected_findings():
 def test_corpus_jsonl_findings_by_rule_actor_and_event(corpus_jsonl, records):
     code, findings, err = corpus_jsonl
     assert code == 0, err
-    seen = {f["event_id"]: (f["rule_id"], f["severity"], f["actor_detail"]["name"]) for f in findings}
+    seen = {f["event_id"]: (f["rule_id"], f["severity"], f["actor_detail"]["name"]) for f in findings
+            if not f["sequence_steps"]}
     assert seen == EXPECTED
-    assert len(findings) == len(EXPECTED)
+    sequences = {f["rule_id"]: (f["event_id"], f["severity"], f["actor_detail"]["name"], tuple(f["sequence_steps"]))
+                 for f in findings if f["sequence_steps"]}
+    assert sequences == SEQUENCES  # linking every step, named after who started them
+    assert len(findings) == TOTAL
     assert MFA_LOGIN not in {f["event_id"] for f in findings}
     for finding in findings:
         assert JSONL_FIELDS <= finding.keys(), JSONL_FIELDS - finding.keys()
@@ -205,7 +221,7 @@ def test_corpus_jsonl_findings_by_rule_actor_and_event(corpus_jsonl, records):
     assert by_event[NO_MFA_LOGIN]["resource_id"] == f"arn:aws:iam::123837392027:user/{NO_MFA_USER}"
     assert by_event[KEY_FOR_BACKDOOR_USER]["resource_id"] == "AKIATFQR7NSC3ZO6PKAZ"
     assert by_event[KEY_FOR_MALICIOUS_USER]["resource_id"] == "AKIATFQR7NSCQLA2F4OD"
-    assert len({f["finding_id"] for f in findings}) == len(EXPECTED)
+    assert len({f["finding_id"] for f in findings}) == TOTAL
 
 
 def test_corpus_jsonl_summary_goes_to_stderr(corpus_jsonl):
@@ -224,7 +240,7 @@ def test_corpus_asff_documents_are_valid(corpus_jsonl):
     code, out, err = run("evaluate", INVICTUS, "--format", "asff")
     assert code == 0, err
     documents = json.loads(out)
-    assert isinstance(documents, list) and len(documents) == len(EXPECTED)
+    assert isinstance(documents, list) and len(documents) == TOTAL
     for document in documents:
         assert_valid_asff(document)
     assert_valid_batch(documents)
@@ -262,14 +278,15 @@ def test_min_severity_critical_hides_high_findings():
     assert "iam_access_key_created" not in out
     assert out.count("cloudtrail_logging_disabled") == 3
     assert out.count("iam_admin_policy_attached") == 1  # the admin grant to malicious-iam-user
-    assert out.splitlines()[-1] == "4 findings (4 critical) in 2900 records from 55 inputs"
+    assert out.count("iam_admin_user_created") == 1 and out.count("iam_backdoor_admin_role") == 1  # sequences
+    assert out.splitlines()[-1] == "6 findings (6 critical) in 2900 records from 55 inputs"
 
 
 def test_min_severity_critical_jsonl_prints_only_critical():
     code, out, err = run("evaluate", INVICTUS, "--format", "jsonl", "--min-severity", "CRITICAL")
     assert code == 0
     assert {f["severity"] for f in jsonl(out)} == {"CRITICAL"}
-    assert "4 findings (4 critical) in 2900 records" in err
+    assert "6 findings (6 critical) in 2900 records" in err
 
 
 def test_min_severity_high_keeps_high_findings():
@@ -282,7 +299,7 @@ def test_min_severity_high_keeps_high_findings():
 def test_fail_on(fail_on, expected):
     code, out, _ = run("evaluate", INVICTUS, "--format", "jsonl", "--fail-on", fail_on)
     assert code == expected
-    assert len(jsonl(out)) == len(EXPECTED)  # --fail-on never hides findings
+    assert len(jsonl(out)) == TOTAL  # --fail-on never hides findings
 
 
 @pytest.mark.parametrize("option", ["--min-severity", "--fail-on"])
@@ -796,7 +813,8 @@ def test_version_and_usage_import_no_models_sdk_or_engine():
 
 
 def test_fail_on_counts_only_findings_the_organisation_has_not_suppressed(tmp_path):
-    """The four CRITICAL findings of invictus are trail tampering and the admin grant to malicious-iam-user;
+    """The six CRITICAL findings of invictus are trail tampering, the admin grant to malicious-iam-user and the two
+    sequences it completes (admin user, backdoor role);
     suppressed (an accepted, time-boxed risk) they are still printed, but `--fail-on critical` passes; suppressing
     another trail fails it again."""
     def policy(resource: str) -> str:
@@ -804,12 +822,14 @@ def test_fail_on_counts_only_findings_the_organisation_has_not_suppressed(tmp_pa
         entry = ("    suppress:\n      - resource: '{}'\n        reason: red-team exercise\n"
                  "        owner: secops\n        expires: '2099-12-31'\n")
         path.write_text("version: 1\nrules:\n  cloudtrail_logging_disabled:\n" + entry.format(resource)
-                        + "  iam_admin_policy_attached:\n" + entry.format("arn:aws:iam::*:user/malicious-iam-user"))
+                        + "  iam_admin_policy_attached:\n" + entry.format("arn:aws:iam::*:user/malicious-iam-user")
+                        + "  iam_admin_user_created:\n" + entry.format("arn:aws:iam::*:user/malicious-iam-user")
+                        + "  iam_backdoor_admin_role:\n" + entry.format("arn:aws:iam::*:role/stratus-*"))
         return str(path)
 
     code, out, _ = run("evaluate", INVICTUS, "--format", "jsonl", "--fail-on", "critical", "--policy", policy("*"))
     critical = [f for f in jsonl(out) if f["severity"] == "CRITICAL"]
-    assert len(critical) == 4 and all(f["suppression"] for f in critical)
+    assert len(critical) == 6 and all(f["suppression"] for f in critical)
     assert code == 0
     code, _, _ = run("evaluate", INVICTUS, "--format", "jsonl", "--fail-on", "critical",
                      "--policy", policy("arn:aws:cloudtrail:*:*:trail/another-trail"))
@@ -830,8 +850,8 @@ def test_table_sorts_by_severity_then_time_then_rule():
     assert code == 0, err
     rows = table_rows(out)
     order = [(-SEVERITY_NAMES.index(row[0]), row[2], row[1]) for row in rows]
-    assert order == sorted(order) and len(rows) == len(EXPECTED)
-    assert [row[0] for row in rows] == ["CRITICAL"] * 4 + ["HIGH"] * 9 + ["MEDIUM"] * 7
+    assert order == sorted(order) and len(rows) == TOTAL
+    assert [row[0] for row in rows] == ["CRITICAL"] * 6 + ["HIGH"] * 10 + ["MEDIUM"] * 7
     # The finding's description stays under its own row.
     lines = out.splitlines()
     assert "signin_console_login_without_mfa" in lines[lines.index(next(

@@ -141,20 +141,32 @@ def test_login_without_mfa_is_imported_and_alerted(module, account, lambda_conte
     assert f"Security Hub finding: {FINDING_ID}" in body
 
 
-def test_login_with_mfa_finds_nothing_and_needs_no_client(module, account, lambda_context, monkeypatch):
+def test_an_event_that_breaks_no_rule_and_is_no_step_needs_no_client(module, account, lambda_context, monkeypatch):
     def no_client(*args, **kwargs):
         raise AssertionError("a boto3 client was created for an event without findings")
 
     monkeypatch.setattr(boto3, "client", no_client)
     monkeypatch.setattr(boto3.session.Session, "client", no_client)
+    event = support.load_sample("ec2_run_instances_imdsv2_required__constructed")
 
-    result = module.handler(event_for(LOGIN_WITH_MFA), lambda_context)
+    result = module.handler(event, lambda_context)
 
     monkeypatch.undo()  # let the checks below use the fixture's clients normally
-    assert result == {"eventId": LOGIN_WITH_MFA, "findings": [], "ruleErrors": [], "delivered": {}}
+    assert result == {"eventId": event["detail"]["eventID"], "findings": [], "ruleErrors": [], "delivered": {}}
     assert not module.DELIVERY.sinks_built
     assert account.findings() == []
     assert account.alerts() == []
+
+
+def test_a_login_with_mfa_finds_nothing_but_is_kept_as_a_sequence_step(module, account, lambda_context):
+    """A console sign-in is a step of the sign-in sequences (spec §E): it touches the sequence state (one
+    DynamoDB write), and builds no sink."""
+    result = module.handler(event_for(LOGIN_WITH_MFA), lambda_context)
+    assert result == {"eventId": LOGIN_WITH_MFA, "findings": [], "ruleErrors": [], "delivered": {}}
+    assert not module.DELIVERY.sinks_built
+    assert module.SEQUENCES.store.calls >= 1
+    items = boto3.client("dynamodb", region_name=REGION).scan(TableName=account.table_name)["Items"]
+    assert any(item["id"]["S"].startswith("identity-auditor#sequence#") for item in items)
 
 
 def test_redelivered_event_updates_the_same_finding(module, account, lambda_context):

@@ -44,6 +44,7 @@ from hostile_cases import (
 from hypothesis import given
 from hypothesis import strategies as st
 from identity_auditor.engine.events import Engine
+from identity_auditor.engine.sequences import MemoryStore, SequenceEngine
 from identity_auditor.engine.registry import REGISTRY, Registry, Rule
 from identity_auditor.model.contract import ANY, Trigger
 from identity_auditor.sinks.asff import to_asff
@@ -118,8 +119,10 @@ def assert_names_the_record(message: str, event: object) -> None:
 
 
 def invoke(app, event, lambda_context):
-    """``(result, None)`` or ``(None, error)``; checks what every invocation must satisfy."""
+    """``(result, None)`` or ``(None, error)``; checks what every invocation must satisfy. Each case stands alone:
+    the sequence state starts empty (steps of earlier cases would complete sequences here)."""
     app.ENGINE.last = None
+    app.SEQUENCES = SequenceEngine(MemoryStore())
     try:
         result = app.handler(event, lambda_context)
     except Exception as error:  # the property: which errors, with which messages

@@ -180,7 +180,7 @@ def test_packaged_default_is_the_built_in_default():
 def test_effective_document_validates_back_to_the_same_policy():
     policy = load_policy_text(EXAMPLE.read_text(), source=str(EXAMPLE))
     document = policy_document(policy)
-    assert list(document["rules"]) == [rule.meta.id for rule in REGISTRY.rules]  # every rule, defaults filled in
+    assert list(document["rules"]) == list(REGISTRY.policy_ids)  # every rule and sequence, defaults filled in
     assert document["rules"]["root_account_used"] == {"enabled": True, "severity": None, "allow": [], "suppress": []}
     assert load_policy_text(json.dumps(document), source="shown") == policy
 
@@ -207,7 +207,7 @@ def test_schema_is_valid_and_enumerates_the_rule_ids():
     schema = policy_schema()
     jsonschema.Draft202012Validator.check_schema(schema)
     rules = schema["$defs"]["Rules"]
-    assert list(rules["properties"]) == [rule.meta.id for rule in REGISTRY.rules]
+    assert list(rules["properties"]) == list(REGISTRY.policy_ids)  # the rules, then the sequences
     assert rules["additionalProperties"] is False and schema["additionalProperties"] is False
 
 

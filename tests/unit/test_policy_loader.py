@@ -101,7 +101,7 @@ def test_bad_document_in_ssm_fails_loudly_naming_the_key(ssm):
         load_policy(Settings(policy_ssm_parameter=PARAMETER))
     assert str(caught.value) == (
         f"ssm:{PARAMETER}: invalid organisation policy: rules.iam_user_creatd: unknown rule id "
-        "(did you mean iam_user_created or iam_access_key_created?)"
+        "(did you mean iam_user_created or iam_admin_user_created or iam_access_key_created?)"
     )
 
 

@@ -199,11 +199,13 @@ def test_records_are_read_once_with_orjson(monkeypatch, tmp_path):
 def _reference(path: Path) -> FileResult:
     """The plain way: the reference reader, the registry filter, pydantic, the engine."""
     from identity_auditor.archive.inputs import Envelope, NotCloudTrail
+    from identity_auditor.archive.reader import SequenceInput
     from identity_auditor.engine.events import Engine
+    from identity_auditor.engine.sequences import SequenceEngine
     from identity_auditor.model.contract import Context
     from pydantic import ValidationError
 
-    engine, ctx = Engine(), Context(now=datetime(2026, 11, 22, tzinfo=UTC))
+    engine, ctx, sequences = Engine(), Context(now=datetime(2026, 11, 22, tzinfo=UTC)), SequenceEngine()
     result = FileResult(str(path))
     for item in read(str(path)):
         if isinstance(item, InputProblem):
@@ -224,8 +226,12 @@ def _reference(path: Path) -> FileResult:
                 result.problems.append(InputProblem(item.origin, "invalid event: " + replay_module.first_errors(error)))
                 continue
             result.evaluated += 1
-            result.findings.extend(engine.evaluate(event.detail, ctx, account=event.account,
-                                                   region=event.region).findings)
+            evaluation = engine.evaluate(event.detail, ctx, account=event.account, region=event.region)
+            result.findings.extend(evaluation.findings)
+            record = event.detail
+            if sequences.wants(record.event_source, record.event_name, record.user_identity.type):
+                result.steps.append(SequenceInput(record, frozenset(evaluation.fired), event.account, event.region,
+                                                  item.origin))
     return result
 
 

@@ -89,10 +89,18 @@ def test_root_console_action_invoked_by_signin_is_a_person():
     assert run_rule(rule, changed(CREATE_BUCKET, userIdentity=identity)) is not None
 
 
-@pytest.mark.parametrize("service", ["sso.amazonaws.com", "cloudformation.amazonaws.com", "AWS Internal"])
+@pytest.mark.parametrize("service", ["sso.amazonaws.com", "cloudformation.amazonaws.com"])
 def test_ignores_aws_services_acting_for_root(service):
     identity = {**CREATE_BUCKET["userIdentity"], "invokedBy": service}
     assert run_rule(rule, changed(CREATE_BUCKET, userIdentity=identity, sourceIPAddress=service)) is None
+
+
+def test_invoked_by_aws_internal_is_no_service_acting_for_root():
+    """Spec §A: ``invokedBy: "AWS Internal"`` is not a service acting for root; a root PutBucketPolicy from the
+    console carrying it is root use (found missed by an adversarial review)."""
+    identity = {**CREATE_BUCKET["userIdentity"], "invokedBy": "AWS Internal"}
+    assert run_rule(rule, changed(CREATE_BUCKET, userIdentity=identity, eventName="PutBucketPolicy",
+                                  sessionCredentialFromConsole="true")) is not None
 
 
 def test_ignores_identity_center_provisioning_in_the_management_account():

@@ -157,3 +157,16 @@ def test_the_route_admits_only_the_health_event_types_the_rules_want():
     assert route.pattern == {"source": [{"prefix": "aws."}], "detail-type": ["AWS Health Event"],
                              "detail": {"eventTypeCode": [rule.EVENT_TYPE]}}
     assert route.scope == "regional"  # Health delivers an account's events in the region it names
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Your SCIM token expires in 10 days on Sat Mar 15 09:00:00 UTC 2025.", "2025-03-15"),  # AWS's e-mail form
+    ("The token expires on Mar 12 2025.", "2025-03-12"),
+    ("The token expires on 12 March 2025.", "2025-03-12"),
+    ("Your SCIM access token expires in 9 days.", "2025-03-14"),  # counted from lastUpdatedTime (Mar 5)
+])
+def test_the_date_forms_aws_notifications_use(text, expected):
+    """Found by an adversarial review: the abbreviated form of AWS's notification e-mail was not read, so a token
+    expiring in 10 days stayed MEDIUM."""
+    [finding] = findings(with_description(SOON, text))
+    assert (finding.details["ExpiresOn"], finding.severity.value) == (expected, "HIGH")

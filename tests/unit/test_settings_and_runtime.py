@@ -83,6 +83,15 @@ def test_the_auditors_own_resources_come_from_the_stack_name_and_the_settings():
     own = settings.auditor_resources
     assert own.owns("identity-auditor-cloudtrail-evaluator")  # every resource named after the stack
     assert own.owns("arn:aws:sqs:us-east-1:123456789012:custom-findings")
-    assert own.owns("/security/auditor-policy") and own.owns("xyz9876") and own.owns("abc1234")
+    assert own.owns("/security/auditor-policy")
+    assert own.owns("arn:aws:appconfig:eu-west-1:123456789012:application/abc1234/configurationprofile/xyz9876")
+    # the AppConfig ids match AppConfig ARNs only: a queue or function that happens to share a name is not ours
+    assert not own.owns("xyz9876") and not own.owns("https://sqs.eu-west-1.amazonaws.com/444455556666/abc1234")
+    assert not own.owns("arn:aws:appconfig:eu-west-1:123456789012:application/abc1234/configurationprofile/other")
     assert not own.owns("payments-api") and not own.owns("prod")
+    assert own.deployers == ()  # any caller through CloudFormation is the stack's own deployment...
+    deployers = Settings.from_env({"AUDITOR_STACK_NAME": "identity-auditor",
+                                   "AUDITOR_DEPLOYERS": "arn:aws:iam::123456789012:role/cfn-exec, arn:aws:iam::*:role/ci"})
+    assert deployers.auditor_resources.deployers == ("arn:aws:iam::123456789012:role/cfn-exec",
+                                                     "arn:aws:iam::*:role/ci")  # ...unless they are named
     assert not Settings.from_env({"FINDINGS_TOPIC_ARN": settings.findings_topic_arn}).auditor_resources.known

@@ -66,6 +66,7 @@ from identity_auditor.archive.inputs import (
 )
 from identity_auditor.engine.events import Engine
 from identity_auditor.engine.registry import REGISTRY
+from identity_auditor.engine.sequences import MemoryStore, SequenceEngine
 from identity_auditor.model.cloudtrail import CloudTrailEvent
 from identity_auditor.model.contract import Context, RuleFailure
 from identity_auditor.model.findings import Finding
@@ -119,6 +120,18 @@ class FileResult:
     evaluated: int = 0  # records some rule wants, validated and run through the engine
     not_cloudtrail: int = 0  # events skipped: not CloudTrail records (other EventBridge events, Insights, ...)
     outside_window: int = 0  # records skipped: their eventTime is outside since/until
+    # the records a sequence (spec §E) may take as a step, with what the event rules found on them: judged by
+    # the caller over every input in event-time order (see sequence_findings), so --jobs changes nothing
+    steps: list[SequenceInput] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SequenceInput:
+    record: Any  # the CloudTrailRecord
+    fired: frozenset[str]
+    account: str | None
+    region: str | None
+    origin: str
 
 
 @dataclass
@@ -331,6 +344,7 @@ class Replayer:
         self.engine = engine or Engine(REGISTRY.able_to_fire(self.ctx) if context is None else REGISTRY)
         self.deliver = deliver
         self.registry = self.engine.registry
+        self.sequences = SequenceEngine(MemoryStore())  # only asked which records are steps; judged by the caller
         self._context = context
         self.window = window
         self._wants: dict[tuple, bool] = {}
@@ -531,6 +545,35 @@ class Replayer:
         result.findings.extend(evaluation.findings)
         if self.deliver is not None and evaluation.findings:
             self.deliver(origin, envelope, evaluation.findings)
+        record = event.detail
+        if self.sequences.wants(record.event_source, record.event_name, record.user_identity.type):
+            result.steps.append(SequenceInput(record, frozenset(evaluation.fired), event.account, event.region,
+                                              origin))
+
+
+def in_event_order(inputs: Iterable[SequenceInput]) -> list[SequenceInput]:
+    """Sequence steps in event-time order, then event id and origin: the order archives are judged in."""
+    epoch = datetime.min.replace(tzinfo=timezone.utc)
+    return sorted(inputs, key=lambda s: (s.record.event_time or epoch, str(s.record.event_id), s.origin))
+
+
+def sequence_findings(inputs: Iterable[SequenceInput], ctx: Context,
+                      engine: SequenceEngine | None = None) -> tuple[list[Finding], list[RuleFailure]]:
+    """The sequence findings (spec §E) of the steps of an archive, judged in event-time order (then event id), so
+    that the result does not depend on the order the files were read in or on ``--jobs``: the same findings as
+    the live path, which judges them as they arrive. ``engine``: the deployment's (the backfill shares the live
+    path's DynamoDB state), else one with its own memory; its findings are committed as found."""
+    engine = engine or SequenceEngine(MemoryStore())
+    findings: list[Finding] = []
+    failures: list[RuleFailure] = []
+    for step in in_event_order(inputs):
+        evaluation = engine.evaluate_and_commit(step.record, step.fired, ctx, account=step.account,
+                                                region=step.region)
+        findings.extend(evaluation.findings)
+        failures.extend(RuleFailure(f.rule_id, step.origin, f.error) for f in evaluation.failures)
+    # a sequence raised again (a higher severity, more steps) updates its finding: keep its latest state, once
+    latest = {finding.finding_id: finding for finding in findings}
+    return list(latest.values()), failures
 
 
 @contextmanager

@@ -126,6 +126,7 @@ def add_parser(commands) -> None:
 
 def run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     from identity_auditor.archive import pool, reader
+    from identity_auditor.model.contract import Context
     from identity_auditor.policy.document import PolicyError
 
     policy = DEFAULT_POLICY
@@ -155,8 +156,9 @@ def run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     plan = reader.plan_inputs(args.paths, window=window)
     inputs = len(plan.sources)
     progress = Progress(err, len(plan.items))
-    results = pool.replay(plan, jobs=getattr(args, "jobs", None), window=window, policy=policy,
-                            now=datetime.now(timezone.utc))
+    now = datetime.now(timezone.utc)
+    results = pool.replay(plan, jobs=getattr(args, "jobs", None), window=window, policy=policy, now=now)
+    steps = []
     for result in results:
         progress.step(result.source)
         problems.extend(result.problems)
@@ -165,10 +167,17 @@ def run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
             err.write(f"identity-auditor: rule {failure.rule_id} failed on {clean(failure.subject, 1000)}: "
                       f"{clean(failure.error, 1000)}\n")
         findings.extend(result.findings)
+        steps.extend(result.steps)
         records += result.records
         skipped += result.not_cloudtrail
         outside += result.outside_window
     progress.done()
+    sequences, sequence_failures = reader.sequence_findings(steps, Context(now=now, policy=policy))
+    findings.extend(sequences)
+    for failure in sequence_failures:
+        rule_errors += 1
+        err.write(f"identity-auditor: sequence {failure.rule_id} failed on {clean(failure.subject, 1000)}: "
+                  f"{clean(failure.error, 1000)}\n")
 
     shown = [f for f in findings if f.severity.rank >= args.min_severity.rank]
     write_findings(args.format, shown, out, product_arn=args.product_arn)

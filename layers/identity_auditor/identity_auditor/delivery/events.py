@@ -62,6 +62,17 @@ class EventDelivery:
         return Delivered(counts, fresh=bool(fresh))
 
 
+    def publish_sequences(self, findings: Sequence[Finding], lambda_context) -> dict[str, int]:
+        """Log and publish the findings of completed sequences (spec §E). They are no one event's, so the per-event
+        de-duplication does not apply: the sequence store raises each once and the publisher pages once per alert
+        key. Raises :class:`~identity_auditor.sinks.SinkError` like :meth:`publish`."""
+        for finding in findings:
+            logger.info("finding", extra={"rule_id": finding.rule_id, "severity": finding.severity.value,
+                                          "finding_id": finding.finding_id, "sequence_steps": len(finding.sequence_steps),
+                                          "suppressed": finding.suppression is not None})
+        return publish_all(self.sinks(lambda_context), list(findings)) if findings else {}
+
+
 @dataclass(frozen=True)
 class Delivered:
     """What each sink took of one event's findings (as first published), and whether this call published

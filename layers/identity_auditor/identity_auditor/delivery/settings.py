@@ -40,6 +40,9 @@ class Settings:
     member_role_name: str | None = None  # role in member accounts for work about them (organisation deployment)
     organization_id: str | None = None  # the deployment's AWS organisation (o-...): its accounts are trusted
     auditor_stack_name: str | None = None  # the stack: resources named "<stack>-..." are the auditor's own
+    # ARN patterns of who deploys the stack (its CloudFormation service role, the pipeline); empty: any caller
+    # through CloudFormation counts as the stack's own deployment
+    auditor_deployers: tuple[str, ...] = ()
 
     @property
     def auditor_resources(self) -> AuditorResources:
@@ -51,11 +54,13 @@ class Settings:
             return AuditorResources()
         arns = {item for item in (self.findings_topic_arn, self.findings_queue_url) if item}
         names = {self.policy_ssm_parameter} if self.policy_ssm_parameter else set()
-        if self.policy_appconfig:
+        profiles = set()
+        if self.policy_appconfig:  # records name the application and profile by id: configure ids to match
             application, _, profile = self.policy_appconfig.split("/")
-            names |= {application, profile}
+            profiles.add((application, profile))
         return AuditorResources(arns=frozenset(arns), names=frozenset(names),
-                                name_prefixes=(f"{self.auditor_stack_name}-",))
+                                name_prefixes=(f"{self.auditor_stack_name}-",), appconfig_profiles=frozenset(profiles),
+                                deployers=self.auditor_deployers)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -93,6 +98,8 @@ class Settings:
             member_role_name=member_role,
             organization_id=organization,
             auditor_stack_name=env.get("AUDITOR_STACK_NAME", "").strip() or None,
+            auditor_deployers=tuple(item.strip() for item in env.get("AUDITOR_DEPLOYERS", "").split(",")
+                                    if item.strip()),
         )
 
 

@@ -113,3 +113,22 @@ class _AcceptEverything:
 
 def _no_security_hub(account: str) -> _AcceptEverything:
     return _AcceptEverything()
+
+
+def build_sequence_store(settings: Settings, home_region: str | None = None):
+    """Where the sequence steps are kept: the de-duplication table when the settings name one (the deployment),
+    else memory (a local run: state lives as long as the process)."""
+    from identity_auditor.engine.sequences import MemoryStore
+
+    if not settings.idempotency_table:
+        return MemoryStore()
+    from identity_auditor.delivery.sequence_store import DynamoDbSequenceStore
+
+    def client():
+        import boto3
+        from botocore.config import Config
+
+        config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=10)
+        return boto3.client("dynamodb", region_name=home_region, config=config)
+
+    return DynamoDbSequenceStore(settings.idempotency_table, client)

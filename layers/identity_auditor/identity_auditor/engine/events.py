@@ -26,6 +26,7 @@ class Evaluation:
     findings: list[Finding] = field(default_factory=list)
     failures: list[RuleFailure] = field(default_factory=list)
     rules_run: int = 0
+    fired: set[str] = field(default_factory=set)  # ids of the rules that found a violation, before the policy
 
 
 class Engine:
@@ -49,6 +50,8 @@ class Engine:
             result.rules_run += 1
             try:
                 violation = rule.evaluate(record, ctx)
+                if violation is not None:
+                    result.fired.add(rule.meta.id)  # what happened, for the sequences (engine/sequences.py)
                 if violation is not None and not ctx.policy.allows(rule.meta.id, *caller_arns):
                     finding = build_finding(rule.meta, violation, record, account_fallback=account,
                                             region_fallback=region)

@@ -16,7 +16,9 @@ from typing import Any
 from identity_auditor.model.cloudtrail import VERSIONED_EVENT_SOURCES, CloudTrailRecord, base_event_name
 from identity_auditor.model.contract import Context, RuleMeta, StateResult, Violation
 from identity_auditor.model.health import HEALTH_SOURCE
+from identity_auditor.model.sequence import SequenceMeta
 from identity_auditor.rules import RULES
+from identity_auditor.sequences import SEQUENCES
 
 RULES_FOR_CACHE = 10_000  # (source, name, identity type) keys remembered by Registry.rules_for
 
@@ -42,6 +44,9 @@ GLOBAL_SOURCES = frozenset({"iam.amazonaws.com", "organizations.amazonaws.com", 
 IDENTITY_CENTER_SOURCES = frozenset(
     {"sso.amazonaws.com", "sso-directory.amazonaws.com", "identitystore.amazonaws.com"}
 )
+# Identity Center events that can happen in any region, not only the home region: an account instance (a second,
+# unmanaged identity source) is created wherever its creator calls.
+ANY_REGION_EVENTS = frozenset({("sso.amazonaws.com", "CreateInstance"), ("sso.amazonaws.com", "DeleteInstance")})
 
 
 @dataclass(frozen=True)
@@ -61,9 +66,13 @@ class Route:
 class Registry:
     """An immutable set of rules indexed by the CloudTrail events that trigger them."""
 
-    def __init__(self, rules: Iterable[Rule]):
+    def __init__(self, rules: Iterable[Rule], sequences: Iterable[SequenceMeta] = ()):
+        """``sequences``: the sequence rules' metadata (spec §E): their steps are routed like the rules' events,
+        and their ids take organisation policy settings like rule ids."""
         self.rules: tuple[Rule, ...] = tuple(rules)
-        ids = [rule.meta.id for rule in self.rules]
+        self.sequences: tuple[SequenceMeta, ...] = tuple(sequences)
+        self.sequence_triggers = tuple(trigger for meta in self.sequences for trigger in meta.triggers)
+        ids = [rule.meta.id for rule in self.rules] + [meta.id for meta in self.sequences]
         duplicates = sorted({rule_id for rule_id in ids if ids.count(rule_id) > 1})
         if duplicates:
             raise ValueError(f"duplicate rule ids in the registry: {', '.join(duplicates)}")
@@ -77,6 +86,7 @@ class Registry:
         self._index = {key: tuple(value) for key, value in index.items()}
         self._wildcards = tuple(rule for rule in self.rules if any(t.is_wildcard for t in rule.meta.triggers))
         self._rules_for: dict[tuple, tuple[Rule, ...]] = {}
+        self._steps: dict[tuple, bool] = {}
 
     def rules_for(self, event_source: str, event_name: str, identity_type: str | None = None) -> tuple[Rule, ...]:
         """The rules an event triggers, remembered per (source, name, identity type): the registry never
@@ -112,10 +122,28 @@ class Registry:
         the rules that judge only those (``uses`` "auditor") are left out, so their events are not even parsed."""
         if ctx.auditor.known:
             return self
-        return Registry(rule for rule in self.rules if "auditor" not in rule.meta.uses)
+        return Registry((rule for rule in self.rules if "auditor" not in rule.meta.uses), self.sequences)
+
+    @property
+    def policy_ids(self) -> tuple[str, ...]:
+        """Every id the organisation policy's ``rules`` section may name: the rules, then the sequences."""
+        return tuple(rule.meta.id for rule in self.rules) + tuple(meta.id for meta in self.sequences)
 
     def wants(self, event_source: str, event_name: str, identity_type: str | None = None) -> bool:
-        return bool(self.rules_for(event_source, event_name, identity_type))
+        """Some rule listens to the event, or some sequence may take it as a step (what EventBridge delivers)."""
+        if self.rules_for(event_source, event_name, identity_type):
+            return True
+        key = (event_source, event_name, identity_type)
+        step = self._steps.get(key)
+        if step is None:
+            name = base_event_name(event_source, event_name)
+            step = any(t.matches(event_source, name, identity_type) for t in self.sequence_triggers)
+            if len(self._steps) < RULES_FOR_CACHE:
+                try:
+                    self._steps[key] = step
+                except TypeError:
+                    pass
+        return step
 
     def state_rules(self, resource_type: str | None = None) -> tuple[Rule, ...]:
         """The rules AWS Config evaluates, optionally only those of one resource type."""
@@ -137,13 +165,13 @@ class Registry:
         one per event source and detail-types (with its event names), and one per wildcard trigger."""
         names: dict[tuple[str, tuple[str, ...], bool], set[str]] = defaultdict(set)
         routes: list[Route] = []
-        for rule in self.rules:
-            for trigger in rule.meta.triggers:
-                if trigger.is_wildcard or trigger.identity_types:
-                    routes.append(_wildcard_route(rule.meta.id, trigger))
-                else:
-                    key = (trigger.event_source, tuple(sorted(trigger.detail_types)), trigger.all_management_events)
-                    names[key] |= trigger.event_names
+        owned = [(rule.meta.id, trigger) for rule in self.rules for trigger in rule.meta.triggers]
+        for owner, trigger in owned + [("sequence", trigger) for trigger in self.sequence_triggers]:
+            if trigger.is_wildcard or trigger.identity_types:
+                routes.append(_wildcard_route(owner, trigger))
+            else:
+                key = (trigger.event_source, tuple(sorted(trigger.detail_types)), trigger.all_management_events)
+                names[key] |= trigger.event_names
         for (source, detail_types, all_management_events), events in names.items():
             if source == HEALTH_SOURCE:  # AWS Health events are not CloudTrail records: matched on their type code
                 pattern = {"source": AWS_SOURCES, "detail-type": list(detail_types),
@@ -158,6 +186,12 @@ class Registry:
                 else "identity-center" if source in IDENTITY_CENTER_SOURCES or suffix == "service"
                 else "regional"
             )
+            anywhere = {name for name in events if (source, name) in ANY_REGION_EVENTS}
+            if scope == "identity-center" and anywhere:
+                routes.append(Route(f"{service}-{suffix}-anywhere", "regional", {
+                    "source": AWS_SOURCES, "detail-type": list(detail_types),
+                    "detail": {"eventSource": [source], "eventName": sorted(anywhere)}}, all_management_events))
+                events = events - anywhere
             pattern = {"source": AWS_SOURCES, "detail-type": list(detail_types),
                        "detail": {"eventSource": [source], "eventName": _event_names(source, events)}}
             # read-only events too (e.g. sts GetSessionToken): a rule of its own, "<service>-<kind>-all"
@@ -217,4 +251,4 @@ def _from_module(module: ModuleType) -> Rule:
     )
 
 
-REGISTRY = Registry(_from_module(module) for module in RULES)
+REGISTRY = Registry((_from_module(module) for module in RULES), sequences=(module.META for module in SEQUENCES))

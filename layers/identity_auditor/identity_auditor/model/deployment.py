@@ -52,6 +52,9 @@ class AuditorResources:
     names: frozenset[str] = frozenset()
     name_prefixes: tuple[str, ...] = ()
     deployers: tuple[str, ...] = ()
+    # (application, configuration profile) of the AppConfig policy source, as configured (ids, which is what
+    # records carry): matched only against AppConfig ARNs, in any account and region
+    appconfig_profiles: frozenset[tuple[str, str]] = frozenset()
     _exact_arns: frozenset[str] = field(init=False, repr=False, compare=False, default=frozenset())
     _exact_names: frozenset[str] = field(init=False, repr=False, compare=False, default=frozenset())
 
@@ -76,7 +79,7 @@ class AuditorResources:
     @property
     def known(self) -> bool:
         """The deployment named at least one resource (otherwise :meth:`owns` is always false)."""
-        return bool(self._exact_arns or self._exact_names or any(self.name_prefixes))
+        return bool(self._exact_arns or self._exact_names or any(self.name_prefixes) or self.appconfig_profiles)
 
     def owns(self, identifier: str | None) -> bool:
         """``identifier``, as a record names a resource, is (in) one of the auditor's resources. Understood: ARNs
@@ -86,6 +89,10 @@ class AuditorResources:
         parameter name with or without its leading ``/``, and plain names."""
         if not identifier or not isinstance(identifier, str) or not self.known:
             return False
+        if self.appconfig_profiles and ":appconfig:" in identifier:
+            segments = identifier.split(":", 5)[-1].split("/")
+            if len(segments) >= 4 and (segments[1], segments[3]) in self.appconfig_profiles:
+                return True
         arns, names = _forms(identifier.strip())
         if arns & self._exact_arns or names & self._exact_names:
             return True

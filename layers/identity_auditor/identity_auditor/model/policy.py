@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from fnmatch import fnmatchcase
 from types import MappingProxyType
 from typing import Mapping
@@ -88,6 +88,9 @@ class OrgPolicy:
     severity: Mapping[str, Severity] = field(default_factory=_empty)
     # rule id -> suppressions, in document order (the index names the entry in findings and logs)
     suppress: Mapping[str, tuple[SuppressEntry, ...]] = field(default_factory=_empty)
+    # sequence id -> its window in minutes / its threshold, replacing the sequence's defaults (spec §E)
+    sequence_windows: Mapping[str, int] = field(default_factory=_empty)
+    sequence_thresholds: Mapping[str, int] = field(default_factory=_empty)
 
     def allows(self, rule_id: str, *principal_arns: str | None) -> bool:
         """The caller is allow-listed automation for this rule: any of its ARNs (session ARN, the
@@ -96,12 +99,25 @@ class OrgPolicy:
         return any(arn and matches_any(arn, patterns) for arn in principal_arns)
 
     def is_privileged_policy(self, policy_arn: str | None) -> bool:
-        """The managed policy ARN is one of ``privileged_policies``."""
-        return bool(policy_arn) and matches_any(str(policy_arn), self.privileged_policies)
+        """The managed policy ARN is one of ``privileged_policies``, ignoring case: IAM resolves a managed policy
+        ARN written in any case (``.../administratoraccess`` attaches AdministratorAccess)."""
+        if not policy_arn or not isinstance(policy_arn, str):
+            return False
+        folded = policy_arn.casefold()
+        return any(fnmatchcase(folded, pattern.casefold()) for pattern in self.privileged_policies)
 
     def is_break_glass(self, user_name: str | None, path: str | None = None) -> bool:
         candidates = [c for c in (user_name, f"{path or '/'}{user_name or ''}") if c]
         return any(matches_any(candidate, self.break_glass_users) for candidate in candidates)
+
+    def window_for(self, sequence_id: str, default: timedelta) -> timedelta:
+        """The window of a sequence: the organisation's (``sequences.<id>.window_minutes``) or its default."""
+        minutes = self.sequence_windows.get(sequence_id)
+        return timedelta(minutes=minutes) if minutes else default
+
+    def threshold_for(self, sequence_id: str, default: int | None) -> int | None:
+        """The threshold of a counting sequence: the organisation's (``sequences.<id>.threshold``) or its default."""
+        return self.sequence_thresholds.get(sequence_id, default)
 
     def is_enabled(self, rule_id: str) -> bool:
         return rule_id not in self.disabled

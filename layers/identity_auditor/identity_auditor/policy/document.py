@@ -44,11 +44,14 @@ def policy_document(policy: OrgPolicy) -> dict:
         "access_key_max_age_days": policy.access_key_max_age_days,
         "credentials_unused_days": policy.credentials_unused_days,
         "rules": {rule_id: rule(rule_id) for rule_id in _rule_ids()},
+        "sequences": {meta.id: {"window_minutes": int(policy.window_for(meta.id, meta.window).total_seconds() // 60),
+                                "threshold": policy.threshold_for(meta.id, meta.threshold)}
+                      for meta in REGISTRY.sequences},
     }
 
 
 def _rule_ids() -> tuple[str, ...]:
-    return tuple(rule.meta.id for rule in REGISTRY.rules)
+    return REGISTRY.policy_ids
 
 
 def from_document(document: Any) -> OrgPolicy:
@@ -66,12 +69,30 @@ def from_document(document: Any) -> OrgPolicy:
         credentials_unused_days=document.credentials_unused_days,
         disabled=frozenset(rid for rid, s in rules.items() if not s.enabled),
         severity=MappingProxyType({rid: s.severity for rid, s in rules.items() if s.severity is not None}),
+        sequence_windows=MappingProxyType({sid: s.window_minutes for sid, s in _sequences(document).items()
+                                           if s.window_minutes is not None}),
+        sequence_thresholds=MappingProxyType({sid: s.threshold for sid, s in _sequences(document).items()
+                                              if s.threshold is not None}),
         suppress=MappingProxyType({
             rid: tuple(SuppressEntry(x.reason, x.owner, x.expires, x.resource, x.principal)
                        for x in s.suppress)
             for rid, s in rules.items() if s.suppress
         }),
     )
+
+
+def _sequences(document: Any) -> dict:
+    """The sequences' settings that differ from their defaults (``policy show`` writes the defaults out)."""
+    found = {}
+    for meta in REGISTRY.sequences:
+        settings = getattr(document.sequences, meta.id, None)
+        if settings is None:
+            continue
+        window = settings.window_minutes
+        found[meta.id] = settings.model_copy(update={
+            "window_minutes": None if window is not None and window * 60 == meta.window.total_seconds() else window,
+            "threshold": None if settings.threshold == meta.threshold else settings.threshold})
+    return found
 
 
 def _unique(items: list[str]) -> tuple[str, ...]:

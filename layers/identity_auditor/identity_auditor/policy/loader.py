@@ -48,7 +48,9 @@ logger = logging.getLogger(__name__)
 
 MAX_AGE_SECONDS = 300  # how long Powertools caches the fetched document
 DEFAULT_SOURCE = "packaged default policy"
-RULE_IDS = tuple(rule.meta.id for rule in REGISTRY.rules)
+RULE_IDS = REGISTRY.policy_ids  # the rules, then the sequences (spec §E)
+_TITLES = {**{rule.meta.id: rule.meta.title for rule in REGISTRY.rules},
+           **{meta.id: f"{meta.title} (sequence)" for meta in REGISTRY.sequences}}
 
 
 # -- the document model -----------------------------------------------------------------------------------
@@ -115,7 +117,24 @@ class RuleSettings(_Strict):
 Rules = create_model(
     "Rules",
     __base__=_Strict,
-    **{rid: (RuleSettings | None, Field(None, description=REGISTRY.get(rid).meta.title)) for rid in RULE_IDS},
+    **{rid: (RuleSettings | None, Field(None, description=_TITLES[rid])) for rid in RULE_IDS},
+)
+
+
+class SequenceSettings(_Strict):
+    model_config = ConfigDict(title="SequenceSettings")
+    window_minutes: StrictInt | None = Field(
+        None, gt=0, le=7 * 24 * 60, description="How far apart the steps may be, in minutes (at most 7 days).")
+    threshold: StrictInt | None = Field(None, gt=0, le=1000, description="How many steps a counting sequence needs.")
+
+
+Sequences = create_model(
+    "Sequences",
+    __base__=_Strict,
+    **{meta.id: (SequenceSettings | None, Field(None, description=f"{meta.title}: window "
+                                                  f"{int(meta.window.total_seconds() // 60)} minutes"
+                                                  + (f", threshold {meta.threshold}" if meta.threshold else "")))
+       for meta in REGISTRY.sequences},
 )
 
 
@@ -140,6 +159,8 @@ class PolicyDocument(_Strict):
     access_key_max_age_days: StrictInt = Field(DEFAULT_POLICY.access_key_max_age_days, gt=0)
     credentials_unused_days: StrictInt = Field(DEFAULT_POLICY.credentials_unused_days, gt=0)
     rules: Rules = Field(default_factory=Rules, description="Per rule settings, by rule id.")  # type: ignore[valid-type]
+    sequences: Sequences = Field(  # type: ignore[valid-type]
+        default_factory=Sequences, description="Windows and thresholds of the sequences (spec §E), by sequence id.")
 
 
 # -- text -> document -> policy -------------------------------------------------------------------------

@@ -8,9 +8,10 @@ Decisions (spec/rules.md §A, CIS 1.6 / 4.3, checked against the AWS documentati
   findings here (spec: success only); a failed root password is evidence for a brute-force rule.
 - ``eventType == "AwsServiceEvent"`` is AWS acting, not a person: never a finding.
 - Calls an AWS service makes on root's behalf are not findings: ``userIdentity.invokedBy`` names the
-  service (``sso.amazonaws.com``, ``cloudformation.amazonaws.com``, ``AWS Internal`` for internal calls
-  such as KMS under S3), or Identity Center acting (``sourceIPAddress`` ``sso.amazonaws.com``).
-  The one exception is ``invokedBy: signin.amazonaws.com``: root console actions, i.e. a person.
+  service (``sso.amazonaws.com``, ``cloudformation.amazonaws.com``: a ``*.amazonaws.com`` name), or Identity
+  Center acting (``sourceIPAddress`` ``sso.amazonaws.com``). The exceptions are ``invokedBy:
+  signin.amazonaws.com`` (root console actions, i.e. a person) and ``invokedBy: AWS Internal``, which the spec
+  says is not a service acting for root (it appears on service and human calls alike): both are findings.
 - A successful root ``ConsoleLogin`` **is** a finding (it is root use, with or without MFA).
   ``signin_console_login_without_mfa`` judges the same record for MFA: a root login without MFA gives
   both findings (HIGH here, CRITICAL there), a root login with MFA only this one.
@@ -73,7 +74,7 @@ def evaluate(record: CloudTrailRecord, ctx: Context) -> Violation | None:
     identity = record.user_identity
     if identity.type != "Root" or not record.succeeded or record.event_type == "AwsServiceEvent":
         return None
-    if (identity.invoked_by and identity.invoked_by != _CONSOLE) or record.by_identity_center:
+    if _service_acting_for_root(identity.invoked_by) or record.by_identity_center:
         return None
 
     account = record.account_id
@@ -109,3 +110,9 @@ def evaluate(record: CloudTrailRecord, ctx: Context) -> Violation | None:
         details=details,
     )
 
+
+def _service_acting_for_root(invoked_by: str | None) -> bool:
+    """``invokedBy`` names an AWS service calling on root's behalf (``cloudformation.amazonaws.com``); the console
+    (``signin.amazonaws.com``, pre-2021 records) and ``AWS Internal`` (seen on service and human calls alike) do
+    not (spec §A)."""
+    return bool(invoked_by) and invoked_by != _CONSOLE and invoked_by.endswith(".amazonaws.com")

@@ -10,7 +10,8 @@ Decisions (spec/rules.md §A; request shapes from the sso-admin API reference, c
   sessions, against the session issuer's role ARN, so that an entry for the pipeline's role ARN covers
   every session of that role.
 - HIGH when the change grants full administrator rights: ``AttachManagedPolicyToPermissionSet`` with a
-  ``managedPolicyArn`` ending ``/AdministratorAccess``, or ``PutInlinePolicyToPermissionSet`` whose
+  ``managedPolicyArn`` in the policy's ``privileged_policies`` (default AWS managed ``AdministratorAccess`` and
+  ``IAMFullAccess``, matched ignoring case as IAM does), or ``PutInlinePolicyToPermissionSet`` whose
   ``inlinePolicy`` (a JSON string, possibly URL-encoded) has an ``Allow`` statement with ``Action``
   ``"*"`` (or ``"*:*"``). An inline policy that cannot be parsed (CloudTrail may hide or truncate it)
   is not assumed to be administrator access: MEDIUM.
@@ -88,7 +89,7 @@ def evaluate(record: CloudTrailRecord, ctx: Context) -> Violation | None:
     if isinstance(reference, dict):
         details["customerManagedPolicy"] = f"{reference.get('path') or '/'}{reference.get('name') or ''}"
 
-    grant = _admin_grant(record)
+    grant = _admin_grant(record, ctx)
     if grant:
         details["Grants"] = grant
     subject = details.get("permissionSetArn") or details.get("name") or "unknown permission set"
@@ -107,11 +108,11 @@ def evaluate(record: CloudTrailRecord, ctx: Context) -> Violation | None:
     )
 
 
-def _admin_grant(record: CloudTrailRecord) -> str | None:
+def _admin_grant(record: CloudTrailRecord, ctx: Context) -> str | None:
     if record.event_name == "AttachManagedPolicyToPermissionSet":
         arn = record.request("managedPolicyArn")
-        if isinstance(arn, str) and arn.endswith("/AdministratorAccess"):
-            return "AdministratorAccess"
+        if ctx.policy.is_privileged_policy(arn):
+            return str(arn).rsplit("/", 1)[-1]
     inline = record.request("inlinePolicy")
     if record.event_name == "PutInlinePolicyToPermissionSet" and _allows_all_actions(inline):
         return 'an inline policy that allows "Action": "*"'

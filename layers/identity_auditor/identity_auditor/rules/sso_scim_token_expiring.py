@@ -8,9 +8,10 @@ Health ``detail`` in ``serviceEventDetails``; field names from the AWS Health Ev
 sample of this event type exists):
 - Always a finding: the notification is the signal. De-provisioning is what stops: a person who leaves the
   company keeps their Identity Center access until someone notices.
-- When the token expires: a date in the notification's text (``latestDescription``: ISO ``2026-12-20`` or
-  ``December 20, 2026``), else, for a ``scheduledChange`` event, its ``startTime`` (Health's time of the
-  scheduled change). HIGH when that is within 14 days of ``ctx.now`` (or already past); MEDIUM otherwise,
+- When the token expires: a date in the notification's text (``latestDescription``: ISO ``2026-12-20``,
+  ``December 20, 2026``, ``Dec 20 2026``, ``Sat Dec 20 09:00:00 UTC 2026`` as AWS's e-mail writes it, ``20 December
+  2026``), else "expires in N days" counted from the notification's time, else, for a ``scheduledChange`` event,
+  its ``startTime`` (Health's time of the scheduled change). HIGH when that is within 14 days of ``ctx.now`` (or already past); MEDIUM otherwise,
   and MEDIUM, saying so, when the notification names no date.
 - Health sends updates of the same event (same ARN): they update the same finding (see the model).
 - The resource is the Identity Center instance or token the event names (``affectedEntities``), else the
@@ -55,13 +56,19 @@ META = RuleMeta(
 
 _ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
 _MONTHS = ("january february march april may june july august september october november december").split()
-_LONG_DATE = re.compile(r"\b(" + "|".join(_MONTHS) + r")\s+(\d{1,2}),?\s+(\d{4})\b", re.IGNORECASE)
+_MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
+# "March 15, 2025", "Mar 15 2025", "Sat Mar 15 09:00:00 UTC 2025" (the AWS e-mail's form), "15 March 2025"
+_MONTH_DAY = re.compile(_MONTH + r"\s+(\d{1,2}),?\s+(?:\d{1,2}:\d{2}(?::\d{2})?\s+(?:[A-Z]{2,5}\s+)?)?(\d{4})\b",
+                        re.IGNORECASE)
+_DAY_MONTH = re.compile(r"\b(\d{1,2})\s+" + _MONTH + r",?\s+(\d{4})\b", re.IGNORECASE)
+_IN_DAYS = re.compile(r"\bexpires?\s+in\s+(\d{1,4})\s+days?\b", re.IGNORECASE)
 
 
 def evaluate(record: CloudTrailRecord, ctx: Context) -> Violation | None:
     detail = record.service_event_details or {}
     text = _description(detail)
-    expires = _expiry(text, detail)
+    sent = health_time(detail.get("lastUpdatedTime")) or health_time(detail.get("startTime"))
+    expires = _expiry(text, detail, sent.date() if sent else ctx.now.date())
     account = record.account_id
     entities = [e["entityValue"] for e in _list(detail.get("affectedEntities"))
                 if isinstance(e, dict) and isinstance(e.get("entityValue"), str) and e["entityValue"]]
@@ -101,18 +108,25 @@ def _description(detail: dict) -> str:
                     if isinstance(p, dict))
 
 
-def _expiry(text: str, detail: dict) -> date | None:
+def _month(name: str) -> int:
+    return next(index for index, month in enumerate(_MONTHS, 1) if month.startswith(name[:3].lower()))
+
+
+def _expiry(text: str, detail: dict, received: date | None = None) -> date | None:
     """The expiry date the notification states, or the scheduled change's start (see the module docstring)."""
     for match in _ISO_DATE.finditer(text):
         try:
             return date(int(match[1]), int(match[2]), int(match[3]))
         except ValueError:
             continue
-    for match in _LONG_DATE.finditer(text):
-        try:
-            return date(int(match[3]), _MONTHS.index(match[1].lower()) + 1, int(match[2]))
-        except ValueError:
-            continue
+    for pattern, (month, day, year) in ((_MONTH_DAY, (1, 2, 3)), (_DAY_MONTH, (2, 1, 3))):
+        for match in pattern.finditer(text):
+            try:
+                return date(int(match[year]), _month(match[month]), int(match[day]))
+            except ValueError:
+                continue
+    if (match := _IN_DAYS.search(text)) and received is not None:
+        return received + timedelta(days=int(match[1]))
     if detail.get("eventTypeCategory") == "scheduledChange":
         start = health_time(detail.get("startTime"))
         return start.date() if start else None

@@ -95,8 +95,11 @@ class Delivery:
 
 
 def alert_key(finding: Finding, updated_at: str) -> str:
-    """An event's finding pages once ever (its id names the event); a state finding once per evaluation
+    """An event's finding pages once ever (its id names the event); a sequence's once per severity (a brute
+    force pages when it is found, and again when a success follows it); a state finding once per evaluation
     (the same violation found again tomorrow is a reminder the alert state decided to send)."""
+    if finding.sequence_steps:
+        return f"{finding.finding_id}#{finding.severity.value}"
     return finding.finding_id if finding.event_id else f"{finding.finding_id}@{updated_at}"
 
 

@@ -233,14 +233,35 @@ class _Conditions:
         return "wildcard" if seen else "absent"
 
     def pins_organization(self, org_id: str | None) -> bool:
-        """``aws:PrincipalOrgID`` / ``aws:PrincipalOrgPaths`` pin the caller to an organisation, and, when
-        ``org_id`` is known, every value names that organisation (``o-…``, or a path starting ``o-…/``)."""
-        if self.state(ORG_KEYS) != "pinned":
+        """``aws:PrincipalOrgID`` / ``aws:PrincipalOrgPaths`` pin the caller to the organisation ``org_id``: every
+        value of one of them names it (``o-…``, or a path starting ``o-…/``). An organisation the deployment does
+        not know (``org_id`` ``None``) cannot be shown to be the one pinned: never (an attacker's ``o-…`` would
+        do as well)."""
+        if not org_id or self.state(ORG_KEYS) != "pinned":
             return False
-        if not org_id:
-            return True
         return any(values and all(v == org_id or v.startswith(f"{org_id}/") for v in values)
                    for key in ORG_KEYS for values in self.pinning.get(key, ()))
+
+    def pinned_organizations(self) -> list[str]:
+        """The organisations (``o-…``) the organisation keys pin, as written."""
+        return list(dict.fromkeys(v.split("/", 1)[0] for key in ORG_KEYS for values in self.pinning.get(key, ())
+                                  for v in values if v))
+
+    def pins_inside(self, zone: frozenset[str], org_id: str | None) -> tuple[bool, list[str]]:
+        """Whether the keys that pin the caller of a ``*`` principal keep it inside the zone of trust (one key
+        whose every value is inside suffices: the keys of a condition block must all match), and the outside
+        accounts or organisations they name otherwise."""
+        outside: list[str] = []
+        if self.pins_organization(org_id):
+            return True, []
+        outside += self.pinned_organizations()
+        for key in ("aws:principalaccount", "aws:sourceaccount", "aws:principalarn", "aws:sourcearn"):
+            for values in self.pinning.get(key, ()):
+                accounts = [_account_in(key, value) for value in values]
+                if values and all(account in zone for account in accounts):
+                    return True, []
+                outside += [account or value for account, value in zip(accounts, values) if account not in zone]
+        return False, list(dict.fromkeys(outside))
 
 
 def is_bare_wildcard(key: str, value: str) -> bool:
@@ -287,12 +308,21 @@ def _check_statement(statement: dict, conditions: _Conditions, zone: frozenset[s
                 why = "only bare wildcards pin the caller" if caller == "wildcard" else "no condition pins the caller"
                 yield (value, Severity.CRITICAL, "wildcard-principal",
                        f"any AWS principal can assume the role ({why}; sts:ExternalId does not count)", None)
+                continue
+            inside, outside = conditions.pins_inside(zone, org_id)
+            for other in ([] if inside else outside):
+                yield (value, Severity.HIGH, "untrusted-account",
+                       f"the condition pins the caller to {other}, outside the zone of trust"
+                       + _org_note(other, org_id), other)
         elif kind.lower() == "aws":
             account = account_of(value)
             if account and account not in zone and not conditions.pins_organization(org_id):
                 vendor = conditions.state((EXTERNAL_ID,)) == "pinned"
+                pinned = conditions.pinned_organizations()
                 yield (value, Severity.MEDIUM if vendor else Severity.HIGH, "untrusted-account",
-                       f"account {account} is outside the zone of trust and no condition pins the organisation"
+                       f"account {account} is outside the zone of trust"
+                       + (f" and the organisation it is pinned to ({', '.join(pinned)}) is not yours"
+                          + _org_note(pinned[0], org_id) if pinned else " and no condition pins the organisation")
                        + (" (it must present an sts:ExternalId, the usual vendor pattern)" if vendor else ""),
                        account)
         elif kind.lower() == "federated":
@@ -320,6 +350,22 @@ def _check_web_identity(provider_value: str, conditions: _Conditions):
     elif sub == "wildcard":
         yield (provider_value, Severity.HIGH, "web-identity-sub-wildcard",
                f"web identity federation whose {sub_key} condition is a bare wildcard", None)
+
+
+def _org_note(pinned: str, org_id: str | None) -> str:
+    """For an organisation id that could not be compared: why (the deployment does not know its own)."""
+    if pinned.startswith("o-") and not org_id:
+        return " (the deployment does not know its organisation, so the organisation pinned could not be checked)"
+    return ""
+
+
+def _account_in(key: str, value: str) -> str | None:
+    """The account a caller-pinning condition value names: the value itself for the account keys, the account
+    field of an ARN for the ARN keys (``None`` when it has none, e.g. an S3 bucket ARN)."""
+    if key in ("aws:principalaccount", "aws:sourceaccount"):
+        return value
+    parts = value.split(":", 5)
+    return parts[4] if len(parts) > 4 and parts[4] else None
 
 
 def web_identity_provider(federated: str) -> str:

@@ -1,0 +1,240 @@
+"""The sequence engine (spec/rules.md §E): beside the event engine, it keeps the steps of the sequence rules
+(:mod:`identity_auditor.sequences`) in a :class:`SequenceStore` and raises a finding when one completes.
+
+For each record: the sequences whose triggers admit it ``observe`` it (most records are no step of anything
+and touch nothing); each observation is added to the store under (sequence, key); the sequence then ``judge``s
+every step kept under that key within the window around the new one, in event-time order, whatever order they
+arrived in and however often. A verdict becomes a finding whose Id is deterministic from the key and its first
+step (``<id>/<account>/<region>/<hash of key>/<first step's event id>``), carrying every step's event id; the
+store remembers which (first step, severity) it already raised, so a completed sequence is raised once, again
+only when its severity rises (a brute force that ends in a success). The caller marks a finding raised
+(:meth:`SequenceEngine.commit`) only once it was delivered: a delivery that fails is retried with the event, and
+the finding is raised again. The organisation policy applies as to
+event rules: ``enabled``, ``allow`` (the current record's caller), ``severity``, ``suppress``, and the window
+and threshold knobs (``sequences.<id>``).
+
+The store is the one thing here that can fail for reasons outside the record (DynamoDB throttled or down): its
+errors are raised as :class:`SequenceStoreError`, after the event's own findings were delivered by the caller,
+so the invocation is retried and, in the end, dead-lettered: a sequence step is never silently dropped. A
+sequence rule that raises is a :class:`~identity_auditor.model.contract.RuleFailure`, like an event rule's.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from types import ModuleType
+from typing import Protocol
+
+from identity_auditor.engine.policy import apply_policy
+from identity_auditor.model.cloudtrail import CloudTrailRecord, base_event_name
+from identity_auditor.model.contract import Context, RuleFailure, RuleMeta, Violation
+from identity_auditor.model.findings import Actor, Finding, build_finding, finding_id, short_hash
+from identity_auditor.model.redaction import redact
+from identity_auditor.model.sequence import Observation, SequenceMeta, Step, Verdict
+from identity_auditor.sequences import SEQUENCES
+
+logger = logging.getLogger(__name__)
+
+MAX_STEPS_PER_KEY = 200  # steps kept per (sequence, key); past it the oldest are dropped (see SequenceStore.add)
+
+
+_ACTOR = "actor."  # the facts the engine adds to every step: who made its event
+
+
+def _actor_facts(record: CloudTrailRecord) -> dict[str, str]:
+    """Who made a step's event, kept with the step: a sequence's finding names who started it (its first step's
+    actor), not whoever made the event that completed it."""
+    identity = record.user_identity
+    facts = {"type": identity.type, "name": record.actor_name, "arn": identity.arn, "account": identity.account_id,
+             "ip": record.source_ip_address, "agent": record.user_agent, "key": identity.access_key_id,
+             "via": identity.invoked_by, "event": record.event_name, "source": record.event_source}
+    return {f"{_ACTOR}{key}": str(value)[:256] for key, value in facts.items() if value}
+
+
+def _actor(step: Step) -> Actor | None:
+    facts = step.facts
+    if f"{_ACTOR}name" not in facts:
+        return None
+
+    def fact(key: str) -> str | None:
+        return facts.get(f"{_ACTOR}{key}")
+
+    return Actor(type=fact("type"), name=fact("name") or "unknown", arn=fact("arn"), account_id=fact("account"),
+                 source_ip=fact("ip"), user_agent=redact(fact("agent")), invoked_by=fact("via"),
+                 access_key_id=fact("key"))
+
+
+class SequenceStoreError(RuntimeError):
+    """The sequence state could not be read or written (the message says what and why)."""
+
+
+class SequenceStore(Protocol):
+    def add(self, sequence_id: str, key: str, step: Step, *, window: timedelta) -> tuple[list[Step], frozenset[str]]:
+        """Keep ``step`` under (sequence, key), once per :attr:`Step.identity`, for at least ``window`` past the
+        newest step's time; return the kept steps whose time is within ``window`` of ``step``'s (either side), in
+        time order, and the marks already raised under the key. At most :data:`MAX_STEPS_PER_KEY` steps are kept
+        per key: past that the oldest go."""
+
+    def mark_raised(self, sequence_id: str, key: str, marks: frozenset[str]) -> None:
+        """Remember that these marks (first step and severity of a raised finding) were raised under the key."""
+
+
+def in_window(steps: Iterable[Step], around: Step, window: timedelta) -> list[Step]:
+    return sorted((s for s in steps if abs(s.time - around.time) <= window),
+                  key=lambda s: (s.time, s.event_id, s.name))
+
+
+class MemoryStore:
+    """The store of the CLI and the tests: the same semantics as the deployment's DynamoDB store, in memory
+    (an archive replay finds the same sequences as the live path)."""
+
+    def __init__(self, max_steps: int = MAX_STEPS_PER_KEY):
+        self.max_steps = max_steps
+        self._steps: dict[tuple[str, str], dict[tuple[str, str], Step]] = {}
+        self._raised: dict[tuple[str, str], set[str]] = {}
+        self.calls = 0
+
+    def add(self, sequence_id: str, key: str, step: Step, *, window: timedelta) -> tuple[list[Step], frozenset[str]]:
+        self.calls += 1
+        kept = self._steps.setdefault((sequence_id, key), {})
+        kept.setdefault(step.identity, step)
+        if len(kept) > self.max_steps:
+            for identity in sorted(kept, key=lambda i: kept[i].time)[: len(kept) - self.max_steps]:
+                del kept[identity]
+        return in_window(kept.values(), step, window), frozenset(self._raised.get((sequence_id, key), ()))
+
+    def mark_raised(self, sequence_id: str, key: str, marks: frozenset[str]) -> None:
+        self.calls += 1
+        self._raised.setdefault((sequence_id, key), set()).update(marks)
+
+
+@dataclass(frozen=True)
+class SequenceRule:
+    meta: SequenceMeta
+    observe: Callable[[CloudTrailRecord, frozenset[str], Context], list[Observation]]
+    judge: Callable[[str, list[Step], Context], Verdict | None]
+
+    @property
+    def rule_meta(self) -> RuleMeta:
+        """The sequence as the finding builder and the policy see a rule."""
+        meta = self.meta
+        return RuleMeta(id=meta.id, title=meta.title, severity=meta.severity, trigger=None,
+                        resource_type=meta.resource_type, finding_types=meta.finding_types, why=meta.why,
+                        remediation=meta.remediation, remediation_url=meta.remediation_url,
+                        compliance=meta.compliance, severity_note=meta.severity_note)
+
+
+@dataclass
+class SequenceEvaluation:
+    findings: list[Finding] = field(default_factory=list)
+    failures: list[RuleFailure] = field(default_factory=list)
+    steps: int = 0  # observations added to the store
+    marks: dict[tuple[str, str], set[str]] = field(default_factory=dict)  # to record once delivered (commit)
+
+
+class SequenceEngine:
+    def __init__(self, store: SequenceStore | None = None, sequences: Sequence[ModuleType] = SEQUENCES):
+        self.store = store if store is not None else MemoryStore()
+        self.rules = tuple(SequenceRule(m.META, m.observe, m.judge) for m in sequences)
+        self._for: dict[tuple, tuple[SequenceRule, ...]] = {}
+
+    def rules_for(self, event_source: str, event_name: str, identity_type: str | None) -> tuple[SequenceRule, ...]:
+        key = (event_source, event_name, identity_type)
+        found = self._for.get(key)
+        if found is None:
+            name = base_event_name(event_source, event_name)
+            found = tuple(rule for rule in self.rules
+                          if any(t.matches(event_source, name, identity_type) for t in rule.meta.triggers))
+            if len(self._for) < 10_000:
+                self._for[key] = found
+        return found
+
+    def wants(self, event_source: str, event_name: str, identity_type: str | None = None) -> bool:
+        return bool(self.rules_for(event_source, event_name, identity_type))
+
+    def evaluate(self, record: CloudTrailRecord, found: Iterable[str], ctx: Context, *, account: str | None = None,
+                 region: str | None = None) -> SequenceEvaluation:
+        """The sequence findings ``record`` completes. ``found``: the ids of the event rules that fired on it
+        (before the organisation policy). Raises :class:`SequenceStoreError` when the store fails."""
+        result = SequenceEvaluation()
+        rules = self.rules_for(record.event_source, record.event_name, record.user_identity.type)
+        if not rules:
+            return result
+        found = frozenset(found)
+        where_account = record.recipient_account_id or account or record.user_identity.account_id or "unknown"
+        where_region = record.aws_region or region or "unknown"
+        for rule in rules:
+            meta = rule.meta
+            if not ctx.policy.is_enabled(meta.id):
+                continue
+            try:
+                observations = list(rule.observe(record, found, ctx) or ())
+            except Exception as error:  # a broken sequence rule must not hide the others
+                result.failures.append(RuleFailure(meta.id, record.event_id, f"{type(error).__name__}: {error}"))
+                logger.exception("sequence %s failed to observe event %s", meta.id, record.event_id)
+                continue
+            window = ctx.policy.window_for(meta.id, meta.window)
+            for observation in observations:
+                step = replace(observation.step, account=where_account, region=where_region,
+                               facts={**observation.step.facts, **_actor_facts(record)})
+                steps, raised = self.store.add(meta.id, observation.key, step, window=window)  # may raise
+                result.steps += 1
+                try:
+                    verdict = rule.judge(observation.key, steps, ctx)
+                except Exception as error:
+                    result.failures.append(RuleFailure(meta.id, record.event_id,
+                                                       f"{type(error).__name__}: {error}"))
+                    logger.exception("sequence %s failed to judge key %s", meta.id, observation.key[:200])
+                    continue
+                if verdict is None or ctx.policy.allows(meta.id, *record.user_identity.arns):
+                    continue
+                finding, expired = self._finding(rule, observation.key, verdict, record, ctx)
+                mark = f"{verdict.steps[0].event_id}#{verdict.steps[0].name}#{finding.severity.value}"[:1024]
+                pending = result.marks.setdefault((meta.id, observation.key), set())
+                if mark not in raised and mark not in pending:
+                    pending.add(mark)
+                    result.findings.append(finding)
+                    result.findings.extend(expired)
+        return result
+
+    def commit(self, evaluation: SequenceEvaluation) -> None:
+        """Remember the findings of ``evaluation`` as raised: call it once they were delivered. Raises
+        :class:`SequenceStoreError` (the findings then may be raised again, never lost)."""
+        for (sequence_id, key), marks in evaluation.marks.items():
+            if marks:
+                self.store.mark_raised(sequence_id, key, frozenset(marks))
+
+    def evaluate_and_commit(self, record: CloudTrailRecord, found: Iterable[str], ctx: Context, *,
+                            account: str | None = None, region: str | None = None) -> SequenceEvaluation:
+        """:meth:`evaluate`, then :meth:`commit` at once: for a caller whose findings cannot fail to be delivered
+        (the CLI prints them)."""
+        result = self.evaluate(record, found, ctx, account=account, region=region)
+        self.commit(result)
+        return result
+
+    def _finding(self, rule: SequenceRule, key: str, verdict: Verdict, record: CloudTrailRecord,
+                 ctx: Context) -> tuple[Finding, list[Finding]]:
+        first = verdict.steps[0]
+        linked = ", ".join(dict.fromkeys(step.event_id for step in verdict.steps))
+        violation = Violation(description=verdict.description, resource_id=verdict.resource_id,
+                              resource_type=verdict.resource_type, severity=verdict.severity,
+                              details={**verdict.details, "Steps": str(len(verdict.steps)), "StepEventIds": linked},
+                              subject=verdict.subject)
+        account, region = first.account or "unknown", first.region or "unknown"
+        meta = rule.rule_meta
+
+        def build(meta_: RuleMeta, violation_: Violation) -> Finding:
+            built = build_finding(meta_, violation_, record, account_fallback=account, region_fallback=region)
+            return replace(built, account_id=account, region=region, event_id=first.event_id,
+                           actor=_actor(first) or built.actor,
+                           event_name=first.facts.get(f"{_ACTOR}event", built.event_name),
+                           event_source=first.facts.get(f"{_ACTOR}source", built.event_source),
+                           event_time=first.time,
+                           sequence_steps=tuple(dict.fromkeys(step.event_id for step in verdict.steps)),
+                           finding_id=finding_id(meta_.id, account, region, short_hash(key), first.event_id))
+
+        return apply_policy(build(meta, violation), ctx, record.user_identity.arns, build, event_id=record.event_id)
+
