@@ -728,10 +728,12 @@ def test_rules_table():
     code, out, _ = run("rules")
     assert code == 0
     lines = out.splitlines()
-    assert len(lines) == len(REGISTRY.rules)
+    assert len(lines) == len(REGISTRY.rules) + len(REGISTRY.sequences)
     for line, rule in zip(lines, REGISTRY.rules):
         assert line.split()[:2] == [rule.meta.id, rule.meta.severity.value]
         assert line.endswith(rule.meta.title)
+    for line, meta in zip(lines[len(REGISTRY.rules):], REGISTRY.sequences):  # then the sequences (spec §E)
+        assert line.split()[:2] == [meta.id, meta.severity.value] and line.endswith(f"{meta.title} (sequence)")
 
 
 def test_patterns():
@@ -747,7 +749,7 @@ def test_rules_markdown_is_the_readme_table():
     assert code == 0
     readme = (ROOT / "README.md").read_text()
     assert out in readme, "README.md's rule table is stale: run `make generate`"
-    assert out.count("\n") == len(REGISTRY.rules) + 2
+    assert out.count("\n") == len(REGISTRY.rules) + len(REGISTRY.sequences) + 2
 
 
 def test_version(capsys):

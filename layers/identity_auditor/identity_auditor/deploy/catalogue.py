@@ -61,11 +61,23 @@ def markdown(registry: Registry) -> str:
         lines.append(
             f"| `{meta.id}` | {_cell(rule.summary)} | {severity} | {_cell(events)} | {', '.join(meta.compliance)} |"
         )
+    for meta in registry.sequences:
+        severity = meta.severity.value + (f"; {meta.severity_note}" if meta.severity_note else "")
+        lines.append(f"| `{meta.id}` | {_cell(meta.title)} (sequence) | {severity} | {_cell(_sequence(meta))} | "
+                     f"{', '.join(meta.compliance)} |")
     return "\n".join(lines) + "\n"
 
 
+def _sequence(meta) -> str:
+    minutes = int(meta.window.total_seconds() // 60)
+    window = f"{minutes // 60} h" if minutes % 60 == 0 and minutes >= 60 else f"{minutes} min"
+    steps = "; ".join(f"{t.event_source.split('.')[0]}: {', '.join(sorted(t.event_names))}" for t in meta.triggers)
+    return f"steps within {window}" + (f", at least {meta.threshold}" if meta.threshold else "") + f" ({steps})"
+
+
 def table(registry: Registry) -> str:
-    return "".join(f"{r.meta.id:<46} {r.meta.severity.value:<9} {r.meta.title}\n" for r in registry.rules)
+    return "".join(f"{r.meta.id:<46} {r.meta.severity.value:<9} {r.meta.title}\n" for r in registry.rules) + "".join(
+        f"{m.id:<46} {m.severity.value:<9} {m.title} (sequence)\n" for m in registry.sequences)
 
 
 def readme_block(registry: Registry) -> str:
