@@ -22,6 +22,7 @@ sequence rule that raises is a :class:`~identity_auditor.model.contract.RuleFail
 from __future__ import annotations
 
 import logging
+from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -82,9 +83,13 @@ class SequenceStore(Protocol):
         """Remember that these marks (first step and severity of a raised finding) were raised under the key."""
 
 
+def _order(step: Step) -> tuple:
+    return (step.time, step.event_id, step.name)
+
+
 def in_window(steps: Iterable[Step], around: Step, window: timedelta) -> list[Step]:
-    return sorted((s for s in steps if abs(s.time - around.time) <= window),
-                  key=lambda s: (s.time, s.event_id, s.name))
+    """The steps within ``window`` of ``around`` (either side), in time order."""
+    return sorted((s for s in steps if abs(s.time - around.time) <= window), key=_order)
 
 
 class MemoryStore:
@@ -93,18 +98,24 @@ class MemoryStore:
 
     def __init__(self, max_steps: int = MAX_STEPS_PER_KEY):
         self.max_steps = max_steps
-        self._steps: dict[tuple[str, str], dict[tuple[str, str], Step]] = {}
+        # per key: its steps in time order (with their sort keys) and the identities kept
+        self._steps: dict[tuple[str, str], tuple[list[tuple[tuple, Step]], set[tuple[str, str]]]] = {}
         self._raised: dict[tuple[str, str], set[str]] = {}
         self.calls = 0
 
     def add(self, sequence_id: str, key: str, step: Step, *, window: timedelta) -> tuple[list[Step], frozenset[str]]:
         self.calls += 1
-        kept = self._steps.setdefault((sequence_id, key), {})
-        kept.setdefault(step.identity, step)
-        if len(kept) > self.max_steps:
-            for identity in sorted(kept, key=lambda i: kept[i].time)[: len(kept) - self.max_steps]:
-                del kept[identity]
-        return in_window(kept.values(), step, window), frozenset(self._raised.get((sequence_id, key), ()))
+        ordered, identities = self._steps.setdefault((sequence_id, key), ([], set()))
+        if step.identity not in identities:
+            identities.add(step.identity)
+            insort(ordered, (_order(step), step), key=lambda entry: entry[0])
+            if len(ordered) > self.max_steps:  # the oldest go
+                for _, old in ordered[: len(ordered) - self.max_steps]:
+                    identities.discard(old.identity)
+                del ordered[: len(ordered) - self.max_steps]
+        low = bisect_left(ordered, (step.time - window,), key=lambda entry: entry[0][:1])
+        high = bisect_right(ordered, (step.time + window,), key=lambda entry: entry[0][:1])
+        return [entry[1] for entry in ordered[low:high]], frozenset(self._raised.get((sequence_id, key), ()))
 
     def mark_raised(self, sequence_id: str, key: str, marks: frozenset[str]) -> None:
         self.calls += 1
@@ -191,13 +202,15 @@ class SequenceEngine:
                     continue
                 if verdict is None or ctx.policy.allows(meta.id, *record.user_identity.arns):
                     continue
-                finding, expired = self._finding(rule, observation.key, verdict, record, ctx)
-                mark = f"{verdict.steps[0].event_id}#{verdict.steps[0].name}#{finding.severity.value}"[:1024]
+                severity = ctx.policy.severity_for(meta.id) or verdict.severity or meta.severity
+                mark = f"{verdict.steps[0].event_id}#{verdict.steps[0].name}#{severity.value}"[:1024]
                 pending = result.marks.setdefault((meta.id, observation.key), set())
-                if mark not in raised and mark not in pending:
-                    pending.add(mark)
-                    result.findings.append(finding)
-                    result.findings.extend(expired)
+                if mark in raised or mark in pending:
+                    continue  # raised already: not even built
+                finding, expired = self._finding(rule, observation.key, verdict, record, ctx)
+                pending.add(mark)
+                result.findings.append(finding)
+                result.findings.extend(expired)
         return result
 
     def commit(self, evaluation: SequenceEvaluation) -> None:

@@ -118,7 +118,7 @@ def observe(record: CloudTrailRecord, found: frozenset[str], ctx: Context) -> li
 
 def judge(key: str, steps: list[Step], ctx: Context) -> Verdict | None:
     window = ctx.policy.window_for(META.id, META.window)
-    order = sorted(steps, key=lambda step: (step.time, step.event_id, step.name))
+    order = steps  # in time order (the engine's contract)
     attaches = [step for step in order if step.name == "attached"]
     if not attaches:
         return None

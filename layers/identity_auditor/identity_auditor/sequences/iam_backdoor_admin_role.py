@@ -74,6 +74,8 @@ def observe(record: CloudTrailRecord, found: frozenset[str], ctx: Context) -> li
         return []
     role = _name(record.request("roleName"))
     if record.event_name in _TRUST:
+        if _ran_quietly(iam_role_trust_policy_unsafe.META.id, found, ctx):
+            return []  # the trust rule ran and found nothing wrong: no step, nothing evaluated twice
         response = record.response("role")
         role = role or _name(response.get("roleName") if isinstance(response, dict) else None)
         violation = iam_role_trust_policy_unsafe.evaluate(record, ctx)
@@ -92,6 +94,8 @@ def observe(record: CloudTrailRecord, found: frozenset[str], ctx: Context) -> li
             facts["external_id"] = "required"
         step = "trust"
     elif record.event_name in _ADMIN:
+        if _ran_quietly(iam_admin_policy_attached.META.id, found, ctx):
+            return []
         violation = iam_admin_policy_attached.evaluate(record, ctx)
         if violation is None or role is None:
             return []
@@ -105,16 +109,24 @@ def observe(record: CloudTrailRecord, found: frozenset[str], ctx: Context) -> li
     return [Observation(f"{record.account_id}|{role}", Step(step, event_id, record.event_time, facts))]
 
 
+def _ran_quietly(rule_id: str, found: frozenset[str], ctx: Context) -> bool:
+    """The event rule ran on the record (it is enabled) and found nothing: the record is no step. A rule the
+    organisation disabled did not run, so the sequence judges the record itself."""
+    return ctx.policy.is_enabled(rule_id) and rule_id not in found
+
+
 def judge(key: str, steps: list[Step], ctx: Context) -> Verdict | None:
     window = ctx.policy.window_for(META.id, META.window)
-    order = sorted(steps, key=lambda step: (step.time, step.event_id, step.name))
-    trusts = [step for step in order if step.name == "trust"]
-    admins = [step for step in order if step.name == "admin"]
-    pairs = [(trust, admin) for trust in trusts for admin in admins if abs(trust.time - admin.time) <= window]
-    if not pairs:
-        return None
-    trust, admin = min(pairs, key=lambda pair: sorted((step.time, step.event_id) for step in pair))
-    return _verdict(key, trust, admin)
+    order = steps  # in time order (the engine's contract)
+    # The earliest pair: the first step (in time order) with a step of the other kind at or after it within the
+    # window, paired with the first such step. One pass, however many steps the key holds.
+    for index, first in enumerate(order):
+        partner = next((step for step in order[index + 1:] if step.time - first.time > window or
+                        step.name != first.name), None)
+        if partner is not None and partner.name != first.name and partner.time - first.time <= window:
+            trust, admin = (first, partner) if first.name == "trust" else (partner, first)
+            return _verdict(key, trust, admin)
+    return None
 
 
 def _verdict(key: str, trust: Step, admin: Step) -> Verdict:

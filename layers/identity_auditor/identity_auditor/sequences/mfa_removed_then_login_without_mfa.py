@@ -171,7 +171,7 @@ def _center_login(record: CloudTrailRecord, ctx: Context):
 
 def judge(key: str, steps: list[Step], ctx: Context) -> Verdict | None:
     window = ctx.policy.window_for(META.id, META.window)
-    ordered = sorted(steps, key=lambda step: (step.time, step.event_id, step.name))
+    ordered = steps  # in time order (the engine's contract)
     logins = [step for step in ordered if step.name == "login"]
     for removal in (step for step in ordered if step.name == "removed"):
         login = next((step for step in logins if removal.time <= step.time <= removal.time + window), None)

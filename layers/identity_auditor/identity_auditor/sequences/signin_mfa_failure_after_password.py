@@ -147,7 +147,7 @@ def _identity_center(record: CloudTrailRecord) -> list[Observation]:
 def judge(key: str, steps: list[Step], ctx: Context) -> Verdict | None:
     window = ctx.policy.window_for(META.id, META.window)
     threshold = max(1, ctx.policy.threshold_for(META.id, META.threshold) or META.threshold)
-    ordered = sorted(steps, key=lambda step: (step.time, step.event_id, step.name))
+    ordered = steps  # in time order (the engine's contract)
     failures = [step for step in ordered if step.name == "mfa_failed"]
     if key.startswith((f"{_IAM}|", f"{_ROOT}|")):
         for run in runs(failures, window):
