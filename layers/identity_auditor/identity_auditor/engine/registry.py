@@ -86,7 +86,7 @@ class Registry:
         self._index = {key: tuple(value) for key, value in index.items()}
         self._wildcards = tuple(rule for rule in self.rules if any(t.is_wildcard for t in rule.meta.triggers))
         self._rules_for: dict[tuple, tuple[Rule, ...]] = {}
-        self._steps: dict[tuple, bool] = {}
+        self._wants: dict[tuple, bool] = {}
 
     def rules_for(self, event_source: str, event_name: str, identity_type: str | None = None) -> tuple[Rule, ...]:
         """The rules an event triggers, remembered per (source, name, identity type): the registry never
@@ -130,20 +130,23 @@ class Registry:
         return tuple(rule.meta.id for rule in self.rules) + tuple(meta.id for meta in self.sequences)
 
     def wants(self, event_source: str, event_name: str, identity_type: str | None = None) -> bool:
-        """Some rule listens to the event, or some sequence may take it as a step (what EventBridge delivers)."""
-        if self.rules_for(event_source, event_name, identity_type):
-            return True
+        """Some rule listens to the event, or some sequence may take it as a step (what EventBridge delivers):
+        one dictionary lookup per event once the key was seen (the hot path of an archive replay, where most
+        events are wanted by nothing)."""
         key = (event_source, event_name, identity_type)
-        step = self._steps.get(key)
-        if step is None:
-            name = base_event_name(event_source, event_name)
-            step = any(t.matches(event_source, name, identity_type) for t in self.sequence_triggers)
-            if len(self._steps) < RULES_FOR_CACHE:
-                try:
-                    self._steps[key] = step
-                except TypeError:
-                    pass
-        return step
+        try:
+            return self._wants[key]
+        except (KeyError, TypeError):
+            pass
+        name = base_event_name(event_source, event_name)
+        wanted = bool(self.rules_for(event_source, event_name, identity_type)) or any(
+            t.matches(event_source, name, identity_type) for t in self.sequence_triggers)
+        if len(self._wants) < RULES_FOR_CACHE:
+            try:
+                self._wants[key] = wanted
+            except TypeError:
+                pass
+        return wanted
 
     def state_rules(self, resource_type: str | None = None) -> tuple[Rule, ...]:
         """The rules AWS Config evaluates, optionally only those of one resource type."""
