@@ -120,13 +120,18 @@ def judge(key: str, steps: list[Step], ctx: Context) -> Verdict | None:
     order = steps  # in time order (the engine's contract)
     # The earliest pair: the first step (in time order) with a step of the other kind at or after it within the
     # window, paired with the first such step. One pass, however many steps the key holds.
-    for index, first in enumerate(order):
-        partner = next((step for step in order[index + 1:] if step.time - first.time > window or
-                        step.name != first.name), None)
-        if partner is not None and partner.name != first.name and partner.time - first.time <= window:
-            trust, admin = (first, partner) if first.name == "trust" else (partner, first)
-            return _verdict(key, trust, admin)
-    return None
+    nearest: dict[str, Step | None] = {"trust": None, "admin": None}  # walking backwards: the next of each kind
+    pair = None
+    for first in reversed(order):
+        partner = nearest["admin" if first.name == "trust" else "trust"]
+        if partner is not None and partner.time - first.time <= window:
+            pair = (first, partner)  # the last one found walking backwards is the earliest
+        nearest[first.name] = first
+    if pair is None:
+        return None
+    first, partner = pair
+    trust, admin = (first, partner) if first.name == "trust" else (partner, first)
+    return _verdict(key, trust, admin)
 
 
 def _verdict(key: str, trust: Step, admin: Step) -> Verdict:
