@@ -101,3 +101,12 @@ def test_an_ordinary_role_named_like_the_service_role_is_not_identity_center():
                                              "arn": "arn:aws:iam::123837392027:role/AWSServiceRoleForSSO"}},
     }
     assert run_rule(rule, _attach(RESERVED, userIdentity=impostor)) is not None
+
+
+@pytest.mark.parametrize("name", [RESERVED.lower(), RESERVED.upper(), "awsReservedSso_ReadOnlyAccess_89abcdef01234567"])
+def test_a_reserved_role_named_in_another_case_is_still_the_reserved_role(name):
+    """IAM names are not distinguished by case: a call naming the reserved role in lower case changes it (issue 16,
+    point 8: the comparison was case-sensitive, so such a change went unreported)."""
+    record = changed(ATTACH, requestParameters={**ATTACH["requestParameters"], "roleName": name})
+    violation = run_rule(rule, record)
+    assert violation is not None and violation.severity in (None, Severity.CRITICAL)

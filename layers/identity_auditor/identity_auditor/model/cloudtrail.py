@@ -298,10 +298,13 @@ def partition_of(arn: str | None, region: str | None) -> str:
 
 
 def is_reserved_sso_role(role_name: str | None, path: str | None = None) -> bool:
-    """A role that Identity Center provisions and owns (spec: name prefix or reserved path)."""
-    if isinstance(path, str) and path.startswith(RESERVED_SSO_ROLE_PATH):
+    """A role that Identity Center provisions and owns (spec: name prefix or reserved path), the name compared
+    ignoring case: IAM names are not distinguished by case, so a call naming ``awsreservedsso_admin_...`` changes
+    the reserved role (issue 16, point 8)."""
+    if isinstance(path, str) and path.lower().startswith(RESERVED_SSO_ROLE_PATH):
         return True
-    return isinstance(role_name, str) and role_name.startswith(RESERVED_SSO_ROLE_PREFIX)
+    return isinstance(role_name, str) and role_name[:len(RESERVED_SSO_ROLE_PREFIX)].lower() == \
+        RESERVED_SSO_ROLE_PREFIX.lower()
 
 
 class CloudTrailEvent(EventBridgeModel):
