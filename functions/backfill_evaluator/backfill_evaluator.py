@@ -164,7 +164,8 @@ def _sequences(steps: list, policy, now, context, summary: Summary) -> str | Non
             summary.counts["ruleErrors"] += len(evaluation.failures)
             if evaluation.findings:
                 DELIVERY.publish_sequences(evaluation.findings, context)
-                SEQUENCES.commit(evaluation)
+            SEQUENCES.commit(evaluation)
+            if evaluation.findings:
                 summary.counts["findings"] += len(evaluation.findings)
                 summary.counts["published"] += len(evaluation.findings)
     except (SequenceStoreError, SinkError) as error:

@@ -88,7 +88,7 @@ def _sequences(record, result, ctx, cloudtrail_event, context):
                                         region=cloudtrail_event.region)
         if evaluation.findings:
             DELIVERY.publish_sequences(evaluation.findings, context)
-            SEQUENCES.commit(evaluation)
+        SEQUENCES.commit(evaluation)  # once delivered; also how far a raised sequence now reaches
     except SequenceStoreError:
         metrics.add_metric(name="SequenceErrors", unit=MetricUnit.Count, value=1)
         logger.exception("the sequence state could not be read or written: the invocation fails and is retried")

@@ -71,9 +71,13 @@ def test_at_the_cap_the_key_is_compacted_to_its_newest_steps_inside_the_window(c
     for minute in range(10):
         dynamo.add("seq", "k", step(minute), window=timedelta(hours=1))
     steps, _ = dynamo.add("seq", "k", step(10), window=timedelta(hours=1))  # the 11th: past the cap
-    assert [s.event_id for s in steps] == [f"e-{m:05.1f}" for m in range(6, 11)]  # the newest half, the new one last
+    memory = MemoryStore(max_steps=10)
+    for minute in range(11):
+        expected, _ = memory.add("seq", "k", step(minute), window=timedelta(hours=1))
+    assert steps == expected  # the newest ten, as the memory store keeps them (the oldest went)
+    assert [s.event_id for s in steps] == [f"e-{m:05.1f}" for m in range(1, 11)]
     item = client.get_item(TableName=TABLE, Key={"id": {"S": _item_id("seq", "k")}})["Item"]
-    assert len(item["steps"]["L"]) == 5 and item["version"]["N"] == "11"
+    assert len(item["steps"]["L"]) == 10 and item["version"]["N"] == "11"
     assert [s.event_id for s in dynamo.add("seq", "k", step(11), window=timedelta(hours=1))[0]][-1] == "e-011.0"
 
 

@@ -60,3 +60,28 @@ def test_a_sequence_that_raises_is_a_rule_failure_and_the_others_still_run():
     evaluation = engine.evaluate(RECORDS[0], frozenset(), Context(now=NOW))
     assert [f.rule_id for f in evaluation.failures] == [broken.meta.id]
     assert "KeyError" in evaluation.failures[0].error
+
+
+# -- found by an adversarial review of the sequences, each failing before its fix -------------------------------------
+
+def test_a_brute_force_that_goes_on_stays_one_finding():
+    """40 failures, one a minute: the earliest window moves on, but it is the same attack (it raised 25 Ids)."""
+    records = [at(FAILED, T0 + timedelta(minutes=i), f"g-{i:02d}") for i in range(40)]
+    from sequence_support import run_sequences
+    findings = run_sequences(records, rule_id="signin_console_brute_force")
+    assert len({f.finding_id for f in findings}) == 1 and findings[0].finding_id.endswith("/g-00")
+
+
+def test_an_earlier_step_arriving_late_updates_the_same_finding():
+    from sequence_support import run_sequences
+    records = [at(FAILED, T0 + timedelta(minutes=i), f"h-{i:02d}") for i in range(11)]
+    findings = run_sequences(records[1:] + records[:1], rule_id="signin_console_brute_force")
+    assert len({f.finding_id for f in findings}) == 1
+
+
+def test_a_time_without_a_zone_is_read_as_utc_not_a_crash():
+    from sequence_support import run_sequences
+    naive = [{**at(FAILED, T0 + timedelta(minutes=i), f"n-{i:02d}"),
+              "eventTime": (T0 + timedelta(minutes=i)).strftime("%Y-%m-%dT%H:%M:%S")} for i in range(10)]
+    aware = [at(FAILED, T0 + timedelta(minutes=i), f"n-{i:02d}") for i in range(10)]
+    assert len(run_sequences(naive[:5] + aware[5:], rule_id="signin_console_brute_force")) == 1

@@ -153,3 +153,31 @@ def test_the_policy_knobs():
     allowed = OrgPolicy(allow={ID: ("arn:aws:iam::123837392027:user/bert-jan",)})
     assert run_sequences([ADMIN, TRUST], policy=allowed, rule_id=ID) == []
     assert sequence.META.threshold is None
+
+
+# -- found by an adversarial review of the sequences -------------------------------------------------------------------
+
+def test_the_role_named_in_another_case_is_the_same_role():
+    """IAM names are not distinguished by case: opening the trust of Backdoor and granting BACKDOOR admin is one
+    backdoor (it went unreported)."""
+    start = NOW - timedelta(hours=2)
+    [finding] = run_sequences([trust(start, "t-1", role="Backdoor"), admin(start + timedelta(minutes=5), "a-1",
+                                                                              role="BACKDOOR")], rule_id=ID)
+    assert "Backdoor" in finding.description
+
+
+@pytest.mark.parametrize("admin_first", [True, False])
+def test_an_allow_listed_pipeline_acting_last_does_not_hide_the_intruders_step(admin_first):
+    """Only a verdict all of whose steps an allow-listed caller made is skipped: Terraform re-attaching admin after
+    an intruder opened the trust is still a backdoor, whichever record arrives last (it was hidden when Terraform's
+    came last)."""
+    caller_arn = TRUST["userIdentity"]["arn"]
+    terraform = {"type": "AssumedRole", "arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/terraform/ci",
+                 "accountId": ACCOUNT, "sessionContext": {"sessionIssuer": {
+                     "type": "Role", "arn": f"arn:aws:iam::{ACCOUNT}:role/terraform", "accountId": ACCOUNT}}}
+    start = NOW - timedelta(hours=2)
+    steps = [trust(start, "t-1"), admin(start + timedelta(minutes=5), "a-1", userIdentity=terraform)]
+    policy = OrgPolicy(allow={ID: (f"arn:aws:iam::{ACCOUNT}:role/terraform",)})
+    assert len(run_sequences(steps if admin_first else steps[::-1], policy=policy, rule_id=ID)) == 1
+    everyone = OrgPolicy(allow={ID: (f"arn:aws:iam::{ACCOUNT}:role/terraform", caller_arn)})
+    assert run_sequences(steps, policy=everyone, rule_id=ID) == []  # both callers trusted: nothing

@@ -116,3 +116,11 @@ def test_the_store_keeps_each_step_once_and_bounds_a_key():
     run_sequences(failures(30) + failures(30), engine=SequenceEngine(store), rule_id=ID)
     [(kept, _identities)] = store._steps.values()
     assert len(kept) == 20 and min(step.event_id for _, step in kept) == "f-10"  # the oldest went first
+
+
+def test_a_success_counts_within_the_window_after_the_last_failure():
+    """Found by an adversarial review: 10 failures 1.5 min apart (13.5 min) and a success 2 min after the last one
+    stayed HIGH, because the success had to come within 15 minutes of the first failure."""
+    severities = [f.severity.value for f in run_sequences(failures(10, every=1.5) + [success(T0 + minutes(15.5))],
+                                                          rule_id=ID)]
+    assert severities[-1] == "CRITICAL"

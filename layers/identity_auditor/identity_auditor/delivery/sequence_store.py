@@ -10,8 +10,9 @@ Calls: one ``UpdateItem`` per step (``list_append`` with ``ReturnValues=ALL_NEW`
 same call), and one more when a sequence completes (``ADD`` to the raised set, ``ReturnValues=UPDATED_OLD`` says
 whether it was there). A key holds at most :data:`~identity_auditor.engine.sequences.MAX_STEPS_PER_KEY` steps
 (items stay far below DynamoDB's 400 KB): when an append would pass that, the item is read and rewritten with
-its steps de-duplicated, those outside the window dropped, and then the oldest, keeping the newest half (a
-``GetItem`` and a conditional ``PutItem`` on the version read; a concurrent writer makes it retry). Failures
+its steps de-duplicated, those outside the window dropped, and then the oldest, keeping the newest
+``max_steps`` as the memory store does (a ``GetItem`` and a conditional ``PutItem`` on the version read; a
+concurrent writer makes it retry): a key at its cap costs those two calls more per step. Failures
 raise :class:`~identity_auditor.engine.sequences.SequenceStoreError` naming the call and the error.
 """
 
@@ -76,7 +77,7 @@ class DynamoDbSequenceStore:
             steps = _unique([_from_item(e) for e in item.get("steps", {}).get("L", [])] + [step])
             newest = max(s.time for s in steps)
             kept = sorted((s for s in steps if newest - s.time <= window or s.identity == step.identity),
-                          key=lambda s: s.time)[-max(1, self.max_steps // 2):]
+                          key=lambda s: (s.time, s.event_id, s.name))[-self.max_steps:]
             version = item.get("version", {}).get("N", "0")
             replacement = {**item, "id": {"S": item_id}, "steps": {"L": [_to_item(s) for s in kept]},
                            "expiration": {"N": str(expires)}, "version": {"N": str(int(version) + 1)}}

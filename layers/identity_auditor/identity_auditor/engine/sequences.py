@@ -3,8 +3,11 @@
 
 For each record: the sequences whose triggers admit it ``observe`` it (most records are no step of anything
 and touch nothing); each observation is added to the store under (sequence, key); the sequence then ``judge``s
-every step kept under that key within the window around the new one, in event-time order, whatever order they
-arrived in and however often. A verdict becomes a finding whose Id is deterministic from the key and its first
+every step kept under that key within two windows of the new one (so that a step can complete a sequence whose
+other steps span a window before it), in event-time order, whatever order they arrived in and however often. A
+verdict that overlaps a sequence already raised under the key (within a window of its steps) is the same sequence:
+it keeps that finding's Id, updates it when its severity rises or it reaches a new stage, and otherwise only
+extends how far the raised sequence reaches, so a long attack or a late earlier step never starts a second finding. A verdict becomes a finding whose Id is deterministic from the key and its first
 step (``<id>/<account>/<region>/<hash of key>/<first step's event id>``), carrying every step's event id; the
 store remembers which (first step, severity) it already raised, so a completed sequence is raised once, again
 only when its severity rises (a brute force that ends in a success). The caller marks a finding raised
@@ -25,13 +28,13 @@ import logging
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from types import ModuleType
 from typing import Protocol
 
 from identity_auditor.engine.policy import apply_policy
 from identity_auditor.model.cloudtrail import CloudTrailRecord, base_event_name
-from identity_auditor.model.contract import Context, RuleFailure, RuleMeta, Violation
+from identity_auditor.model.contract import Context, RuleFailure, RuleMeta, Severity, Violation
 from identity_auditor.model.findings import Actor, Finding, build_finding, finding_id, short_hash
 from identity_auditor.model.redaction import redact
 from identity_auditor.model.sequence import Observation, SequenceMeta, Step, Verdict
@@ -51,7 +54,8 @@ def _actor_facts(record: CloudTrailRecord) -> dict[str, str]:
     identity = record.user_identity
     facts = {"type": identity.type, "name": record.actor_name, "arn": identity.arn, "account": identity.account_id,
              "ip": record.source_ip_address, "agent": record.user_agent, "key": identity.access_key_id,
-             "via": identity.invoked_by, "event": record.event_name, "source": record.event_source}
+             "via": identity.invoked_by, "event": record.event_name, "source": record.event_source,
+             "issuer": identity.issuer.arn if identity.issuer else None}
     return {f"{_ACTOR}{key}": str(value)[:256] for key, value in facts.items() if value}
 
 
@@ -66,6 +70,40 @@ def _actor(step: Step) -> Actor | None:
     return Actor(type=fact("type"), name=fact("name") or "unknown", arn=fact("arn"), account_id=fact("account"),
                  source_ip=fact("ip"), user_agent=redact(fact("agent")), invoked_by=fact("via"),
                  access_key_id=fact("key"))
+
+
+_RANK = [Severity.INFORMATIONAL, Severity.LOW, Severity.MEDIUM, Severity.HIGH, Severity.CRITICAL]
+
+
+@dataclass(frozen=True)
+class _Mark:
+    """What the store remembers of a raised sequence: its first step (the finding's Id), severity, and the times
+    its steps span (epoch seconds), as ``<event id>#<step>#<severity>#<first>#<last>``."""
+
+    event_id: str
+    name: str
+    severity: Severity
+    lo: datetime
+    hi: datetime
+
+    @property
+    def text(self) -> str:
+        return (f"{self.event_id}#{self.name}#{self.severity.value}#{int(self.lo.timestamp())}"
+                f"#{int(self.hi.timestamp())}")[:1024]
+
+    @classmethod
+    def parse(cls, text: str) -> _Mark | None:
+        try:
+            event_id, name, severity, lo, hi = text.rsplit("#", 4)
+            return cls(event_id, name, Severity(severity), datetime.fromtimestamp(int(lo), timezone.utc),
+                       datetime.fromtimestamp(int(hi), timezone.utc))
+        except ValueError:
+            return None  # a mark of another shape: ignored
+
+
+def _callers(step: Step) -> tuple[str, ...]:
+    """The ARNs of who made a step's event (its session and issuing role), as the allow-list matches them."""
+    return tuple(arn for arn in (step.facts.get(f"{_ACTOR}arn"), step.facts.get(f"{_ACTOR}issuer")) if arn)
 
 
 class SequenceStoreError(RuntimeError):
@@ -191,7 +229,8 @@ class SequenceEngine:
             for observation in observations:
                 step = replace(observation.step, account=where_account, region=where_region,
                                facts={**observation.step.facts, **_actor_facts(record)})
-                steps, raised = self.store.add(meta.id, observation.key, step, window=window)  # may raise
+                # two windows either side: a step can complete a sequence whose other steps span a window before it
+                steps, raised = self.store.add(meta.id, observation.key, step, window=2 * window)  # may raise
                 result.steps += 1
                 try:
                     verdict = rule.judge(observation.key, steps, ctx)
@@ -200,15 +239,27 @@ class SequenceEngine:
                                                        f"{type(error).__name__}: {error}"))
                     logger.exception("sequence %s failed to judge key %s", meta.id, observation.key[:200])
                     continue
-                if verdict is None or ctx.policy.allows(meta.id, *record.user_identity.arns):
-                    continue
+                if verdict is None or all(ctx.policy.allows(meta.id, *_callers(step)) for step in verdict.steps):
+                    continue  # only allow-listed callers made its steps (whatever order they came in)
                 severity = ctx.policy.severity_for(meta.id) or verdict.severity or meta.severity
-                mark = f"{verdict.steps[0].event_id}#{verdict.steps[0].name}#{severity.value}"[:1024]
                 pending = result.marks.setdefault((meta.id, observation.key), set())
-                if mark in raised or mark in pending:
-                    continue  # raised already: not even built
-                finding, expired = self._finding(rule, observation.key, verdict, record, ctx)
-                pending.add(mark)
+                lo, hi = min(s.time for s in verdict.steps), max(s.time for s in verdict.steps)
+                same = [m for m in map(_Mark.parse, raised | pending)
+                        if m is not None and lo <= m.hi + window and hi >= m.lo - window]
+                anchor = min(same, key=lambda m: (m.lo, m.event_id)) if same else None
+                stage = verdict.steps[0].name  # a sequence names a new stage by its first step's name
+                if (anchor is not None and _RANK.index(severity) <= max(_RANK.index(m.severity) for m in same)
+                        and stage in {m.name for m in same}):
+                    # the sequence already raised (as it grows, or an earlier step came late): no new finding;
+                    # remember how far it reaches, so that a long attack stays one finding
+                    if hi > max(m.hi for m in same):
+                        pending.add(_Mark(anchor.event_id, anchor.name, anchor.severity, anchor.lo, hi).text)
+                    continue
+                first = (anchor.event_id, stage, anchor.lo) if anchor else (
+                    verdict.steps[0].event_id, stage, verdict.steps[0].time)
+                # a higher severity or a new stage updates the finding (the same Id); only a higher severity pages
+                finding, expired = self._finding(rule, observation.key, verdict, record, ctx, first=first)
+                pending.add(_Mark(first[0], stage, finding.severity, min(lo, first[2]), hi).text)
                 result.findings.append(finding)
                 result.findings.extend(expired)
         return result
@@ -229,7 +280,10 @@ class SequenceEngine:
         return result
 
     def _finding(self, rule: SequenceRule, key: str, verdict: Verdict, record: CloudTrailRecord,
-                 ctx: Context) -> tuple[Finding, list[Finding]]:
+                 ctx: Context, *, first: tuple[str, str, datetime]) -> tuple[Finding, list[Finding]]:
+        """The finding of a verdict, filed under ``first`` (event id, step name, time): the first step of the
+        sequence as first raised, so that the Id stays whatever was learned since."""
+        anchor_id, _, anchor_time = first
         first = verdict.steps[0]
         linked = ", ".join(dict.fromkeys(step.event_id for step in verdict.steps))
         violation = Violation(description=verdict.description, resource_id=verdict.resource_id,
@@ -241,13 +295,13 @@ class SequenceEngine:
 
         def build(meta_: RuleMeta, violation_: Violation) -> Finding:
             built = build_finding(meta_, violation_, record, account_fallback=account, region_fallback=region)
-            return replace(built, account_id=account, region=region, event_id=first.event_id,
+            return replace(built, account_id=account, region=region, event_id=anchor_id,
                            actor=_actor(first) or built.actor,
                            event_name=first.facts.get(f"{_ACTOR}event", built.event_name),
                            event_source=first.facts.get(f"{_ACTOR}source", built.event_source),
-                           event_time=first.time,
+                           event_time=anchor_time,
                            sequence_steps=tuple(dict.fromkeys(step.event_id for step in verdict.steps)),
-                           finding_id=finding_id(meta_.id, account, region, short_hash(key), first.event_id))
+                           finding_id=finding_id(meta_.id, account, region, short_hash(key), anchor_id))
 
         return apply_policy(build(meta, violation), ctx, record.user_identity.arns, build, event_id=record.event_id)
 

@@ -9,11 +9,11 @@ addresses) are kept exactly as given, masked or not, because they are evidence, 
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 # CloudTrail records as delivered to EventBridge carry one of these detail-types.
@@ -145,6 +145,13 @@ class CloudTrailRecord(_Model):
     event_version: str | None = Field(None, alias="eventVersion")
     user_identity: UserIdentity = Field(default_factory=UserIdentity, alias="userIdentity")
     event_time: datetime | None = Field(None, alias="eventTime")
+
+    @field_validator("event_time", mode="after")
+    @classmethod
+    def _in_utc(cls, value: datetime | None) -> datetime | None:
+        """CloudTrail writes UTC (``...Z``); a time without a zone is read as UTC, so that every time compares with
+        every other (a naive one would crash the sequences' ordering)."""
+        return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
     event_source: str = Field(alias="eventSource")
     event_name: str = Field(alias="eventName")
     aws_region: str | None = Field(None, alias="awsRegion")

@@ -8,8 +8,8 @@ pure functions:
   ids of the single-event rules that fired on the record, before the organisation policy (allow-lists,
   suppressions) was applied: a step is what happened, not what the organisation chose to page about.
 - ``judge(key, steps, ctx) -> Verdict | None``: whether the steps kept under one key (every step of the key
-  within the window, in event-time order, each event at most once per step name) complete the sequence, and
-  what its finding says.
+  within two windows of the new one, either side, in event-time order, each event at most once per step name)
+  complete the sequence, and what its finding says; the judge checks the window itself.
 
 Only records a sequence's ``triggers`` admit are observed (the rest never touch the state). The engine
 (:mod:`identity_auditor.engine.sequences`) keeps the steps in a store (DynamoDB in the deployment, memory in

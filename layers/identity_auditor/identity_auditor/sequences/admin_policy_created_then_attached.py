@@ -111,9 +111,11 @@ def observe(record: CloudTrailRecord, found: frozenset[str], ctx: Context) -> li
         step, facts = "attached", {"principal": clip(f"{kind} {record.request(field) or '(not in the record)'}", 160)}
     else:
         return []
-    facts.update(by=by, event=name)
+    facts.update(by=by, event=name, policy=clip(arn, 400))
     event_id = record.event_id or f"record-{record_fingerprint(record)}"
-    return [Observation(f"{record.account_id}|{clip(arn, 400)}", Step(step, event_id, record.event_time, facts))]
+    # a managed policy ARN is resolved ignoring case, as IAM does
+    return [Observation(f"{record.account_id}|{clip(arn, 400).lower()}", Step(step, event_id, record.event_time,
+                                                                               facts))]
 
 
 def judge(key: str, steps: list[Step], ctx: Context) -> Verdict | None:
@@ -151,6 +153,7 @@ def _grants(order: list[Step], window: timedelta) -> list[tuple[Step, ...]]:
 def _verdict(key: str, steps: tuple[Step, ...], window: timedelta) -> Verdict:
     account, _, arn = key.partition("|")
     grant = next(step for step in steps if step.name in ("created", "version", "staged"))
+    arn = grant.facts.get("policy", arn)  # as written (the key is case-folded)
     attaches = [step for step in steps if step.name == "attached"]
     principals = list(dict.fromkeys(step.facts.get("principal", "a principal") for step in attaches))
     first = steps[0]

@@ -151,20 +151,20 @@ def _judge_groups(key: str, ordered: list[Step], window: timedelta) -> Verdict |
     grants: dict[str, list[Step]] = {}
     for step in ordered:
         if step.name == "group_admin":
-            grants.setdefault(step.facts.get("group", ""), []).append(step)
+            grants.setdefault(step.facts.get("group", "").lower(), []).append(step)
     if not grants:
         return None
-    joins = [step for step in ordered if step.name == "joined" and step.facts.get("group") in grants]
+    joins = [step for step in ordered if step.name == "joined" and step.facts.get("group", "").lower() in grants]
     completed = []
     done: set[str] = set()
     for created in (step for step in ordered if step.name == "created"):
-        user = created.facts.get("user", "")
+        user = created.facts.get("user", "").lower()
         if user in done:
             continue
         for join in joins:
-            if join.facts.get("user") != user or not created.time <= join.time <= created.time + window:
+            if join.facts.get("user", "").lower() != user or not created.time <= join.time <= created.time + window:
                 continue
-            group_grants = tuple(grant for grant in grants[join.facts.get("group", "")]
+            group_grants = tuple(grant for grant in grants[join.facts.get("group", "").lower()]
                                  if max(join.time, grant.time) - min(created.time, grant.time) <= window)
             if group_grants:
                 completed.append((created, group_grants, join, _credentials_after(created, ordered, window)))
@@ -174,8 +174,8 @@ def _judge_groups(key: str, ordered: list[Step], window: timedelta) -> Verdict |
 
 
 def _credentials_after(created: Step, ordered: list[Step], window: timedelta) -> tuple[Step, ...]:
-    user = created.facts.get("user")
-    return tuple(step for step in ordered if step.name == "credentials" and step.facts.get("user") == user
+    user = created.facts.get("user", "").lower()
+    return tuple(step for step in ordered if step.name == "credentials" and step.facts.get("user", "").lower() == user
                  and created.time <= step.time <= created.time + window)
 
 
@@ -251,7 +251,7 @@ def _name(value) -> str | None:
 
 
 def _user_key(account: str, user: str) -> str:
-    return f"{account}|{user}"
+    return f"{account}|{user.lower()}"  # IAM names are not distinguished by case: Backdoor and backdoor are one user
 
 
 def _groups_key(account: str) -> str:

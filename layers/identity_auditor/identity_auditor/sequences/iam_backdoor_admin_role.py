@@ -106,7 +106,8 @@ def observe(record: CloudTrailRecord, found: frozenset[str], ctx: Context) -> li
         return []
     facts.update(role=clip(role, 128), by=clip(record.caller, 128))
     event_id = record.event_id or f"record-{record_fingerprint(record)}"
-    return [Observation(f"{record.account_id}|{role}", Step(step, event_id, record.event_time, facts))]
+    # IAM names are not distinguished by case: a role named BACKDOOR in one call and Backdoor in another is one role
+    return [Observation(f"{record.account_id}|{role.lower()}", Step(step, event_id, record.event_time, facts))]
 
 
 def _ran_quietly(rule_id: str, found: frozenset[str], ctx: Context) -> bool:
@@ -136,6 +137,7 @@ def judge(key: str, steps: list[Step], ctx: Context) -> Verdict | None:
 
 def _verdict(key: str, trust: Step, admin: Step) -> Verdict:
     account, _, role = key.partition("|")
+    role = trust.facts.get("role", role)  # as written (the key is case-folded)
     first, second = sorted((trust, admin), key=lambda step: (step.time, step.event_id, step.name))
     admits = trust.facts.get("admits", "an outside account")
     changed = "created with" if trust.facts.get("event") == "CreateRole" else "given"

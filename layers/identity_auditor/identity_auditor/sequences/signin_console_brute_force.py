@@ -68,7 +68,7 @@ def judge(key: str, steps: list[Step], ctx: Context) -> Verdict | None:
         if len(run) < threshold and len(roots) < root_threshold:
             continue
         success = next((step for step in steps if step.name == "success" and run[0].time <= step.time
-                        and step.time - run[0].time <= window), None)
+                        and step.time - run[-1].time <= window), None)  # within the window after the last failure
         return _verdict(key, run, success, window)
     return None
 
