@@ -22,7 +22,7 @@ from identity_auditor.delivery.settings import Settings
 from identity_auditor.model.policy import DEFAULT_POLICY
 from identity_auditor.policy import loader as policy_loader
 from identity_auditor.policy.document import PolicyError
-from identity_auditor.policy.loader import load_policy
+from identity_auditor.policy.loader import load_policy, load_policy_text
 from moto import mock_aws
 from support import ROOT
 
@@ -188,3 +188,25 @@ def test_no_source_imports_neither_boto3_nor_powertools_parameters():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.split() == ["False", "False"]
+
+
+@pytest.mark.parametrize(("pattern", "refused"), [
+    ("arn:aws:iam::111122223333:role/terraform", False),
+    ("arn:aws:sts::111122223333:assumed-role/terraform/*", False),
+    ("arn:aws:sts::111122223333:assumed-role/AWSReservedSSO_Admin_*/*", False),
+    ("arn:aws:iam::111122223333:user/ci", False),
+    ("arn:aws:sts::*:assumed-role/*/terraform", True),  # any role's session named terraform
+    ("arn:aws:sts::111122223333:assumed-role/*", True),  # any role of the account
+    ("*terraform*", True),
+    ("*/ci-bot", True),
+])
+def test_an_allow_pattern_that_pins_no_role_is_refused(pattern, refused):
+    """Spec §C (issue 16, point 8): an allow pattern that can match a role session name, which the caller chooses,
+    without naming the role is refused, naming the pattern and how to pin the role."""
+    text = f"version: 1\nrules:\n  iam_user_created:\n    allow: ['{pattern}']\n"
+    if not refused:
+        assert load_policy_text(text, source="p").allow["iam_user_created"] == (pattern,)
+        return
+    with pytest.raises(PolicyError, match="a caller chooses its session name: name the role") as error:
+        load_policy_text(text, source="p")
+    assert "rules.iam_user_created.allow" in str(error.value) and pattern in str(error.value)

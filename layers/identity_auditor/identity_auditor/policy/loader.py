@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 import re
+from fnmatch import fnmatchcase
 import sys
 from datetime import date, datetime, timezone
 from functools import cache
@@ -36,6 +37,7 @@ from pydantic import (
     StrictInt,
     ValidationError,
     create_model,
+    field_validator,
     model_validator,
 )
 
@@ -101,6 +103,21 @@ class SuppressDocument(_Strict):
         return self
 
 
+# An assumed-role session ARN of a role nobody names: an allow pattern matching it with a session name taken from the
+# pattern itself lets any role in (spec §C: a caller chooses its session name).
+_PROBE = "arn:{partition}:sts::{account}:assumed-role/zz-any-role-zz/{session}"
+
+
+def pins_no_role(pattern: str) -> bool:
+    """The allow pattern can match the session of a role it does not name: what follows its last ``/`` (wildcards
+    read as any text) taken as a session name of an unknown role, in the account the pattern names, matches it."""
+    session = re.sub(r"\[[^\]]*\]|[*?]", "x", pattern.rsplit("/", 1)[-1]) or "x"
+    fields = pattern.split(":")
+    account = fields[4] if len(fields) > 5 and re.fullmatch(r"\d{12}", fields[4]) else "000000000000"
+    return any(fnmatchcase(_PROBE.format(partition=partition, account=account, session=session), pattern)
+               for partition in ("aws", "aws-cn", "aws-us-gov"))
+
+
 class RuleSettings(_Strict):
     model_config = ConfigDict(title="RuleSettings")
     enabled: StrictBool = Field(True, description="false: the rule never runs.")
@@ -112,6 +129,16 @@ class RuleSettings(_Strict):
     suppress: list[SuppressDocument] = Field(
         default_factory=list,
         description="Time-boxed exceptions: findings go to Security Hub as SUPPRESSED and page nobody.")
+
+    @field_validator("allow")
+    @classmethod
+    def _allow_pins_a_role(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            if pins_no_role(pattern):
+                raise ValueError(f"{pattern!r} matches the session of any role whose session name fits, and a caller "
+                                 "chooses its session name: name the role (arn:aws:iam::<account>:role/<name>, or "
+                                 "arn:aws:sts::<account>:assumed-role/<name>/<session>)")
+        return patterns
 
 
 Rules = create_model(
