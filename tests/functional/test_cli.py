@@ -475,7 +475,7 @@ def test_bad_inputs_are_named_and_valid_inputs_still_evaluated(tmp_path, records
                              {"Records": [records[KEY_FOR_BACKDOOR_USER], 42, no_event_name]})
 
     bad_time = envelope(copy.deepcopy(records[NO_MFA_LOGIN]))
-    bad_time["detail"]["eventTime"] = "yesterday"
+    bad_time["detail"]["eventTime"] = ["yesterday"]  # not even text: refused (text that is no time is evaluated)
     bad_time_path = write_json(tmp_path / "bad_time.json", bad_time)
 
     missing = tmp_path / "does-not-exist.json"
@@ -547,7 +547,7 @@ def _bad_record_without_event_name(tmp_path, records):
 
 def _bad_event_time(tmp_path, records):
     event = envelope(copy.deepcopy(records[MFA_LOGIN]))
-    event["detail"]["eventTime"] = "yesterday"
+    event["detail"]["eventTime"] = ["yesterday"]  # not text: refused (text that is no time is evaluated, see below)
     path = write_json(tmp_path / "envelope.json", event)
     return path, str(path), "detail.eventTime"
 
@@ -912,3 +912,16 @@ def test_file_names_reach_the_terminal_without_escapes_or_bidi_controls(tmp_path
     assert code == 2
     assert "\x1b" not in err and "\u202e" not in err
     assert "trail [2Jgz.json: invalid JSON" in err
+
+
+def test_a_record_whose_time_is_no_time_keeps_its_finding(tmp_path, records):
+    """Issue 16, point 8: an impossible eventTime (day 00) cost the record its finding; it is evaluated, the finding
+    says the time could not be read, and nothing is reported as a bad input."""
+    record = copy.deepcopy(records[NO_MFA_LOGIN])
+    record["eventTime"] = "2023-07-00T12:23:15Z"
+    path = write_json(tmp_path / "day-00.json", {"Records": [record]})
+    code, out, err = run("evaluate", path, "--format", "jsonl")
+    assert code == 0, err
+    [finding] = jsonl(out)
+    assert finding["rule_id"] == "signin_console_login_without_mfa" and finding["event_time"] is None
+    assert "'2023-07-00T12:23:15Z' is not a time" in finding["details"]["EventTimeUnreadable"]

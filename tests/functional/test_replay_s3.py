@@ -113,7 +113,7 @@ def test_listing_is_paginated_and_sorted(s3):
 def test_plain_json_and_gzip_objects_stream_and_problems_name_the_object(s3):
     records = {r["eventID"]: r for r in corpus_records("invictus")}
     login = records["70e5932e-9022-4b38-837e-ca10dad94eb7"]  # console login without MFA: a finding
-    bad_time = {**login, "eventID": "bad-time", "eventTime": "yesterday"}
+    bad_time = {**login, "eventID": "bad-time", "eventTime": ["yesterday"]}  # not text: refused
     s3.put_object(Bucket=BUCKET, Key="logs/a.json", Body=json.dumps({"Records": [login, 42]}).encode())
     s3.put_object(Bucket=BUCKET, Key="logs/b.json.gz", Body=gzip.compress(json.dumps({"Records": [bad_time]}).encode()))
     s3.put_object(Bucket=BUCKET, Key="logs/c.gz", Body=gzip.compress(json.dumps(login).encode())[:25])

@@ -173,7 +173,7 @@ def test_bad_records_are_reported_with_their_place_and_exit_2(tmp_path, baseline
         "identity-type-is-a-list": {**sample["detail"], "userIdentity": {"type": ["IAMUser"]}},
         "event-id-is-an-object": {**sample["detail"], "eventID": {"id": 1}},
         "detail-not-a-record": {**sample, "detail": {"x": 1}},
-        "time-not-a-time": {**sample["detail"], "eventTime": "\u202eyesterday\ud800"},
+        "time-not-a-time": {**sample["detail"], "eventTime": ["\u202eyesterday\ud800"]},
     }
     for index, (label, item) in enumerate(bad_items.items()):
         folder = tmp_path / label
@@ -267,7 +267,7 @@ def test_the_same_output_with_one_and_several_workers(tmp_path, baseline):
         folder = tmp_path / f"part{index}"
         write_good(folder)
         bad = load_sample(name)["detail"]
-        bad["eventTime"] = "not a time \ud800"
+        bad["eventTime"] = ["not a time \ud800"]
         middle_file(folder, bad, as_envelopes=False)
     one = run(tmp_path, "--format", "jsonl")
     out_bytes, err_bytes = io.BytesIO(), io.BytesIO()

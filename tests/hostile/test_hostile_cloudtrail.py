@@ -371,8 +371,8 @@ def test_a_rule_that_raises_on_every_event_hides_no_finding(app, lambda_context,
 
 @pytest.mark.parametrize("damage, named", [
     (lambda event: event["detail"].pop("eventName"), ["64b7de64-bf53-47ae-b7e3-d30cb1b5136e", "iam.amazonaws.com"]),
-    (lambda event: event["detail"].update(eventTime="yesterday"), ["64b7de64-bf53-47ae-b7e3-d30cb1b5136e",
-                                                                   "CreateAccessKey", "eventTime"]),
+    (lambda event: event["detail"].update(eventTime=["yesterday"]), ["64b7de64-bf53-47ae-b7e3-d30cb1b5136e",
+                                                                     "CreateAccessKey", "eventTime"]),
     (lambda event: event["detail"].pop("eventID") and event["detail"].update(userAgent=5),
      ["fa8ef915-17ff-466f-9ad6-5aec84c6fa4a", "without eventID", "CreateAccessKey", "userAgent"]),
     (lambda event: event.update(detail="{}"), ["fa8ef915-17ff-466f-9ad6-5aec84c6fa4a", "a string as detail"]),
@@ -393,7 +393,7 @@ def test_the_error_of_a_malformed_event_names_the_record(app, lambda_context, da
 def test_hostile_record_values_reach_the_error_message_escaped_and_short(app, lambda_context):
     event = load_sample("iam_create_access_key_for_other_user.json")
     event["detail"]["eventID"] = "x\n\x1b[31m\u202e" * 20_000
-    event["detail"]["eventTime"] = "not a time"
+    event["detail"]["eventTime"] = {"not": "a time"}  # text that is no time is evaluated all the same
     _, error = invoke(app, event, lambda_context)
     first = error.errors()[0]["msg"]
     assert first.isprintable() and len(first) < 300 and "\\x1b[31m\\u202e" in first
@@ -442,3 +442,15 @@ def test_mutated_health_events_evaluate_or_fail_with_a_clear_error(app, lambda_c
             for finding in app.ENGINE.last.findings:
                 assert not asff_problems(to_asff(finding, product_arn=PRODUCT_ARN, updated_at=NOW)), mutation.name
         count(SUITE)
+
+
+def test_a_record_whose_time_is_no_time_is_evaluated_and_says_so(app, lambda_context):
+    """Issue 16, point 8: a record with an impossible eventTime (day 00) lost its findings (the invocation failed);
+    it is evaluated without a time, and each finding says why it has none."""
+    event = load_sample("iam_create_access_key_for_other_user.json")
+    event["detail"]["eventTime"] = "2025-03-00T12:41:55Z"
+    evaluation, error = invoke(app, event, lambda_context)
+    assert error is None and rule_set(evaluation) == EXPECTED["iam_create_access_key_for_other_user.json"]
+    assert all("'2025-03-00T12:41:55Z' is not a time" in f.details["EventTimeUnreadable"]
+               for f in evaluation.findings)
+    count(SUITE)

@@ -280,7 +280,7 @@ def test_origins_name_the_record(tmp_path):
     login = next(r for r in records if r["eventName"] == "ConsoleLogin")
     path = tmp_path / "log.json"
     bad = copy.deepcopy(login)
-    bad["eventTime"] = "yesterday"
+    bad["eventTime"] = ["yesterday"]  # not text (text that is no time is evaluated, noting it)
     path.write_text(json.dumps({"Records": [login, 42, bad]}))
     result = _run(path)
     assert [p.origin for p in result.problems] == [f"{path}#Records[1]", f"{path}#Records[2]"]
@@ -391,7 +391,7 @@ def test_origins_of_concatenated_documents_name_the_document(tmp_path):
     index = next(i for i, record in enumerate(records) if _wanted(record))
     first = _as_delivered(paths[0])
     second = json.loads(paths[1].read_text())
-    second["Records"][index] = {**records[index], "eventTime": "yesterday"}
+    second["Records"][index] = {**records[index], "eventTime": ["yesterday"]}
     result = _stdin(first + json.dumps(second, indent=2).encode())  # pretty-printed: not one line
     assert [(p.origin, p.message.split(":")[0]) for p in result.problems] == [
         (f"<stdin>#2#Records[{index}]", "invalid event")]
@@ -417,7 +417,7 @@ def test_a_broken_document_keeps_the_documents_before_it_and_says_where(tmp_path
 def test_concatenated_shapes_give_the_reference_verdicts(tmp_path):
     records = corpus_records("invictus")
     login = next(r for r in records if r["eventName"] == "ConsoleLogin")
-    log = json.dumps({"Records": [login, 42, {**login, "eventTime": "yesterday"}]})
+    log = json.dumps({"Records": [login, 42, {**login, "eventTime": ["yesterday"]}]})
     envelope = {"detail-type": "AWS API Call via CloudTrail", "detail": login, "source": "aws.signin",
                 "account": "1", "time": login["eventTime"], "region": "us-east-1", "id": "x", "resources": []}
     pretty = json.dumps({"Records": [login]}, indent=2)

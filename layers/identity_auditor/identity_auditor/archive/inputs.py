@@ -8,6 +8,7 @@ The reading itself is :mod:`identity_auditor.archive.reader`.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 import os
 import uuid
 from collections.abc import Iterable, Iterator
@@ -126,6 +127,18 @@ def detail_type_of(record: dict) -> str:
     return API_CALL
 
 
+def _envelope_time(value: object) -> str:
+    """The envelope's time, as EventBridge sets it: the record's eventTime when it is one (a record whose time is no
+    time is still evaluated, and says so: see ``CloudTrailRecord``), else the epoch."""
+    if isinstance(value, str):
+        try:
+            datetime.fromisoformat(value.replace("Z", "+00:00"))
+            return value
+        except ValueError:
+            pass
+    return "1970-01-01T00:00:00Z"
+
+
 def as_eventbridge(record: dict) -> dict:
     """Wrap a raw CloudTrail record the way EventBridge delivers it."""
     source = str(record.get("eventSource") or "")
@@ -137,7 +150,7 @@ def as_eventbridge(record: dict) -> dict:
         "detail-type": detail_type_of(record),
         "source": "aws." + source.split(".", 1)[0] if source else "aws.unknown",
         "account": str(record.get("recipientAccountId") or identity.get("accountId") or "unknown"),
-        "time": record.get("eventTime") or "1970-01-01T00:00:00Z",
+        "time": _envelope_time(record.get("eventTime")),
         "region": str(record.get("awsRegion") or "unknown"),
         "resources": [],
         "detail": record,

@@ -168,6 +168,22 @@ class CloudTrailRecord(_Model):
     read_only: bool | None = Field(None, alias="readOnly")
     event_type: str | None = Field(None, alias="eventType")
     recipient_account_id: str | None = Field(None, alias="recipientAccountId")
+    # an eventTime that is text but no time (e.g. day 00): kept as given, the record evaluated without a time
+    event_time_unreadable: str | None = Field(None, alias="eventTimeUnreadable")
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _evaluated_without_an_impossible_time(cls, data: Any, handler):
+        """A record whose only fault is an ``eventTime`` that cannot be read as a time is still evaluated (its
+        findings must not be lost for it): the time is left out and the text kept in ``event_time_unreadable``,
+        which the findings report. Any other fault fails as before."""
+        try:
+            return handler(data)
+        except ValidationError as error:
+            time = data.get("eventTime") if isinstance(data, dict) else None
+            if not isinstance(time, str) or any(tuple(e["loc"]) != ("eventTime",) for e in error.errors()):
+                raise
+            return handler({**data, "eventTime": None, "eventTimeUnreadable": time[:100]})
     # "true" on calls made with console credentials; kept as given (records are evidence, not input to validate)
     session_credential_from_console: Any = Field(None, alias="sessionCredentialFromConsole")
 

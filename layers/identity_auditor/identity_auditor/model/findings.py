@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime
 
 from identity_auditor.model.cloudtrail import RESERVED_SSO_ROLE_PREFIX, CloudTrailRecord
@@ -183,6 +183,9 @@ def build_finding(
     identity = record.user_identity
     account = record.recipient_account_id or account_fallback or identity.account_id or "unknown"
     region = record.aws_region or region_fallback or "unknown"
+    if record.event_time_unreadable is not None:  # evaluated all the same: say why the finding has no event time
+        violation = replace(violation, details={**violation.details, "EventTimeUnreadable": clip(
+            f"eventTime {record.event_time_unreadable!r} is not a time: the record was evaluated without it", 256)})
     return _finding(
         meta, violation, account=account, region=region, partition=record.partition,
         event_time=record.event_time, event_id=record.event_id, event_name=record.event_name,
