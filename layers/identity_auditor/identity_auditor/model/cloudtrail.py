@@ -261,11 +261,11 @@ class CloudTrailRecord(_Model):
         """A request parameter, or ``None`` (``requestParameters`` may itself be ``null``). The key is
         matched exactly first, then ignoring case (CloudTrail's casing of parameter names varies by
         service: ``sAMLProviderArn``, ``openIDConnectProviderArn``)."""
-        return _lookup(self.request_parameters, key)
+        return lookup(self.request_parameters, key)
 
     def response(self, key: str) -> Any:
         """A field of ``responseElements`` (matched like :meth:`request`), or ``None``."""
-        return _lookup(self.response_elements, key)
+        return lookup(self.response_elements, key)
 
     def extra(self, key: str) -> Any:
         """A field of ``additionalEventData``, or ``None``."""
@@ -289,12 +289,29 @@ def named(value: Any) -> str | None:
     return None
 
 
-def _lookup(block: dict[str, Any] | None, key: str) -> Any:
-    block = block or {}
-    if key in block:
-        return block[key]
-    folded = key.lower()
-    return next((value for name, value in block.items() if name.lower() == folded), None)
+def lookup(block: Any, *path: str) -> Any:
+    """A field of a record's block, or a nested one (``lookup(request, "findingFieldsUpdate", "Workflow",
+    "Status")``): each key matched exactly first, then ignoring case (CloudTrail keeps each service's own casing:
+    ``sAMLProviderArn``, ``openIDConnectProviderArn``); ``None`` when any step is absent or not an object."""
+    for key in path:
+        if not isinstance(block, dict):
+            return None
+        if key in block:
+            block = block[key]
+            continue
+        folded = key.lower()
+        block = next((value for name, value in block.items() if str(name).lower() == folded), None)
+    return block
+
+
+def as_text(value: Any) -> str:
+    """A record value as text: the value when it is a string, else ``""`` (records can carry anything)."""
+    return value if isinstance(value, str) else ""
+
+
+def as_name(value: Any) -> str | None:
+    """A record value that should be a name or an ARN: the value when it is a non-empty string, else ``None``."""
+    return value if isinstance(value, str) and value else None
 
 
 def base_event_name(event_source: str, event_name: str) -> str:

@@ -39,7 +39,7 @@ import binascii
 import hashlib
 from typing import Any
 
-from identity_auditor.model.cloudtrail import CloudTrailRecord
+from identity_auditor.model.cloudtrail import as_text, CloudTrailRecord
 from identity_auditor.model.contract import Context, RuleMeta, Severity, Trigger, Violation
 
 _TRUST_ANCHOR = {
@@ -101,15 +101,15 @@ def _trust_anchor(record: CloudTrailRecord, verb: str) -> Violation | None:
     if _disabled(record, anchor):
         return None
     source = _block(anchor.get("source")) or _block(record.request("source"))
-    source_type = _text(source.get("sourceType"))
+    source_type = as_text(source.get("sourceType"))
     data = _block(source.get("sourceData"))
-    arn = _text(anchor.get("trustAnchorArn")) or _arn(record, "trust-anchor", record.request("trustAnchorId"))
-    label = _text(anchor.get("name")) or _text(record.request("name")) or arn or "(unknown)"
+    arn = as_text(anchor.get("trustAnchorArn")) or _arn(record, "trust-anchor", record.request("trustAnchorId"))
+    label = as_text(anchor.get("name")) or as_text(record.request("name")) or arn or "(unknown)"
     details = {
         "TrustAnchorArn": arn,
-        "TrustAnchorName": _text(anchor.get("name")) or _text(record.request("name")),
+        "TrustAnchorName": as_text(anchor.get("name")) or as_text(record.request("name")),
         "SourceType": source_type,
-        "AcmPcaArn": _text(data.get("acmPcaArn")),
+        "AcmPcaArn": as_text(data.get("acmPcaArn")),
         "CertificateSha256": _fingerprint(data.get("x509CertificateData")),
     }
     kind = f" ({source_type})" if source_type else ""
@@ -129,8 +129,8 @@ def _profile(record: CloudTrailRecord, verb: str) -> Violation | None:
     profile = _block(record.response("profile"))
     if _disabled(record, profile):
         return None
-    arn = _text(profile.get("profileArn")) or _arn(record, "profile", record.request("profileId"))
-    profile_name = _text(profile.get("name")) or _text(record.request("name"))
+    arn = as_text(profile.get("profileArn")) or _arn(record, "profile", record.request("profileId"))
+    profile_name = as_text(profile.get("name")) or as_text(record.request("name"))
     roles = _list(profile.get("roleArns") if "roleArns" in profile else record.request("roleArns"))
     policies = _list(profile.get("managedPolicyArns") if "managedPolicyArns" in profile
                      else record.request("managedPolicyArns"))
@@ -143,7 +143,7 @@ def _profile(record: CloudTrailRecord, verb: str) -> Violation | None:
         "RoleArns": roles,
         "ManagedPolicyArns": policies,
         "DurationSeconds": _scalar(profile.get("durationSeconds", record.request("durationSeconds"))),
-        "CertificateField": _text(record.request("certificateField")),
+        "CertificateField": as_text(record.request("certificateField")),
         "Specifiers": _list(specifiers),
     }
     label = profile_name or arn or "(unknown)"
@@ -161,9 +161,9 @@ def _profile(record: CloudTrailRecord, verb: str) -> Violation | None:
 
 def _crl(record: CloudTrailRecord, verb: str) -> Violation:
     crl = _block(record.response("crl"))
-    arn = _text(crl.get("crlArn")) or _arn(record, "crl", record.request("crlId"))
-    crl_name = _text(crl.get("name"))
-    anchor = _text(crl.get("trustAnchorArn"))
+    arn = as_text(crl.get("crlArn")) or _arn(record, "crl", record.request("crlId"))
+    crl_name = as_text(crl.get("name"))
+    anchor = as_text(crl.get("trustAnchorArn"))
     details = {"CrlArn": arn, "CrlName": crl_name, "TrustAnchorArn": anchor}
     of_anchor = f" of trust anchor {anchor}" if anchor else ""
     return Violation(
@@ -207,10 +207,6 @@ def _block(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else ""
-
-
 def _scalar(value: Any) -> str:
     return str(value) if isinstance(value, (str, int, float)) and not isinstance(value, bool) else ""
 
@@ -218,7 +214,7 @@ def _scalar(value: Any) -> str:
 def _list(value: Any) -> str:
     if isinstance(value, list):
         return ", ".join(str(item) for item in value if isinstance(item, (str, int)))
-    return _text(value)
+    return as_text(value)
 
 
 def _present(details: dict[str, str]) -> dict[str, str]:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from fnmatch import fnmatchcase
 
-from identity_auditor.model.cloudtrail import CloudTrailRecord
+from identity_auditor.model.cloudtrail import as_name, CloudTrailRecord
 from identity_auditor.model.contract import Context, RuleMeta, Severity, Trigger, Violation
 
 _IDENTITY_CENTER_PROVIDER = "AWSSSO_*_DO_NOT_DELETE"
@@ -62,8 +62,8 @@ META = RuleMeta(
 def evaluate(record: CloudTrailRecord, ctx: Context) -> Violation | None:
     if not record.succeeded:
         return None
-    arn = _text(record.request("SAMLProviderArn")) or _text(record.response("SAMLProviderArn"))
-    name = _text(record.request("name")) or (arn.rsplit("/", 1)[-1] if arn else None)
+    arn = as_name(record.request("SAMLProviderArn")) or as_name(record.response("SAMLProviderArn"))
+    name = as_name(record.request("name")) or (arn.rsplit("/", 1)[-1] if arn else None)
     if record.by_identity_center and name and fnmatchcase(name, _IDENTITY_CENTER_PROVIDER):
         return None
     account = record.account_id
@@ -90,14 +90,9 @@ def _encryption_changes(record: CloudTrailRecord, details: dict[str, str]) -> li
     if removed is not None and removed != "":
         details["RemovedPrivateKey"] = str(removed)
         changes.append(f"removed private key {removed}")
-    mode = _text(record.request("assertionEncryptionMode"))
+    mode = as_name(record.request("assertionEncryptionMode"))
     if mode:
         details["AssertionEncryptionMode"] = mode
         if mode.strip().lower() == "allowed":
             changes.append("set assertion encryption to Allowed (unencrypted SAML assertions are accepted)")
     return changes
-
-
-def _text(value: object) -> str | None:
-    """A request or response value that should be a name or an ARN; anything else counts as absent."""
-    return value if isinstance(value, str) and value else None

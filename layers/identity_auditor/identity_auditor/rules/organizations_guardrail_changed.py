@@ -37,10 +37,9 @@ from __future__ import annotations
 
 import re
 
-from identity_auditor.model.cloudtrail import CloudTrailRecord
+from identity_auditor.model.cloudtrail import as_text, lookup, CloudTrailRecord
 from identity_auditor.model.contract import Context, RuleMeta, Severity, Trigger, Violation
 from identity_auditor.model.deployment import GUARDRAIL_POLICY_TYPES
-from identity_auditor.rules._lib.guardrails import field, text
 
 FULL_AWS_ACCESS = "p-FullAWSAccess"  # the AWS-managed FullAWSAccess SCP: a fixed id in every organisation
 _ACCOUNT_ID = re.compile(r"\d{12}", re.ASCII)
@@ -107,11 +106,11 @@ def _target(target_id: str) -> tuple[str, str | None]:
 
 def _policy_type(record: CloudTrailRecord, policy_id: str, ctx: Context) -> str | None:
     """The policy's type, from the record (UpdatePolicy), the fixed FullAWSAccess id, or the deployment's lookup."""
-    summary = field(record.response_elements, "policy", "policySummary")
-    recorded = text(field(summary, "type"))
+    summary = lookup(record.response_elements, "policy", "policySummary")
+    recorded = as_text(lookup(summary, "type"))
     if recorded:
         return recorded.upper()
-    arn_type = _ARN_TYPE.search(text(field(summary, "arn")))
+    arn_type = _ARN_TYPE.search(as_text(lookup(summary, "arn")))
     if arn_type:
         return arn_type.group(1).upper()
     if policy_id == FULL_AWS_ACCESS:
@@ -123,7 +122,7 @@ def _policy_type(record: CloudTrailRecord, policy_id: str, ctx: Context) -> str 
 def _policy_change(record: CloudTrailRecord, ctx: Context, details: dict[str, str]) -> tuple[str, str, str | None] | None:
     """DetachPolicy / DeletePolicy / UpdatePolicy: ``(what was done, resource id, resource type)``, or ``None`` when
     the policy is known not to be a guardrail."""
-    policy_id = text(record.request("policyId"))
+    policy_id = as_text(record.request("policyId"))
     policy_type = _policy_type(record, policy_id, ctx)
     if policy_type is not None and policy_type not in GUARDRAIL_POLICY_TYPES:
         return None
@@ -136,7 +135,7 @@ def _policy_change(record: CloudTrailRecord, ctx: Context, details: dict[str, st
         details["PolicyType"] = policy_type
         kind = f"{_kind(policy_type)} policy {policy_id or '(unknown)'}"
     if record.event_name == "DetachPolicy":
-        target = text(record.request("targetId"))
+        target = as_text(record.request("targetId"))
         details["TargetId"] = target or "unknown"
         resource_id, resource_type = _target(target)
         if policy_id == FULL_AWS_ACCESS:
@@ -146,7 +145,7 @@ def _policy_change(record: CloudTrailRecord, ctx: Context, details: dict[str, st
                     resource_id, resource_type)
         return f"detached {kind} from {target or '(unknown)'}: its guardrails no longer apply there", resource_id, \
             resource_type
-    arn = text(field(record.response_elements, "policy", "policySummary", "arn"))
+    arn = as_text(lookup(record.response_elements, "policy", "policySummary", "arn"))
     what = (f"deleted {kind}: its guardrails are gone" if record.event_name == "DeletePolicy"
             else f"changed {kind}: the guardrails it enforces may be weaker")
     return what, arn or policy_id or "unknown-policy", "Other"
@@ -158,20 +157,20 @@ def _change(record: CloudTrailRecord, ctx: Context, details: dict[str, str]) -> 
     if name in ("DetachPolicy", "DeletePolicy", "UpdatePolicy"):
         return _policy_change(record, ctx, details)
     if name == "DisablePolicyType":
-        policy_type = text(record.request("policyType")).upper()
+        policy_type = as_text(record.request("policyType")).upper()
         if policy_type and policy_type not in GUARDRAIL_POLICY_TYPES:
             return None
-        root = text(record.request("rootId"))
+        root = as_text(record.request("rootId"))
         details.update(PolicyType=policy_type or "unknown", RootId=root or "unknown")
         kind = f"{_kind(policy_type)} policies" if policy_type else "a policy type (not recorded, treated as a guardrail)"
-        arn = text(field(record.response_elements, "root", "arn"))
+        arn = as_text(lookup(record.response_elements, "root", "arn"))
         what = f"disabled {kind} in root {root or '(unknown)'}: none of them apply anywhere under it"
         return what, arn or root or "unknown-root", "Other"
     if name == "LeaveOrganization":
         return "took the account out of its organisation: no SCP or RCP applies to it any more", *_account(account)
     if name in ("RemoveAccountFromOrganization", "RegisterDelegatedAdministrator", "DeregisterDelegatedAdministrator"):
-        member = text(record.request("accountId"))
-        service = text(record.request("servicePrincipal"))
+        member = as_text(record.request("accountId"))
+        service = as_text(record.request("servicePrincipal"))
         details.update({k: v for k, v in (("AccountId", member), ("ServicePrincipal", service)) if v})
         member_text, service_text = member or "(unknown)", service or "(unknown service)"
         what = {"RemoveAccountFromOrganization": f"removed account {member_text} from the organisation: no SCP or RCP "
@@ -184,19 +183,19 @@ def _change(record: CloudTrailRecord, ctx: Context, details: dict[str, str]) -> 
                                                     "stops"}[name]
         return (what, *_account(member)) if member else (what, "unknown-account", "Other")
     if name in ("EnableAWSServiceAccess", "DisableAWSServiceAccess"):
-        service = text(record.request("servicePrincipal"))
+        service = as_text(record.request("servicePrincipal"))
         details["ServicePrincipal"] = service or "unknown"
         what = (f"enabled trusted access for {service or '(unknown service)'}: it can now act in every account"
                 if name.startswith("Enable") else f"disabled trusted access for {service or '(unknown service)'}: its "
                 "organisation-wide features (auto-enabled members, organisation trails, delegated admin) stop")
         return what, service or "unknown-service", "Other"
     if name == "PutResourcePolicy":
-        arn = text(field(record.response_elements, "resourcePolicy", "resourcePolicySummary", "arn"))
+        arn = as_text(lookup(record.response_elements, "resourcePolicy", "resourcePolicySummary", "arn"))
         resource = arn or f"organization-resource-policy/{account}"
         return ("replaced the organisation's delegation (resource) policy: it decides which member accounts may "
                 "manage Organizations, policies included", resource, "Other")
     if name in _IAM_NAMES:
-        organization = text(record.response("organizationId"))
+        organization = as_text(record.response("organizationId"))
         features = record.response("enabledFeatures")
         details["EnabledFeatures"] = ", ".join(map(str, features)) if isinstance(features, list) else "unknown"
         what = ("turned off centralised root credential management for member accounts: their root users are "

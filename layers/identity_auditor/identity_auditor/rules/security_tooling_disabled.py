@@ -36,9 +36,9 @@ from __future__ import annotations
 import json
 from typing import Any, Callable
 
-from identity_auditor.model.cloudtrail import CloudTrailRecord
+from identity_auditor.model.cloudtrail import as_text, lookup, CloudTrailRecord
 from identity_auditor.model.contract import Context, RuleMeta, Severity, Trigger, Violation
-from identity_auditor.rules._lib.guardrails import field, is_auditor_finding, text
+from identity_auditor.rules._lib.guardrails import is_auditor_finding
 
 _GUARDDUTY = "guardduty.amazonaws.com"
 _ANALYZER = "access-analyzer.amazonaws.com"
@@ -55,7 +55,7 @@ Outcome = tuple[str, str, str | None, dict[str, str]]
 
 
 def _detector(record: CloudTrailRecord, what: str, **details: str) -> Outcome:
-    detector = text(record.request("detectorId"))
+    detector = as_text(record.request("detectorId"))
     region = record.aws_region or "unknown"
     arn = f"arn:{record.partition}:guardduty:{region}:{record.account_id}:detector/{detector or 'unknown'}"
     return what, arn, "AwsGuardDutyDetector", {"DetectorId": detector or "unknown", **details}
@@ -88,9 +88,9 @@ def _members(record: CloudTrailRecord) -> Outcome:
 
 
 def _filter(record: CloudTrailRecord) -> Outcome | None:
-    if text(record.request("action")).upper() != "ARCHIVE":
+    if as_text(record.request("action")).upper() != "ARCHIVE":
         return None
-    name = text(record.request("filterName")) or text(record.request("name")) or "unknown"
+    name = as_text(record.request("filterName")) or as_text(record.request("name")) or "unknown"
     verb = "created" if record.event_name == "CreateFilter" else "changed"
     return _detector(record, f"{verb} GuardDuty filter {name} to archive matching findings automatically",
                      FilterName=name, FindingCriteria=_shown(record.request("findingCriteria") or {}))
@@ -100,11 +100,11 @@ def _trusted_list(record: CloudTrailRecord) -> Outcome | None:
     if not _true(record.request("activate")):
         return None
     ip_set = "IPSet" in record.event_name
-    list_id = text(record.request("ipSetId" if ip_set else "trustedEntitySetId")) or text(
+    list_id = as_text(record.request("ipSetId" if ip_set else "trustedEntitySetId")) or as_text(
         record.response("ipSetId" if ip_set else "trustedEntitySetId"))
     kind = "trusted IP list" if ip_set else "trusted entity set"
-    name = text(record.request("name")) or list_id or "unknown"
-    details = {"ListName": name, "Location": text(record.request("location")) or "unknown"}
+    name = as_text(record.request("name")) or list_id or "unknown"
+    details = {"ListName": name, "Location": as_text(record.request("location")) or "unknown"}
     if list_id:
         details["ListId"] = list_id
     return _detector(record, f"activated GuardDuty {kind} {name}: no findings for the addresses or domains it lists",
@@ -119,23 +119,23 @@ def _automation_v1(record: CloudTrailRecord) -> Outcome | None:
     if record.event_name == "BatchUpdateAutomationRules":
         items = _list(record.request("UpdateAutomationRulesRequestItems"))
     else:
-        rule = text(record.response("RuleArn")) or text(record.request("RuleName"))
+        rule = as_text(record.response("RuleArn")) or as_text(record.request("RuleName"))
         items = [{"RuleArn": rule, "Actions": record.request("Actions")}]
     hiding = []
     for item in items:
-        rule = text(field(item, "RuleArn")) or text(field(item, "RuleName")) or "unknown"
-        for action in _list(field(item, "Actions")):
-            status = text(field(action, "FindingFieldsUpdate", "Workflow", "Status")).upper()
+        rule = as_text(lookup(item, "RuleArn")) or as_text(lookup(item, "RuleName")) or "unknown"
+        for action in _list(lookup(item, "Actions")):
+            status = as_text(lookup(action, "FindingFieldsUpdate", "Workflow", "Status")).upper()
             if status in _HIDING_WORKFLOW:
                 hiding.append((rule, status))
     return _automation(record, hiding)
 
 
 def _automation_v2(record: CloudTrailRecord) -> Outcome | None:
-    rule = text(record.request("Identifier")) or text(record.response("RuleArn")) or text(record.request("RuleName"))
+    rule = as_text(record.request("Identifier")) or as_text(record.response("RuleArn")) or as_text(record.request("RuleName"))
     hiding = []
     for action in _list(record.request("Actions")):
-        status = str(field(action, "FindingFieldsUpdate", "StatusId")).strip()
+        status = str(lookup(action, "FindingFieldsUpdate", "StatusId")).strip()
         number = int(status) if status.isascii() and status.isdigit() else None
         if number in _HIDING_STATUS_ID:
             hiding.append((rule or "unknown", f"{_HIDING_STATUS_ID[number]} (StatusId {number})"))
@@ -154,8 +154,8 @@ def _automation(record: CloudTrailRecord, hiding: list[tuple[str, str]]) -> Outc
 
 
 def _batch_update_findings(record: CloudTrailRecord) -> Outcome | None:
-    status = text(field(record.request_parameters, "Workflow", "Status")).upper()
-    ours = [text(field(item, "Id")) for item in _list(record.request("FindingIdentifiers")) if is_auditor_finding(item)]
+    status = as_text(lookup(record.request_parameters, "Workflow", "Status")).upper()
+    ours = [as_text(lookup(item, "Id")) for item in _list(record.request("FindingIdentifiers")) if is_auditor_finding(item)]
     if status not in _HIDING_WORKFLOW or not ours:
         return None
     rule_ids = ", ".join(sorted({finding_id.split("/", 1)[0] for finding_id in ours}))
@@ -166,7 +166,7 @@ def _batch_update_findings(record: CloudTrailRecord) -> Outcome | None:
 
 
 def _product(record: CloudTrailRecord) -> Outcome:
-    arn = text(record.request("ProductSubscriptionArn")) or "unknown"
+    arn = as_text(record.request("ProductSubscriptionArn")) or "unknown"
     own = arn.endswith("/default")
     details = {"ProductSubscriptionArn": arn}
     if own:
@@ -177,7 +177,7 @@ def _product(record: CloudTrailRecord) -> Outcome:
 
 def _named(key: str, what: str, arn: Callable[[CloudTrailRecord, str], str] | None = None):
     def check(record: CloudTrailRecord) -> Outcome:
-        name = text(record.request(key)) or "unknown"
+        name = as_text(record.request(key)) or "unknown"
         return what.format(name=name), arn(record, name) if arn else name, None, {key[0].upper() + key[1:]: name}
     return check
 
@@ -187,8 +187,8 @@ def _analyzer_arn(record: CloudTrailRecord, name: str) -> str:
 
 
 def _archive_rule(record: CloudTrailRecord) -> Outcome:
-    analyzer = text(record.request("analyzerName")) or "unknown"
-    rule = text(record.request("ruleName")) or "unknown"
+    analyzer = as_text(record.request("analyzerName")) or "unknown"
+    rule = as_text(record.request("ruleName")) or "unknown"
     verb = "created" if record.event_name.startswith("Create") else "changed"
     return (f"{verb} IAM Access Analyzer archive rule {rule} on analyzer {analyzer}: matching findings are archived "
             "automatically", f"{_analyzer_arn(record, analyzer)}/archive-rule/{rule}", None,

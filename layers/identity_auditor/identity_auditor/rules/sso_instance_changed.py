@@ -40,9 +40,8 @@ every sso.amazonaws.com record (as in the real ``CreateAccountAssignment`` recor
 from __future__ import annotations
 
 import re
-from typing import Any
 
-from identity_auditor.model.cloudtrail import CloudTrailRecord
+from identity_auditor.model.cloudtrail import as_text, lookup, CloudTrailRecord
 from identity_auditor.model.contract import Context, RuleMeta, Severity, Trigger, Violation
 from identity_auditor.rules._lib import identity_center
 
@@ -96,11 +95,11 @@ def evaluate(record: CloudTrailRecord, ctx: Context) -> Violation | None:
     if name not in _VERBS or not record.succeeded or record.by_identity_center:
         return None
     account = record.account_id
-    instance = _text(record.request("instanceArn")) or _text(record.response("instanceArn"))
-    issuer = _text(record.request("trustedTokenIssuerArn")) or _text(record.response("trustedTokenIssuerArn"))
+    instance = as_text(record.request("instanceArn")) or as_text(record.response("instanceArn"))
+    issuer = as_text(record.request("trustedTokenIssuerArn")) or as_text(record.response("trustedTokenIssuerArn"))
     details = {"InstanceArn": instance}
     if name in ("CreateInstance", "UpdateInstance"):
-        details["InstanceName"] = _text(record.request("name"))
+        details["InstanceName"] = as_text(record.request("name"))
     severity, why, verb = Severity.MEDIUM, "", _VERBS[name]
 
     if name == "DeleteInstance":
@@ -114,8 +113,8 @@ def evaluate(record: CloudTrailRecord, ctx: Context) -> Violation | None:
         encryption = record.request("encryptionConfiguration")
         if isinstance(encryption, dict):
             severity = Severity.HIGH
-            key_type = _text(_get(encryption, "keyType"))
-            key = _text(_get(encryption, "kmsKeyArn"))
+            key_type = as_text(lookup(encryption, "keyType"))
+            key = as_text(lookup(encryption, "kmsKeyArn"))
             details.update({"KeyType": key_type, "KmsKeyArn": key})
             verb = "changed the encryption key of the IAM Identity Center instance"
             owned = "an AWS owned key" if key_type == "AWS_OWNED_KMS_KEY" else "a key the record does not name"
@@ -124,7 +123,7 @@ def evaluate(record: CloudTrailRecord, ctx: Context) -> Violation | None:
             verb = "renamed the IAM Identity Center instance"
             why = f" to {details['InstanceName']}"
     elif name in ("AddRegion", "RemoveRegion"):
-        region = _text(record.request("regionName"))
+        region = as_text(record.request("regionName"))
         details["RegionName"] = region
         why = f"; Region {'added' if name == 'AddRegion' else 'removed'}: {region or '(unknown)'}"
     elif name == "CreateInstance":
@@ -154,14 +153,14 @@ def evaluate(record: CloudTrailRecord, ctx: Context) -> Violation | None:
 
 
 def _token_issuer(record: CloudTrailRecord, issuer: str) -> dict[str, str]:
-    configuration = _get(record.request("trustedTokenIssuerConfiguration"), "oidcJwtConfiguration")
+    configuration = lookup(record.request("trustedTokenIssuerConfiguration"), "oidcJwtConfiguration")
     return {
         "TrustedTokenIssuerArn": issuer,
-        "TrustedTokenIssuerName": _text(record.request("name")),
-        "TrustedTokenIssuerType": _text(record.request("trustedTokenIssuerType")),
-        "IssuerUrl": _text(_get(configuration, "issuerUrl")),
-        "ClaimAttributePath": _text(_get(configuration, "claimAttributePath")),
-        "IdentityStoreAttributePath": _text(_get(configuration, "identityStoreAttributePath")),
+        "TrustedTokenIssuerName": as_text(record.request("name")),
+        "TrustedTokenIssuerType": as_text(record.request("trustedTokenIssuerType")),
+        "IssuerUrl": as_text(lookup(configuration, "issuerUrl")),
+        "ClaimAttributePath": as_text(lookup(configuration, "claimAttributePath")),
+        "IdentityStoreAttributePath": as_text(lookup(configuration, "identityStoreAttributePath")),
     }
 
 
@@ -179,16 +178,3 @@ def _membership(account: str, ctx: Context) -> tuple[str, bool]:
     if not _ACCOUNT_ID.fullmatch(account):
         return f"unknown (account id {account!r} cannot be matched to {name})", True
     return f"not an account of {name}", False
-
-
-def _get(block: Any, key: str) -> Any:
-    """A field of a nested request block, matched exactly and then ignoring case, like ``record.request``."""
-    if not isinstance(block, dict):
-        return None
-    if key in block:
-        return block[key]
-    return next((value for name, value in block.items() if isinstance(name, str) and name.lower() == key.lower()), None)
-
-
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else ""

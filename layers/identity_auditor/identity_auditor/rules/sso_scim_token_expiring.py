@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 
-from identity_auditor.model.cloudtrail import CloudTrailRecord
+from identity_auditor.model.cloudtrail import as_text, CloudTrailRecord
 from identity_auditor.model.contract import Context, RuleMeta, Severity, Trigger, Violation
 from identity_auditor.model.health import HEALTH_EVENT, HEALTH_SOURCE, health_time
 
@@ -72,7 +72,7 @@ def evaluate(record: CloudTrailRecord, ctx: Context) -> Violation | None:
     account = record.account_id
     entities = [e["entityValue"] for e in _list(detail.get("affectedEntities"))
                 if isinstance(e, dict) and isinstance(e.get("entityValue"), str) and e["entityValue"]]
-    details = {"HealthEventArn": _text(detail.get("eventArn")), "StatusCode": _text(detail.get("statusCode"))}
+    details = {"HealthEventArn": as_text(detail.get("eventArn")), "StatusCode": as_text(detail.get("statusCode"))}
     if entities:
         details["AffectedEntities"] = ", ".join(entities)[:512]
     if expires is not None:
@@ -99,12 +99,8 @@ def _list(value) -> list:
     return value if isinstance(value, list) else []
 
 
-def _text(value) -> str:
-    return value if isinstance(value, str) else ""
-
-
 def _description(detail: dict) -> str:
-    return " ".join(_text(p.get("latestDescription")) for p in _list(detail.get("eventDescription"))
+    return " ".join(as_text(p.get("latestDescription")) for p in _list(detail.get("eventDescription"))
                     if isinstance(p, dict))
 
 

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from identity_auditor.model.cloudtrail import CloudTrailRecord
+from identity_auditor.model.cloudtrail import as_name, CloudTrailRecord
 from identity_auditor.model.contract import Context, Severity, Trigger
 from identity_auditor.model.findings import record_fingerprint
 from identity_auditor.model.sequence import Observation, SequenceMeta, Step, Verdict
@@ -77,8 +77,8 @@ def observe(record: CloudTrailRecord, found: frozenset[str], ctx: Context) -> li
     if name == "CreatePolicy":
         grant = _grant(record.request("policyDocument"))
         policy = record.response("policy")
-        arn = _name(policy.get("arn")) if isinstance(policy, dict) else None
-        policy_name = _name(record.request("policyName"))
+        arn = as_name(policy.get("arn")) if isinstance(policy, dict) else None
+        policy_name = as_name(record.request("policyName"))
         if arn is None and policy_name:
             path = record.request("path")
             path = path if isinstance(path, str) and path.startswith("/") and path.endswith("/") else "/"
@@ -87,11 +87,11 @@ def observe(record: CloudTrailRecord, found: frozenset[str], ctx: Context) -> li
             return []
         step, facts = "created", {"grant": grant}
     elif name == "CreatePolicyVersion":
-        arn, grant = _name(record.request("policyArn")), _grant(record.request("policyDocument"))
+        arn, grant = as_name(record.request("policyArn")), _grant(record.request("policyDocument"))
         if grant is None or arn is None:
             return []
         created = record.response("policyVersion")
-        version = _name(created.get("versionId")) if isinstance(created, dict) else None
+        version = as_name(created.get("versionId")) if isinstance(created, dict) else None
         if str(record.request("setAsDefault")).lower() == "true":
             step, facts = "version", {"grant": grant}
         elif version:
@@ -99,13 +99,13 @@ def observe(record: CloudTrailRecord, found: frozenset[str], ctx: Context) -> li
         else:
             return []
     elif name == "SetDefaultPolicyVersion":
-        arn, version = _name(record.request("policyArn")), _name(record.request("versionId"))
+        arn, version = as_name(record.request("policyArn")), as_name(record.request("versionId"))
         if arn is None or version is None:
             return []
         step, facts = "default", {"version": clip(version, 32)}
     elif name in _ATTACH:
         kind, field = _ATTACH[name]
-        arn = _name(record.request("policyArn"))
+        arn = as_name(record.request("policyArn"))
         if arn is None or ":iam::aws:policy/" in arn:
             return []
         step, facts = "attached", {"principal": clip(f"{kind} {record.request(field) or '(not in the record)'}", 160)}
@@ -186,7 +186,3 @@ def _grant(document) -> str | None:
     except ValueError:
         return None
     return clip(reason, 200) if reason else None
-
-
-def _name(value) -> str | None:
-    return value if isinstance(value, str) and value else None

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from identity_auditor.model.cloudtrail import CloudTrailRecord
+from identity_auditor.model.cloudtrail import as_name, CloudTrailRecord
 from identity_auditor.model.contract import Context, Severity, Trigger
 from identity_auditor.model.findings import record_fingerprint
 from identity_auditor.model.sequence import Observation, SequenceMeta, Step, Verdict
@@ -88,7 +88,7 @@ def observe(record: CloudTrailRecord, found: frozenset[str], ctx: Context) -> li
     if name == "CreateUser":
         created = record.response("user")
         created = created if isinstance(created, dict) else {}
-        user = _name(record.request("userName")) or _name(created.get("userName"))
+        user = as_name(record.request("userName")) or as_name(created.get("userName"))
         if user is None:
             return []
         arn = created.get("arn")
@@ -96,15 +96,15 @@ def observe(record: CloudTrailRecord, found: frozenset[str], ctx: Context) -> li
         facts = {"user": clip(user, 128), "by": by, "arn": clip(arn, 256)}
         step, keys = "created", (_user_key(account, user), _groups_key(account))
     elif name in _CREDENTIALS:
-        user = _name(record.request("userName"))
+        user = as_name(record.request("userName"))
         if user is None and record.user_identity.type == "IAMUser":
-            user = _name(record.user_identity.user_name)
+            user = as_name(record.user_identity.user_name)
         if user is None:
             return []
         facts = {"user": clip(user, 128), "by": by, "what": _credential(record)}
         step, keys = "credentials", (_user_key(account, user), _groups_key(account))
     elif name == "AddUserToGroup":
-        user, group = _name(record.request("userName")), _name(record.request("groupName"))
+        user, group = as_name(record.request("userName")), as_name(record.request("groupName"))
         if user is None or group is None:
             return []
         facts = {"user": clip(user, 128), "group": clip(group, 128), "by": by}
@@ -116,13 +116,13 @@ def observe(record: CloudTrailRecord, found: frozenset[str], ctx: Context) -> li
         grant = clip(violation.details.get("PolicyArn") or violation.details.get("PolicyName") or "an inline policy",
                      200)
         if name.endswith("GroupPolicy"):
-            group = _name(record.request("groupName"))
+            group = as_name(record.request("groupName"))
             if group is None:
                 return []
             facts = {"group": clip(group, 128), "grant": grant, "by": by}
             step, keys = "group_admin", (_groups_key(account),)
         else:
-            user = _name(record.request("userName"))
+            user = as_name(record.request("userName"))
             if user is None:
                 return []
             facts = {"user": clip(user, 128), "grant": grant, "by": by}
@@ -244,10 +244,6 @@ def _credential(record: CloudTrailRecord) -> str:
     key = record.response("accessKey")
     key_id = key.get("accessKeyId") if isinstance(key, dict) else None
     return clip(f"access key {key_id}" if isinstance(key_id, str) and key_id else "access key", 64)
-
-
-def _name(value) -> str | None:
-    return value if isinstance(value, str) and value else None
 
 
 def _user_key(account: str, user: str) -> str:

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from identity_auditor.model.cloudtrail import CloudTrailRecord
+from identity_auditor.model.cloudtrail import as_name, CloudTrailRecord
 from identity_auditor.model.contract import Context, Severity, Trigger
 from identity_auditor.model.findings import record_fingerprint
 from identity_auditor.model.sequence import Observation, SequenceMeta, Step, Verdict
@@ -72,12 +72,12 @@ META = SequenceMeta(
 def observe(record: CloudTrailRecord, found: frozenset[str], ctx: Context) -> list[Observation]:
     if record.event_time is None or not record.succeeded:
         return []
-    role = _name(record.request("roleName"))
+    role = as_name(record.request("roleName"))
     if record.event_name in _TRUST:
         if _ran_quietly(iam_role_trust_policy_unsafe.META.id, found, ctx):
             return []  # the trust rule ran and found nothing wrong: no step, nothing evaluated twice
         response = record.response("role")
-        role = role or _name(response.get("roleName") if isinstance(response, dict) else None)
+        role = role or as_name(response.get("roleName") if isinstance(response, dict) else None)
         violation = iam_role_trust_policy_unsafe.evaluate(record, ctx)
         if violation is None or role is None:
             return []
@@ -158,7 +158,3 @@ def _verdict(key: str, trust: Step, admin: Step) -> Verdict:
     }
     return Verdict(description=text, resource_id=trust.facts.get("arn") or f"arn:aws:iam::{account}:role/{role}",
                    resource_type="AwsIamRole", steps=(first, second), details=details, subject=role)
-
-
-def _name(value) -> str | None:
-    return value if isinstance(value, str) and value else None

@@ -35,7 +35,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from identity_auditor.rules._lib.trust import _get, parse_policy
+from identity_auditor.model.cloudtrail import lookup
+from identity_auditor.rules._lib.trust import parse_policy
 
 # A character no policy pattern contains: in a probe it stands for "anything", only a wildcard matches it.
 _ANY = "\x00"
@@ -70,7 +71,7 @@ def admin_grant(document: str | dict | Any) -> str | None:
         policy = parse_policy(document)
     except ValueError as error:  # the shared parser speaks of trust policies
         raise ValueError(str(error).replace("trust policy", "policy", 1)) from None
-    statements = _get(policy, "Statement")
+    statements = lookup(policy, "Statement")
     if statements is None:
         raise ValueError("policy has no Statement")
     if isinstance(statements, dict):
@@ -94,9 +95,9 @@ def admin_grant(document: str | dict | Any) -> str | None:
 def _grant(statement: Any, index: int) -> str | None:
     if not isinstance(statement, dict):
         raise _Unreadable(f"Statement[{index}] is {_kind(statement)}, not an object")
-    sid = _get(statement, "Sid")
+    sid = lookup(statement, "Sid")
     where = f"Statement[{index}]" + (f" (Sid {sid})" if isinstance(sid, str) and sid else "")
-    effect = _get(statement, "Effect")
+    effect = lookup(statement, "Effect")
     if not isinstance(effect, str) or effect.lower() not in ("allow", "deny"):
         raise _Unreadable(f"{where} has Effect {effect!r}, neither Allow nor Deny")
     if effect.lower() == "deny":
@@ -120,7 +121,7 @@ def _grant(statement: Any, index: int) -> str | None:
 
 def _strings(statement: dict, name: str, where: str) -> list[str] | None:
     """An element's values (one string or a list of strings), or ``None`` when the element is absent."""
-    value = _get(statement, name)
+    value = lookup(statement, name)
     if value is None:
         return None
     values = value if isinstance(value, list) else [value]
@@ -131,7 +132,7 @@ def _strings(statement: dict, name: str, where: str) -> list[str] | None:
 
 
 def _condition(statement: dict) -> str:
-    block = _get(statement, "Condition")
+    block = lookup(statement, "Condition")
     if not isinstance(block, dict) or not block:
         return ""
     keys = sorted({str(key) for entries in block.values() if isinstance(entries, dict) for key in entries})

@@ -69,6 +69,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 from urllib.parse import unquote
 
+from identity_auditor.model.cloudtrail import lookup
 from identity_auditor.model.contract import Severity
 from identity_auditor.model.deployment import Organization
 
@@ -123,10 +124,10 @@ def analyze_trust_policy(
     org_id = organization.id if organization else None
     problems: list[TrustProblem] = []
     for index, statement in enumerate(_statements(policy)):
-        if str(_get(statement, "Effect") or "").lower() != "allow" or not _grants_assume(statement, index):
+        if str(lookup(statement, "Effect") or "").lower() != "allow" or not _grants_assume(statement, index):
             continue
-        sid = _get(statement, "Sid") or None
-        found = _check_statement(statement, _Conditions(_get(statement, "Condition"), index), zone, org_id)
+        sid = lookup(statement, "Sid") or None
+        found = _check_statement(statement, _Conditions(lookup(statement, "Condition"), index), zone, org_id)
         problems.extend(TrustProblem(index, sid, principal, severity, code, reason, account)
                         for principal, severity, code, reason, account in found)
     return _vendor_only_when_always_vendor(problems)
@@ -170,21 +171,13 @@ def parse_policy(document: str | dict) -> dict:
     return policy
 
 
-def _get(mapping: dict, name: str) -> Any:
-    """A policy element by name, ignoring case."""
-    if name in mapping:
-        return mapping[name]
-    lowered = name.lower()
-    return next((value for key, value in mapping.items() if str(key).lower() == lowered), None)
-
-
 def _values(value: Any) -> list[str]:
     items = value if isinstance(value, list) else [] if value is None else [value]
     return [str(item).lower() if isinstance(item, bool) else str(item) for item in items]
 
 
 def _statements(policy: dict) -> list[dict]:
-    statements = _get(policy, "Statement")
+    statements = lookup(policy, "Statement")
     if statements is None:
         raise ValueError("trust policy has no Statement")
     statements = statements if isinstance(statements, list) else [statements]
@@ -194,16 +187,16 @@ def _statements(policy: dict) -> list[dict]:
 
 
 def _grants_assume(statement: dict, index: int) -> bool:
-    if _get(statement, "Action") is None and _get(statement, "NotAction") is None:
+    if lookup(statement, "Action") is None and lookup(statement, "NotAction") is None:
         raise ValueError(f"trust policy Statement[{index}] has neither Action nor NotAction")
     return any(_covers(statement, action) for action in ASSUME_ACTIONS)
 
 
 def _covers(statement: dict, action: str) -> bool:
     """``Action`` matches ``action`` (lower-case), or ``NotAction`` does not; wildcards as in IAM."""
-    actions = _get(statement, "Action")
+    actions = lookup(statement, "Action")
     listed = any(fnmatchcase(action, p.lower()) for p in _values(actions if actions is not None
-                                                                  else _get(statement, "NotAction")))
+                                                                  else lookup(statement, "NotAction")))
     return listed if actions is not None else not listed
 
 
@@ -287,7 +280,7 @@ def is_bare_wildcard(key: str, value: str) -> bool:
 
 def _principals(statement: dict) -> list[tuple[str, str]]:
     """(type, value) pairs; type ``*`` for ``"Principal": "*"``."""
-    principal = _get(statement, "Principal")
+    principal = lookup(statement, "Principal")
     if principal is None:
         return []
     if not isinstance(principal, dict):
@@ -297,7 +290,7 @@ def _principals(statement: dict) -> list[tuple[str, str]]:
 
 def _check_statement(statement: dict, conditions: _Conditions, zone: frozenset[str], org_id: str | None):
     """(principal, severity, code, reason, account) tuples for one Allow statement that grants an assume action."""
-    not_principal = _get(statement, "NotPrincipal")
+    not_principal = lookup(statement, "NotPrincipal")
     if not_principal is not None:
         yield (f"NotPrincipal {json.dumps(not_principal, sort_keys=True)}", Severity.CRITICAL, "not-principal",
                "NotPrincipal with Allow trusts every principal except the ones listed", None)
