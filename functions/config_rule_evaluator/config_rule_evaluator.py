@@ -55,6 +55,10 @@ def _wired(context, region: str | None, account: str | None = None) -> tuple:
             name=f"{sink}Retries", unit=MetricUnit.Count, value=1))
         table = SETTINGS.idempotency_table
         _wiring["alerts"] = AlertState(_clients(home.region).dynamodb, table) if table else None
+        if table:
+            from identity_auditor.delivery.sweep_ledger import SweepLedger
+
+            ADAPTER.ledger = SweepLedger(_clients(home.region).dynamodb, table)
     home = _wiring["home"]
     return home, _clients(region or home.region, account), _wiring["sinks"], _wiring["alerts"]
 
@@ -68,6 +72,31 @@ def _clients(region: str, account: str | None = None) -> Clients:
     return clients_for(_wiring, region, account, access.session(account))
 
 
+def _sources(clients: Clients, home):
+    """Where a sweep reads besides the invocation account's IAM: its Access Analyzer, Identity Center where it
+    is administered (IDENTITY_CENTER_ACCOUNT / IDENTITY_CENTER_REGION, through the member role when that is
+    another account) and the reserved roles of every account (through the member role)."""
+    from identity_auditor.config_rule.sweep import Sources
+
+    access = _wiring["access"]
+    center_account = SETTINGS.identity_center_account or home.account
+    center_region = SETTINGS.identity_center_region or home.region
+
+    def in_account(account: str, region: str) -> Clients:
+        session = access.session(account)
+        if session is None and account != home.account:
+            raise LookupError(f"no member role to read account {account} with (MemberRoleName)")
+        return clients_for(_wiring, region, account if session is not None else None, session)
+
+    return Sources(
+        analyzers=lambda region: clients.accessanalyzer(region),
+        identity_center=lambda: in_account(center_account, center_region).identity_center(center_region),
+        identity_center_account=center_account,
+        identity_center_region=center_region,
+        member_iam=lambda account: in_account(account, home.region).iam,
+    )
+
+
 @logger.inject_lambda_context(correlation_id_path="configRuleName", clear_state=True)
 @metrics.log_metrics
 def handler(event: dict, context) -> dict:
@@ -75,13 +104,20 @@ def handler(event: dict, context) -> dict:
     invocation = parse_invocation(event)
     home, clients, sinks, alerts = _wired(context, invocation.region, invocation.account_id)
     ctx = CONTEXT.context(current_policy(SETTINGS), datetime.now(timezone.utc), ("organization",))
-    run = ADAPTER.evaluate(invocation, ctx, clients, home)
+    run = ADAPTER.evaluate(invocation, ctx, clients, home, sources=_sources(clients, home))
     logger.append_keys(rule_id=run.rule_id, message_type=run.message_type, config_rule=invocation.config_rule_name)
     compliance = Counter(evaluation.compliance.value for evaluation in run.evaluations)
     for value, count in compliance.items():
         metrics.add_metric(name=f"Evaluations{value.title().replace('_', '')}", unit=MetricUnit.Count, value=count)
     if run.failures:
         metrics.add_metric(name="RuleErrors", unit=MetricUnit.Count, value=len(run.failures))
+    if run.not_run:  # a rule that could not judge (no permission, no instance, an account out of reach): alarmed
+        metrics.add_metric(name="RulesNotRun", unit=MetricUnit.Count, value=len(run.not_run))
+        logger.error("rule not run", extra={"not_run": [vars(entry) for entry in run.not_run]})
+    if run.archived:
+        metrics.add_metric(name="FindingsArchived", unit=MetricUnit.Count, value=run.archived)
+    if run.ledger_error:
+        metrics.add_metric(name="SweepLedgerErrors", unit=MetricUnit.Count, value=1)
     # every update, and each expired suppression once however many resources it matched
     findings = list({f.finding_id: f for evaluation in run.evaluations for f in evaluation.findings}.values())
     delivered: dict = {}
@@ -110,4 +146,6 @@ def handler(event: dict, context) -> dict:
         "apiCalls": run.api_calls,
         "skipped": run.skipped,
         "note": run.note,
+        "notRun": [f"{entry.rule_id} in {entry.account}: {entry.reason}" for entry in run.not_run],
+        "archived": run.archived,
     }

@@ -240,6 +240,11 @@ def test_member_role_reads_what_the_config_evaluator_reads_and_imports_only_its_
     evaluator_reads = [statement for statement in _policy(MAIN_RESOURCES["ConfigRuleEvaluatorRole"], "read-identity-state")
                        if "Fn::If" not in statement]  # the conditional AssumeRole is the central side's
     assert _policy(member, "read-identity-state") == evaluator_reads
+    # Identity Center is read through the member role when IdentityCenterAccountId is another account
+    center = MAIN_RESOURCES["ConfigRuleEvaluatorIdentityCenterPolicy"]
+    assert center["Condition"] == "DeployIdentityCenterRules"
+    assert center["Properties"]["RoleName"] == {"Ref": "ConfigRuleEvaluatorRole"}
+    assert _policy(member, "read-identity-center") == center["Properties"]["PolicyDocument"]["Statement"]
     assert "config:PutEvaluations" in evaluator_reads[0]["Action"]  # an organisation rule's result token
     (import_findings,) = _policy(member, "import-findings")
     assert import_findings["Action"] == "securityhub:BatchImportFindings"
@@ -255,7 +260,8 @@ def _is_key_root_admin(statement: dict) -> bool:
 
 def test_forwarder_allows_no_wildcard_actions_and_resource_star_only_where_the_main_template_does():
     main_star = {
-        action for statement in statements(MAIN_RESOURCES["ConfigRuleEvaluatorRole"])
+        action for role in ("ConfigRuleEvaluatorRole", "ConfigRuleEvaluatorIdentityCenterPolicy")
+        for statement in statements(MAIN_RESOURCES[role])
         if statement.get("Resource") == "*" for action in as_list(statement["Action"])
     }
     offending = []
@@ -430,7 +436,8 @@ def test_sam_deploy_uploads_forwarder_yaml_as_the_stack_sets_template():
 # -- state rules across the organisation and the auditor's side of the member role -----------------------------------
 
 
-@pytest.mark.parametrize("rule", REGISTRY.state_rules(), ids=lambda rule: rule.meta.id)
+@pytest.mark.parametrize("rule", [rule for rule in REGISTRY.state_rules() if rule.meta.state.scope != "identity_center"],
+                         ids=lambda rule: rule.meta.id)
 def test_organization_config_rule_mirrors_the_account_rule(rule):
     account = MAIN_RESOURCES[config_rule_logical_id(rule.meta.id)]
     organization = MAIN_RESOURCES[organization_config_rule_logical_id(rule.meta.id)]
@@ -447,6 +454,16 @@ def test_organization_config_rule_mirrors_the_account_rule(rule):
     assert metadata.get("ResourceTypesScope") == account["Properties"].get("Scope", {}).get("ComplianceResourceTypes")
     longest = "a" * 27  # the documented limit for ConfigRulesScope=organization
     assert len(sub(organization["Properties"]["OrganizationConfigRuleName"], **{"AWS::StackName": longest})) <= 64
+
+
+@pytest.mark.parametrize("rule", [rule for rule in REGISTRY.state_rules() if rule.meta.state.scope == "identity_center"],
+                         ids=lambda rule: rule.meta.id)
+def test_identity_center_rules_run_once_in_this_stack_never_as_organisation_rules(rule):
+    account = MAIN_RESOURCES[config_rule_logical_id(rule.meta.id)]
+    assert account["Condition"] == "DeployIdentityCenterRules"
+    assert organization_config_rule_logical_id(rule.meta.id) not in MAIN_RESOURCES
+    assert [detail["MessageType"] for detail in account["Properties"]["Source"]["SourceDetails"]] == [
+        "ScheduledNotification"]
 
 
 def test_config_evaluator_may_be_invoked_by_config_in_the_organizations_accounts():
@@ -489,7 +506,13 @@ def test_defaults_create_no_organization_resource_and_keep_the_account_config_ru
                     if res["Type"] in ORGANIZATION_ONLY or name in central_rules()
                     or name in ("OrganizationEventBusInvokePermission", "ConfigRuleEvaluatorOrganizationPermission")}
     assert organization and not organization & made
-    assert {config_rule_logical_id(rule.meta.id) for rule in REGISTRY.state_rules()} <= made
+    assert {config_rule_logical_id(rule.meta.id) for rule in REGISTRY.state_rules()
+            if rule.meta.state.scope != "identity_center"} <= made
+    # Identity Center posture runs only where it is administered: DeployIdentityCenterRules=true
+    assert not {config_rule_logical_id(rule.meta.id) for rule in REGISTRY.state_rules()
+                if rule.meta.state.scope == "identity_center"} & made
+    with_center = created(MAIN, {**params, "DeployIdentityCenterRules": "true"})
+    assert {config_rule_logical_id(rule.meta.id) for rule in REGISTRY.state_rules()} <= with_center
     assert set(evaluator_rules(MAIN)) <= made  # us-east-1, the default GlobalEventsRegion and IdentityCenterRegion
 
 

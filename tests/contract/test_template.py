@@ -173,6 +173,11 @@ RESOURCE_STAR_ALLOWED = {
     "config:GetResourceConfigHistory": "no resource-level permissions",
     "organizations:ListAccounts": "no resource-level permissions (the organisation's accounts: the zone of trust)",
     "organizations:ListPolicies": "no resource-level permissions (guardrail policy types)",
+    "iam:GetAccountAuthorizationDetails": "account-wide, no resource-level permissions (the IAM posture sweep)",
+    "iam:ListServerCertificates": "no resource-level permissions",
+    "iam:ListSAMLProviders": "no resource-level permissions",
+    "access-analyzer:ListAnalyzers": "no resource-level permissions",
+    "sso:ListInstances": "no resource-level permissions (the instances a permission set or assignment belongs to)",
 }
 
 

@@ -138,7 +138,7 @@ def test_forwarder_in_the_global_events_region_forwards_global_and_regional_even
     assert trust["Condition"] == {"ArnLike": {"aws:PrincipalArn": f"arn:aws:iam::{CENTRAL}:role/identity-auditor/{STACK}/*"}}
     policies = {name: _document(iam.get_role_policy(RoleName="identity-auditor-member", PolicyName=name))
                 for name in iam.list_role_policies(RoleName="identity-auditor-member")["PolicyNames"]}
-    assert set(policies) == {"import-findings", "read-identity-state"}
+    assert set(policies) == {"import-findings", "read-identity-state", "read-identity-center"}
     (import_findings,) = policies["import-findings"]["Statement"]
     assert import_findings["Resource"] == f"arn:aws:securityhub:*:{MEMBER}:product/{MEMBER}/default"
 

@@ -37,7 +37,8 @@ def test_validate_the_example_prints_a_one_line_summary():
     assert out == (
         f"{EXAMPLE}: valid organisation policy: allow-lists for 2 rules, 1 suppression (0 expired), 1 rule "
         "disabled, 1 severity override; 3 trusted accounts, 1 federated account, 2 break-glass patterns, "
-        "2 privileged permission set patterns, 2 privileged policy patterns, SCIM on; access keys 90 days, unused credentials 45 days\n"
+        "2 privileged permission set patterns, 2 privileged policy patterns, SCIM on; access keys 90 days, unused credentials 45 days; "
+        "sessions 8 h (2 h privileged), SAML certificates warned 30 days ahead\n"
     )
 
 

@@ -46,18 +46,21 @@ from identity_auditor.config_rule.invocation import (
     select_rule,
     shown,
 )
-from identity_auditor.config_rule.sweep import Collectors, audit_account
+from identity_auditor.config_rule.sweep import Collectors, Sources, audit_account
 from identity_auditor.engine.registry import REGISTRY, Registry, Rule
 from identity_auditor.engine.state import (
     ACCOUNT,
     ROLE,
     USER,
+    NotRun,
     StateEngine,
     StateEvaluation,
     Subject,
     account_key,
+    annotation,
+    ledger_entry,
 )
-from identity_auditor.model.contract import Context, RuleFailure
+from identity_auditor.model.contract import Compliance, Context, RuleFailure
 from identity_auditor.model.home import Home
 
 logger = logging.getLogger(__name__)
@@ -82,6 +85,9 @@ class ConfigRun:
     api_calls: int = 0
     note: str = ""
     skipped: str = ""  # why nothing was evaluated (rule disabled, user not yet in the credential report)
+    not_run: list[NotRun] = field(default_factory=list)  # what the rule could not judge, and why
+    archived: int = 0  # findings of resources gone since the last sweep, archived now
+    ledger_error: str = ""  # the sweep ledger could not be read or written (nothing archived this time)
 
 
 class Clients:
@@ -97,13 +103,25 @@ class Clients:
         self.region = region
         self.session = session
 
-    def _client(self, service: str, *, in_member_account: bool = True):
+    def _client(self, service: str, *, in_member_account: bool = True, region: str | None = None):
         import boto3
         from botocore.config import Config
 
         config = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=20)
         source = self.session if in_member_account and self.session is not None else boto3
-        return source.client(service, region_name=self.region, config=config)
+        return source.client(service, region_name=region or self.region, config=config)
+
+    def accessanalyzer(self, region: str | None = None):
+        """An Access Analyzer client of ``region`` (default the clients' own) in the clients' account."""
+        key = ("accessanalyzer", region or self.region)
+        held = self.__dict__.setdefault("_regional", {})
+        if key not in held:
+            held[key] = self._client("accessanalyzer", region=region)
+        return held[key]
+
+    def identity_center(self, region: str) -> tuple:
+        """``(sso_admin, identitystore)`` of Identity Center's home region in the clients' account."""
+        return self._client("sso-admin", region=region), self._client("identitystore", region=region)
 
     @cached_property
     def iam(self):
@@ -131,11 +149,16 @@ def clients_for(held: dict, region: str, account: str | None = None, session=Non
 
 
 class ConfigAdapter:
-    def __init__(self, registry: Registry = REGISTRY, collectors: Collectors | None = None):
+    """``ledger``: the :class:`~identity_auditor.delivery.sweep_ledger.SweepLedger` a scheduled sweep
+    remembers what it judged in, so that the next one archives the findings of resources that are gone
+    (``None``: nothing is archived)."""
+
+    def __init__(self, registry: Registry = REGISTRY, collectors: Collectors | None = None, ledger=None):
         self.registry = registry
         self.engine = StateEngine(registry)
         self._collectors = collectors
         self._reports: dict[int, tuple] = {}
+        self.ledger = ledger
 
     @property
     def collectors(self) -> Collectors:
@@ -143,7 +166,8 @@ class ConfigAdapter:
             self._collectors = Collectors.default()
         return self._collectors
 
-    def evaluate(self, invocation: Invocation, ctx: Context, clients, home: Home) -> ConfigRun:
+    def evaluate(self, invocation: Invocation, ctx: Context, clients, home: Home,
+                 sources: Sources | None = None) -> ConfigRun:
         rule = select_rule(invocation, self.registry)
         ctx, note = apply_parameters(ctx, invocation.rule_parameters, rule)
         run = ConfigRun(rule.meta.id, invocation.message_type, note=note)
@@ -153,16 +177,64 @@ class ConfigAdapter:
         where = Home(invocation.account_id or home.account, invocation.region or home.region,
                       invocation.partition or home.partition)
         if invocation.message_type == SCHEDULED:
+            when = invocation.notification_time or ctx.now
             run.evaluations, run.api_calls = audit_account(
                 clients.iam, account_id=where.account, partition=where.partition, region=where.region, ctx=ctx,
                 rules=[rule], collectors=replace(self.collectors, report=self._report), engine=self.engine,
-                ordering_timestamp=invocation.notification_time or ctx.now, note=note, failures=run.failures)
+                ordering_timestamp=when, note=note, failures=run.failures,
+                sources=sources or Sources(analyzers=lambda region: clients.accessanalyzer(region)),
+                not_run=run.not_run)
+            self._not_run(rule, run, where, when)
+            self._archive(rule, run, ctx, where, when)
             return run
         item = invocation.item
         if invocation.message_type == OVERSIZED and not _gone(invocation, item):
             item = self._fetch(clients, item, run)
         run.evaluations = self._changed(rule, invocation, item, ctx, where, clients, run)
         return run
+
+    def _not_run(self, rule: Rule, run: ConfigRun, where: Home, when) -> None:
+        """AWS Config hears of a rule that could not judge the account: its account evaluation is
+        NOT_APPLICABLE saying why (unless the rule judged the account after all, for the accounts it could read)."""
+        if not run.not_run or any(e.resource_type == ACCOUNT and e.resource_id == where.account and e.reported
+                                  for e in run.evaluations):
+            return
+        why = "; ".join(f"{entry.account}: {entry.reason}" for entry in run.not_run)
+        run.evaluations.append(StateEvaluation(
+            rule.meta.id, ACCOUNT, where.account, where.account, Compliance.NOT_APPLICABLE,
+            annotation(f"not run: {why}", run.note), when, None, key=account_key(where.account)))
+
+    def _archive(self, rule: Rule, run: ConfigRun, ctx: Context, where: Home, when) -> None:
+        """Archive the findings of resources the last sweep judged and this one did not (they are gone),
+        and remember this sweep's. A sweep that could not see everything (a rule not run, a resource whose
+        rule raised) archives nothing and forgets nothing."""
+        if self.ledger is None:
+            return
+        from identity_auditor.delivery.sweep_ledger import SweepLedgerError
+
+        try:
+            previous = self.ledger.load(rule.meta.id, where.account, where.region)
+        except SweepLedgerError as error:
+            run.ledger_error = str(error)
+            logger.error("%s; no finding archived this time", error, extra={"rule_id": rule.meta.id})
+            return
+        complete = not run.not_run and not run.failures
+        if complete:
+            gone = self.engine.vanished(rule, previous, run.evaluations, ctx, ordering_timestamp=when)
+            run.evaluations.extend(gone)
+            run.archived = len(gone)
+        entries = {} if complete else dict(previous)
+        entries.update({e.finding.finding_id: ledger_entry(e) for e in run.evaluations
+                        if e.finding is not None and e.finding.record_state == "ACTIVE"})
+        for e in run.evaluations:  # archived now: nothing left to close
+            if e.finding is not None and e.finding.record_state != "ACTIVE":
+                entries.pop(e.finding.finding_id, None)
+        try:
+            self.ledger.save(rule.meta.id, where.account, where.region, entries)
+        except SweepLedgerError as error:
+            run.ledger_error = str(error)
+            logger.error("%s; the next sweep archives what this one would have", error,
+                         extra={"rule_id": rule.meta.id})
 
     def _fetch(self, clients, summary: dict, run: ConfigRun) -> dict:
         from botocore.exceptions import ClientError
@@ -297,7 +369,7 @@ def _maybe_json(value: Any) -> Any:
 def put_evaluations(config, invocation: Invocation, evaluations: list[StateEvaluation]) -> int:
     """``PutEvaluations`` in batches of at most 100 with the invocation's result token; returns the
     number of calls. Raises :class:`PutEvaluationsError` naming what Config refused."""
-    entries = [evaluation.config_evaluation() for evaluation in evaluations]
+    entries = [evaluation.config_evaluation() for evaluation in evaluations if evaluation.reported]
     calls, failed = 0, []
     for start in range(0, len(entries), MAX_EVALUATIONS_PER_CALL):
         request = {"Evaluations": entries[start:start + MAX_EVALUATIONS_PER_CALL],

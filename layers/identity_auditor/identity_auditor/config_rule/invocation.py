@@ -147,7 +147,10 @@ def parse_time(value: Any) -> datetime | None:
 
 def select_rule(invocation: Invocation, registry: Registry = REGISTRY) -> Rule:
     """The state rule named by ``ruleParameters.ruleId``."""
-    known = ", ".join(rule.meta.id for rule in registry.state_rules()) or "(none)"
+    ids = sorted(rule.meta.id for rule in registry.state_rules())
+    # the list in full while it is short; beyond that, where to read it (an error message stays readable)
+    known = (", ".join(ids) if len(ids) <= 12 else
+             f"the {len(ids)} state rule ids, {', '.join(ids[:3])}, ... (`identity-auditor rules` lists them)") or "(none)"
     rule_id = invocation.rule_parameters.get("ruleId")
     if not isinstance(rule_id, str) or not rule_id.strip():
         raise ConfigEventError(f"Config rule {invocation.config_rule_name!r}: ruleParameters has no ruleId; "

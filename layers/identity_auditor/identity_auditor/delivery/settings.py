@@ -43,6 +43,10 @@ class Settings:
     # ARN patterns of who deploys the stack (its CloudFormation service role, the pipeline); empty: any caller
     # through CloudFormation counts as the stack's own deployment
     auditor_deployers: tuple[str, ...] = ()
+    # where Identity Center is administered (the management account or its delegated administrator) and its
+    # home region, for the Identity Center posture rules; account None: the function's own account
+    identity_center_account: str | None = None
+    identity_center_region: str | None = None
 
     @property
     def auditor_resources(self) -> AuditorResources:
@@ -86,6 +90,12 @@ class Settings:
         organization = env.get("ORGANIZATION_ID", "").strip() or None
         if organization and not _ORGANIZATION_ID.match(organization):
             raise SettingsError(f"ORGANIZATION_ID={organization!r} is not an AWS Organizations id (o-...)")
+        center_account = env.get("IDENTITY_CENTER_ACCOUNT", "").strip() or None
+        if center_account and not re.fullmatch(r"\d{12}", center_account):
+            raise SettingsError(f"IDENTITY_CENTER_ACCOUNT={center_account!r} is not a 12-digit account id")
+        center_region = env.get("IDENTITY_CENTER_REGION", "").strip() or None
+        if center_region and not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d", center_region):
+            raise SettingsError(f"IDENTITY_CENTER_REGION={center_region!r} is not an AWS region")
         return cls(
             findings_topic_arn=topic,
             security_hub_enabled=_flag(env, "SECURITY_HUB_ENABLED", default=True),
@@ -100,6 +110,8 @@ class Settings:
             auditor_stack_name=env.get("AUDITOR_STACK_NAME", "").strip() or None,
             auditor_deployers=tuple(item.strip() for item in env.get("AUDITOR_DEPLOYERS", "").split(",")
                                     if item.strip()),
+            identity_center_account=center_account,
+            identity_center_region=center_region,
         )
 
 

@@ -9,6 +9,8 @@ so the patterns deployed can never drift from what the rules listen to. The orga
 
 from __future__ import annotations
 
+import hashlib
+
 import json
 
 from identity_auditor.engine.registry import Route
@@ -67,12 +69,30 @@ def render_config_rules(rules) -> str:
     """Per state rule, so each shows its own compliance in the Config console: an AWS::Config::ConfigRule
     in this account (``ConfigRulesScope=account``) or an AWS::Config::OrganizationConfigRule that AWS
     Config deploys to every account of the organisation (``ConfigRulesScope=organization``), both
-    invoking ConfigRuleEvaluatorFunction."""
+    invoking ConfigRuleEvaluatorFunction. The Identity Center posture rules (``scope="identity_center"``)
+    judge one instance for the whole organisation: an account rule in this stack only, whatever the scope
+    (``DeployIdentityCenterRules``)."""
     lines = [CONFIG_BEGIN]
     for rule in rules:
-        lines += _account_config_rule(rule) + _organization_config_rule(rule)
+        if rule.meta.state.scope == "identity_center":  # once, where Identity Center is administered
+            lines += _account_config_rule(rule, condition="DeployIdentityCenterRules")
+        else:
+            lines += _account_config_rule(rule) + _organization_config_rule(rule)
     lines.append(CONFIG_END)
     return "\n".join(lines) + "\n"
+
+
+CONFIG_RULE_SUFFIX = 36  # 64 characters of an organisation rule's name, less a stack name of 27 and "-"
+
+
+def config_rule_suffix(rule_id: str) -> str:
+    """The rule's part of its AWS Config rule name: the id with dashes, or, for an id too long to fit beside a
+    27-character stack name, its first words and a short hash (the rule id is in the rule's InputParameters)."""
+    name = rule_id.replace("_", "-")
+    if len(name) <= CONFIG_RULE_SUFFIX:
+        return name
+    digest = hashlib.sha256(rule_id.encode()).hexdigest()[:6]
+    return f"{name[:CONFIG_RULE_SUFFIX - 7].rstrip('-')}-{digest}"
 
 
 def _organization_config_rule(rule) -> list[str]:
@@ -87,7 +107,7 @@ def _organization_config_rule(rule) -> list[str]:
         "    DependsOn: ConfigRuleEvaluatorOrganizationPermission",
         "    Properties:",
         # at most 64 characters: a stack name of up to 27 characters (see docs/deployment.md, "Before you deploy")
-        f'      OrganizationConfigRuleName: !Sub "${{AWS::StackName}}-{meta.id.replace("_", "-")}"',
+        f'      OrganizationConfigRuleName: !Sub "${{AWS::StackName}}-{config_rule_suffix(meta.id)}"',
         "      OrganizationCustomRuleMetadata:",
         f'        Description: "{meta.title} (identity-auditor {meta.id}, {meta.severity.value})"',
         "        LambdaFunctionArn: !GetAtt ConfigRuleEvaluatorFunction.Arn",
@@ -98,7 +118,7 @@ def _organization_config_rule(rule) -> list[str]:
     ]
 
 
-def _account_config_rule(rule) -> list[str]:
+def _account_config_rule(rule, condition: str = "DeployAccountConfigRules") -> list[str]:
     meta, state = rule.meta, rule.meta.state
     details = []
     if state.periodic:
@@ -117,10 +137,10 @@ def _account_config_rule(rule) -> list[str]:
     return [
         f"  {config_rule_logical_id(meta.id)}:",
         "    Type: AWS::Config::ConfigRule",
-        "    Condition: DeployAccountConfigRules",
+        f"    Condition: {condition}",
         "    DependsOn: ConfigRuleEvaluatorPermission",
         "    Properties:",
-        f'      ConfigRuleName: !Sub "${{AWS::StackName}}-{meta.id.replace("_", "-")}"',
+        f'      ConfigRuleName: !Sub "${{AWS::StackName}}-{config_rule_suffix(meta.id)}"',
         f'      Description: "{meta.title} (identity-auditor {meta.id}, {meta.severity.value})"',
         f'      InputParameters: {{"ruleId": "{meta.id}"}}',
         *(

@@ -75,6 +75,16 @@ class StateTrigger:
     resource_type: str
     periodic: bool = True
     change_triggered: bool = False
+    # the snapshot the rule judges when it is not the resource type's own (a credential report row, a role,
+    # the account): "iam_posture" (IamPosture) or "identity_center" (IdentityCenterSnapshot). Such a rule
+    # judges many resources of one account and returns one StateResult per resource, each naming it
+    # (``StateResult.resource``).
+    subject: str = ""
+    # the parts of the snapshot the rule reads (``IamPosture.unavailable`` keys, a trailing ":" for every
+    # key with that prefix): when one could not be read the rule is not run and the sweep says why
+    reads: tuple[str, ...] = ()
+    # "identity_center": runs once, where Identity Center is administered (never as an organisation rule)
+    scope: str = "account"
 
 
 class Compliance(str, Enum):
@@ -93,6 +103,24 @@ class StateResult:
     compliance: Compliance
     annotation: str
     violation: Violation | None = None
+    resource: Resource | None = None  # the resource judged, for rules that judge many per subject
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One resource among the many a rule judges in one subject (a policy, an assignment, a user).
+
+    ``config_type`` and ``config_id`` are what AWS Config is told (``AWS::IAM::User`` and the AIDA... id,
+    ``AWS::IAM::Policy`` and ANPA...); resources Config does not record (an inline policy, a permission
+    set, a SAML provider) use ``AWS::::Account`` and are reported to Config through the account's one
+    evaluation. ``key`` is what the finding Id hashes (an ARN, or a path naming the resource) and
+    ``Resources[0].Id``; ``asff_type`` the finding's resource type (default: the rule's)."""
+
+    config_type: str
+    config_id: str
+    name: str
+    key: str
+    asff_type: str | None = None
 
 
 @dataclass(frozen=True)

@@ -82,6 +82,16 @@ class OrgPolicy:
     break_glass_users: tuple[str, ...] = ()
     access_key_max_age_days: int = 90
     credentials_unused_days: int = 45
+    # Identity Center permission sets: the longest session allowed, for any and for privileged ones (hours)
+    max_session_hours: int = 8
+    max_privileged_session_hours: int = 2
+    # a SAML provider's signing certificate expiring within this many days is reported
+    saml_certificate_warning_days: int = 30
+    # the external IdP sends externalId for groups too (some do not): hand-made groups are then reported
+    scim_group_external_ids: bool = False
+    # Access Analyzer analyzer ARNs (patterns) of the organisation, counted as present in every member
+    # account, which cannot list the organisation's analyzer itself
+    organization_analyzers: tuple[str, ...] = ()
     # rule ids the organisation switched off (``rules.<id>.enabled: false``): the engine never runs them
     disabled: frozenset[str] = frozenset()
     # rule id -> the severity every finding of that rule gets, replacing the rule's own

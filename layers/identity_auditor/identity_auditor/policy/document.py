@@ -43,6 +43,11 @@ def policy_document(policy: OrgPolicy) -> dict:
         "break_glass_users": list(policy.break_glass_users),
         "access_key_max_age_days": policy.access_key_max_age_days,
         "credentials_unused_days": policy.credentials_unused_days,
+        "max_session_hours": policy.max_session_hours,
+        "max_privileged_session_hours": policy.max_privileged_session_hours,
+        "saml_certificate_warning_days": policy.saml_certificate_warning_days,
+        "scim_group_external_ids": policy.scim_group_external_ids,
+        "organization_analyzers": list(policy.organization_analyzers),
         "rules": {rule_id: rule(rule_id) for rule_id in _rule_ids()},
         "sequences": {meta.id: {"window_minutes": int(policy.window_for(meta.id, meta.window).total_seconds() // 60),
                                 "threshold": policy.threshold_for(meta.id, meta.threshold)}
@@ -67,6 +72,11 @@ def from_document(document: Any) -> OrgPolicy:
         break_glass_users=_unique(document.break_glass_users),
         access_key_max_age_days=document.access_key_max_age_days,
         credentials_unused_days=document.credentials_unused_days,
+        max_session_hours=document.max_session_hours,
+        max_privileged_session_hours=document.max_privileged_session_hours,
+        saml_certificate_warning_days=document.saml_certificate_warning_days,
+        scim_group_external_ids=document.scim_group_external_ids,
+        organization_analyzers=_unique(document.organization_analyzers),
         disabled=frozenset(rid for rid, s in rules.items() if not s.enabled),
         severity=MappingProxyType({rid: s.severity for rid, s in rules.items() if s.severity is not None}),
         sequence_windows=MappingProxyType({sid: s.window_minutes for sid, s in _sequences(document).items()
@@ -130,7 +140,9 @@ def summary(policy: OrgPolicy, today: date) -> str:
         f"{count(len(policy.privileged_policies), 'privileged policy pattern')}, "
         f"SCIM {'on' if policy.external_idp_scim else 'off'}; "
         f"access keys {policy.access_key_max_age_days} days, "
-        f"unused credentials {policy.credentials_unused_days} days"
+        f"unused credentials {policy.credentials_unused_days} days; "
+        f"sessions {policy.max_session_hours} h ({policy.max_privileged_session_hours} h privileged), "
+        f"SAML certificates warned {policy.saml_certificate_warning_days} days ahead"
     )
 
 

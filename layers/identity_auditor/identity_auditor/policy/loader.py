@@ -185,6 +185,23 @@ class PolicyDocument(_Strict):
         default_factory=list, description="IAM user name or path patterns allowed to exist (break-glass).")
     access_key_max_age_days: StrictInt = Field(DEFAULT_POLICY.access_key_max_age_days, gt=0)
     credentials_unused_days: StrictInt = Field(DEFAULT_POLICY.credentials_unused_days, gt=0)
+    max_session_hours: StrictInt = Field(
+        DEFAULT_POLICY.max_session_hours, ge=1, le=12,
+        description="Longest Identity Center permission set session, hours (sso_permission_set_session_too_long).")
+    max_privileged_session_hours: StrictInt = Field(
+        DEFAULT_POLICY.max_privileged_session_hours, ge=1, le=12,
+        description="Longest session of a privileged permission set, hours.")
+    saml_certificate_warning_days: StrictInt = Field(
+        DEFAULT_POLICY.saml_certificate_warning_days, ge=0, le=3650,
+        description="Report a SAML provider signing certificate this many days before it expires.")
+    scim_group_external_ids: StrictBool = Field(
+        DEFAULT_POLICY.scim_group_external_ids,
+        description="The IdP sends externalId for groups too: identitystore_user_not_provisioned also reports "
+                    "groups made by hand.")
+    organization_analyzers: list[ArnPattern] = Field(
+        default_factory=list,
+        description="ARN patterns of the organisation's Access Analyzer analyzers, counted as present in member "
+                    "accounts (access_analyzer_not_enabled).")
     rules: Rules = Field(default_factory=Rules, description="Per rule settings, by rule id.")  # type: ignore[valid-type]
     sequences: Sequences = Field(  # type: ignore[valid-type]
         default_factory=Sequences, description="Windows and thresholds of the sequences (spec §E), by sequence id.")

@@ -1,5 +1,5 @@
 """Whether an IAM permissions policy grants administrative power (spec/rules.md §A, ``iam_admin_policy_attached``;
-shared with ``sts_federation_token_issued`` for session policies).
+shared with ``sts_federation_token_issued`` for session policies), or every action on every resource (§B).
 
 :func:`admin_grant` answers with the reason, in the words of the first ``Allow`` statement that grants it, or
 ``None``. A statement grants administrative power when it is ``Effect: Allow`` and
@@ -21,6 +21,10 @@ Wildcards are IAM's: ``*`` any run of characters, ``?`` one character, nothing e
 match ignoring case, resources (ARNs) exactly. Element names and ``Effect`` are read ignoring case;
 ``Statement``, ``Action``, ``NotAction``, ``Resource`` and ``NotResource`` may be one value or a list.
 
+:func:`full_admin` answers the narrower question of FSBP IAM.1 / CIS "full ``*:*`` administrative privileges"
+(``iam_policy_full_admin``): an ``Allow`` statement with an ``Action`` covering every action of every service on a
+``Resource`` covering every ARN; ``iam:*``, ``NotAction`` and ``NotResource`` do not count there.
+
 Input as in :func:`identity_auditor.rules._lib.trust.parse_policy`: a dict, JSON, or URL-encoded JSON.
 Malformed input raises :class:`ValueError` naming what is wrong: not JSON, not an object, no ``Statement``, a
 ``Statement`` that is neither an object nor a list. Partly unreadable documents are judged as far as they can
@@ -33,6 +37,7 @@ have been the grant, so the answer is not ``None`` but a :class:`ValueError` nam
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from identity_auditor.model.cloudtrail import lookup
@@ -67,6 +72,25 @@ class _Unreadable(Exception):
 def admin_grant(document: str | dict | Any) -> str | None:
     """Why ``document`` grants administrative power (e.g. ``"Statement[0] allows Action * on Resource *"``),
     or ``None`` when it does not; :class:`ValueError` when it cannot be read well enough to say (module docs)."""
+    return _first_grant(document, _grant, "grants administrative power")
+
+
+def full_admin(document: str | dict | Any) -> str | None:
+    """Why ``document`` allows every action on every resource (``"Statement[0] allows Action * on Resource *"``),
+    or ``None`` when it does not; :class:`ValueError` when it cannot be read well enough to say.
+
+    This is FSBP IAM.1's and CIS's "full ``*:*`` administrative privileges", narrower than :func:`admin_grant`:
+    an ``Allow`` statement whose ``Action`` holds a pattern matching every action of every service (``*``,
+    ``*:*``, ``*?``; not ``iam:*``, not ``s3:*``) and whose ``Resource`` holds one matching every ARN (``*``,
+    ``arn:aws:*``). ``NotAction`` and ``NotResource`` statements are not judged (however much they grant, they
+    are not "``*`` on ``*``": :func:`admin_grant` weighs them). A ``Condition`` does not clear a statement (the
+    reason names its keys). Input, wildcards and unreadable documents as in the module docs."""
+    return _first_grant(document, _full_admin_grant, "allows every action on every resource")
+
+
+def _first_grant(document: str | dict | Any, judge: Callable[[Any, int], str | None], what: str) -> str | None:
+    """The first readable statement's grant by ``judge``; ``None`` when no statement grants and all were read;
+    :class:`ValueError` when none grants and some part could not be read (it could have been the grant)."""
     try:
         policy = parse_policy(document)
     except ValueError as error:  # the shared parser speaks of trust policies
@@ -81,18 +105,23 @@ def admin_grant(document: str | dict | Any) -> str | None:
     unreadable: list[str] = []
     for index, statement in enumerate(statements):
         try:
-            reason = _grant(statement, index)
+            reason = judge(statement, index)
         except _Unreadable as problem:
             unreadable.append(str(problem))
             continue
         if reason:
             return reason
     if unreadable:
-        raise ValueError(f"policy {unreadable[0]}, so whether it grants administrative power cannot be told")
+        raise ValueError(f"policy {unreadable[0]}, so whether it {what} cannot be told")
     return None
 
 
-def _grant(statement: Any, index: int) -> str | None:
+_Elements = tuple[str, list[str] | None, list[str] | None, list[str] | None, list[str] | None]
+
+
+def _allow(statement: Any, index: int) -> _Elements | None:
+    """An ``Allow`` statement as (where, Action, NotAction, Resource, NotResource), an absent element ``None``;
+    ``None`` for a ``Deny``; :class:`_Unreadable` when the statement cannot be read."""
     if not isinstance(statement, dict):
         raise _Unreadable(f"Statement[{index}] is {_kind(statement)}, not an object")
     sid = lookup(statement, "Sid")
@@ -108,7 +137,14 @@ def _grant(statement: Any, index: int) -> str | None:
     resources, not_resources = _strings(statement, "Resource", where), _strings(statement, "NotResource", where)
     if resources is None and not_resources is None:
         raise _Unreadable(f"{where} has neither Resource nor NotResource")
+    return where, actions, not_actions, resources, not_resources
 
+
+def _grant(statement: Any, index: int) -> str | None:
+    elements = _allow(statement, index)
+    if elements is None:
+        return None
+    where, actions, not_actions, resources, not_resources = elements
     if actions is not None:
         action = next((a for a in actions if _covers_iam_actions(a)), None)
         on = _on_iam_resources(resources, not_resources) if action is not None else None
@@ -117,6 +153,20 @@ def _grant(statement: Any, index: int) -> str | None:
         on = _on_every_resource(resources, not_resources)
         grant = f"every action except {', '.join(not_actions) or '(none)'}"
     return f"{where} allows {grant} on {on}{_condition(statement)}" if on else None
+
+
+def _full_admin_grant(statement: Any, index: int) -> str | None:
+    elements = _allow(statement, index)
+    if elements is None:
+        return None
+    where, actions, _, resources, _ = elements
+    if actions is None or resources is None:  # NotAction / NotResource: not "* on *" (admin_grant's concern)
+        return None
+    action = next((a for a in actions if _covers_every_action(a)), None)
+    resource = next((r for r in resources if _covers_every_arn(r)), None)
+    if action is None or resource is None:
+        return None
+    return f"{where} allows Action {action} on Resource {resource}{_condition(statement)}"
 
 
 def _strings(statement: dict, name: str, where: str) -> list[str] | None:
@@ -168,6 +218,21 @@ def _covers_iam_actions(pattern: str) -> bool:
     """``pattern`` matches every ``iam:`` action. It does when it matches ``iam:`` followed by k characters that
     only a wildcard can match, for every k up to one more than its length (beyond that a ``*`` absorbs the rest)."""
     return all(_matches(pattern, "iam:" + _ANY * length, True) for length in range(1, len(pattern) + 2))
+
+
+def _covers_every_action(pattern: str) -> bool:
+    """``pattern`` matches every action of every service: ``<service>:<action>`` with a service prefix of two or
+    more characters (``s3``, ``ec2``) and an action name of one or more. A literal character other than ``:``
+    leaves services out, and a pattern with more than four characters that are not ``*`` misses ``s3:X``; what
+    is left (at most nine characters once runs of ``*`` are one) is probed like :func:`_covers_iam_actions`."""
+    if any(char not in "*?:" for char in pattern):
+        return False
+    pattern = re.sub(r"\*+", "*", pattern)
+    if len(pattern.replace("*", "")) > 4:
+        return False
+    lengths = range(1, len(pattern) + 3)
+    return all(_matches(pattern, f"{_ANY * service}:{_ANY * action}", True)
+               for service in lengths if service >= 2 for action in lengths)
 
 
 def _covers_every_arn(pattern: str) -> bool:

@@ -1,0 +1,319 @@
+"""The state engine's posture path: a rule that judges many resources of one subject (the account's IAM
+posture, the Identity Center instance), rules not run when their data could not be read, the archive of
+what disappeared between two sweeps (the sweep ledger, in DynamoDB), and the Config adapter that ties
+them together on a ScheduledNotification."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import datetime, timezone
+from types import MappingProxyType
+
+import boto3
+import pytest
+from asff_validator import assert_valid_asff
+from identity_auditor.config_rule.adapter import ConfigAdapter, parse_invocation, put_evaluations
+from identity_auditor.config_rule.sweep import Collectors, Sources, audit_account
+from identity_auditor.delivery.sweep_ledger import CHUNK_BYTES, SweepLedger, SweepLedgerError
+from identity_auditor.engine.registry import Registry, Rule
+from identity_auditor.engine.state import ACCOUNT, USER, StateEngine, ledger_entry, posture_subject
+from identity_auditor.model.contract import (
+    Compliance,
+    Context,
+    Resource,
+    RuleMeta,
+    Severity,
+    StateResult,
+    StateTrigger,
+    Violation,
+)
+from identity_auditor.model.home import Home
+from identity_auditor.model.snapshots import IamPosture, IamPrincipal, InlinePolicy
+from identity_auditor.sinks.asff import to_asff
+from moto import mock_aws
+
+ACCOUNT_ID = "123456789012"
+WHERE = Home(ACCOUNT_ID, "eu-west-1", "aws")
+CTX = Context(now=datetime(2026, 12, 1, 6, tzinfo=timezone.utc))
+PRODUCT = f"arn:aws:securityhub:eu-west-1:{ACCOUNT_ID}:product/{ACCOUNT_ID}/default"
+TABLE = "identity-auditor-dedup"
+
+
+def user(name: str, *, inline: bool = False) -> IamPrincipal:
+    return IamPrincipal("user", name, f"arn:aws:iam::{ACCOUNT_ID}:user/{name}", f"AIDA{name.upper():0<17}"[:21], "/",
+                        (), (InlinePolicy("extra", {"Version": "2012-10-17", "Statement": []}),) if inline else ())
+
+
+def role(name: str, *, inline: bool = False) -> IamPrincipal:
+    return IamPrincipal("role", name, f"arn:aws:iam::{ACCOUNT_ID}:role/{name}", "AROAEXAMPLE", "/", (),
+                        (InlinePolicy("extra", {}),) if inline else ())
+
+
+def posture(*principals: IamPrincipal, unavailable: dict | None = None) -> IamPosture:
+    return IamPosture(ACCOUNT_ID, "aws", users=tuple(p for p in principals if p.kind == "user"),
+                      roles=tuple(p for p in principals if p.kind == "role"),
+                      unavailable=MappingProxyType(unavailable or {}))
+
+
+def judge_inline(snapshot: IamPosture, ctx: Context) -> list[StateResult]:
+    """A many-resource rule: users are told to Config as AWS::IAM::User, roles' inline policies through the
+    account."""
+    results = []
+    for principal in snapshot.users:
+        resource = Resource(USER, principal.principal_id, principal.name, principal.arn, "AwsIamUser")
+        results.append(_verdict(principal, resource))
+    for principal in snapshot.roles:
+        for policy in principal.inline:
+            resource = Resource(ACCOUNT, snapshot.account_id, f"role {principal.name} inline {policy.name}",
+                                f"{principal.arn}/inline/{policy.name}", "AwsIamRole")
+            results.append(_verdict(principal, resource))
+    return results
+
+
+def _verdict(principal: IamPrincipal, resource: Resource) -> StateResult:
+    if principal.inline:
+        return StateResult(Compliance.NON_COMPLIANT, f"{principal.name} has inline policies",
+                           Violation(f"{principal.name} has an inline policy", resource.key,
+                                     resource_type=resource.asff_type, subject=principal.name), resource)
+    return StateResult(Compliance.COMPLIANT, f"{principal.name} has none", resource=resource)
+
+
+META = RuleMeta(id="fake_posture_inline", title="Inline policies", severity=Severity.LOW, trigger=None,
+                resource_type="AwsIamUser",
+                finding_types=("Software and Configuration Checks/AWS Security Best Practices",), why="w",
+                remediation="r", remediation_url="https://docs.aws.amazon.com/",
+                state=StateTrigger(ACCOUNT, subject="iam_posture", reads=("authorization",)))
+RULE = Rule(META, None, judge_inline)
+ENGINE = StateEngine(Registry([RULE]))
+
+
+def evaluate(snapshot: IamPosture, not_run=None, failures=None):
+    return ENGINE.evaluate([RULE], [posture_subject(snapshot, "iam_posture")], CTX, WHERE, not_run=not_run,
+                           failures=failures)
+
+
+# -- many resources of one subject ----------------------------------------------------------------------
+
+
+def test_each_resource_gets_its_own_finding_and_config_hears_of_users_and_of_the_account_summary():
+    evaluations = evaluate(posture(user("alice", inline=True), user("bob"), role("deploy", inline=True)))
+    by_name = {e.resource_name: e for e in evaluations}
+    alice, bob = by_name["alice"], by_name["bob"]
+    assert (alice.compliance, alice.finding.compliance_status, alice.finding.severity) == (
+        Compliance.NON_COMPLIANT, "FAILED", Severity.LOW)
+    assert (bob.compliance, bob.finding.compliance_status) == (Compliance.COMPLIANT, "PASSED")
+    assert alice.finding.finding_id != bob.finding.finding_id
+    # users are AWS Config resources: their own evaluation; the role's inline policy is summed in the account's
+    assert [e.config_evaluation()["ComplianceResourceId"] for e in evaluations if e.reported] == [
+        alice.resource_id, bob.resource_id, ACCOUNT_ID]
+    inline = by_name["role deploy inline extra"]
+    assert not inline.reported and inline.finding.compliance_status == "FAILED"
+    summary = evaluations[-1]
+    assert (summary.resource_type, summary.compliance, summary.finding) == (ACCOUNT, Compliance.NON_COMPLIANT, None)
+    assert summary.annotation == "1 of 1 non-compliant: role deploy inline extra"
+    finding = to_asff(inline.finding, product_arn=PRODUCT, updated_at=CTX.now)
+    assert finding["Resources"][0] == {"Type": "AwsIamRole", "Id": f"arn:aws:iam::{ACCOUNT_ID}:role/deploy/inline/extra",
+                                       "Partition": "aws", "Region": "eu-west-1"}
+    assert_valid_asff(finding)
+
+
+def test_a_fixed_resource_keeps_its_finding_id_and_passes():
+    before = {e.resource_name: e for e in evaluate(posture(user("alice", inline=True)))}["alice"]
+    after = {e.resource_name: e for e in evaluate(posture(user("alice")))}["alice"]
+    assert before.finding.finding_id == after.finding.finding_id
+    assert (before.finding.compliance_status, after.finding.compliance_status) == ("FAILED", "PASSED")
+
+
+def test_nothing_to_judge_is_one_not_applicable_account_evaluation_without_finding():
+    evaluations = evaluate(posture(role("plain")))
+    assert [(e.resource_type, e.compliance, e.finding, e.annotation) for e in evaluations] == [
+        (ACCOUNT, Compliance.NOT_APPLICABLE, None, "nothing to judge")]
+
+
+def test_a_rule_whose_part_could_not_be_read_is_not_run_and_says_why():
+    not_run = []
+    evaluations = evaluate(posture(user("alice", inline=True),
+                                   unavailable={"authorization": "GetAccountAuthorizationDetails: AccessDenied: no"}),
+                           not_run=not_run)
+    assert evaluations == []
+    assert [(n.rule_id, n.account, n.reason) for n in not_run] == [
+        ("fake_posture_inline", ACCOUNT_ID, "authorization: GetAccountAuthorizationDetails: AccessDenied: no")]
+
+
+def test_a_many_resource_rule_must_name_each_resource():
+    nameless = Rule(META, None, lambda snapshot, ctx: [StateResult(Compliance.COMPLIANT, "fine")])
+    failures = []
+    assert StateEngine(Registry([nameless])).evaluate(
+        [nameless], [posture_subject(posture(), "iam_posture")], CTX, WHERE, failures=failures) == []
+    assert failures[0].rule_id == "fake_posture_inline" and "must name each" in failures[0].error
+
+
+# -- what disappeared ----------------------------------------------------------------------------------
+
+
+def test_a_resource_gone_since_the_last_sweep_is_archived_under_its_old_finding_id():
+    first = evaluate(posture(user("alice", inline=True), role("deploy", inline=True)))
+    previous = {e.finding.finding_id: ledger_entry(e) for e in first if e.finding is not None}
+    second = evaluate(posture(user("bob")))
+    gone = ENGINE.vanished(RULE, previous, second, CTX)
+    assert sorted((e.resource_name, e.finding.finding_id) for e in gone) == sorted(
+        (e.resource_name, e.finding.finding_id) for e in first if e.finding is not None)
+    for evaluation in gone:
+        assert (evaluation.finding.record_state, evaluation.finding.compliance_status) == ("ARCHIVED", "NOT_AVAILABLE")
+        assert evaluation.compliance is Compliance.NOT_APPLICABLE
+        assert evaluation.annotation.endswith("no longer exists")
+        assert_valid_asff(to_asff(evaluation.finding, product_arn=PRODUCT, updated_at=CTX.now))
+    # the deleted user is an AWS Config resource (told NOT_APPLICABLE); the role's inline policy is not
+    assert {e.resource_name: e.reported for e in gone} == {"alice": True, "role deploy inline extra": False}
+    assert {e.resource_name: e.finding.resource_type for e in gone} == {
+        "alice": "AwsIamUser", "role deploy inline extra": "AwsIamRole"}
+
+
+# -- the ledger in DynamoDB -----------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def dynamodb():
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="eu-west-1")
+        client.create_table(TableName=TABLE, KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                            BillingMode="PAY_PER_REQUEST")
+        yield client
+
+
+def test_the_ledger_round_trips_and_expires(dynamodb):
+    now = [1_000_000.0]
+    ledger = SweepLedger(dynamodb, TABLE, ttl_seconds=100, clock=lambda: now[0])
+    assert ledger.load("rule_a", ACCOUNT_ID, "eu-west-1") == {}
+    entries = {"rule_a/x": {"name": "alice", "reported": True}}
+    assert ledger.save("rule_a", ACCOUNT_ID, "eu-west-1", entries) == 1
+    assert ledger.load("rule_a", ACCOUNT_ID, "eu-west-1") == entries
+    assert ledger.load("rule_a", ACCOUNT_ID, "us-east-1") == {}  # per rule, account and region
+    now[0] += 101
+    assert ledger.load("rule_a", ACCOUNT_ID, "eu-west-1") == {}
+
+
+def test_a_ledger_larger_than_an_item_is_split_and_read_whole(dynamodb):
+    import os
+
+    entries = {f"rule/{index}": {"noise": os.urandom(24).hex()} for index in range(12_000)}  # incompressible
+    ledger = SweepLedger(dynamodb, TABLE)
+    chunks = ledger.save("rule_b", ACCOUNT_ID, "eu-west-1", entries)
+    assert chunks >= 2
+    assert ledger.load("rule_b", ACCOUNT_ID, "eu-west-1") == entries
+    dynamodb.delete_item(TableName=TABLE, Key={"id": {"S": f"{SweepLedger.key('rule_b', ACCOUNT_ID, 'eu-west-1')}#1"}})
+    with pytest.raises(SweepLedgerError, match="chunk 1 is missing"):
+        ledger.load("rule_b", ACCOUNT_ID, "eu-west-1")
+    assert CHUNK_BYTES < 400_000
+
+
+def test_a_ledger_dynamodb_refuses_raises_a_clear_error():
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="eu-west-1")  # no table
+        with pytest.raises(SweepLedgerError, match="could not be read"):
+            SweepLedger(client, "missing").load("rule_a", ACCOUNT_ID, "eu-west-1")
+        with pytest.raises(SweepLedgerError, match="could not be written"):
+            SweepLedger(client, "missing").save("rule_a", ACCOUNT_ID, "eu-west-1", {})
+
+
+# -- the Config adapter: scheduled sweeps archive what is gone ------------------------------------------
+
+
+class World:
+    """The posture the fake collector returns; each sweep reads it anew."""
+
+    def __init__(self, *principals):
+        self.snapshot = posture(*principals)
+
+    def collectors(self) -> Collectors:
+        def posture_collector(iam, *, account_id, partition, analyzers, calls, parts):
+            assert parts == ("authorization",)
+            calls.total += 1
+            return replace(self.snapshot, account_id=account_id)
+
+        return Collectors(None, None, None, None, None, posture=posture_collector)
+
+
+def scheduled() -> dict:
+    return {"invokingEvent": json.dumps({"messageType": "ScheduledNotification", "awsAccountId": ACCOUNT_ID,
+                                         "notificationCreationTime": "2026-12-01T06:00:00.000Z"}),
+            "ruleParameters": json.dumps({"ruleId": "fake_posture_inline"}), "resultToken": "TESTMODE",
+            "eventLeftScope": False, "configRuleName": "identity-auditor-fake", "accountId": ACCOUNT_ID,
+            "configRuleArn": f"arn:aws:config:eu-west-1:{ACCOUNT_ID}:config-rule/config-rule-abc123"}
+
+
+class Clients:
+    iam = object()
+
+    def accessanalyzer(self, region=None):
+        raise AssertionError("the rule reads no analyzer")
+
+
+def test_scheduled_sweeps_archive_the_findings_of_resources_that_are_gone(dynamodb):
+    world = World(user("alice", inline=True), role("deploy", inline=True))
+    adapter = ConfigAdapter(Registry([RULE]), world.collectors(), ledger=SweepLedger(dynamodb, TABLE))
+    first = adapter.evaluate(parse_invocation(scheduled()), CTX, Clients(), WHERE)
+    assert (first.archived, first.ledger_error, first.not_run) == (0, "", [])
+    failed = {e.finding.finding_id for e in first.evaluations if e.finding and e.finding.compliance_status == "FAILED"}
+    assert len(failed) == 2
+
+    world.snapshot = posture(user("bob"))  # alice deleted, the role's inline policy removed
+    second = adapter.evaluate(parse_invocation(scheduled()), CTX, Clients(), WHERE)
+    archived = {e.finding.finding_id for e in second.evaluations if e.finding and e.finding.record_state == "ARCHIVED"}
+    assert archived == failed and second.archived == 2
+    config = put_evaluations(_Config(), parse_invocation(scheduled()), second.evaluations)
+    assert config == 1
+
+    third = adapter.evaluate(parse_invocation(scheduled()), CTX, Clients(), WHERE)
+    assert third.archived == 0  # archived once, forgotten since
+
+
+def test_a_sweep_that_could_not_read_archives_nothing_and_forgets_nothing(dynamodb):
+    world = World(user("alice", inline=True))
+    adapter = ConfigAdapter(Registry([RULE]), world.collectors(), ledger=SweepLedger(dynamodb, TABLE))
+    adapter.evaluate(parse_invocation(scheduled()), CTX, Clients(), WHERE)
+    world.snapshot = posture(unavailable={"authorization": "GetAccountAuthorizationDetails: Throttling: slow down"})
+    refused = adapter.evaluate(parse_invocation(scheduled()), CTX, Clients(), WHERE)
+    assert refused.archived == 0 and [n.rule_id for n in refused.not_run] == ["fake_posture_inline"]
+    # Config hears that the rule could not judge the account
+    assert [(e.resource_type, e.compliance, e.annotation[:8]) for e in refused.evaluations] == [
+        (ACCOUNT, Compliance.NOT_APPLICABLE, "not run:")]
+    world.snapshot = posture()  # alice is gone now: the ledger still knew her
+    later = adapter.evaluate(parse_invocation(scheduled()), CTX, Clients(), WHERE)
+    assert later.archived == 1
+
+
+def test_without_a_readable_ledger_the_sweep_still_delivers_and_says_so():
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="eu-west-1")  # no table: every read fails
+        adapter = ConfigAdapter(Registry([RULE]), World(user("alice", inline=True)).collectors(),
+                                ledger=SweepLedger(client, "missing"))
+        run = adapter.evaluate(parse_invocation(scheduled()), CTX, Clients(), WHERE)
+    assert "could not be read" in run.ledger_error and run.archived == 0
+    assert any(e.finding and e.finding.compliance_status == "FAILED" for e in run.evaluations)
+
+
+class _Config:
+    def put_evaluations(self, **request):
+        assert request["TestMode"] is True
+        for evaluation in request["Evaluations"]:
+            assert evaluation["ComplianceResourceType"] in (USER, ACCOUNT)
+        return {"FailedEvaluations": []}
+
+
+def test_sources_default_reads_no_identity_center_and_says_so():
+    center = RuleMeta(id="fake_center", title="c", severity=Severity.LOW, trigger=None, resource_type="Other",
+                      finding_types=("Software and Configuration Checks/AWS Security Best Practices",), why="w",
+                      remediation="r", remediation_url="https://docs.aws.amazon.com/",
+                      state=StateTrigger(ACCOUNT, subject="identity_center", reads=("instance",), scope="identity_center"))
+    rule = Rule(center, None, lambda snapshot, ctx: StateResult(Compliance.COMPLIANT, "fine"))
+    not_run = []
+    evaluations, calls = audit_account(object(), account_id=ACCOUNT_ID, partition="aws", region="eu-west-1", ctx=CTX,
+                                       rules=[rule], engine=StateEngine(Registry([rule])),
+                                       collectors=Collectors(None, None, None, None, None), sources=Sources(),
+                                       not_run=not_run)
+    assert (evaluations, calls) == ([], 0)
+    assert [(n.rule_id, n.absent) for n in not_run] == [("fake_center", False)]
+    assert "Identity Center is not read from here" in not_run[0].reason
