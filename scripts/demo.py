@@ -48,6 +48,7 @@ def _offline_environment(endpoint: str) -> None:
             "POWERTOOLS_METRICS_NAMESPACE": "IdentityAuditor",
             "POWERTOOLS_LOG_LEVEL": "WARNING",
             "POWERTOOLS_METRICS_DISABLED": "true",
+            "MOTO_IAM_LOAD_MANAGED_POLICIES": "true",  # AWS managed policies, as in a real account
         }
     )
 
@@ -272,10 +273,19 @@ def _iam_world() -> None:
     iam.update_account_password_policy(MinimumPasswordLength=8)
 
 
+POSTURE_RULES = ("iam_user_policy_attached_directly", "iam_policy_full_admin", "iam_support_role_missing",
+                 "iam_cloudshell_full_access_attached", "access_analyzer_not_enabled",
+                 "sso_account_assignment_to_user", "sso_permission_set_session_too_long", "sso_reserved_role_drift",
+                 "identitystore_user_not_provisioned")
+POLICY = "version: 1\nexternal_idp_scim: true  # Entra ID provisions Identity Center over SCIM\n"
+
+
 def _config_demo(publish, inbox: str) -> int:
     """The ConfigRuleEvaluator handler, invoked as AWS Config would for each periodic state rule."""
     import boto3
 
+    boto3.client("ssm").put_parameter(Name="/identity-auditor/policy", Type="String", Value=POLICY)
+    os.environ["POLICY_SSM_PARAMETER"] = "/identity-auditor/policy"
     _iam_world()
     captured: list[dict] = []
     boto3.setup_default_session()
@@ -300,7 +310,54 @@ def _config_demo(publish, inbox: str) -> int:
         for evaluation in captured:
             print(f"  {evaluation['ComplianceType']:<15} {evaluation['ComplianceResourceType']:<15} "
                   f"{evaluation['ComplianceResourceId']:<22} {evaluation.get('Annotation', '')}")
-    return len(captured) + 1
+    return len(captured) + _posture_demo(config_app, template, captured, publish, inbox)
+
+
+def _posture_demo(config_app, template: dict, captured: list, publish, inbox: str) -> int:
+    """IAM and Identity Center posture (scripts/posture_world.py), then a removed assignment: ARCHIVED."""
+    import boto3
+    from posture_world import build_world, emulator_gaps
+
+    with emulator_gaps():
+        ids = build_world(boto3.session.Session(), ACCOUNT, "us-east-1")
+        print("\n=== AWS Config: IAM and Identity Center posture (Identity Center administered here; Entra ID "
+              "provisions users over SCIM) ===\n"
+              "  Developers (ReadOnlyAccess, 8 h) assigned to the group aws-developers; AdministratorAccess (12 h) "
+              "assigned directly to jane@example.com,\n  its reserved role with IAMFullAccess attached by hand; "
+              "contractor@example.com made by hand; deploy-bot with a policy attached directly;\n  a customer "
+              "managed LegacyAdmin (* on *) on a role; the group interns with AWSCloudShellFullAccess")
+        shown = 0
+        for rule_id in POSTURE_RULES:
+            shown += _invoke(config_app, template, rule_id, captured, publish, inbox)
+        store = boto3.client("sso-admin")
+        store.delete_account_assignment(InstanceArn=ids["instance"], TargetId=ACCOUNT, TargetType="AWS_ACCOUNT",
+                                        PermissionSetArn=ids["admins"], PrincipalType="USER", PrincipalId=ids["jane"])
+        print("\nThe direct assignment to jane@example.com is removed; the next sweep archives its finding:")
+        shown += _invoke(config_app, template, "sso_account_assignment_to_user", captured, publish, inbox)
+    return shown
+
+
+def _invoke(config_app, template: dict, rule_id: str, captured: list, publish, inbox: str) -> int:
+    import boto3
+
+    invocation = {**template, "ruleParameters": json.dumps({"ruleId": rule_id}),
+                  "configRuleName": f"identity-auditor-{rule_id.replace('_', '-')}"}
+    captured.clear()
+    result = config_app.handler(invocation, _Context())
+    publish()
+    print(f"\n{rule_id}: {result['compliance']}, {result['apiCalls']} API calls, {len(_drain(inbox))} new alert(s)"
+          + (f", {result['archived']} archived" if result["archived"] else "")
+          + "".join(f"\n  not run: {entry}" for entry in result["notRun"]))
+    for evaluation in captured:
+        print(f"  Config   {evaluation['ComplianceType']:<15} {evaluation['ComplianceResourceType']:<17} "
+              f"{evaluation['ComplianceResourceId'][:24]:<24} {evaluation.get('Annotation', '')[:90]}")
+    hub = [f for f in _all_findings(boto3.client("securityhub")) if f["GeneratorId"] == rule_id]
+    for finding in sorted(hub, key=lambda f: (f["RecordState"], f["Compliance"]["Status"], f["Resources"][0]["Id"])):
+        if finding["Compliance"]["Status"] == "PASSED" and finding["RecordState"] == "ACTIVE":
+            continue  # compliant resources: counted in the Config line above
+        print(f"  SecHub   {finding['Compliance']['Status']:<6} {finding['RecordState']:<8} "
+              f"{finding['Severity']['Label']:<8} {finding['Resources'][0]['Id'][:100]}")
+    return len(captured)
 
 
 if __name__ == "__main__":

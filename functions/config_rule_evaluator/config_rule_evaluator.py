@@ -9,7 +9,6 @@ handled fails loudly (Lambda retries, then the failure destination).
 
 from __future__ import annotations
 
-from collections import Counter
 from datetime import datetime, timezone
 
 from aws_lambda_powertools import Logger, Metrics
@@ -106,7 +105,7 @@ def handler(event: dict, context) -> dict:
     ctx = CONTEXT.context(current_policy(SETTINGS), datetime.now(timezone.utc), ("organization",))
     run = ADAPTER.evaluate(invocation, ctx, clients, home, sources=_sources(clients, home))
     logger.append_keys(rule_id=run.rule_id, message_type=run.message_type, config_rule=invocation.config_rule_name)
-    compliance = Counter(evaluation.compliance.value for evaluation in run.evaluations)
+    compliance = run.compliance()
     for value, count in compliance.items():
         metrics.add_metric(name=f"Evaluations{value.title().replace('_', '')}", unit=MetricUnit.Count, value=count)
     if run.failures:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
@@ -88,6 +89,12 @@ class ConfigRun:
     not_run: list[NotRun] = field(default_factory=list)  # what the rule could not judge, and why
     archived: int = 0  # findings of resources gone since the last sweep, archived now
     ledger_error: str = ""  # the sweep ledger could not be read or written (nothing archived this time)
+
+    def compliance(self) -> Counter:
+        """Compliance per resource judged: the evaluations with a finding (a rule that judges many resources
+        also sums them up for Config in one more evaluation, not counted), else what Config was told."""
+        judged = [e for e in self.evaluations if e.finding is not None] or self.evaluations
+        return Counter(evaluation.compliance.value for evaluation in judged)
 
 
 class Clients:
