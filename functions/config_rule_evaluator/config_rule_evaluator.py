@@ -9,6 +9,7 @@ handled fails loudly (Lambda retries, then the failure destination).
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
 
 from aws_lambda_powertools import Logger, Metrics
@@ -71,7 +72,7 @@ def _clients(region: str, account: str | None = None) -> Clients:
     return clients_for(_wiring, region, account, access.session(account))
 
 
-def _sources(clients: Clients, home):
+def _sources(clients: Clients, home, context):
     """Where a sweep reads besides the invocation account's IAM: its Access Analyzer, Identity Center where it
     is administered (IDENTITY_CENTER_ACCOUNT / IDENTITY_CENTER_REGION, through the member role when that is
     another account) and the reserved roles of every account (through the member role)."""
@@ -93,6 +94,8 @@ def _sources(clients: Clients, home):
         identity_center_account=center_account,
         identity_center_region=center_region,
         member_iam=lambda account: in_account(account, home.region).iam,
+        # stop reading 30 s before Lambda's timeout: evaluations and findings of what was read still go out
+        deadline=time.monotonic() + context.get_remaining_time_in_millis() / 1000 - 30,
     )
 
 
@@ -103,7 +106,7 @@ def handler(event: dict, context) -> dict:
     invocation = parse_invocation(event)
     home, clients, sinks, alerts = _wired(context, invocation.region, invocation.account_id)
     ctx = CONTEXT.context(current_policy(SETTINGS), datetime.now(timezone.utc), ("organization",))
-    run = ADAPTER.evaluate(invocation, ctx, clients, home, sources=_sources(clients, home))
+    run = ADAPTER.evaluate(invocation, ctx, clients, home, sources=_sources(clients, home, context))
     logger.append_keys(rule_id=run.rule_id, message_type=run.message_type, config_rule=invocation.config_rule_name)
     compliance = run.compliance()
     for value, count in compliance.items():
@@ -115,8 +118,6 @@ def handler(event: dict, context) -> dict:
         logger.error("rule not run", extra={"not_run": [vars(entry) for entry in run.not_run]})
     if run.archived:
         metrics.add_metric(name="FindingsArchived", unit=MetricUnit.Count, value=run.archived)
-    if run.ledger_error:
-        metrics.add_metric(name="SweepLedgerErrors", unit=MetricUnit.Count, value=1)
     # every update, and each expired suppression once however many resources it matched
     findings = list({f.finding_id: f for evaluation in run.evaluations for f in evaluation.findings}.values())
     delivered: dict = {}
@@ -127,6 +128,9 @@ def handler(event: dict, context) -> dict:
             from identity_auditor.delivery.alert_state import publish_state
 
             delivered = publish_state(sinks, findings, alerts)
+    ADAPTER.remember(run)  # only once delivered: a retried sweep sends its archive updates again
+    if run.ledger_error:
+        metrics.add_metric(name="SweepLedgerErrors", unit=MetricUnit.Count, value=1)
     # Deployed, findings go to the findings queue and the publisher counts the alerts it sends ("Alerts").
     metrics.add_metric(name="FindingsQueued", unit=MetricUnit.Count, value=delivered.get("queue", 0))
     logger.info("evaluated", extra={"compliance": dict(compliance), "delivered": delivered,

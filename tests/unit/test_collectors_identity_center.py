@@ -651,3 +651,21 @@ def test_assignments_alone_read_the_permission_sets_and_no_member_access_means_n
 def test_unknown_part(sso, store):
     with pytest.raises(ValueError, match="unknown Identity Center parts \\['roles'\\]"):
         collect_identity_center(sso, store, account_id=HOME, region=REGION, partition="aws", parts={"users", "roles"})
+
+
+def test_the_customer_managed_policies_permission_sets_refer_to_are_read_with_the_reserved_roles():
+    """One GetAccountAuthorizationDetails per account (Role + LocalManagedPolicy) gives the roles and the
+    documents of the referenced policies as created there; unreferenced policies are not kept."""
+    from identity_auditor.collectors.identity_center import read_reserved_roles
+
+    admin = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+    with mock_aws():
+        iam = boto3.client("iam", region_name="us-east-1")
+        referenced = iam.create_policy(PolicyName="OrgAdmin", Path="/platform/", PolicyDocument=json.dumps(admin))
+        iam.create_policy(PolicyName="Unrelated", PolicyDocument=json.dumps(admin))
+        iam.create_role(RoleName="AWSReservedSSO_OrgAdmin_0123456789abcdef", Path="/aws-reserved/sso.amazonaws.com/",
+                        AssumeRolePolicyDocument="{}")
+        calls, documents = ApiCalls(), {}
+        roles = read_reserved_roles(calls, iam, "123456789012", {referenced["Policy"]["Arn"]}, documents)
+    assert [role.name for role in roles] == ["AWSReservedSSO_OrgAdmin_0123456789abcdef"]
+    assert documents == {referenced["Policy"]["Arn"]: admin} and calls.total == 1

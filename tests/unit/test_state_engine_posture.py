@@ -229,7 +229,7 @@ class World:
 
     def collectors(self) -> Collectors:
         def posture_collector(iam, *, account_id, partition, analyzers, calls, parts):
-            assert parts == ("authorization",)
+            assert "authorization" in parts
             calls.total += 1
             return replace(self.snapshot, account_id=account_id)
 
@@ -255,12 +255,14 @@ def test_scheduled_sweeps_archive_the_findings_of_resources_that_are_gone(dynamo
     world = World(user("alice", inline=True), role("deploy", inline=True))
     adapter = ConfigAdapter(Registry([RULE]), world.collectors(), ledger=SweepLedger(dynamodb, TABLE))
     first = adapter.evaluate(parse_invocation(scheduled()), CTX, Clients(), WHERE)
+    adapter.remember(first)
     assert (first.archived, first.ledger_error, first.not_run) == (0, "", [])
     failed = {e.finding.finding_id for e in first.evaluations if e.finding and e.finding.compliance_status == "FAILED"}
     assert len(failed) == 2
 
     world.snapshot = posture(user("bob"))  # alice deleted, the role's inline policy removed
     second = adapter.evaluate(parse_invocation(scheduled()), CTX, Clients(), WHERE)
+    adapter.remember(second)
     archived = {e.finding.finding_id for e in second.evaluations if e.finding and e.finding.record_state == "ARCHIVED"}
     assert archived == failed and second.archived == 2
     config = put_evaluations(_Config(), parse_invocation(scheduled()), second.evaluations)
@@ -270,16 +272,42 @@ def test_scheduled_sweeps_archive_the_findings_of_resources_that_are_gone(dynamo
     assert third.archived == 0  # archived once, forgotten since
 
 
+def test_a_sweep_whose_delivery_failed_archives_again_when_retried(dynamodb):
+    world = World(user("alice", inline=True))
+    adapter = ConfigAdapter(Registry([RULE]), world.collectors(), ledger=SweepLedger(dynamodb, TABLE))
+    adapter.remember(adapter.evaluate(parse_invocation(scheduled()), CTX, Clients(), WHERE))
+    world.snapshot = posture()
+    failed = adapter.evaluate(parse_invocation(scheduled()), CTX, Clients(), WHERE)  # delivery raised: no remember
+    retried = adapter.evaluate(parse_invocation(scheduled()), CTX, Clients(), WHERE)
+    assert failed.archived == retried.archived == 1
+
+
+def test_an_account_level_result_replaced_by_resources_is_archived_but_config_hears_only_the_new_summary(dynamodb):
+    world = World(role("plain"))  # nothing to judge: one account-level NOT_APPLICABLE result, no finding
+    account_rule = Rule(META, None, lambda snapshot, ctx: [StateResult(
+        Compliance.COMPLIANT, "no inline policy anywhere",
+        resource=Resource(ACCOUNT, snapshot.account_id, snapshot.account_id, f"AWS::::Account:{snapshot.account_id}"))]
+        if not any(p.inline for p in snapshot.roles) else judge_inline(snapshot, ctx))
+    adapter = ConfigAdapter(Registry([account_rule]), world.collectors(), ledger=SweepLedger(dynamodb, TABLE))
+    adapter.remember(adapter.evaluate(parse_invocation(scheduled()), CTX, Clients(), WHERE))
+    world.snapshot = posture(role("deploy", inline=True))
+    run = adapter.evaluate(parse_invocation(scheduled()), CTX, Clients(), WHERE)
+    assert run.archived == 1  # the account-level PASSED finding
+    told = [(e["ComplianceResourceType"], e["ComplianceResourceId"], e["ComplianceType"])
+            for e in (ev.config_evaluation() for ev in run.evaluations if ev.reported)]
+    assert told == [(ACCOUNT, ACCOUNT_ID, "NON_COMPLIANT")]  # never also NOT_APPLICABLE for the same account
+
+
 def test_a_sweep_that_could_not_read_archives_nothing_and_forgets_nothing(dynamodb):
     world = World(user("alice", inline=True))
     adapter = ConfigAdapter(Registry([RULE]), world.collectors(), ledger=SweepLedger(dynamodb, TABLE))
-    adapter.evaluate(parse_invocation(scheduled()), CTX, Clients(), WHERE)
+    adapter.remember(adapter.evaluate(parse_invocation(scheduled()), CTX, Clients(), WHERE))
     world.snapshot = posture(unavailable={"authorization": "GetAccountAuthorizationDetails: Throttling: slow down"})
     refused = adapter.evaluate(parse_invocation(scheduled()), CTX, Clients(), WHERE)
+    adapter.remember(refused)
     assert refused.archived == 0 and [n.rule_id for n in refused.not_run] == ["fake_posture_inline"]
-    # Config hears that the rule could not judge the account
-    assert [(e.resource_type, e.compliance, e.annotation[:8]) for e in refused.evaluations] == [
-        (ACCOUNT, Compliance.NOT_APPLICABLE, "not run:")]
+    # Config keeps its last word (a violation is never overwritten by "could not read"); the alarm says why
+    assert refused.evaluations == []
     world.snapshot = posture()  # alice is gone now: the ledger still knew her
     later = adapter.evaluate(parse_invocation(scheduled()), CTX, Clients(), WHERE)
     assert later.archived == 1
@@ -317,3 +345,46 @@ def test_sources_default_reads_no_identity_center_and_says_so():
     assert (evaluations, calls) == ([], 0)
     assert [(n.rule_id, n.absent) for n in not_run] == [("fake_center", False)]
     assert "Identity Center is not read from here" in not_run[0].reason
+
+
+def test_what_an_unreadable_account_held_is_kept_and_the_rest_archived(dynamodb):
+    member = "222233334444"
+    elsewhere = IamPrincipal("role", "AWSReservedSSO_Admin_0123456789abcdef",
+                             f"arn:aws:iam::{member}:role/AWSReservedSSO_Admin_0123456789abcdef", "AROAMEMBER", "/",
+                             (), (InlinePolicy("extra", {}),))
+    partial = Rule(replace(META, state=StateTrigger(ACCOUNT, subject="iam_posture",
+                                                    reads=("authorization", "reserved_roles"))), None, judge_inline)
+    world = World(role("deploy", inline=True), elsewhere)
+    adapter = ConfigAdapter(Registry([partial]), world.collectors(), ledger=SweepLedger(dynamodb, TABLE))
+    adapter.remember(adapter.evaluate(parse_invocation(scheduled()), CTX, Clients(), WHERE))
+
+    # both fixed; the member account cannot be read this time
+    world.snapshot = posture(unavailable={f"reserved_roles:{member}": "AssumeRole: AccessDenied: no"})
+    run = adapter.evaluate(parse_invocation(scheduled()), CTX, Clients(), WHERE)
+    adapter.remember(run)
+    assert [(n.account, n.reason) for n in run.not_run] == [(member, f"reserved_roles:{member}: AssumeRole: "
+                                                                     "AccessDenied: no")]
+    assert [e.resource_name for e in run.evaluations if e.finding and e.finding.record_state == "ARCHIVED"] == [
+        "role deploy inline extra"]
+
+    world.snapshot = posture()  # readable again, and the drift there is gone too
+    later = adapter.evaluate(parse_invocation(scheduled()), CTX, Clients(), WHERE)
+    assert [e.resource_name for e in later.evaluations if e.finding and e.finding.record_state == "ARCHIVED"] == [
+        "role AWSReservedSSO_Admin_0123456789abcdef inline extra"]
+
+
+def test_a_sweep_out_of_time_reads_nothing_more_and_says_so():
+    import time
+
+    from identity_auditor.rules import iam_support_role_missing
+
+    rule = Rule(iam_support_role_missing.META, None, iam_support_role_missing.evaluate_state)
+    not_run = []
+    with mock_aws():
+        iam = boto3.client("iam", region_name="us-east-1")
+        evaluations, calls = audit_account(iam, account_id=ACCOUNT_ID, partition="aws", region="us-east-1", ctx=CTX,
+                                           rules=[rule], engine=StateEngine(Registry([rule])),
+                                           sources=Sources(deadline=time.monotonic() - 1), not_run=not_run)
+    assert (evaluations, calls) == ([], 0)
+    assert [n.rule_id for n in not_run] == ["iam_support_role_missing"]
+    assert "the sweep's time ran out after 0 API calls (before get_account_authorization_details)" in not_run[0].reason

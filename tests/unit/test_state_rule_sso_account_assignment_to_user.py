@@ -4,6 +4,8 @@ identitystore ``ListUsers`` (UserName, UserId, ExternalIds); run directly and th
 
 from __future__ import annotations
 
+from types import MappingProxyType
+
 import pytest
 from ic_posture import (
     ACCOUNT,
@@ -160,13 +162,37 @@ def test_no_assignment_is_one_not_applicable_result():
     assert result.compliance is Compliance.NOT_APPLICABLE and "no account assignments" in result.annotation
 
 
-@pytest.mark.parametrize("part", ["instance", "assignments", "permission_sets", "users"])
+@pytest.mark.parametrize("part", ["instance", "assignments", "permission_sets"])
 def test_not_run_when_a_part_it_reads_is_unreadable(part):
     snap = snapshot(assignments=(user_assignment(READ_ONLY, OMAR_ID),), permission_sets=SETS, users=USERS,
                     unavailable={part: "AccessDeniedException: not authorized"})
     run = sweep(rule, snap)
     assert run.evaluations == [] and [n.rule_id for n in run.not_run] == [rule.META.id]
     assert part in run.not_run[0].reason
+
+
+def test_users_unreadable_still_judges_every_user_assignment_named_by_id_and_never_break_glass():
+    snap = snapshot(assignments=(user_assignment(READ_ONLY, OMAR_ID),), permission_sets=SETS, users=(),
+                    unavailable={"users": "ListUsers: AccessDeniedException: not authorized"})
+    run = sweep(rule, snap, context(break_glass_users=("*",)))
+    (result,) = [e for e in run.evaluations if e.finding is not None]
+    assert not run.not_run and result.compliance is Compliance.NON_COMPLIANT and OMAR_ID in result.resource_name
+
+
+def test_a_customer_managed_policy_allowing_everything_in_the_account_makes_the_assignment_high():
+    org_admin = PermissionSet(ps_arn("ps-0c1d2e3f4a5b6c7d"), "OrgAdmin", "PT1H",
+                              customer_managed=(CustomerManagedPolicyReference("OrgAdmin", "/platform/"),),
+                              provisioned_accounts=(MEMBER,))
+    document = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+    snap = snapshot(assignments=(user_assignment(org_admin, OMAR_ID),), permission_sets=(org_admin,), users=USERS,
+                    customer_policies=MappingProxyType({f"arn:aws:iam::{MEMBER}:policy/platform/OrgAdmin": document}))
+    (result,) = results(rule, snap, context(privileged_permission_sets=()))
+    assert result.violation.severity is Severity.HIGH
+    assert "customer managed policy arn:aws:iam::" + MEMBER + ":policy/platform/OrgAdmin" in result.violation.details[
+        "Privileged"]
+    unread = snapshot(assignments=(user_assignment(org_admin, OMAR_ID),), permission_sets=(org_admin,), users=USERS)
+    (result,) = results(rule, unread, context(privileged_permission_sets=()))
+    assert result.violation.severity in (None, Severity.MEDIUM)  # the document could not be read: not counted
 
 
 def test_groups_unreadable_does_not_stop_it():
@@ -222,5 +248,6 @@ def test_meta():
     state = meta.state
     assert (state.resource_type, state.periodic, state.change_triggered) == ("AWS::::Account", True, False)
     assert state.subject == "identity_center" and state.scope == "identity_center"
-    assert state.reads == ("instance", "assignments", "permission_sets", "users")
+    assert state.reads == ("instance", "assignments", "permission_sets")
+    assert state.optional == ("users", "reserved_roles")
     assert meta.resource_type == "Other" and len(meta.remediation) <= 512

@@ -199,14 +199,16 @@ def test_a_role_of_no_permission_set_is_high():
     assert "matches no permission set" in result.violation.description and MEMBER in result.violation.description
 
 
-def test_role_where_the_set_is_not_yet_provisioned_is_not_applicable():
+def test_role_where_the_set_is_not_yet_provisioned_is_still_compared_at_medium():
+    """Never NOT_APPLICABLE there: that would archive a drift found before the set was edited (review of issue 14)."""
     outdated = replace(READ_ONLY, outdated_accounts=(MEMBER,))
     result = one(read_only_role(attached=(ADMIN_POLICY,)), sets=(outdated,))
-    assert result.compliance is Compliance.NOT_APPLICABLE
-    assert "not yet provisioned there: sso_permission_set_not_provisioned reports it" in result.annotation
-    # only there: the same set's role in another account is judged
-    assert one(read_only_role(OTHER_MEMBER, attached=(ADMIN_POLICY,)), sets=(outdated,)).compliance \
-        is Compliance.NON_COMPLIANT
+    assert result.compliance is Compliance.NON_COMPLIANT and result.violation.severity is Severity.MEDIUM
+    assert "this may be its older version" in result.violation.description
+    assert one(read_only_role(), sets=(outdated,)).compliance is Compliance.COMPLIANT  # matching it is fine
+    # only there: the same set's role in another account is HIGH
+    other = one(read_only_role(OTHER_MEMBER, attached=(ADMIN_POLICY,)), sets=(outdated,))
+    assert other.compliance is Compliance.NON_COMPLIANT and other.violation.severity is None
 
 
 def test_unreadable_accounts_are_skipped_and_the_others_judged():
@@ -253,13 +255,13 @@ def test_end_to_end_findings_ids_and_asff():
                 for arn, e in found.items()}
     assert statuses == {drifted.arn: ("FAILED", "ACTIVE", "HIGH"), stray.arn: ("FAILED", "ACTIVE", "HIGH"),
                         clean.arn: ("PASSED", "ACTIVE", "INFORMATIONAL"),
-                        outdated.arn: ("NOT_AVAILABLE", "ARCHIVED", "INFORMATIONAL")}
+                        outdated.arn: ("PASSED", "ACTIVE", "INFORMATIONAL")}
     document = asff(found[drifted.arn])
     assert document["Id"] == finding_id(rule, drifted.arn) and document["AwsAccountId"] == ACCOUNT
     assert document["Resources"][0] == {"Type": "AwsIamRole", "Id": drifted.arn, "Partition": "aws",
                                         "Region": REGION}
     assert MEMBER in document["Description"] and document["Title"].endswith(f"{drifted.name} in {MEMBER}")
-    assert run.summary.compliance is Compliance.NON_COMPLIANT and run.summary.annotation.startswith("2 of 3")
+    assert run.summary.compliance is Compliance.NON_COMPLIANT and run.summary.annotation.startswith("2 of 4")
 
     fixed = sweep(rule, snapshot(permission_sets=sets, reserved_roles={MEMBER: (read_only_role(),)}))
     again = fixed.by_key()[drifted.arn]

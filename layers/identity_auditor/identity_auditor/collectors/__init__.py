@@ -18,8 +18,9 @@ every request, so callers can report how many AWS calls an evaluation cost.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -57,15 +58,25 @@ class ApiCalls:
     ``total`` counts every request sent (retries included; botocore's own internal retries are not
     visible here); ``by_operation`` counts them per boto3 method name. One instance can be shared by
     several collectors to add up the cost of a whole evaluation.
+
+    ``deadline`` (a ``time.monotonic()`` value): no call starts after it; :class:`CollectorError` says the
+    sweep's time ran out, so that the part being read is reported as unread and the sweep still ends in
+    time to answer (a Lambda function that times out answers nothing).
     """
 
-    def __init__(self, policy: RetryPolicy | None = None):
+    def __init__(self, policy: RetryPolicy | None = None, *, deadline: float | None = None,
+                 clock: Callable[[], float] = time.monotonic):
         self.policy = policy or RetryPolicy()
         self.total = 0
         self.by_operation: Counter[str] = Counter()
+        self.deadline = deadline
+        self.clock = clock
 
     def call(self, client: Any, operation: str, **params: Any) -> dict:
         """``client.<operation>(**params)``, retried when AWS says to slow down or fails transiently."""
+        if self.deadline is not None and self.clock() >= self.deadline:
+            raise CollectorError(f"the sweep's time ran out after {self.total} API calls (before {operation}); "
+                                 "the rest is read next time")
         attempts = max(1, self.policy.max_attempts)
         for attempt in range(1, attempts + 1):
             self.total += 1

@@ -62,7 +62,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from identity_auditor.collectors import ApiCalls, describe, error_code
+from identity_auditor.collectors import ApiCalls, CollectorError, describe, error_code
 from identity_auditor.model.snapshots import (
     AccountAssignment,
     CustomerManagedPolicyReference,
@@ -112,7 +112,7 @@ def collect_identity_center(
 
     try:
         instances = _items(calls, sso_admin, "list_instances", "Instances")
-    except ClientError as error:
+    except (ClientError, BotoCoreError, CollectorError) as error:
         unavailable["instance"] = reason(error)
         return snapshot(instance_arn=None)
     instance = choose_instance(instances, account_id)
@@ -135,7 +135,7 @@ def collect_identity_center(
             permission_sets = tuple(read_permission_set(calls, sso_admin, instance_arn, arn) for arn in
                                     _items(calls, sso_admin, "list_permission_sets", "PermissionSets",
                                            InstanceArn=instance_arn))
-        except ClientError as error:
+        except (ClientError, BotoCoreError, CollectorError) as error:  # network, time budget: that part
             unavailable["permission_sets"] = reason(error)
             for part in ("assignments", "reserved_roles"):
                 if part in wanted:
@@ -146,7 +146,7 @@ def collect_identity_center(
     if "assignments" in wanted:
         try:
             assignments = tuple(read_assignments(calls, sso_admin, instance_arn, permission_sets))
-        except ClientError as error:
+        except (ClientError, BotoCoreError, CollectorError) as error:  # network, time budget: that part
             unavailable["assignments"] = reason(error)
 
     principals: dict[str, tuple[DirectoryPrincipal, ...]] = {"users": (), "groups": ()}
@@ -160,10 +160,13 @@ def collect_identity_center(
         try:
             principals[part] = tuple(convert(item) for item in
                                      _items(calls, identitystore, operation, key, IdentityStoreId=store_id))
-        except ClientError as error:
+        except (ClientError, BotoCoreError, CollectorError) as error:  # network, time budget: that part
             unavailable[part] = reason(error)
 
     reserved: dict[str, tuple[ReservedRole, ...]] = {}
+    documents: dict[str, Any] = {}
+    references = {reference for ps in permission_sets
+                  for reference in (*ps.customer_managed, *((ps.boundary_customer,) if ps.boundary_customer else ()))}
     if "reserved_roles" in wanted and member_iam is not None:
         for account in sorted({account for ps in permission_sets for account in ps.provisioned_accounts}):
             try:
@@ -172,8 +175,9 @@ def collect_identity_center(
                 unavailable[f"reserved_roles:{account}"] = reason(error)
                 continue
             try:
-                reserved[account] = read_reserved_roles(calls, iam, account)
-            except (ClientError, BotoCoreError) as error:
+                referenced = {reference.arn_in(partition, account) for reference in references}
+                reserved[account] = read_reserved_roles(calls, iam, account, referenced, documents)
+            except (ClientError, BotoCoreError, CollectorError) as error:
                 unavailable[f"reserved_roles:{account}"] = reason(error)
 
     return snapshot(
@@ -184,6 +188,7 @@ def collect_identity_center(
         users=principals["users"],
         groups=principals["groups"],
         reserved_roles=MappingProxyType(reserved),
+        customer_policies=MappingProxyType(documents),
     )
 
 
@@ -283,8 +288,21 @@ def is_reserved_role(role: dict) -> bool:
             or str(role.get("RoleName") or "").startswith(RESERVED_ROLE_PREFIX))
 
 
-def read_reserved_roles(calls: ApiCalls, iam: Any, account: str) -> tuple[ReservedRole, ...]:
-    """The reserved roles of one account, from ``GetAccountAuthorizationDetails`` (``Filter=["Role"]``)."""
+def read_reserved_roles(calls: ApiCalls, iam: Any, account: str, referenced: Collection[str] = (),
+                        documents: dict[str, Any] | None = None) -> tuple[ReservedRole, ...]:
+    """The reserved roles of one account, from ``GetAccountAuthorizationDetails``; with ``referenced`` (the ARNs
+    in this account of the customer managed policies permission sets refer to) the same call also reads those
+    policies, whose default documents go into ``documents`` (policy ARN -> document)."""
+    pages = list(calls.iam_pages(iam, "get_account_authorization_details",
+                                 Filter=["Role", "LocalManagedPolicy"] if referenced else ["Role"]))
+    if documents is not None and referenced:
+        wanted = set(referenced)
+        for page in pages:
+            for policy in page.get("Policies") or ():
+                if policy.get("Arn") in wanted:
+                    documents[policy["Arn"]] = next(
+                        (version.get("Document") for version in policy.get("PolicyVersionList") or ()
+                         if version.get("IsDefaultVersion")), None)
     return tuple(
         ReservedRole(
             account_id=account,
@@ -295,7 +313,7 @@ def read_reserved_roles(calls: ApiCalls, iam: Any, account: str) -> tuple[Reserv
                          for policy in role.get("RolePolicyList") or ()),
             permissions_boundary=(role.get("PermissionsBoundary") or {}).get("PermissionsBoundaryArn") or None,
         )
-        for page in calls.iam_pages(iam, "get_account_authorization_details", Filter=["Role"])
+        for page in pages
         for role in page.get("RoleDetailList") or ()
         if is_reserved_role(role)
     )

@@ -58,10 +58,9 @@ from identity_auditor.engine.state import (
     StateEvaluation,
     Subject,
     account_key,
-    annotation,
     ledger_entry,
 )
-from identity_auditor.model.contract import Compliance, Context, RuleFailure
+from identity_auditor.model.contract import Context, RuleFailure
 from identity_auditor.model.home import Home
 
 logger = logging.getLogger(__name__)
@@ -89,6 +88,7 @@ class ConfigRun:
     not_run: list[NotRun] = field(default_factory=list)  # what the rule could not judge, and why
     archived: int = 0  # findings of resources gone since the last sweep, archived now
     ledger_error: str = ""  # the sweep ledger could not be read or written (nothing archived this time)
+    remembered: tuple | None = None  # what the sweep ledger is to hold once the findings are delivered
 
     def compliance(self) -> Counter:
         """Compliance per resource judged: the evaluations with a finding (a rule that judges many resources
@@ -191,7 +191,6 @@ class ConfigAdapter:
                 ordering_timestamp=when, note=note, failures=run.failures,
                 sources=sources or Sources(analyzers=lambda region: clients.accessanalyzer(region)),
                 not_run=run.not_run)
-            self._not_run(rule, run, where, when)
             self._archive(rule, run, ctx, where, when)
             return run
         item = invocation.item
@@ -200,21 +199,14 @@ class ConfigAdapter:
         run.evaluations = self._changed(rule, invocation, item, ctx, where, clients, run)
         return run
 
-    def _not_run(self, rule: Rule, run: ConfigRun, where: Home, when) -> None:
-        """AWS Config hears of a rule that could not judge the account: its account evaluation is
-        NOT_APPLICABLE saying why (unless the rule judged the account after all, for the accounts it could read)."""
-        if not run.not_run or any(e.resource_type == ACCOUNT and e.resource_id == where.account and e.reported
-                                  for e in run.evaluations):
-            return
-        why = "; ".join(f"{entry.account}: {entry.reason}" for entry in run.not_run)
-        run.evaluations.append(StateEvaluation(
-            rule.meta.id, ACCOUNT, where.account, where.account, Compliance.NOT_APPLICABLE,
-            annotation(f"not run: {why}", run.note), when, None, key=account_key(where.account)))
-
     def _archive(self, rule: Rule, run: ConfigRun, ctx: Context, where: Home, when) -> None:
-        """Archive the findings of resources the last sweep judged and this one did not (they are gone),
-        and remember this sweep's. A sweep that could not see everything (a rule not run, a resource whose
-        rule raised) archives nothing and forgets nothing."""
+        """Archive the findings of resources the last sweep judged and this one did not (they are gone), and
+        prepare what this sweep remembers (:meth:`remember` writes it once the findings are delivered).
+
+        What this sweep could not see is neither archived nor forgotten: the entries of an account a rule
+        could not read (a member account whose role could not be assumed; the whole account when the rule
+        did not run) are kept as they were; a rule that raised keeps every entry. An account that holds no
+        Identity Center instance any more is seen: the findings of its assignments are archived."""
         if self.ledger is None:
             return
         from identity_auditor.delivery.sweep_ledger import SweepLedgerError
@@ -225,23 +217,35 @@ class ConfigAdapter:
             run.ledger_error = str(error)
             logger.error("%s; no finding archived this time", error, extra={"rule_id": rule.meta.id})
             return
-        complete = not run.not_run and not run.failures
-        if complete:
-            gone = self.engine.vanished(rule, previous, run.evaluations, ctx, ordering_timestamp=when)
-            run.evaluations.extend(gone)
-            run.archived = len(gone)
-        entries = {} if complete else dict(previous)
+        unseen = {entry.account for entry in run.not_run if not entry.absent}
+        kept = {found_id: entry for found_id, entry in previous.items()
+                if run.failures or entry_accounts(entry) & unseen}
+        gone = self.engine.vanished(rule, {k: v for k, v in previous.items() if k not in kept}, run.evaluations,
+                                    ctx, ordering_timestamp=when)
+        run.evaluations.extend(gone)
+        run.archived = len(gone)
+        entries = dict(kept)
         entries.update({e.finding.finding_id: ledger_entry(e) for e in run.evaluations
                         if e.finding is not None and e.finding.record_state == "ACTIVE"})
         for e in run.evaluations:  # archived now: nothing left to close
             if e.finding is not None and e.finding.record_state != "ACTIVE":
                 entries.pop(e.finding.finding_id, None)
+        run.remembered = (rule.meta.id, where.account, where.region, entries)
+
+    def remember(self, run: ConfigRun) -> None:
+        """Write what a scheduled sweep judged, for the next one to archive what disappears. Called after its
+        findings were delivered: a sweep whose delivery failed is retried with the ledger it started from, so
+        its archive updates are sent again."""
+        if self.ledger is None or run.remembered is None:
+            return
+        from identity_auditor.delivery.sweep_ledger import SweepLedgerError
+
         try:
-            self.ledger.save(rule.meta.id, where.account, where.region, entries)
+            self.ledger.save(*run.remembered)
         except SweepLedgerError as error:
             run.ledger_error = str(error)
             logger.error("%s; the next sweep archives what this one would have", error,
-                         extra={"rule_id": rule.meta.id})
+                         extra={"rule_id": run.rule_id})
 
     def _fetch(self, clients, summary: dict, run: ConfigRun) -> dict:
         from botocore.exceptions import ClientError
@@ -319,6 +323,13 @@ class ConfigAdapter:
         if held is None or held[0] is not iam:
             held = self._reports[id(iam)] = (iam, self.collectors.report(iam))
         return held[1]
+
+
+def entry_accounts(entry: dict) -> set[str]:
+    """The accounts a ledger entry's resource belongs to: where its finding is filed, and the account of its
+    ARN (a reserved role in a member account is filed under the Identity Center account)."""
+    parts = str(entry.get("key", "")).split(":")
+    return {entry.get("account")} | ({parts[4]} if len(parts) > 5 and parts[0] == "arn" and parts[4] else set())
 
 
 def _gone(invocation: Invocation, item: dict) -> bool:

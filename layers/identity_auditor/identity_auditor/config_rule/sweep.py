@@ -96,7 +96,8 @@ class Sources:
     region in the account that administers it (``identity_center_account``, default the swept account;
     ``identity_center_region``, default the sweep's); ``None``: this caller cannot read Identity Center and the
     Identity Center rules are not run. ``member_iam(account)``: an IAM client in that account, for the
-    reserved roles (raises when it cannot be had)."""
+    reserved roles (raises when it cannot be had). ``deadline``: no posture read starts after it
+    (``time.monotonic()``); what is left unread is reported as not run."""
 
     analyzers: Callable[[str], Any] | None = None
     analyzer_regions: tuple[str, ...] = ()
@@ -104,6 +105,7 @@ class Sources:
     identity_center_account: str | None = None
     identity_center_region: str | None = None
     member_iam: Callable[[str], Any] | None = None
+    deadline: float | None = None  # time.monotonic() after which no posture read starts (the Lambda's time)
 
 
 def audit_account(
@@ -170,7 +172,7 @@ def audit_account(
 
 
 def _parts(rules: Iterable[Rule], known: tuple[str, ...]) -> tuple[str, ...]:
-    wanted = {read.rstrip(":") for rule in rules for read in rule.meta.state.reads}
+    wanted = {read.rstrip(":") for rule in rules for read in (*rule.meta.state.reads, *rule.meta.state.optional)}
     return tuple(part for part in known if part in wanted)
 
 
@@ -178,7 +180,7 @@ def _iam_posture(iam, rules, collectors: Collectors, sources: Sources, account_i
                  region: str) -> tuple[Subject, int]:
     from identity_auditor.collectors import ApiCalls
 
-    calls = ApiCalls()
+    calls = ApiCalls(deadline=sources.deadline)
     parts = _parts(rules, IAM_POSTURE_PARTS)
     analyzers = {}
     if "analyzers" in parts and sources.analyzers is not None:
@@ -201,7 +203,7 @@ def _identity_center(iam, rules, collectors: Collectors, sources: Sources, accou
                                                           "Identity Center is administered, in its home region)")
                        for rule in rules)
         return None, 0
-    calls = ApiCalls()
+    calls = ApiCalls(deadline=sources.deadline)
     parts = _parts(rules, IDENTITY_CENTER_PARTS)
     try:
         sso_admin, identitystore = sources.identity_center()

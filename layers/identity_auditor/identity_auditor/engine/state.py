@@ -251,7 +251,9 @@ class StateEngine:
         """ARCHIVED updates for the resources the previous sweep judged (``previous``: finding Id ->
         :func:`ledger_entry`) that this complete sweep did not judge. Resources Config records get a
         NOT_APPLICABLE evaluation too; the others are not told to Config on their own."""
+        evaluations = list(evaluations)
         seen = {e.finding.finding_id for e in evaluations if e.finding is not None}
+        told = {(e.resource_type, e.resource_id) for e in evaluations if e.reported}  # Config heard of these now
         gone = []
         for found_id, entry in sorted(previous.items()):
             if found_id in seen:
@@ -261,7 +263,8 @@ class StateEngine:
                               asff_type=entry.get("asff_type"))
             evaluation = self.not_applicable(rule, subject, f"{entry['name']} no longer exists", ctx, where,
                                              ordering_timestamp)
-            gone.append(replace(evaluation, reported=entry.get("reported", True)))
+            reported = entry.get("reported", True) and (entry["resource_type"], entry["resource_id"]) not in told
+            gone.append(replace(evaluation, reported=reported))
         return gone
     def judged(self, rule: Rule, subject: Subject, result: StateResult, ctx: Context, where: Home,
                ordering_timestamp: datetime | None = None, note: str = "") -> StateEvaluation:

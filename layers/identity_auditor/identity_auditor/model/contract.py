@@ -83,6 +83,8 @@ class StateTrigger:
     # the parts of the snapshot the rule reads (``IamPosture.unavailable`` keys, a trailing ":" for every
     # key with that prefix): when one could not be read the rule is not run and the sweep says why
     reads: tuple[str, ...] = ()
+    # parts read when they can be: the rule still runs without them (and says what it could not know)
+    optional: tuple[str, ...] = ()
     # "identity_center": runs once, where Identity Center is administered (never as an organisation rule)
     scope: str = "account"
 

@@ -289,6 +289,9 @@ class IdentityCenterSnapshot:
     groups: tuple[DirectoryPrincipal, ...] = ()
     reserved_roles: Mapping[str, tuple[ReservedRole, ...]] = field(default_factory=lambda: MappingProxyType({}))
     unavailable: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    # the customer managed policies permission sets reference, as created in the accounts read (policy ARN ->
+    # its default version's document), read with the reserved roles
+    customer_policies: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     def permission_set(self, arn: str) -> PermissionSet | None:
         return next((ps for ps in self.permission_sets if ps.arn == arn), None)

@@ -45,7 +45,11 @@ META = RuleMeta(
     severity_note="HIGH when the permission set is privileged",
     trigger=None,
     state=StateTrigger("AWS::::Account", periodic=True, subject="identity_center",
-                       reads=("instance", "assignments", "permission_sets", "users"), scope="identity_center"),
+                       reads=("instance", "assignments", "permission_sets"),
+                       # names and break-glass come from the users, privilege from customer managed policies as
+                       # created in the accounts: judged without them when they cannot be read (named by id, never
+                       # break-glass, privileged as far as the set itself says)
+                       optional=("users", "reserved_roles"), scope="identity_center"),
     resource_type="Other",
     finding_types=("Software and Configuration Checks/AWS Security Best Practices",),
     why=(
@@ -97,7 +101,7 @@ def _judge(snapshot: IdentityCenterSnapshot, assignment: AccountAssignment, ctx:
                                                   f"direct assignment of {set_name} in {assignment.account_id} is "
                                                   "expected.", resource=resource)
     known = permission_set or PermissionSet(assignment.permission_set_arn, "", None)  # only its ARN and id
-    reason = identity_center.privileged(known, ctx.policy)
+    reason = identity_center.privileged(known, ctx.policy, snapshot.customer_policies)
     details = {
         "InstanceArn": snapshot.instance_arn or "",
         "PermissionSet": set_name,

@@ -42,7 +42,9 @@ META = RuleMeta(
     severity_note="MEDIUM for a privileged permission set",
     trigger=None,
     state=StateTrigger("AWS::::Account", periodic=True, subject="identity_center",
-                       reads=("instance", "permission_sets"), scope="identity_center"),
+                       reads=("instance", "permission_sets"),
+                       # customer managed policies as created in the accounts (privilege): read when they can be
+                       optional=("reserved_roles",), scope="identity_center"),
     resource_type="Other",
     finding_types=("Software and Configuration Checks/AWS Security Best Practices",),
     why=(
@@ -72,7 +74,7 @@ def evaluate_state(snapshot: IdentityCenterSnapshot, ctx: Context) -> StateResul
 def _judge(snapshot: IdentityCenterSnapshot, permission_set: PermissionSet, ctx: Context) -> StateResult:
     name = clip(permission_set.name, 64)
     resource = Resource("AWS::::Account", snapshot.account_id, name, permission_set.arn, "Other")
-    reason = identity_center.privileged(permission_set, ctx.policy)
+    reason = identity_center.privileged(permission_set, ctx.policy, snapshot.customer_policies)
     if reason:
         limit, knob, kind = ctx.policy.max_privileged_session_hours, "max_privileged_session_hours", "privileged "
     else:

@@ -18,9 +18,11 @@ Decisions (spec/rules.md §B, Identity Center posture):
   16-digit suffix at most one can). Names compare exactly, as Identity Center writes them. A reserved role
   that fits no permission set of the instance is NON_COMPLIANT (HIGH): "matches no permission set" (a
   leftover of a deleted set, or a role made to look like one).
-- A role in an account where its permission set's provisioning is outdated (``outdated_accounts``) is
-  NOT_APPLICABLE: the differences are expected until the set is provisioned, and
-  ``sso_permission_set_not_provisioned`` reports that.
+- A role in an account where its permission set's provisioning is outdated (``outdated_accounts``) is still
+  compared: a difference there may be the older version of the set, or a change by hand, and the sweep cannot
+  tell which (the older version is not kept), so it is NON_COMPLIANT at MEDIUM and says so. Never
+  NOT_APPLICABLE: that would archive a drift found before the set was edited, and leave the role unwatched
+  until someone provisions the set. Matching the set there is COMPLIANT.
 - Compared, each difference named (NON_COMPLIANT, HIGH):
   * managed policies: the role's attached policy ARNs against the set's AWS managed policy ARNs plus its
     customer managed references resolved in the role's account (``CustomerManagedPolicyReference.arn_in``):
@@ -128,14 +130,11 @@ def _judge(snapshot: IdentityCenterSnapshot, role: ReservedRole) -> StateResult:
     if permission_set is None:
         return _drift(snapshot, role, resource, None, ["matches no permission set of the instance"])
     set_name = clip(permission_set.name, 64)
-    if account in permission_set.outdated_accounts:
-        return state_result(Compliance.NOT_APPLICABLE,
-                            f"Role {role_name} in {account}: the permission set {set_name} is not yet provisioned "
-                            "there: sso_permission_set_not_provisioned reports it.", resource=resource)
     differences = (_managed(snapshot, permission_set, role) + _inline(permission_set, role)
                    + _boundary(snapshot, permission_set, role))
     if differences:
-        return _drift(snapshot, role, resource, permission_set, differences)
+        return _drift(snapshot, role, resource, permission_set, differences,
+                      outdated=account in permission_set.outdated_accounts)
     return state_result(Compliance.COMPLIANT, f"Role {role_name} in {account} matches permission set {set_name}.",
                         resource=resource)
 
@@ -181,7 +180,7 @@ def _boundary(snapshot: IdentityCenterSnapshot, permission_set: PermissionSet, r
 
 
 def _drift(snapshot: IdentityCenterSnapshot, role: ReservedRole, resource: Resource,
-           permission_set: PermissionSet | None, differences: list[str]) -> StateResult:
+           permission_set: PermissionSet | None, differences: list[str], *, outdated: bool = False) -> StateResult:
     role_name, account = clip(role.name, 64), role.account_id
     shown = "; ".join(differences[:_MAX_SHOWN]) + (f"; and {len(differences) - _MAX_SHOWN} more"
                                                    if len(differences) > _MAX_SHOWN else "")
@@ -190,6 +189,9 @@ def _drift(snapshot: IdentityCenterSnapshot, role: ReservedRole, resource: Resou
     else:
         text = (f"Reserved role {role_name} in account {account} differs from permission set "
                 f"{clip(permission_set.name, 64)}: {shown}")
+        if outdated:
+            text += (" (the set is not provisioned there since its last change: this may be its older version; "
+                     "provision it, and if the difference stays it was made by hand)")
     details = {"MemberAccount": account, "RoleArn": role.arn, "InstanceArn": snapshot.instance_arn or ""}
     if permission_set is not None:
         details["PermissionSet"] = clip(permission_set.name, 64)
@@ -199,6 +201,6 @@ def _drift(snapshot: IdentityCenterSnapshot, role: ReservedRole, resource: Resou
         Compliance.NON_COMPLIANT,
         f"{text}.",
         Violation(description=f"{text}.", resource_id=role.arn, resource_type="AwsIamRole", details=details,
-                  subject=f"{role_name} in {account}"),
+                  subject=f"{role_name} in {account}", severity=Severity.MEDIUM if outdated else None),
         resource=resource,
     )

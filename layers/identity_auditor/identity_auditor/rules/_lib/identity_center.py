@@ -34,6 +34,8 @@ judge an :class:`~identity_auditor.model.snapshots.IdentityCenterSnapshot`):
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
 from identity_auditor.model.cloudtrail import IDENTITY_CENTER_USER_TYPES, CloudTrailRecord, named
 from identity_auditor.model.contract import Compliance, Resource, StateResult, Violation
@@ -138,8 +140,13 @@ def session_hours(iso_duration: str | None) -> float:
     return sum(float(value) * _HOURS_PER[unit] for unit, value in match.groupdict().items() if value)
 
 
-def privileged(permission_set: PermissionSet, policy: OrgPolicy) -> str | None:
-    """Why ``permission_set`` is privileged (spec/rules.md §B; the module's docs say what counts), or ``None``."""
+def privileged(permission_set: PermissionSet, policy: OrgPolicy, documents: Mapping[str, Any] | None = None) -> str | None:
+    """Why ``permission_set`` is privileged (spec/rules.md §B; the module's docs say what counts), or ``None``.
+
+    ``documents``: the customer managed policies the set refers to, as created in the accounts it is provisioned
+    to (policy ARN -> document, ``IdentityCenterSnapshot.customer_policies``): one that allows ``*`` or ``iam:*``
+    on ``*`` in any of them makes the set privileged (what the set grants there); one that cannot be read
+    (an account out of reach, the policy missing there) is not counted."""
     names = [name for name in (permission_set.name, permission_set.arn, permission_set.permission_set_id) if name]
     for pattern in policy.privileged_permission_sets:
         if any(matches_any(name, (pattern,)) for name in names):
@@ -153,6 +160,14 @@ def privileged(permission_set: PermissionSet, policy: OrgPolicy) -> str | None:
             arn = reference.arn_in(partition, account)
             if policy.is_privileged_policy(arn):
                 return f"customer managed policy {arn} is in privileged_policies"
+            document = (documents or {}).get(arn)
+            if document is not None:
+                try:
+                    grant = admin_grant(document)
+                except ValueError as error:
+                    return f"customer managed policy {arn} cannot be judged ({clip(error, 100)}): counted as privileged"
+                if grant:
+                    return f"customer managed policy {arn}: {grant}"
     if has_inline(permission_set.inline_policy):
         try:
             grant = admin_grant(permission_set.inline_policy)
