@@ -459,11 +459,24 @@ def test_organization_config_rule_mirrors_the_account_rule(rule):
 @pytest.mark.parametrize("rule", [rule for rule in REGISTRY.state_rules() if rule.meta.state.scope == "identity_center"],
                          ids=lambda rule: rule.meta.id)
 def test_identity_center_rules_run_once_in_this_stack_never_as_organisation_rules(rule):
+    """The periodic sweep of the instance runs once, here; a rule also triggered by changes (reserved-role drift)
+    gets an organisation rule with the change triggers only, so a role changed in any account is judged."""
     account = MAIN_RESOURCES[config_rule_logical_id(rule.meta.id)]
     assert account["Condition"] == "DeployIdentityCenterRules"
-    assert organization_config_rule_logical_id(rule.meta.id) not in MAIN_RESOURCES
-    assert [detail["MessageType"] for detail in account["Properties"]["Source"]["SourceDetails"]] == [
-        "ScheduledNotification"]
+    messages = [detail["MessageType"] for detail in account["Properties"]["Source"]["SourceDetails"]]
+    state = rule.meta.state
+    if not state.change_triggered:
+        assert organization_config_rule_logical_id(rule.meta.id) not in MAIN_RESOURCES
+        assert messages == ["ScheduledNotification"]
+        return
+    changes = ["ConfigurationItemChangeNotification", "OversizedConfigurationItemChangeNotification"]
+    assert messages == ["ScheduledNotification", *changes]
+    assert account["Properties"]["Scope"] == {"ComplianceResourceTypes": [state.change_type]}
+    organization = MAIN_RESOURCES[organization_config_rule_logical_id(rule.meta.id)]
+    assert organization["Condition"] == "DeployOrganizationIdentityCenterRules"
+    metadata = organization["Properties"]["OrganizationCustomRuleMetadata"]
+    assert metadata["OrganizationConfigRuleTriggerTypes"] == changes and "MaximumExecutionFrequency" not in metadata
+    assert metadata["ResourceTypesScope"] == [state.change_type]
 
 
 def test_config_evaluator_may_be_invoked_by_config_in_the_organizations_accounts():

@@ -388,3 +388,96 @@ def test_a_sweep_out_of_time_reads_nothing_more_and_says_so():
     assert (evaluations, calls) == ([], 0)
     assert [n.rule_id for n in not_run] == ["iam_support_role_missing"]
     assert "the sweep's time ran out after 0 API calls (before get_account_authorization_details)" in not_run[0].reason
+
+
+# -- sso_reserved_role_drift, change-triggered: a role changed in a member account -----------------------------
+
+def _role_item(name: str, *, account: str = "222233334444", attached=(), status: str = "OK", path=None) -> dict:
+    from urllib.parse import quote
+
+    path = path or ("/aws-reserved/sso.amazonaws.com/" if name.startswith("AWSReservedSSO_") else "/")
+    arn = f"arn:aws:iam::{account}:role{path}{name}"
+    return {
+        "configuration": None if status != "OK" else {
+            "path": path, "roleName": name, "roleId": "AROAMEMBERROLE0000001", "arn": arn,
+            "assumeRolePolicyDocument": quote(json.dumps({"Version": "2012-10-17", "Statement": []})),
+            "instanceProfileList": [], "rolePolicyList": [],
+            "attachedManagedPolicies": [{"policyName": p.rsplit("/", 1)[-1], "policyArn": p} for p in attached],
+            "permissionsBoundary": None, "tags": [], "roleLastUsed": None},
+        "configurationItemCaptureTime": "2026-12-01T05:58:00.000Z", "awsAccountId": account,
+        "configurationItemStatus": status, "resourceType": "AWS::IAM::Role", "resourceId": "AROAMEMBERROLE0000001",
+        "resourceName": name, "ARN": arn, "awsRegion": "global"}
+
+
+def _changed(item: dict) -> dict:
+    return {"invokingEvent": json.dumps({"messageType": "ConfigurationItemChangeNotification",
+                                         "configurationItem": item,
+                                         "notificationCreationTime": "2026-12-01T06:00:00.000Z"}),
+            "ruleParameters": json.dumps({"ruleId": "sso_reserved_role_drift"}), "resultToken": "TESTMODE",
+            "eventLeftScope": False, "configRuleName": "identity-auditor-sso-reserved-role-drift",
+            "accountId": item["awsAccountId"],
+            "configRuleArn": f"arn:aws:config:eu-west-1:{item['awsAccountId']}:config-rule/config-rule-abc123"}
+
+
+def _drift_adapter():
+    from identity_auditor.model.snapshots import IdentityCenterSnapshot, PermissionSet
+    from identity_auditor.rules import sso_reserved_role_drift
+
+    rule = Rule(sso_reserved_role_drift.META, None, sso_reserved_role_drift.evaluate_state)
+    admin = PermissionSet("arn:aws:sso:::permissionSet/ssoins-7223a8e5d2f3bd2c/ps-2a9c4e61b0d7f835",
+                          "AdministratorAccess", "PT1H",
+                          managed_policies=("arn:aws:iam::aws:policy/AdministratorAccess",),
+                          provisioned_accounts=("222233334444",))
+    asked = []
+
+    def collect(sso_admin, identitystore, *, account_id, region, partition, member_iam, calls, parts):
+        asked.append(parts)
+        return IdentityCenterSnapshot(account_id, region, partition,
+                                      "arn:aws:sso:::instance/ssoins-7223a8e5d2f3bd2c", "d-9067642ac7",
+                                      permission_sets=(admin,), unavailable=MappingProxyType(
+                                          {"reserved_roles": "not collected: this part was not asked for"}))
+
+    sources = Sources(identity_center=lambda: (object(), object()), identity_center_account="111122223333",
+                      identity_center_region="us-east-1")
+    adapter = ConfigAdapter(Registry([rule]), Collectors(None, None, None, None, None, identity_center=collect))
+    return adapter, rule, sources, asked
+
+
+def test_a_reserved_role_changed_in_a_member_account_is_judged_against_its_permission_set():
+    from identity_auditor.engine.state import state_finding_id
+
+    adapter, rule, sources, asked = _drift_adapter()
+    name = "AWSReservedSSO_AdministratorAccess_0f1e2d3c4b5a6978"
+    item = _role_item(name, attached=("arn:aws:iam::aws:policy/AdministratorAccess",
+                                      "arn:aws:iam::aws:policy/IAMFullAccess"))
+    run = adapter.evaluate(parse_invocation(_changed(item)), CTX, Clients(), WHERE, sources=sources)
+    (evaluation,) = run.evaluations
+    assert asked == [("permission_sets",)] and not run.not_run
+    assert (evaluation.resource_type, evaluation.resource_id, evaluation.compliance) == (
+        "AWS::IAM::Role", "AROAMEMBERROLE0000001", Compliance.NON_COMPLIANT)
+    assert "policy arn:aws:iam::aws:policy/IAMFullAccess added" in evaluation.finding.description
+    # the periodic sweep's finding: filed where Identity Center is administered, keyed on the role ARN
+    assert evaluation.finding.finding_id == state_finding_id(rule.meta.id, Home("111122223333", "us-east-1", "aws"),
+                                                             item["ARN"])
+    assert (evaluation.finding.account_id, evaluation.finding.severity) == ("111122223333", Severity.HIGH)
+
+    fixed = _role_item(name, attached=("arn:aws:iam::aws:policy/AdministratorAccess",))
+    (evaluation,) = adapter.evaluate(parse_invocation(_changed(fixed)), CTX, Clients(), WHERE, sources=sources).evaluations
+    assert evaluation.compliance is Compliance.COMPLIANT and evaluation.finding.compliance_status == "PASSED"
+
+
+def test_another_role_changed_is_not_judged_and_reads_nothing():
+    adapter, _, sources, asked = _drift_adapter()
+    run = adapter.evaluate(parse_invocation(_changed(_role_item("deploy"))), CTX, Clients(), WHERE, sources=sources)
+    (evaluation,) = run.evaluations
+    assert (evaluation.compliance, evaluation.finding, asked) == (Compliance.NOT_APPLICABLE, None, [])
+
+
+def test_a_deleted_reserved_role_archives_its_finding():
+    adapter, _, sources, asked = _drift_adapter()
+    item = _role_item("AWSReservedSSO_AdministratorAccess_0f1e2d3c4b5a6978", status="ResourceDeleted",
+                      path="/aws-reserved/sso.amazonaws.com/")
+    (evaluation,) = adapter.evaluate(parse_invocation(_changed(item)), CTX, Clients(), WHERE,
+                                     sources=sources).evaluations
+    assert evaluation.finding.record_state == "ARCHIVED" and evaluation.resource_type == "AWS::IAM::Role"
+    assert asked == []

@@ -319,6 +319,38 @@ def read_reserved_roles(calls: ApiCalls, iam: Any, account: str, referenced: Col
     )
 
 
+def reserved_role_from_item(item: dict) -> ReservedRole | None:
+    """A reserved role as an AWS Config configuration item of ``AWS::IAM::Role`` describes it (its
+    ``configuration``: ``attachedManagedPolicies``, ``rolePolicyList``, ``permissionsBoundary``, the same as
+    ``GetRole`` in camelCase, documents URL-encoded); ``None`` when the role is not reserved, ``ValueError`` when
+    the item has no configuration to read."""
+    configuration = item.get("configuration")
+    if isinstance(configuration, str):
+        import json
+
+        configuration = json.loads(configuration)
+    if not isinstance(configuration, dict):
+        raise ValueError(f"configuration item of {item.get('resourceName') or item.get('resourceId')!r} has no "
+                         "configuration")
+    name = configuration.get("roleName") or item.get("resourceName") or ""
+    if not is_reserved_role({"RoleName": name, "Path": configuration.get("path") or "/"}):
+        return None
+    arn = configuration.get("arn") or item.get("ARN") or ""
+    account = item.get("awsAccountId") or (arn.split(":")[4] if arn.count(":") >= 5 else "")
+    boundary = configuration.get("permissionsBoundary") or {}
+    return ReservedRole(
+        account_id=account,
+        name=name,
+        arn=arn,
+        attached=tuple(policy.get("policyArn") for policy in configuration.get("attachedManagedPolicies") or ()
+                       if isinstance(policy, dict) and policy.get("policyArn")),
+        # documents as Config gives them (URL-encoded JSON): the rules' parse_policy reads that shape
+        inline=tuple(InlinePolicy(name=policy.get("policyName") or "", document=policy.get("policyDocument"))
+                     for policy in configuration.get("rolePolicyList") or () if isinstance(policy, dict)),
+        permissions_boundary=(boundary.get("permissionsBoundaryArn") if isinstance(boundary, dict) else None) or None,
+    )
+
+
 def reason(error: BaseException) -> str:
     """Why a part could not be read: ``<Operation>: <Code>: <message>`` for an AWS error, else the
     exception's type and text (e.g. a ``MemberAccessError`` naming the role it could not assume)."""

@@ -27,6 +27,7 @@ import json
 import logging
 import re
 from collections import Counter
+from types import MappingProxyType
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
@@ -47,7 +48,13 @@ from identity_auditor.config_rule.invocation import (
     select_rule,
     shown,
 )
-from identity_auditor.config_rule.sweep import Collectors, Sources, audit_account
+from identity_auditor.config_rule.sweep import (
+    IDENTITY_CENTER,
+    Collectors,
+    Sources,
+    audit_account,
+    identity_center_subject,
+)
 from identity_auditor.engine.registry import REGISTRY, Registry, Rule
 from identity_auditor.engine.state import (
     ACCOUNT,
@@ -66,6 +73,7 @@ from identity_auditor.model.home import Home
 logger = logging.getLogger(__name__)
 
 MAX_EVALUATIONS_PER_CALL = 100
+RESERVED_ROLE_PREFIX = "AWSReservedSSO_"
 _IAM_NAME = re.compile(r"[\w+=,.@-]{1,128}", re.ASCII)  # what GetRole accepts as RoleName
 __all__ = ["CHANGE", "DELETED", "MESSAGE_TYPES", "OVERSIZED", "SCHEDULED", "TEST_TOKEN", "Clients", "ConfigAdapter",
            "ConfigEventError", "clients_for", "ConfigRun", "Invocation", "PutEvaluationsError", "apply_parameters",
@@ -196,8 +204,55 @@ class ConfigAdapter:
         item = invocation.item
         if invocation.message_type == OVERSIZED and not _gone(invocation, item):
             item = self._fetch(clients, item, run)
-        run.evaluations = self._changed(rule, invocation, item, ctx, where, clients, run)
+        state = rule.meta.state
+        if state.subject == IDENTITY_CENTER and item["resourceType"] == state.change_type:
+            run.evaluations = self._reserved_role_changed(rule, invocation, item, ctx, where, clients, run,
+                                                          sources or Sources())
+        else:
+            run.evaluations = self._changed(rule, invocation, item, ctx, where, clients, run)
         return run
+
+    def _reserved_role_changed(self, rule: Rule, invocation: Invocation, item: dict, ctx: Context, where: Home,
+                               clients, run: ConfigRun, sources: Sources) -> list[StateEvaluation]:
+        """A role changed in some account (an organisation rule's change trigger): a reserved role is compared
+        with its permission set, read where Identity Center is administered, as the periodic sweep does (the
+        same finding Id, filed in Identity Center's account and home region); AWS Config hears of the role
+        itself. Any other role is not judged (NOT_APPLICABLE, no finding)."""
+        from identity_auditor.collectors.identity_center import reserved_role_from_item
+
+        when = parse_time(item.get("configurationItemCaptureTime")) or ctx.now
+        name, key = _name(item), _key(item, where)
+        center = Home(sources.identity_center_account or where.account, sources.identity_center_region or where.region,
+                      where.partition)
+        role_subject = Subject(ROLE, item["resourceId"], name, key, asff_type="AwsIamRole")
+        if _gone(invocation, item):
+            if not (name.startswith(RESERVED_ROLE_PREFIX) or "/aws-reserved/sso.amazonaws.com/" in key):
+                return [replace(self.engine.not_applicable(rule, role_subject, f"role {name} was deleted", ctx,
+                                                           center, when, note=run.note), finding=None)]
+            why = "left the scope of the rule" if invocation.event_left_scope else "was deleted"
+            return [self.engine.not_applicable(rule, role_subject, f"reserved role {name} {why}", ctx, center, when,
+                                               note=run.note)]
+        try:
+            role = reserved_role_from_item(item)
+        except ValueError as error:
+            raise ConfigEventError(str(error)) from None
+        if role is None:
+            return [replace(self.engine.not_applicable(rule, role_subject, f"role {name} is not an Identity Center "
+                                                       "reserved role", ctx, center, when, note=run.note), finding=None)]
+        subject, calls = identity_center_subject(clients.iam, [rule], self.collectors, sources, where.account,
+                                                 where.partition, where.region, run.not_run, parts=("permission_sets",))
+        run.api_calls += calls
+        if subject is None:
+            return []
+        snapshot = replace(subject.snapshot, reserved_roles=MappingProxyType({role.account_id: (role,)}),
+                           unavailable=MappingProxyType({part: why for part, why in subject.snapshot.unavailable.items()
+                                                         if not part.startswith("reserved_roles")}))
+        judged = self.engine.evaluate([rule], [replace(subject, snapshot=snapshot)], ctx, center,
+                                      ordering_timestamp=when, note=run.note, failures=run.failures,
+                                      not_run=run.not_run)
+        # AWS Config hears of the role that changed (in its account, with the invocation's result token)
+        return [replace(evaluation, resource_type=ROLE, resource_id=item["resourceId"], resource_name=name,
+                        reported=True) for evaluation in judged if evaluation.finding is not None]
 
     def _archive(self, rule: Rule, run: ConfigRun, ctx: Context, where: Home, when) -> None:
         """Archive the findings of resources the last sweep judged and this one did not (they are gone), and

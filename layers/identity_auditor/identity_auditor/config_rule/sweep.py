@@ -159,8 +159,8 @@ def audit_account(
         calls += used
     center_rules = [rule for rule in chosen if rule.meta.state.subject == IDENTITY_CENTER]
     if center_rules:
-        subject, used = _identity_center(iam, center_rules, collectors, sources, account_id, partition, region,
-                                         not_run)
+        subject, used = identity_center_subject(iam, center_rules, collectors, sources, account_id, partition,
+                                                region, not_run)
         if subject is not None:
             subjects.append(subject)
         calls += used
@@ -193,8 +193,11 @@ def _iam_posture(iam, rules, collectors: Collectors, sources: Sources, account_i
     return posture_subject(snapshot, IAM_POSTURE), calls.total
 
 
-def _identity_center(iam, rules, collectors: Collectors, sources: Sources, account_id: str, partition: str,
-                     region: str, not_run: list[NotRun]) -> tuple[Subject | None, int]:
+def identity_center_subject(iam, rules, collectors: Collectors, sources: Sources, account_id: str, partition: str,
+                            region: str, not_run: list[NotRun],
+                            parts: tuple[str, ...] | None = None) -> tuple[Subject | None, int]:
+    """The Identity Center instance as the subject of ``rules`` (``None`` when it cannot be read: the rules are
+    in ``not_run``) and the API calls it took; ``parts``: what to read, default what the rules read."""
     from identity_auditor.collectors import ApiCalls
 
     home = Home(sources.identity_center_account or account_id, sources.identity_center_region or region, partition)
@@ -204,7 +207,7 @@ def _identity_center(iam, rules, collectors: Collectors, sources: Sources, accou
                        for rule in rules)
         return None, 0
     calls = ApiCalls(deadline=sources.deadline)
-    parts = _parts(rules, IDENTITY_CENTER_PARTS)
+    parts = parts if parts is not None else _parts(rules, IDENTITY_CENTER_PARTS)
     try:
         sso_admin, identitystore = sources.identity_center()
     except Exception as error:  # noqa: BLE001 (a role that cannot be assumed, no region: said, never silent)

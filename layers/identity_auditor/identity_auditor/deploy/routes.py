@@ -76,6 +76,9 @@ def render_config_rules(rules) -> str:
     for rule in rules:
         if rule.meta.state.scope == "identity_center":  # once, where Identity Center is administered
             lines += _account_config_rule(rule, condition="DeployIdentityCenterRules")
+            if rule.meta.state.change_triggered:  # ... and when what it judges changes in any account
+                lines += _organization_config_rule(rule, condition="DeployOrganizationIdentityCenterRules",
+                                                   periodic=False)
         else:
             lines += _account_config_rule(rule) + _organization_config_rule(rule)
     lines.append(CONFIG_END)
@@ -95,15 +98,16 @@ def config_rule_suffix(rule_id: str) -> str:
     return f"{name[:CONFIG_RULE_SUFFIX - 7].rstrip('-')}-{digest}"
 
 
-def _organization_config_rule(rule) -> list[str]:
+def _organization_config_rule(rule, condition: str = "DeployOrganizationConfigRules", periodic: bool = True) -> list[str]:
     meta, state = rule.meta, rule.meta.state
-    triggers = (["ScheduledNotification"] if state.periodic else []) + (
+    periodic = periodic and state.periodic
+    triggers = (["ScheduledNotification"] if periodic else []) + (
         ["ConfigurationItemChangeNotification", "OversizedConfigurationItemChangeNotification"]
         if state.change_triggered else [])
     return [
         f"  {organization_config_rule_logical_id(meta.id)}:",
         "    Type: AWS::Config::OrganizationConfigRule",
-        "    Condition: DeployOrganizationConfigRules",
+        f"    Condition: {condition}",
         "    DependsOn: ConfigRuleEvaluatorOrganizationPermission",
         "    Properties:",
         # at most 64 characters: a stack name of up to 27 characters (see docs/deployment.md, "Before you deploy")
@@ -113,8 +117,8 @@ def _organization_config_rule(rule) -> list[str]:
         "        LambdaFunctionArn: !GetAtt ConfigRuleEvaluatorFunction.Arn",
         f"        OrganizationConfigRuleTriggerTypes: [{', '.join(triggers)}]",
         f"        InputParameters: '{{\"ruleId\": \"{meta.id}\"}}'",
-        *(["        MaximumExecutionFrequency: !Ref ConfigEvaluationFrequency"] if state.periodic else []),
-        *([f'        ResourceTypesScope: ["{state.resource_type}"]'] if state.change_triggered else []),
+        *(["        MaximumExecutionFrequency: !Ref ConfigEvaluationFrequency"] if periodic else []),
+        *([f'        ResourceTypesScope: ["{state.change_type or state.resource_type}"]'] if state.change_triggered else []),
     ]
 
 
@@ -144,7 +148,7 @@ def _account_config_rule(rule, condition: str = "DeployAccountConfigRules") -> l
         f'      Description: "{meta.title} (identity-auditor {meta.id}, {meta.severity.value})"',
         f'      InputParameters: {{"ruleId": "{meta.id}"}}',
         *(
-            ["      Scope:", f"        ComplianceResourceTypes: [\"{state.resource_type}\"]"]
+            ["      Scope:", f"        ComplianceResourceTypes: [\"{state.change_type or state.resource_type}\"]"]
             if state.change_triggered
             else []
         ),

@@ -87,6 +87,9 @@ class StateTrigger:
     optional: tuple[str, ...] = ()
     # "identity_center": runs once, where Identity Center is administered (never as an organisation rule)
     scope: str = "account"
+    # the resource type whose configuration changes also trigger the rule, when not ``resource_type`` (a rule
+    # judging the Identity Center instance is also run when a reserved role in some account changes)
+    change_type: str = ""
 
 
 class Compliance(str, Enum):

@@ -40,6 +40,11 @@ Decisions (spec/rules.md §B, Identity Center posture):
   ``readonly-extra`` against the account's ``ReadOnly-Extra`` is no drift. Findings show the ARNs as the role
   holds them. Partition: the instance's (member accounts are in the organisation's partition).
 - No instance: one NOT_APPLICABLE result; no reserved role in any account read: one NOT_APPLICABLE result.
+- Also change-triggered (spec §B): when a role changes in any account of the organisation (an AWS Config
+  organisation rule, ``DeployOrganizationIdentityCenterRules``), the Config function judges that one role
+  from its configuration item against the permission sets read where Identity Center is administered: the
+  same finding as the periodic sweep's (same Id), AWS Config told about the role itself; a role that is not
+  reserved is NOT_APPLICABLE without a finding.
 - AWS Config records no member account's roles here, so this rule is periodic only; the spec's change trigger
   on ``AWS::IAM::Role`` would belong to the member accounts' deployment.
 """
@@ -75,7 +80,8 @@ META = RuleMeta(
     severity=Severity.HIGH,
     trigger=None,
     state=StateTrigger("AWS::::Account", periodic=True, subject="identity_center",
-                       reads=("instance", "permission_sets", "reserved_roles"), scope="identity_center"),
+                       reads=("instance", "permission_sets", "reserved_roles"), scope="identity_center",
+                       change_triggered=True, change_type="AWS::IAM::Role"),
     resource_type="AwsIamRole",
     finding_types=(
         "Software and Configuration Checks/AWS Security Best Practices",
