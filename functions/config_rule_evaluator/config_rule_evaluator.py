@@ -106,7 +106,9 @@ def handler(event: dict, context) -> dict:
     invocation = parse_invocation(event)
     home, clients, sinks, alerts = _wired(context, invocation.region, invocation.account_id)
     ctx = CONTEXT.context(current_policy(SETTINGS), datetime.now(timezone.utc), ("organization",))
-    run = ADAPTER.evaluate(invocation, ctx, clients, home, sources=_sources(clients, home, context))
+    # only this stack's rules; a member account's ruleParameters are ignored (the organisation policy applies)
+    run = ADAPTER.evaluate(invocation, ctx, clients, home, sources=_sources(clients, home, context),
+                           stack_name=SETTINGS.auditor_stack_name)
     logger.append_keys(rule_id=run.rule_id, message_type=run.message_type, config_rule=invocation.config_rule_name)
     compliance = run.compliance()
     for value, count in compliance.items():

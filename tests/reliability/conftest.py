@@ -3,9 +3,17 @@ publisher (tests/pipeline.py), and evaluators loaded after the environment point
 
 from __future__ import annotations
 
+import dataclasses
+import importlib.util
+import sys
+
+import identity_auditor.collectors.credential_report as credential_report
 import pytest
+from fake_time import FakeClock, fake_botocore_time
 from pipeline import Pipeline
-from support import emulated_account, load_handler_module
+from support import ROOT, emulated_account, load_handler_module
+
+CONFIG_HANDLER = ROOT / "functions" / "config_rule_evaluator" / "config_rule_evaluator.py"
 
 
 @pytest.fixture
@@ -24,6 +32,25 @@ def pipeline(account, monkeypatch) -> Pipeline:
 def evaluator(pipeline):
     """The CloudTrail evaluator, cold-started with FINDINGS_QUEUE_URL set (as deployed)."""
     return load_handler_module()
+
+
+@pytest.fixture
+def config_clock(monkeypatch) -> FakeClock:
+    """botocore's backoff and the credential report collector's retries and polling wait on a fake clock."""
+    clock = fake_botocore_time(monkeypatch, FakeClock())
+    monkeypatch.setattr(credential_report, "DEFAULT_POLICY",
+                        dataclasses.replace(credential_report.DEFAULT_POLICY, sleep=clock.sleep))
+    return clock
+
+
+@pytest.fixture
+def config_app(pipeline, monkeypatch, config_clock):
+    """The Config evaluator, cold-started against the pipeline."""
+    spec = importlib.util.spec_from_file_location("config_rule_evaluator_faults", CONFIG_HANDLER)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sys.modules[spec.name] = module  # freezegun stops the handler's clock too
+    return module
 
 
 # The findings ledger (pipeline.record_ledger) is printed by tests/conftest.py's terminal summary, which

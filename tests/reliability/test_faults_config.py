@@ -7,51 +7,25 @@ as in test_faults: every finding in Security Hub once, every violation paged onc
 
 from __future__ import annotations
 
-import dataclasses
-import importlib.util
 import json
-import sys
 from collections import Counter
 
-import boto3
-import identity_auditor.collectors.credential_report as credential_report
 import pytest
-from fake_time import FakeClock, fake_botocore_time
+from fake_time import FakeClock
 from freezegun import freeze_time
 from pipeline import error_response, inject, record_ledger
-from support import ROOT
 
-HANDLER = ROOT / "functions" / "config_rule_evaluator" / "config_rule_evaluator.py"
-PERIODIC_KEYS = ROOT / "events" / "config" / "iam_access_key_not_rotated_periodic__constructed.json"
-SWEEP = "2026-06-01T06:00:00Z"
+from config_sweeps import PERIODIC_KEYS, SWEEP, users_with_old_keys  # noqa: E402
 
 
 @pytest.fixture
-def clock(monkeypatch) -> FakeClock:
-    """botocore's backoff and the credential report collector's retries and polling wait on a fake clock."""
-    clock = fake_botocore_time(monkeypatch, FakeClock())
-    monkeypatch.setattr(credential_report, "DEFAULT_POLICY",
-                        dataclasses.replace(credential_report.DEFAULT_POLICY, sleep=clock.sleep))
-    return clock
+def clock(config_clock) -> FakeClock:
+    return config_clock
 
 
 @pytest.fixture
-def app(pipeline, monkeypatch, clock):
-    spec = importlib.util.spec_from_file_location("config_rule_evaluator_faults", HANDLER)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    sys.modules[spec.name] = module  # freezegun stops the handler's clock too
-    return module
-
-
-def users_with_old_keys(count: int) -> list[str]:
-    iam = boto3.client("iam", region_name="us-east-1")
-    names = [f"user-{index:03d}" for index in range(count)]
-    with freeze_time("2026-01-05T10:00:00Z", ignore=["aws_lambda_powertools"]):
-        for name in names:
-            iam.create_user(UserName=name)
-            iam.create_access_key(UserName=name)
-    return names
+def app(config_app):
+    return config_app
 
 
 def sweep(app, context):

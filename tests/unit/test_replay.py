@@ -455,9 +455,9 @@ def test_gunzip_matches_gzip_decompress(isal, monkeypatch):
     """With ISA-L (the default where its wheel exists) and without it (zlib): the same bytes, and for broken
     data the standard library's error, word for word."""
     if isal:
-        assert replay_module._fast_gzip() is not None, "isal is a pinned dependency: it must be installed"
+        assert replay_module._fast_zlib() is not None, "isal is a pinned dependency: it must be installed"
     else:
-        monkeypatch.setattr(replay_module, "_isal_gzip", None)
+        monkeypatch.setattr(replay_module, "_isal_zlib", None)
     data = json.dumps({"Records": corpus_records("invictus")[:50]}).encode()
     one = gzip.compress(data)
     assert gunzip(one) == data
@@ -468,6 +468,22 @@ def test_gunzip_matches_gzip_decompress(isal, monkeypatch):
         with pytest.raises((OSError, EOFError, zlib.error)) as theirs:
             gzip.decompress(broken)
         assert str(ours.value) == str(theirs.value)
+
+
+@pytest.mark.parametrize("isal", [True, False], ids=["isal", "zlib"])
+def test_a_decompression_bomb_is_refused_before_it_takes_the_memory(isal, monkeypatch):
+    """1 MB of gzip can expand to 1 GiB (issue 16, point 8): nothing beyond the limit is ever inflated, in one
+    member or spread over many."""
+    if not isal:
+        monkeypatch.setattr(replay_module, "_isal_zlib", None)
+    bomb = gzip.compress(b"\0" * (8 * 1024 * 1024), compresslevel=9)  # 8 KB that claims 8 MiB
+    assert len(bomb) < 20_000
+    with pytest.raises(OSError, match="expands beyond 4 MiB: not a CloudTrail log file"):
+        gunzip(bomb, limit=4 * 1024 * 1024)
+    members = gzip.compress(b"\0" * (3 * 1024 * 1024)) * 2  # two members of 3 MiB each
+    with pytest.raises(OSError, match="expands beyond 4 MiB"):
+        gunzip(members, limit=4 * 1024 * 1024)
+    assert gunzip(bomb) == b"\0" * (8 * 1024 * 1024)  # the default limit (512 MiB) admits real log files
 
 
 # -- what crosses processes ----------------------------------------------------------------------------

@@ -589,40 +589,60 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-_isal_gzip: Any = ...  # ISA-L's gzip module once looked for (None: no wheel for this platform)
+_isal_zlib: Any = ...  # ISA-L's zlib module once looked for (None: no wheel for this platform)
+# A CloudTrail log file holds a few MB of JSON; one that expands beyond this is not a log file (a gzip "bomb" of
+# 1 MB can expand to 1 GiB) and is refused with a problem instead of taking the machine's memory.
+MAX_EXPANDED_BYTES = 512 * 1024 * 1024
 
 
-def _fast_gzip() -> Any:
-    """ISA-L's gzip, imported on the first gunzip (not at import: the backfill's cold start)."""
-    global _isal_gzip
-    if _isal_gzip is ...:
+def _fast_zlib() -> Any:
+    """ISA-L's zlib, imported on the first gunzip (not at import: the backfill's cold start)."""
+    global _isal_zlib
+    if _isal_zlib is ...:
         try:
-            from isal import igzip
+            from isal import isal_zlib
         except ImportError:  # no ISA-L wheel for this platform: zlib
-            igzip = None
-        _isal_gzip = igzip
-    return _isal_gzip
+            isal_zlib = None
+        _isal_zlib = isal_zlib
+    return _isal_zlib
 
 
-def gunzip(data: bytes) -> bytes:
-    """``gzip.decompress``, faster: with ISA-L (``isal``, about twice zlib's speed at inflating) where its
-    wheel exists, else zlib for the usual one-member file (it checks the CRC as it inflates). Whatever the
-    fast way refuses (truncated or corrupt data) is left to the standard library's gzip, which decompresses
-    it or raises its own error, so problems read the same with or without ISA-L."""
-    fast = _fast_gzip()
-    if fast is not None:
+class TooLarge(OSError):
+    """A gzip file that expands beyond :data:`MAX_EXPANDED_BYTES`."""
+
+
+def gunzip(data: bytes, limit: int = MAX_EXPANDED_BYTES) -> bytes:
+    """The bytes of a gzip file (every member), inflated with ISA-L (``isal``, about twice zlib's speed) where
+    its wheel exists, else zlib; never more than ``limit`` bytes (:class:`TooLarge` past it: nothing is
+    inflated beyond the limit, whatever the file claims). Corrupt or truncated data raise what the standard
+    library's gzip says of them (``OSError``, ``EOFError``, ``zlib.error``), the same with or without ISA-L."""
+    inflating = _fast_zlib() or zlib
+    parts: list[bytes] = []
+    total, rest = 0, data
+    while rest:
+        inflater = inflating.decompressobj(31)
         try:
-            return fast.decompress(data)
-        except Exception:  # noqa: BLE001 - ISA-L's own error types: the standard library's verdict counts
-            return gzip.decompress(data)
-    inflater = zlib.decompressobj(31)
-    try:
-        out = inflater.decompress(data)
-    except zlib.error:
-        return gzip.decompress(data)
-    if inflater.eof and not inflater.unused_data:
-        return out
-    return gzip.decompress(data)
+            out = inflater.decompress(rest, limit - total + 1)
+        except Exception:  # noqa: BLE001 - ISA-L's and zlib's own error types: the standard library's words count
+            # it fails at the same place in the stream, so it inflates no more than this did (within the limit)
+            out = gzip.decompress(data)
+            if len(out) > limit:
+                raise TooLarge(f"expands beyond {limit // (1024 * 1024)} MiB: not a CloudTrail log file "
+                               "(a decompression bomb?); not read") from None
+            return out
+        total += len(out)
+        if total > limit:
+            raise TooLarge(f"expands beyond {limit // (1024 * 1024)} MiB: not a CloudTrail log file "
+                           "(a decompression bomb?); not read")
+        parts.append(out)
+        if not inflater.eof:
+            raise EOFError("Compressed file ended before the end-of-stream marker was reached")
+        rest = inflater.unused_data
+        if rest and not rest.startswith(_GZIP_MAGIC):
+            if rest.strip(b"\x00"):  # gzip tolerates trailing zeros, nothing else
+                raise OSError("Not a gzipped file (trailing garbage after the last member)")
+            break
+    return b"".join(parts)
 
 
 def _loads(text: str) -> object:

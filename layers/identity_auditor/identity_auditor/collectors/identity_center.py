@@ -63,6 +63,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from identity_auditor.collectors import ApiCalls, CollectorError, describe, error_code
+from identity_auditor.model.cloudtrail import is_reserved_sso_role
 from identity_auditor.model.snapshots import (
     AccountAssignment,
     CustomerManagedPolicyReference,
@@ -76,8 +77,6 @@ from identity_auditor.model.snapshots import (
 PARTS = ("permission_sets", "assignments", "users", "groups", "reserved_roles")
 PAGE_SIZE = 100  # the largest MaxResults the sso-admin and identitystore list operations accept
 OUTDATED = "LATEST_PERMISSION_SET_NOT_PROVISIONED"
-RESERVED_ROLE_PATH = "/aws-reserved/sso.amazonaws.com/"
-RESERVED_ROLE_PREFIX = "AWSReservedSSO_"
 ACTIVE = "ACTIVE"
 
 
@@ -283,9 +282,9 @@ def _external_ids(item: dict) -> tuple[tuple[str, str], ...]:
 
 
 def is_reserved_role(role: dict) -> bool:
-    """An IAM role that Identity Center provisioning created (``AWSReservedSSO_<set>_<hash>``)."""
-    return (str(role.get("Path") or "").startswith(RESERVED_ROLE_PATH)
-            or str(role.get("RoleName") or "").startswith(RESERVED_ROLE_PREFIX))
+    """An IAM role that Identity Center provisioning created (``AWSReservedSSO_<set>_<hash>``; the spec's and
+    the event rules' one test, :func:`~identity_auditor.model.cloudtrail.is_reserved_sso_role`)."""
+    return is_reserved_sso_role(str(role.get("RoleName") or ""), str(role.get("Path") or ""))
 
 
 def read_reserved_roles(calls: ApiCalls, iam: Any, account: str, referenced: Collection[str] = (),

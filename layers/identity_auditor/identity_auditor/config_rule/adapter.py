@@ -67,13 +67,14 @@ from identity_auditor.engine.state import (
     account_key,
     ledger_entry,
 )
+from identity_auditor.model.cloudtrail import is_reserved_sso_role
 from identity_auditor.model.contract import Context, RuleFailure
+from identity_auditor.model.deployment import config_rule_suffix
 from identity_auditor.model.home import Home
 
 logger = logging.getLogger(__name__)
 
 MAX_EVALUATIONS_PER_CALL = 100
-RESERVED_ROLE_PREFIX = "AWSReservedSSO_"
 _IAM_NAME = re.compile(r"[\w+=,.@-]{1,128}", re.ASCII)  # what GetRole accepts as RoleName
 __all__ = ["CHANGE", "DELETED", "MESSAGE_TYPES", "OVERSIZED", "SCHEDULED", "TEST_TOKEN", "Clients", "ConfigAdapter",
            "ConfigEventError", "clients_for", "ConfigRun", "Invocation", "PutEvaluationsError", "apply_parameters",
@@ -182,9 +183,25 @@ class ConfigAdapter:
         return self._collectors
 
     def evaluate(self, invocation: Invocation, ctx: Context, clients, home: Home,
-                 sources: Sources | None = None) -> ConfigRun:
+                 sources: Sources | None = None, stack_name: str | None = None) -> ConfigRun:
+        """Evaluate one invocation. ``stack_name``: the auditor's stack, whose rules alone may invoke the
+        function (:func:`check_rule_name`). ``ruleParameters`` beyond ``ruleId`` are honoured only for the
+        auditor's own account: a member account's administrator can edit (or imitate) the organisation rule
+        there, so its thresholds come from the organisation policy alone."""
         rule = select_rule(invocation, self.registry)
-        ctx, note = apply_parameters(ctx, invocation.rule_parameters, rule)
+        if stack_name:
+            check_rule_name(invocation, rule, stack_name)
+        parameters = invocation.rule_parameters
+        ignored = ""
+        if invocation.account_id and invocation.account_id != home.account and set(parameters) - {"ruleId"}:
+            ignored = (f"(ruleParameters {', '.join(sorted(set(parameters) - {'ruleId'}))} of account "
+                       f"{invocation.account_id} ignored: the organisation policy applies)")
+            logger.warning("member account rule parameters ignored", extra={
+                "member_account": invocation.account_id, "rule_id": rule.meta.id,
+                "parameters": sorted(set(parameters) - {"ruleId"})})
+            parameters = {"ruleId": parameters.get("ruleId")}
+        ctx, note = apply_parameters(ctx, parameters, rule)
+        note = " ".join(part for part in (note, ignored) if part)
         run = ConfigRun(rule.meta.id, invocation.message_type, note=note)
         if not ctx.policy.is_enabled(rule.meta.id):
             run.skipped = "rule disabled by the organisation policy"
@@ -226,7 +243,8 @@ class ConfigAdapter:
                       where.partition)
         role_subject = Subject(ROLE, item["resourceId"], name, key, asff_type="AwsIamRole")
         if _gone(invocation, item):
-            if not (name.startswith(RESERVED_ROLE_PREFIX) or "/aws-reserved/sso.amazonaws.com/" in key):
+            configuration = item.get("configuration") if isinstance(item.get("configuration"), dict) else {}
+            if not is_reserved_sso_role(name, configuration.get("path")):
                 return [replace(self.engine.not_applicable(rule, role_subject, f"role {name} was deleted", ctx,
                                                            center, when, note=run.note), finding=None)]
             why = "left the scope of the rule" if invocation.event_left_scope else "was deleted"
@@ -378,6 +396,21 @@ class ConfigAdapter:
         if held is None or held[0] is not iam:
             held = self._reports[id(iam)] = (iam, self.collectors.report(iam))
         return held[1]
+
+
+def check_rule_name(invocation: Invocation, rule: Rule, stack_name: str) -> None:
+    """Only the stack's own Config rules may invoke the function: the rule's name holds ``<stack>-<rule>``
+    (the account rule's whole name; in member accounts AWS Config names the organisation rule's copy after it,
+    with a prefix and a suffix of its own), and that is the rule its ``ruleId`` asks for. Anything else is
+    refused (:class:`ConfigEventError`): a rule someone pointed at the function under another name, or with
+    another rule's id. A member account's administrator can still copy the name: what makes such a copy
+    harmless is that a member account's ``ruleParameters`` are ignored (:meth:`ConfigAdapter.evaluate`), so
+    its verdict is the organisation rule's."""
+    expected = f"{stack_name}-{config_rule_suffix(rule.meta.id)}"
+    name = invocation.config_rule_name
+    if expected not in name or not re.fullmatch(rf"(?:[A-Za-z0-9_-]+-)?{re.escape(expected)}(?:-[A-Za-z0-9_]+)?", name):
+        raise ConfigEventError(f"Config rule {shown(name)} is not one of this stack's rules (expected {expected!r} "
+                               f"for ruleId {rule.meta.id}, or the organisation rule's copy of it); refused")
 
 
 def entry_accounts(entry: dict) -> set[str]:

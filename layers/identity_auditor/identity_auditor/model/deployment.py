@@ -6,6 +6,7 @@ own resources. The handlers (or the CLI) look these up before any rule runs and 
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
@@ -209,3 +210,17 @@ def policy_ids_to_look_up(event_source: str, event_name: str, request: dict | No
         return ()
     policy_id = (request or {}).get("policyId")
     return (policy_id,) if isinstance(policy_id, str) and policy_id else ()
+
+
+CONFIG_RULE_SUFFIX = 36  # 64 characters of an organisation rule's name, less a stack name of 27 and "-"
+
+
+def config_rule_suffix(rule_id: str) -> str:
+    """The rule's part of its AWS Config rule names (``<stack>-<suffix>``): the id with dashes, or, for an id too
+    long to fit beside a 27-character stack name, its first words and a short hash (the rule id itself is in the
+    rule's InputParameters)."""
+    name = rule_id.replace("_", "-")
+    if len(name) <= CONFIG_RULE_SUFFIX:
+        return name
+    digest = hashlib.sha256(rule_id.encode()).hexdigest()[:6]
+    return f"{name[:CONFIG_RULE_SUFFIX - 7].rstrip('-')}-{digest}"
