@@ -6,6 +6,16 @@ send each imported finding's alert and report, as a partial-batch response, exac
 were not imported, could not be read or whose alert failed. Those return to the queue (visibility
 timeout), and after ``maxReceiveCount`` receives land on the findings dead-letter queue, whole, for a
 redrive.
+
+Alerts do not wait for Security Hub. A finding that pages but could not be imported is alerted anyway,
+with a note saying it is not in Security Hub (yet) and why: on this receive when every account it could
+go to refused it (Security Hub disabled or its import not allowed: no retry soon will change that), and
+otherwise from its :data:`ALERT_AFTER_RECEIVES`-th receive (SQS's ``ApproximateReceiveCount``), about one
+visibility timeout after the first attempt, when Security Hub throttled, failed or rejected it all along.
+The message still returns to the queue, so the import is retried (and the message dead-lettered after
+``maxReceiveCount`` receives, as before); the alert key keeps the import that succeeds later, or a
+redrive, from paging again. Suppressed findings carry no alert and never page. ``AlertsBeforeImport``
+counts these alerts.
 """
 
 from __future__ import annotations
@@ -24,6 +34,9 @@ metrics = Metrics()
 copy_config_to_registered_loggers(source_logger=logger, include={"identity_auditor"})
 
 SETTINGS = Settings.from_env()
+# From this receive of its message on, a finding that pages is alerted without its import (the findings queue's
+# visibility timeout, 730 s, after the first attempt); a refusal by every account pages on the first receive.
+ALERT_AFTER_RECEIVES = 2
 processor = BatchProcessor(event_type=EventType.SQS)
 _publisher: Publisher | None = None
 
@@ -64,19 +77,44 @@ def handler(event: dict, context) -> dict:
         metrics.add_metric(name="MemberImportFallbacks", unit=MetricUnit.Count, value=outcome.fallbacks)
     if problems:
         metrics.add_metric(name="FindingsNotImported", unit=MetricUnit.Count, value=len(problems))
-    sent = []
+    sent, before_import = [], []
 
     def record_handler(record: SQSRecord) -> None:
         problem = problems.get(record.message_id)
         if problem:
+            delivery = deliveries.get(record.message_id)
+            refused = record.message_id in outcome.refused
+            if delivery is not None and delivery.alert is not None \
+                    and (refused or receive_count(record) >= ALERT_AFTER_RECEIVES):
+                try:
+                    if publisher.alert_before_import(delivery, outcome.reasons.get(record.message_id, problem),
+                                                     refused=refused, context=context):
+                        before_import.append(record.message_id)
+                except Exception as error:  # noqa: BLE001 - the message returns to the queue either way
+                    raise PublishError(f"{problem}; its alert could not be sent either: {error}") from error
             raise PublishError(problem)
         if publisher.alert(deliveries[record.message_id], context):
             sent.append(record.message_id)
 
-    response = process_partial_response(event=event, record_handler=record_handler, processor=processor,
-                                        context=context)
-    metrics.add_metric(name="Alerts", unit=MetricUnit.Count, value=len(sent))
+    try:
+        response = process_partial_response(event=event, record_handler=record_handler, processor=processor,
+                                            context=context)
+    finally:  # also when every record failed (the processor raises): alerts sent without the import count most
+        metrics.add_metric(name="Alerts", unit=MetricUnit.Count, value=len(sent))
+        if before_import:
+            metrics.add_metric(name="AlertsBeforeImport", unit=MetricUnit.Count, value=len(before_import))
+            logger.warning("alerts sent before their findings were imported",
+                           extra={"alerts_before_import": len(before_import), "refused": len(outcome.refused)})
     failures = response.get("batchItemFailures", [])
     logger.info("published", extra={"messages": len(records), "imported": outcome.imported, "alerts": len(sent),
-                                    "returned_to_queue": len(failures), "member_fallbacks": outcome.fallbacks})
+                                    "alerts_before_import": len(before_import), "returned_to_queue": len(failures),
+                                    "member_fallbacks": outcome.fallbacks})
     return response
+
+
+def receive_count(record: SQSRecord) -> int:
+    """How many times SQS has handed this message out, this receive included (1 when it does not say)."""
+    try:
+        return max(1, int(record.attributes.approximate_receive_count))
+    except (KeyError, TypeError, ValueError):
+        return 1

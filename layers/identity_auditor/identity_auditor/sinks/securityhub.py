@@ -3,6 +3,14 @@
 Every finding is imported, suppressed ones too: :func:`~identity_auditor.sinks.asff.to_asff` creates those
 with ``Workflow.Status = SUPPRESSED`` and a note of the reason, owner and expiry, so auditors see what
 the organisation policy waived (the SNS sink, in contrast, does not alert on them).
+
+Security Hub refuses an account's findings in two forms. A whole call fails with
+``InvalidAccessException`` (HTTP 401) when the caller may not import there. And when Security Hub is
+disabled in the account, or the finding provider's integration is not enabled, AWS documents
+(user guide, "BatchImportFindings for finding providers") that the call succeeds (HTTP 200) with each
+finding listed in ``FailedFindings`` under the error code ``InvalidAccess``. :func:`account_refused`
+recognises both (and the access-denied codes), so the publisher treats them alike: another account, or
+an alert without the import, rather than retries that cannot succeed.
 """
 
 from __future__ import annotations
@@ -17,9 +25,14 @@ from identity_auditor.sinks.asff import to_asff
 
 MAX_FINDINGS_PER_CALL = 100
 MAX_BYTES_PER_CALL = 6 * 1024 * 1024 - 64 * 1024  # headroom for the request envelope
-# FailedFindings error codes that another attempt cannot fix.
 WHAT = "Security Hub BatchImportFindings"
-PERMANENT_ERRORS = frozenset({"InvalidInput", "InvalidInputException", "AccessDenied", "AccessDeniedException"})
+# Codes that say "not in this account" rather than "not this finding": Security Hub (or the custom integration's
+# import) disabled there, or the caller not allowed to import. ``InvalidAccess`` is the documented FailedFindings
+# code; the others are the whole-call exceptions (and ``AccessDenied``, as FailedFindings also carry it).
+REFUSAL_CODES = frozenset({"InvalidAccess", "InvalidAccessException", "AccessDenied", "AccessDeniedException",
+                           "UnrecognizedClientException"})
+# FailedFindings error codes that another attempt cannot fix.
+PERMANENT_ERRORS = frozenset({"InvalidInput", "InvalidInputException"}) | REFUSAL_CODES
 
 
 class SecurityHubSink:
@@ -76,3 +89,9 @@ def batches(documents: Sequence[dict]) -> Iterator[list[Item]]:
     items = [Item(document["Id"], document) for document in documents]
     return batched(items, size_of=lambda item: len(json.dumps(item.payload, separators=(",", ":")).encode()),
                    max_items=MAX_FINDINGS_PER_CALL, max_bytes=MAX_BYTES_PER_CALL)
+
+
+def account_refused(failure: Failure) -> bool:
+    """Whether a finding failed because the account refused it (whole call or ``FailedFindings`` item),
+    not because of what the finding says: importing it elsewhere, or later, is what can help."""
+    return not failure.retryable and failure.reason.split(":", 1)[0].strip() in REFUSAL_CODES
