@@ -233,7 +233,8 @@ class Pipeline:
         messages: list[dict] = []
         while len(messages) < batch_size:
             got = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=min(10, batch_size - len(messages)),
-                                           AttributeNames=["All"], WaitTimeSeconds=0).get("Messages", [])
+                                           AttributeNames=["All"], MessageAttributeNames=["All"],
+                                           WaitTimeSeconds=0).get("Messages", [])
             if not got:
                 break
             messages.extend(got)
@@ -288,7 +289,10 @@ def _sqs_record(message: dict) -> dict:
         "receiptHandle": message["ReceiptHandle"],
         "body": message["Body"],
         "attributes": message.get("Attributes", {}),
-        "messageAttributes": {},
+        "messageAttributes": {  # Lambda's shape of SQS message attributes (the findings' MAC travels in them)
+            name: {"stringValue": value.get("StringValue"), "binaryValue": value.get("BinaryValue"),
+                   "stringListValues": [], "binaryListValues": [], "dataType": value.get("DataType", "String")}
+            for name, value in (message.get("MessageAttributes") or {}).items()},
         "md5OfBody": message["MD5OfBody"],
         "eventSource": "aws:sqs",
         "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:identity-auditor-findings",

@@ -25,6 +25,7 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from identity_auditor.delivery.provenance import FORGED_FINDINGS_METRIC, verifier_for
 from identity_auditor.delivery.publisher import Publisher, PublishError
 from identity_auditor.delivery.settings import Settings
 from identity_auditor.sinks.queue import Delivery, DeliveryError
@@ -34,6 +35,9 @@ metrics = Metrics()
 copy_config_to_registered_loggers(source_logger=logger, include={"identity_auditor"})
 
 SETTINGS = Settings.from_env()
+# Only the auditor writes findings: each message's MAC (FINDINGS_MAC_KEY_ARN) is checked before it is read, imported
+# or paged, one KMS VerifyMac per message; a refused message returns to the queue (then the DLQ) and is counted.
+VERIFIER = verifier_for(SETTINGS)
 # From this receive of its message on, a finding that pages is alerted without its import (the findings queue's
 # visibility timeout, 730 s, after the first attempt); a refusal by every account pages on the first receive.
 ALERT_AFTER_RECEIVES = 2
@@ -62,9 +66,12 @@ def handler(event: dict, context) -> dict:
     records = event.get("Records") if isinstance(event, dict) else None
     if not isinstance(records, list):
         raise ValueError("not an SQS event: no Records list")
+    checked = VERIFIER.split(records)
+    if checked.refused:
+        metrics.add_metric(name=FORGED_FINDINGS_METRIC, unit=MetricUnit.Count, value=len(checked.refused))
     deliveries: dict[str, Delivery] = {}
-    problems: dict[str, str] = {}
-    for record in records:
+    problems: dict[str, str] = dict(checked.returned)  # refused or not checked now: back to the queue
+    for record in checked.trusted:
         message_id = record.get("messageId", "?") if isinstance(record, dict) else "?"
         try:
             deliveries[message_id] = Delivery.from_json(record["body"])

@@ -209,19 +209,16 @@ def test_forwarder_role_may_only_put_events_on_the_central_bus():
 
 
 def test_member_role_trusts_only_the_auditors_roles_in_the_central_account():
+    """By their exact ARNs (issue 16, point 8): a path prefix would trust any role someone creates under it."""
     role = FORWARDER_RESOURCES["MemberRole"]["Properties"]
     (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Effect"] == "Allow" and trust["Action"] == "sts:AssumeRole"
     assert sub(trust["Principal"]["AWS"], CentralAccountId="999988887777") == "arn:aws:iam::999988887777:root"
-    pattern = sub(trust["Condition"]["ArnLike"]["aws:PrincipalArn"], CentralAccountId="999988887777",
-                  CentralStackName="identity-auditor")
-    assert pattern == "arn:aws:iam::999988887777:role/identity-auditor/identity-auditor/*"
-    assert fnmatch.fnmatch("arn:aws:iam::999988887777:role/identity-auditor/identity-auditor/"
-                           "identity-auditor-ConfigRuleEvaluatorRole-1AB2", pattern)
-    assert not fnmatch.fnmatch("arn:aws:iam::999988887777:role/identity-auditor-ConfigRuleEvaluatorRole-1AB2",
-                               pattern)
-    assert not fnmatch.fnmatch("arn:aws:iam::999988887777:role/Admin", pattern)
-    assert not fnmatch.fnmatch("arn:aws:iam::999988887777:user/identity-auditor-x", pattern)
+    assert trust["Condition"] == {"ArnEquals": {"aws:PrincipalArn": {"Ref": "AuditorRoleArns"}}}
+    passed = {parameter["ParameterKey"]: parameter["ParameterValue"]
+              for parameter in MAIN_RESOURCES["ForwarderStackSet"]["Properties"]["Parameters"]}
+    assert passed["AuditorRoleArns"] == {"Fn::Join": [",", [{"Fn::GetAtt": ["ConfigRuleEvaluatorRole", "Arn"]},
+                                                            {"Fn::GetAtt": ["FindingsPublisherRole", "Arn"]}]]}
     assert role["MaxSessionDuration"] == 3600
 
 

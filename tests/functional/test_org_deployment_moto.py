@@ -60,12 +60,17 @@ def member_session(account: str = MEMBER) -> boto3.Session:
                          aws_session_token=credentials["SessionToken"])
 
 
+AUDITOR_ROLES = [f"arn:aws:iam::{CENTRAL}:role/identity-auditor/{STACK}/{STACK}-ConfigRuleEvaluatorRole-1AB2CD",
+                 f"arn:aws:iam::{CENTRAL}:role/identity-auditor/{STACK}/{STACK}-FindingsPublisherRole-3EF4GH"]
+
+
 def create_forwarder(session, region: str, *, bus_arn: str | None = None, **parameters) -> dict:
     """forwarder.yaml as a StackSet instance would create it (the stack name is the StackSet's kind)."""
     values = {
         "CentralEventBusArn": bus_arn or f"arn:aws:events:us-east-1:{CENTRAL}:event-bus/{CENTRAL_BUS}",
         "CentralAccountId": CENTRAL,
         "CentralStackName": STACK,
+        "AuditorRoleArns": ",".join(AUDITOR_ROLES),
         "IdentityCenterRegion": "eu-west-1",
         **parameters,
     }
@@ -135,7 +140,7 @@ def test_forwarder_in_the_global_events_region_forwards_global_and_regional_even
     member_role = iam.get_role(RoleName="identity-auditor-member")["Role"]
     (trust,) = member_role["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Principal"] == {"AWS": f"arn:aws:iam::{CENTRAL}:root"}
-    assert trust["Condition"] == {"ArnLike": {"aws:PrincipalArn": f"arn:aws:iam::{CENTRAL}:role/identity-auditor/{STACK}/*"}}
+    assert trust["Condition"] == {"ArnEquals": {"aws:PrincipalArn": AUDITOR_ROLES}}
     policies = {name: _document(iam.get_role_policy(RoleName="identity-auditor-member", PolicyName=name))
                 for name in iam.list_role_policies(RoleName="identity-auditor-member")["PolicyNames"]}
     assert set(policies) == {"import-findings", "read-identity-state", "read-identity-center"}

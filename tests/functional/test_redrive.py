@@ -10,6 +10,7 @@ import pytest
 from fake_time import FakeClock, fake_sqs_long_polling
 from identity_auditor.cli.main import main
 from identity_auditor.cli.redrive import RedriveError, original_event, redrive, to_function
+from identity_auditor.delivery.provenance import Signer
 from moto import mock_aws
 from support import invictus_event
 
@@ -55,16 +56,20 @@ def test_the_original_event_is_found_in_both_kinds_of_dead_letter():
 
 def test_findings_go_back_to_the_findings_queue_and_leave_the_dead_letter_queue(sqs):
     dlq, findings = queue(sqs, "findings-dlq"), queue(sqs, "findings")
+    kms = boto3.client("kms", region_name="us-east-1")
+    key = kms.create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]["Arn"]
+    sign = Signer(key, kms=kms)  # as the evaluators signed them
     for index in range(13):
-        sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps({"v": 1, "finding_id": f"f{index}"}))
+        body = json.dumps({"v": 1, "finding_id": f"f{index}"})
+        sqs.send_message(QueueUrl=dlq, MessageBody=body, MessageAttributes=sign(body))
     out = io.StringIO()
 
-    assert main(["redrive", dlq, "--to-queue", findings, "--dry-run"], stdout=out) == 0
+    assert main(["redrive", dlq, "--to-queue", findings, "--mac-key", key, "--dry-run"], stdout=out) == 0
     assert out.getvalue() == "would replay 13 message(s)\n"
     assert sorted(bodies(sqs, findings)) == []
 
     out = io.StringIO()  # the real run, at once: the dry run gave every message back
-    assert main(["redrive", dlq, "--to-queue", findings], stdout=out) == 0
+    assert main(["redrive", dlq, "--to-queue", findings, "--mac-key", key], stdout=out) == 0
     assert out.getvalue() == "replayed 13 message(s)\n"
     assert sorted(json.loads(b)["finding_id"] for b in bodies(sqs, findings)) == sorted(f"f{i}" for i in range(13))
     assert bodies(sqs, dlq) == []
@@ -108,7 +113,8 @@ def test_a_replay_lambda_refuses_keeps_the_message(sqs):
 def test_a_queue_that_cannot_be_read_is_a_clear_error(sqs):
     out, err = io.StringIO(), io.StringIO()
     missing = "https://sqs.us-east-1.amazonaws.com/123456789012/no-such-queue"
-    assert main(["redrive", missing, "--to-queue", missing], stdout=out, stderr=err) == 2
+    key = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    assert main(["redrive", missing, "--to-queue", missing, "--mac-key", key], stdout=out, stderr=err) == 2
     assert err.getvalue().startswith(f"identity-auditor: cannot read {missing}: ") and out.getvalue() == ""
 
 

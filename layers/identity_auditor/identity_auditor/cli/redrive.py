@@ -14,11 +14,21 @@ replay it:
 
 A message is deleted only after its replay was accepted; ``--dry-run`` reports without changing
 anything. Messages that are neither (not JSON, no event inside) are left on the queue and named.
+
+Only the auditor writes findings: a findings message is replayed only when its MAC (message attributes made
+by an evaluator with the stack's KMS HMAC key, :mod:`identity_auditor.delivery.provenance`) verifies, with
+``--mac-key`` (stack output ``FindingsMacKeyArn``); one that does not is named and left on the dead-letter
+queue (exit code 3), and the replay carries the attributes along. The caller needs, besides reading the
+dead-letter queue (``sqs:ReceiveMessage``, ``sqs:DeleteMessage``, ``sqs:ChangeMessageVisibility``, and
+``kms:Decrypt`` on the auditor's key), ``kms:VerifyMac`` on the HMAC key and ``sqs:SendMessage`` on the
+findings queue (with ``kms:GenerateDataKey`` on the auditor's key): the key policy and the queue policy deny
+both to every principal the stack parameter ``FindingsRedrivePrincipalArns`` does not name.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -26,6 +36,9 @@ from identity_auditor.cli.output import EXIT_BAD_INPUT, EXIT_OK, EXIT_RULE_ERROR
 
 # Each command imports what it runs inside its function: `identity-auditor --version`, `rules` or a usage error
 # never pay for boto3, pydantic models or the engine.
+
+
+_KEY_ARN = re.compile(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]{1,64}")
 
 
 class RedriveError(ValueError):
@@ -48,16 +61,24 @@ def original_event(body: str) -> dict:
     return message
 
 
+class Refused(RedriveError):  # noqa: N818 (a verdict on a message, named as the report names it)
+    """A findings message that the auditor's evaluators did not write (no valid MAC): never replayed."""
+
+
 @dataclass
 class Report:
     replayed: int = 0
     left: dict[str, str] = field(default_factory=dict)  # message id -> why it stays on the queue
     hidden: dict[str, str] = field(default_factory=dict)  # message id -> why it could not be made visible again
+    refused: dict[str, str] = field(default_factory=dict)  # message id -> why it is not the auditor's (also in left)
 
     def text(self, dry_run: bool) -> str:
         verb = "would replay" if dry_run else "replayed"
         lines = [f"{verb} {self.replayed} message(s)"]
-        lines += [f"left on the queue: {message_id}: {reason}" for message_id, reason in self.left.items()]
+        lines += [f"refused, left on the queue (not written by the auditor's evaluators): {message_id}: {reason}"
+                  for message_id, reason in self.refused.items()]
+        lines += [f"left on the queue: {message_id}: {reason}" for message_id, reason in self.left.items()
+                  if message_id not in self.refused]
         lines += [f"invisible for up to 5 minutes: {message_id}: {reason}" for message_id, reason in self.hidden.items()]
         return "\n".join(lines)
 
@@ -68,10 +89,15 @@ def redrive(
     replay: Callable[[str], None],
     *,
     extract: Callable[[str], str] = lambda body: body,
+    check: Callable[[dict], str | None] | None = None,
     max_messages: int | None = None,
     dry_run: bool = False,
 ) -> Report:
     """Receive every message of the dead-letter queue once, ``replay(extract(body))`` it and delete it.
+
+    ``check(message)`` (the received message, with its ``MessageAttributes``) names why a message must not be
+    replayed (``None``: replay it): the findings' provenance check (:func:`provenance_check`). A replay that
+    ``carries_attributes`` (:func:`to_queue`) gets the message attributes as well.
 
     Messages stay invisible while the run lasts (5 minutes at most), so each is seen once per run. What a
     run did not delete (everything, with ``dry_run``; what could not be replayed) is made visible again
@@ -79,18 +105,20 @@ def redrive(
     report = Report()
     kept: list[dict] = []  # received and not deleted: released at the end
     try:
-        _receive_all(sqs, dead_letter_queue_url, replay, extract, max_messages, dry_run, report, kept)
+        _receive_all(sqs, dead_letter_queue_url, replay, extract, check, max_messages, dry_run, report, kept)
     finally:
         _release(sqs, dead_letter_queue_url, kept, report)
     return report
 
 
-def _receive_all(sqs, dead_letter_queue_url: str, replay, extract, max_messages: int | None, dry_run: bool,
+def _receive_all(sqs, dead_letter_queue_url: str, replay, extract, check, max_messages: int | None, dry_run: bool,
                  report: Report, kept: list[dict]) -> None:
     seen: set[str] = set()
+    carries_attributes = getattr(replay, "carries_attributes", False)
     while max_messages is None or len(seen) < max_messages:
         messages = sqs.receive_message(QueueUrl=dead_letter_queue_url, MaxNumberOfMessages=10,
-                                       VisibilityTimeout=300, WaitTimeSeconds=1).get("Messages", [])
+                                       VisibilityTimeout=300, WaitTimeSeconds=1,
+                                       MessageAttributeNames=["All"]).get("Messages", [])
         if not any(message["MessageId"] not in seen for message in messages):
             kept.extend(messages)  # seen already (received again): given back at the end
             break
@@ -100,9 +128,15 @@ def _receive_all(sqs, dead_letter_queue_url: str, replay, extract, max_messages:
                 continue
             seen.add(message["MessageId"])
             try:
+                refusal = check(message) if check is not None else None
+                if refusal is not None:
+                    raise Refused(refusal)
                 payload = extract(message["Body"])
                 if dry_run:
                     kept.append(message)
+                elif carries_attributes:
+                    replay(payload, message.get("MessageAttributes") or {})
+                    sqs.delete_message(QueueUrl=dead_letter_queue_url, ReceiptHandle=message["ReceiptHandle"])
                 else:
                     replay(payload)
                     sqs.delete_message(QueueUrl=dead_letter_queue_url, ReceiptHandle=message["ReceiptHandle"])
@@ -110,6 +144,8 @@ def _receive_all(sqs, dead_letter_queue_url: str, replay, extract, max_messages:
             except Exception as error:  # noqa: BLE001 - named in the report, the message stays
                 kept.append(message)
                 report.left[message["MessageId"]] = f"{type(error).__name__}: {error}"
+                if isinstance(error, Refused):
+                    report.refused[message["MessageId"]] = str(error)
 
 
 def _release(sqs, dead_letter_queue_url: str, messages: list[dict], report: Report) -> None:
@@ -129,9 +165,36 @@ def _release(sqs, dead_letter_queue_url: str, messages: list[dict], report: Repo
             report.hidden[message["MessageId"]] = f"{failure.get('Code', 'Error')}: {failure.get('Message', '')}"
 
 
-def to_queue(sqs, queue_url: str) -> Callable[[str], None]:
-    """Replay a findings-DLQ message: back onto the findings queue, unchanged."""
-    return lambda body: sqs.send_message(QueueUrl=queue_url, MessageBody=body)
+class to_queue:  # noqa: N801 (used like the function to_function)
+    """Replay a findings-DLQ message: back onto the findings queue, unchanged, with its message attributes
+    (the evaluator's MAC, which the publisher checks again)."""
+
+    carries_attributes = True
+
+    def __init__(self, sqs, queue_url: str):
+        self.sqs, self.queue_url = sqs, queue_url
+
+    def __call__(self, body: str, attributes: dict | None = None) -> None:
+        carried = {name: {key: value[key] for key in ("DataType", "StringValue", "BinaryValue") if key in value}
+                   for name, value in (attributes or {}).items()}
+        if carried:
+            self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=body, MessageAttributes=carried)
+        else:
+            self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=body)
+
+
+def provenance_check(verifier) -> Callable[[dict], str | None]:
+    """``redrive``'s ``check`` for findings messages: why a received message was not written by the auditor's
+    evaluators (``None``: it was). KMS not answering leaves the message for the next run, not refused."""
+    from identity_auditor.delivery.provenance import ProvenanceError
+
+    def check(message: dict) -> str | None:
+        try:
+            return verifier.check(message.get("Body"), message.get("MessageAttributes"))
+        except ProvenanceError as error:
+            raise RedriveError(f"provenance not checked now, left for the next run: {error}") from None
+
+    return check
 
 
 def to_function(lambda_client, function_name: str) -> Callable[[str], None]:
@@ -159,6 +222,9 @@ def add_parser(commands) -> None:
                         help="findings dead-letter queue: send each message back to this findings queue")
     target.add_argument("--to-function", metavar="NAME",
                         help="events dead-letter queue: invoke this evaluator with each original event")
+    command.add_argument("--mac-key", metavar="KEY_ARN",
+                         help="with --to-queue (required): the stack's HMAC key (output FindingsMacKeyArn); a "
+                         "finding whose signature it does not verify is refused and left on the queue")
     command.add_argument("--max", type=int, default=None, metavar="N", help="replay at most N messages")
     command.add_argument("--dry-run", action="store_true", help="report what would be replayed; change nothing")
     command.add_argument("--region", default=None, help="AWS region (default: from the queue URL)")
@@ -172,17 +238,30 @@ def run(args, out, err) -> int:
     if not region:
         err.write("identity-auditor: give --region (the queue URL does not name one)\n")
         return EXIT_BAD_INPUT
+    if args.to_queue and not args.mac_key:
+        err.write("identity-auditor: --to-queue needs --mac-key KEY_ARN (stack output FindingsMacKeyArn): each "
+                  "finding's signature is checked before it is replayed\n")
+        return EXIT_BAD_INPUT
+    if args.to_queue and not _KEY_ARN.fullmatch(args.mac_key):
+        err.write(f"identity-auditor: --mac-key {args.mac_key!r} is not a KMS key ARN "
+                  "(arn:aws:kms:<region>:<account>:key/<key id>; stack output FindingsMacKeyArn)\n")
+        return EXIT_BAD_INPUT
     sqs = boto3.client("sqs", region_name=region)
+    check = None
     if args.to_queue:
+        from identity_auditor.delivery.provenance import Verifier
+
         replay, extract = to_queue(sqs, args.to_queue), (lambda body: body)
+        kms = boto3.client("kms", region_name=args.mac_key.split(":")[3])
+        check = provenance_check(Verifier(args.mac_key, kms=kms))
     else:
         replay = to_function(boto3.client("lambda", region_name=region), args.to_function)
         extract = lambda body: json.dumps(original_event(body))  # noqa: E731
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
-        report = redrive(sqs, args.dead_letter_queue_url, replay, extract=extract, max_messages=args.max,
-                         dry_run=args.dry_run)
+        report = redrive(sqs, args.dead_letter_queue_url, replay, extract=extract, check=check,
+                         max_messages=args.max, dry_run=args.dry_run)
     except (ClientError, BotoCoreError) as error:  # the queue itself: wrong URL, no access, no credentials
         err.write(f"identity-auditor: cannot read {args.dead_letter_queue_url}: {error}\n")
         return EXIT_BAD_INPUT

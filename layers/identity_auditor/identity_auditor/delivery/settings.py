@@ -18,6 +18,7 @@ _QUEUE_URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d+)?/\d{12}/[A-Za-z0-9_.-]{
 _ROLE_NAME = re.compile(r"^(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}$")
 _ORGANIZATION_ID = re.compile(r"^o-[a-z0-9]{10,32}$")
 _PRODUCT_ARN = re.compile(r"^arn:aws[a-z-]*:securityhub:[a-z0-9-]+:(\d{12})?:product/[^/]+/[^/]+$")
+_KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]{1,64}$")
 
 
 class SettingsError(ValueError):
@@ -47,6 +48,9 @@ class Settings:
     # home region, for the Identity Center posture rules; account None: the function's own account
     identity_center_account: str | None = None
     identity_center_region: str | None = None
+    # the stack's HMAC KMS key (FindingsMacKey): the evaluators sign each findings-queue message with it, the
+    # publisher verifies it (delivery/provenance.py); None (a local run): messages are neither signed nor checked
+    findings_mac_key_arn: str | None = None
 
     @property
     def auditor_resources(self) -> AuditorResources:
@@ -96,6 +100,10 @@ class Settings:
         center_region = env.get("IDENTITY_CENTER_REGION", "").strip() or None
         if center_region and not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d", center_region):
             raise SettingsError(f"IDENTITY_CENTER_REGION={center_region!r} is not an AWS region")
+        mac_key = env.get("FINDINGS_MAC_KEY_ARN", "").strip() or None
+        if mac_key and not _KMS_KEY_ARN.match(mac_key):
+            raise SettingsError(f"FINDINGS_MAC_KEY_ARN={mac_key!r} is not a KMS key ARN (arn:aws:kms:<region>:"
+                                "<account>:key/<key id>)")
         return cls(
             findings_topic_arn=topic,
             security_hub_enabled=_flag(env, "SECURITY_HUB_ENABLED", default=True),
@@ -112,6 +120,7 @@ class Settings:
                                     if item.strip()),
             identity_center_account=center_account,
             identity_center_region=center_region,
+            findings_mac_key_arn=mac_key,
         )
 
 

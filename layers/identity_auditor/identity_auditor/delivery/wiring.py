@@ -29,6 +29,7 @@ def build_sinks(
     config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=20)
     sinks: list[Sink] = []
     if settings.findings_queue_url:  # deployed: the publisher imports and alerts, within Security Hub's rate
+        from identity_auditor.delivery.provenance import signer_for
         from identity_auditor.sinks.queue import QueueSink
 
         product = settings.security_hub_product_arn or default_product_arn(home.partition, home.region, home.account)
@@ -40,6 +41,8 @@ def build_sinks(
             home_region=home.region,
             home_partition=home.partition,
             on_retry=(lambda attempt, left: on_retry("queue", attempt, left)) if on_retry else None,
+            # each message signed with the stack's HMAC key (FINDINGS_MAC_KEY_ARN): the publisher delivers nothing else
+            sign=signer_for(settings),
         )]
     if settings.security_hub_enabled:
         product = settings.security_hub_product_arn or default_product_arn(home.partition, home.region, home.account)

@@ -11,6 +11,10 @@ A message is a :class:`Delivery`: the finding already rendered as ASFF (the eval
 and the policy, the publisher only addresses and sends) and, when the finding pages someone, the
 rendered SNS alert with its de-duplication key. Messages are JSON, at most a few kilobytes: ASFF fields
 are clipped to Security Hub's limits and alert bodies to SNS's.
+
+Deployed, every message is signed: ``sign`` (a :class:`~identity_auditor.delivery.provenance.Signer`) gives the
+message attributes that carry a MAC of the exact body made with the stack's KMS HMAC key, which only the
+evaluators may use; the publisher refuses a message without a valid one (only the auditor writes findings).
 """
 
 from __future__ import annotations
@@ -151,7 +155,10 @@ class QueueSink:
         policy: RetryPolicy | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
         on_retry: Callable[[int, int], None] | None = None,
+        sign: Callable[[str], dict] | None = None,
     ):
+        """``sign(body)``: the SQS message attributes that prove the body was written by an evaluator (one KMS
+        ``GenerateMac``); ``None`` (a local run without the stack's key): messages go unsigned."""
         from identity_auditor.aws.retry import RetryPolicy
 
         self.client = client
@@ -163,6 +170,7 @@ class QueueSink:
         self.policy = policy or RetryPolicy()
         self.clock = clock
         self.on_retry = on_retry
+        self.sign = sign
 
     def publish(self, findings: Sequence[Finding], alerts: Sequence[Finding] | None = None) -> int:
         from identity_auditor.aws.retry import Item, attempt
@@ -181,6 +189,15 @@ class QueueSink:
             })
             for index, finding in enumerate(findings)
         ]
+        if self.sign is not None:  # every message signed before any is sent: a failure queues none of them
+            bodies = [item.payload["MessageBody"] for item in items]
+            try:  # a Signer signs a batch several at a time (``many``); a plain function one by one
+                signatures = self.sign.many(bodies) if hasattr(self.sign, "many") else [self.sign(b) for b in bodies]
+                for item, attributes in zip(items, signatures, strict=True):
+                    item.payload["MessageAttributes"] = attributes
+            except Exception as error:  # noqa: BLE001 - KMS refused or unreachable: the invocation is retried
+                raise QueueingError(f"findings not signed, none queued: {error}",
+                                    undelivered=[f.finding_id for f in findings]) from error
         failed: dict[str, Failure] = {}
         for batch in batches(items):
             failed.update(attempt(self._send, batch, what="SQS SendMessageBatch", policy=self.policy,
@@ -210,5 +227,12 @@ def batches(items: list[Item]) -> Iterator[list[Item]]:
     """Group messages into SendMessageBatch calls of at most 10 entries and 256 KB."""
     from identity_auditor.aws.retry import batched
 
-    return batched(items, size_of=lambda item: len(item.payload["MessageBody"].encode()),
-                   max_items=MAX_ENTRIES_PER_CALL, max_bytes=MAX_BYTES_PER_CALL)
+    return batched(items, size_of=message_size, max_items=MAX_ENTRIES_PER_CALL, max_bytes=MAX_BYTES_PER_CALL)
+
+
+def message_size(item: Item) -> int:
+    """What SQS counts towards a message's size: the body, and each attribute's name, type and value."""
+    attributes = item.payload.get("MessageAttributes") or {}
+    return len(item.payload["MessageBody"].encode("utf-8", "surrogatepass")) + sum(
+        len(name.encode()) + len(value.get("DataType", "").encode()) + len(str(value.get("StringValue", "")).encode())
+        for name, value in attributes.items())
