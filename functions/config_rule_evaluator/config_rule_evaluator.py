@@ -10,7 +10,7 @@ handled fails loudly (Lambda retries, then the failure destination).
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
@@ -99,13 +99,24 @@ def _sources(clients: Clients, home, context):
     )
 
 
+def _evaluation_time(invocation) -> datetime:
+    """The time the rules judge at: the Config notification's, the same for every retry of the invocation (its
+    alerts then carry the same key, and a retry pages nobody twice), when it is within Lambda's 6 hours of retries;
+    the clock's otherwise (an invocation cannot move the rules' "now" to make old keys look young)."""
+    now = datetime.now(timezone.utc)
+    when = invocation.notification_time
+    if when is not None and now - timedelta(hours=7) <= when <= now + timedelta(minutes=5):
+        return when
+    return now
+
+
 @logger.inject_lambda_context(correlation_id_path="configRuleName", clear_state=True)
 @metrics.log_metrics
 def handler(event: dict, context) -> dict:
     metrics.add_metric(name="ConfigInvocations", unit=MetricUnit.Count, value=1)
     invocation = parse_invocation(event)
     home, clients, sinks, alerts = _wired(context, invocation.region, invocation.account_id)
-    ctx = CONTEXT.context(current_policy(SETTINGS), datetime.now(timezone.utc), ("organization",))
+    ctx = CONTEXT.context(current_policy(SETTINGS), _evaluation_time(invocation), ("organization",))
     # only this stack's rules; a member account's ruleParameters are ignored (the organisation policy applies)
     run = ADAPTER.evaluate(invocation, ctx, clients, home, sources=_sources(clients, home, context),
                            stack_name=SETTINGS.auditor_stack_name)

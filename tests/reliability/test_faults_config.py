@@ -13,7 +13,7 @@ from collections import Counter
 import pytest
 from fake_time import FakeClock
 from freezegun import freeze_time
-from pipeline import error_response, inject, record_ledger
+from pipeline import LambdaTimeout, error_response, inject, record_ledger
 
 from config_sweeps import PERIODIC_KEYS, SWEEP, users_with_old_keys  # noqa: E402
 
@@ -97,4 +97,49 @@ def test_credential_report_limit_exceeded_is_waited_out(app, pipeline, account, 
 
     assert outcome["succeeded"] == 1 and refused["left"] == 0
     assert clock.sleeps >= 2  # each refusal was waited out (on the fake clock) before asking again
+    assert ledger(pipeline, account) == {"findings": len(users), "alerts": len(users)}
+
+
+def test_a_timeout_while_queueing_the_alerts_pages_them_on_the_retry(app, pipeline, account, lambda_context):
+    """Issue 16, point 5: Lambda's timeout strikes while the sweep queues its findings. The alerts are remembered
+    in the alert state only after they were queued, so the retry pages them. With the old order (claim, then
+    queue) the claims were already written and the retry paged nobody for 30 days."""
+    users = users_with_old_keys(5)
+    app._wired(lambda_context, "us-east-1")
+    queue = next(sink for sink in app._wiring["sinks"] if sink.name == "queue")
+    striking = {"on": True}
+
+    def timeout(request):
+        if striking["on"]:
+            striking["on"] = False
+            raise LambdaTimeout("Task timed out after 300.00 seconds")
+        return None
+
+    inject(queue.client, "SendMessageBatch", timeout)
+    with pytest.raises(LambdaTimeout):
+        sweep(app, lambda_context)
+    sweep(app, lambda_context)  # Lambda's retry of the same invocation
+
+    assert ledger(pipeline, account) == {"findings": len(users), "alerts": len(users)}
+
+
+def test_a_failure_after_queueing_before_remembering_pages_once_on_the_retry(app, pipeline, account, lambda_context):
+    """The other side of the same window: the alerts were queued, the write that remembers them never happens
+    (DynamoDB refuses in this invocation). The retry queues the same alerts again; their key names the Config
+    invocation, so the publisher pages each once."""
+    users = users_with_old_keys(5)
+    app._wired(lambda_context, "us-east-1")
+    refusing = {"on": True}
+
+    def refuse_the_claims(request):
+        if refusing["on"] and b'"alert#' in (request.body or b""):
+            return error_response(request, 500, "InternalServerError", "injected: the write never happened")
+        return None
+
+    inject(app._clients("us-east-1").dynamodb, "PutItem", refuse_the_claims)
+    with pytest.raises(Exception, match="alert state"):
+        sweep(app, lambda_context)
+    refusing["on"] = False
+    sweep(app, lambda_context)  # Lambda's retry of the same invocation
+
     assert ledger(pipeline, account) == {"findings": len(users), "alerts": len(users)}

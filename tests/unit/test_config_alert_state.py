@@ -234,7 +234,7 @@ def test_without_a_table_every_unsuppressed_violation_pages():
 
 def test_an_unavailable_alert_state_still_updates_security_hub_and_fails_loudly():
     class Denied:
-        def new_violations(self, findings):
+        def candidates(self, findings):
             raise RuntimeError("AccessDeniedException: dynamodb:BatchGetItem")
 
     securityhub, sns = FakeSink("securityhub"), FakeSink("sns")
@@ -291,3 +291,25 @@ def test_a_partly_queued_sweep_releases_only_the_claims_of_what_was_not_queued(d
     retry = FakeQueue()
     publish_state([retry], sweep, state(dynamodb))
     assert retry.calls[0][1] == sorted(refused)
+
+
+def test_alerts_are_queued_before_they_are_remembered_so_a_timeout_in_between_pages_on_the_retry(dynamodb):
+    """Issue 16, point 5: the claim used to be written before the queue took the alert; a timeout between the two
+    lost the page for 30 days. Now the queue comes first: a state that cannot be written after the queue took the
+    alert fails the invocation, and the retry queues the same alert again (the same alert key: the publisher
+    pages it once)."""
+    sweep = findings({"alice": "failed"})
+
+    class Forgetful(AlertState):
+        def remember(self, alerted, resolved=()):
+            raise RuntimeError("Task timed out after 300.00 seconds")  # Lambda ended before the write
+
+    first = FakeQueue()
+    with pytest.raises(SinkError, match="alert state: RuntimeError: Task timed out"):
+        publish_state([first], sweep, Forgetful(dynamodb, TABLE, clock=lambda: NOW, sleep=lambda seconds: None))
+    retry = FakeQueue()
+    publish_state([retry], sweep, state(dynamodb))
+    assert first.calls[0][1] == retry.calls[0][1] == ["alice"]  # queued both times: the publisher's key decides
+    later = FakeQueue()
+    publish_state([later], sweep, state(dynamodb))
+    assert later.calls[0][1] == []  # remembered once queued

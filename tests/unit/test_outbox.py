@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from identity_auditor.aws.retry import RetryPolicy
@@ -43,7 +43,10 @@ def test_a_finding_that_does_not_page_carries_no_alert(finding):
 def test_an_event_finding_pages_once_ever_and_a_state_finding_once_per_evaluation(finding):
     assert alert_key(finding, "2026-11-23T01:00:00.000Z") == finding.finding_id
     state = dataclasses.replace(finding, event_id=None)
-    assert alert_key(state, "2026-11-23T01:00:00.000Z") != alert_key(state, "2026-11-24T01:00:00.000Z")
+    tomorrow = dataclasses.replace(state, event_time=state.event_time + timedelta(days=1))
+    assert alert_key(state, "2026-11-23T01:00:00.000Z") != alert_key(tomorrow, "2026-11-24T01:00:00.000Z")
+    # a retry of the same Config invocation (the same evaluation time) queues the same key: it pages once
+    assert alert_key(state, "2026-11-23T01:00:00.000Z") == alert_key(state, "2026-11-23T01:05:00.000Z")
 
 
 @pytest.mark.parametrize("body, reason", [

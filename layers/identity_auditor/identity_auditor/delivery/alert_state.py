@@ -69,21 +69,35 @@ class AlertState:
         self.calls = 0
 
     def new_violations(self, findings: Sequence[Finding]) -> list[Finding]:
-        """Claim and return the findings to page; clear the items of resolved ones."""
+        """Claim and return the findings to page; clear the items of resolved ones (:meth:`candidates`, then
+        :meth:`remember`, for a caller with nothing to do in between)."""
+        candidates, resolved = self.candidates(findings)
+        return self.remember(candidates, resolved)
+
+    def candidates(self, findings: Sequence[Finding]) -> tuple[list[Finding], list[str]]:
+        """The findings to page (not alerted before with the same fingerprint, or the alert expired) and the
+        finding Ids of violations now resolved, without changing anything: the caller queues the alerts first
+        and :meth:`remember` s them after, so a timeout in between pages again rather than never."""
         unique = list({finding.finding_id: finding for finding in findings}.values())
         now = int(self.clock().timestamp())
         stored = self._read([f.finding_id for f in unique])
-        claimed, resolved = [], []
+        candidates, resolved = [], []
         for finding in unique:
             item = stored.get(finding.finding_id)
             live = item is not None and int(item.get("expiration", {}).get("N", "0")) > now
             if pages(finding):
                 if not (live and item.get("fingerprint", {}).get("S") == fingerprint(finding)):
-                    if self._claim(finding, now):
-                        claimed.append(finding)
+                    candidates.append(finding)
             elif finding.compliance_status != "FAILED" and item is not None:
                 resolved.append(finding.finding_id)
-        self._delete(resolved)
+        return candidates, resolved
+
+    def remember(self, alerted: Sequence[Finding], resolved: Sequence[str] = ()) -> list[Finding]:
+        """Record the alerts sent (conditional writes: of two invocations racing, one claims each) and forget
+        the resolved violations; returns the findings this call claimed."""
+        now = int(self.clock().timestamp())
+        claimed = [finding for finding in alerted if self._claim(finding, now)]
+        self._delete(list(resolved))
         return claimed
 
     def release(self, findings: Sequence[Finding]) -> None:
@@ -160,16 +174,25 @@ def publish_state(sinks: Sequence[Sink], findings: Sequence[Finding], state: Ale
     alerted before (all unsuppressed FAILED ones when there is no alert state). A sink that carries
     alerts itself (the findings queue) gets every update with the ones to page marked. Every sink is tried
     before a :class:`SinkError` naming the failed ones is raised; so is an unavailable alert state
-    (nothing is paged then: the retry of the invocation pages what is new)."""
+    (nothing is paged then: the retry of the invocation pages what is new).
+
+    Queue first, remember after (issue 16, point 5): the alert state is written only once the alerts are
+    queued or sent, so an invocation that times out in between pages again on its retry, never not at all.
+    A retry that queues the same alert again pages once: a state finding's alert key names the Config
+    invocation (its notification time, the same for every retry), and the publisher sends each key once."""
     paging = [sink for sink in sinks if sink.name in PAGING_SINKS or getattr(sink, "carries_alerts", False)]
-    new, errors = [], []
+    new, resolved, errors = [], [], []
     if paging:
         try:
-            new = state.new_violations(findings) if state is not None else [f for f in findings if pages(f)]
+            if state is not None:
+                new, resolved = state.candidates(findings)
+            else:
+                new = [f for f in findings if pages(f)]
         except Exception as error:  # DynamoDB down or denied: update Security Hub, page nobody, fail loudly
             logger.exception("alert state unavailable; no alert sent, the invocation fails for a retry")
             errors.append(f"alert state: {type(error).__name__}: {error}")
-    delivered = {}
+    delivered: dict[str, int] = {}
+    undelivered: set[str] = set()
     for sink in sinks:
         try:
             if getattr(sink, "carries_alerts", False):
@@ -179,15 +202,16 @@ def publish_state(sinks: Sequence[Sink], findings: Sequence[Finding], state: Ale
                 delivered[sink.name] = sink.publish(batch) if batch else 0
         except SinkError as error:
             errors.append(f"{sink.name}: {error}")
-            if sink in paging and state is not None:
-                # Release only the claims of alerts that did not go out (a queue names them); the others
-                # were sent or queued, and claiming them again on the retry would page twice.
-                undelivered = set(getattr(error, "undelivered", None) or [f.finding_id for f in new])
-                try:
-                    state.release([finding for finding in new if finding.finding_id in undelivered])
-                except Exception as release_error:  # a stale claim costs one missed page until it expires
-                    logger.exception("could not release alert claims")
-                    errors.append(f"alert state: {type(release_error).__name__}: {release_error}")
+            if sink in paging:
+                # Remember only the alerts that went out (a queue names those it did not take); the others
+                # are not remembered, so the retry pages them.
+                undelivered |= set(getattr(error, "undelivered", None) or [f.finding_id for f in new])
+    if state is not None and paging and (new or resolved):
+        try:
+            state.remember([finding for finding in new if finding.finding_id not in undelivered], resolved)
+        except Exception as error:  # queued but not remembered: the retry queues again, the alert key pages once
+            logger.exception("could not remember the alerts sent")
+            errors.append(f"alert state: {type(error).__name__}: {error}")
     if errors:
         raise SinkError("; ".join(errors))
     return delivered

@@ -104,7 +104,12 @@ def alert_key(finding: Finding, updated_at: str) -> str:
     (the same violation found again tomorrow is a reminder the alert state decided to send)."""
     if finding.sequence_steps:
         return f"{finding.finding_id}#{finding.severity.value}"
-    return finding.finding_id if finding.event_id else f"{finding.finding_id}@{updated_at}"
+    if finding.event_id:
+        return finding.finding_id
+    # a state finding: once per evaluation, named by its time (the Config invocation's, the same on every retry
+    # of it: a retry that queues the alert again pages once)
+    when = finding.event_time.isoformat() if finding.event_time else updated_at
+    return f"{finding.finding_id}@{when}"
 
 
 def delivery(
