@@ -4,6 +4,10 @@ rules -> Security Hub and SNS.
 A thin adapter: parse the envelope (malformed events fail the invocation and land on the DLQ with
 the original payload; an AWS Health event is read as the record :mod:`identity_auditor.model.health`
 makes of it), run the engine, publish the findings, count what happened.
+
+The stack's heartbeat rule invokes it too (:mod:`identity_auditor.delivery.heartbeat`): that scheduled event, and
+only that one (its rule's exact ARN, this account and region), becomes a heartbeat on the findings queue instead
+of an evaluation; any imitation is an ordinary event, refused as not a CloudTrail event.
 """
 
 from __future__ import annotations
@@ -16,12 +20,20 @@ from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
 from identity_auditor.delivery.context import ContextBuilder
 from identity_auditor.delivery.events import EventDelivery
+from identity_auditor.delivery.heartbeat import (
+    HEARTBEATS_QUEUED_METRIC,
+    SCHEDULED_SOURCE,
+    Heartbeat,
+    heartbeat_rule_arn,
+    is_heartbeat,
+)
 from identity_auditor.delivery.settings import Settings
 from identity_auditor.delivery.wiring import build_sequence_store
 from identity_auditor.engine.events import Engine
 from identity_auditor.engine.sequences import SequenceEngine, SequenceStoreError
 from identity_auditor.model.cloudtrail import CloudTrailEvent, invalid_event_message
 from identity_auditor.model.health import health_envelope, is_health_event
+from identity_auditor.model.home import Home
 from identity_auditor.policy import current_policy
 
 logger = Logger()
@@ -51,6 +63,8 @@ def _count_by_rule(finding) -> None:
 @logger.inject_lambda_context(correlation_id_path="detail.eventID", clear_state=True)
 @metrics.log_metrics
 def handler(event: dict, context) -> dict:
+    if _from_heartbeat_rule(event, context):
+        return _heartbeat(event, context)
     if is_health_event(event):
         event = health_envelope(event)
     cloudtrail_event = parse(event=event, model=CloudTrailEvent)
@@ -78,6 +92,27 @@ def handler(event: dict, context) -> dict:
         "ruleErrors": [failure.rule_id for failure in result.failures + sequences.failures],
         "delivered": delivered,
     }
+
+
+def _from_heartbeat_rule(event: dict, context) -> bool:
+    """Whether this is the scheduled event of the stack's own heartbeat rule (exactly; see the module docstring)."""
+    if not isinstance(event, dict) or event.get("source") != SCHEDULED_SOURCE:
+        return False  # every CloudTrail and Health event: no further look
+    home = Home.from_function_arn(context.invoked_function_arn)
+    return is_heartbeat(event, heartbeat_rule_arn(SETTINGS.auditor_stack_name, home), home)
+
+
+def _heartbeat(event: dict, context) -> dict:
+    """The heartbeat rule's scheduled event: queue a heartbeat (signed) for the publisher; no rule runs. A queue
+    that refuses fails the invocation (Lambda retries it, then the dead-letter queue; HeartbeatMissingAlarm)."""
+    heartbeat = Heartbeat.from_event(event)
+    queued = DELIVERY.heartbeat(heartbeat.to_json(), context)
+    if queued:
+        metrics.add_metric(name=HEARTBEATS_QUEUED_METRIC, unit=MetricUnit.Count, value=queued)
+    logger.info("heartbeat queued" if queued else "heartbeat not queued: no findings queue",
+                extra={"heartbeat_event_id": heartbeat.event_id, "rule": heartbeat.rule_arn})
+    return {"eventId": heartbeat.event_id, "heartbeat": bool(queued), "findings": [], "ruleErrors": [],
+            "delivered": {"queue": queued} if queued else {}}
 
 
 def _sequences(record, result, ctx, cloudtrail_event, context):

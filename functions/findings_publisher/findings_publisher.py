@@ -16,6 +16,10 @@ The message still returns to the queue, so the import is retried (and the messag
 ``maxReceiveCount`` receives, as before); the alert key keeps the import that succeeds later, or a
 redrive, from paging again. Suppressed findings carry no alert and never page. ``AlertsBeforeImport``
 counts these alerts.
+
+A heartbeat (:mod:`identity_auditor.delivery.heartbeat`) is recognised after its MAC was checked, never imported,
+published to the findings topic with the ``heartbeat`` attribute the alert e-mail's filter policy excludes, and
+counted (``HeartbeatsDelivered``) only once SNS accepted it; HeartbeatMissingAlarm watches that count.
 """
 
 from __future__ import annotations
@@ -25,6 +29,12 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from identity_auditor.delivery.heartbeat import (
+    HEARTBEATS_DELIVERED_METRIC,
+    Heartbeat,
+    HeartbeatError,
+    is_heartbeat_message,
+)
 from identity_auditor.delivery.provenance import FORGED_FINDINGS_METRIC, verifier_for
 from identity_auditor.delivery.publisher import Publisher, PublishError
 from identity_auditor.delivery.settings import Settings
@@ -70,12 +80,16 @@ def handler(event: dict, context) -> dict:
     if checked.refused:
         metrics.add_metric(name=FORGED_FINDINGS_METRIC, unit=MetricUnit.Count, value=len(checked.refused))
     deliveries: dict[str, Delivery] = {}
+    heartbeats: dict[str, Heartbeat] = {}  # verified like findings, never imported (delivery/heartbeat.py)
     problems: dict[str, str] = dict(checked.returned)  # refused or not checked now: back to the queue
     for record in checked.trusted:
         message_id = record.get("messageId", "?") if isinstance(record, dict) else "?"
         try:
-            deliveries[message_id] = Delivery.from_json(record["body"])
-        except (DeliveryError, KeyError, TypeError) as error:
+            if is_heartbeat_message(record["body"]):
+                heartbeats[message_id] = Heartbeat.from_json(record["body"])
+            else:
+                deliveries[message_id] = Delivery.from_json(record["body"])
+        except (DeliveryError, HeartbeatError, KeyError, TypeError) as error:
             problems[message_id] = f"unreadable finding message {message_id}: {error}"
     outcome = publisher.import_findings(deliveries, time_left_ms=context.get_remaining_time_in_millis)
     problems.update(outcome.not_imported)
@@ -84,9 +98,13 @@ def handler(event: dict, context) -> dict:
         metrics.add_metric(name="MemberImportFallbacks", unit=MetricUnit.Count, value=outcome.fallbacks)
     if problems:
         metrics.add_metric(name="FindingsNotImported", unit=MetricUnit.Count, value=len(problems))
-    sent, before_import = [], []
+    sent, before_import, beats = [], [], []
 
     def record_handler(record: SQSRecord) -> None:
+        if record.message_id in heartbeats:  # no import: published for whoever watches the pipeline, then counted
+            if publisher.heartbeat(heartbeats[record.message_id]):
+                beats.append(record.message_id)
+            return
         problem = problems.get(record.message_id)
         if problem:
             delivery = deliveries.get(record.message_id)
@@ -108,6 +126,8 @@ def handler(event: dict, context) -> dict:
                                             context=context)
     finally:  # also when every record failed (the processor raises): alerts sent without the import count most
         metrics.add_metric(name="Alerts", unit=MetricUnit.Count, value=len(sent))
+        if beats:  # only what SNS accepted: HeartbeatMissingAlarm treats no data as a missing heartbeat
+            metrics.add_metric(name=HEARTBEATS_DELIVERED_METRIC, unit=MetricUnit.Count, value=len(beats))
         if before_import:
             metrics.add_metric(name="AlertsBeforeImport", unit=MetricUnit.Count, value=len(before_import))
             logger.warning("alerts sent before their findings were imported",
@@ -115,7 +135,7 @@ def handler(event: dict, context) -> dict:
     failures = response.get("batchItemFailures", [])
     logger.info("published", extra={"messages": len(records), "imported": outcome.imported, "alerts": len(sent),
                                     "alerts_before_import": len(before_import), "returned_to_queue": len(failures),
-                                    "member_fallbacks": outcome.fallbacks})
+                                    "member_fallbacks": outcome.fallbacks, "heartbeats": len(beats)})
     return response
 
 

@@ -246,7 +246,8 @@ def test_central_stack_creates_the_organization_bus_its_rules_and_a_bus_policy_f
         assert canonical(json.loads(rule["EventPattern"])) == canonical(route.pattern)
         (target,) = events.list_targets_by_rule(Rule=rule["Name"], EventBusName=CENTRAL_BUS)["Targets"]
         assert target["Arn"] == function_arn
-    assert len(events.list_rules()["Rules"]) == len(REGISTRY.routes())  # the default bus keeps its own
+    # the routes, and the heartbeat's schedule (HeartbeatRule); the default bus keeps its own
+    assert len(events.list_rules()["Rules"]) == len(REGISTRY.routes()) + 1
 
     # moto's CloudFormation has no AWS::Events::EventBusPolicy: apply the transformed template's statement.
     policy = json.loads(transformed)["Resources"]["OrganizationEventBusPolicy"]["Properties"]
@@ -266,7 +267,7 @@ def test_central_stack_with_the_defaults_is_the_single_account_deployment(aws, t
     events = boto3.client("events", region_name="us-east-1")
     assert [bus["Name"] for bus in events.list_event_buses()["EventBuses"]] == ["default"]
     assert "OrganizationEventBusArn" not in outputs
-    assert len(events.list_rules()["Rules"]) == len(REGISTRY.routes())
+    assert len(events.list_rules()["Rules"]) == len(REGISTRY.routes()) + 1  # and the heartbeat's schedule
     variables = boto3.client("lambda", region_name="us-east-1").get_function(
         FunctionName=f"{STACK}-config-rule-evaluator")["Configuration"]["Environment"]["Variables"]
     assert variables["MEMBER_ROLE_NAME"] == ""

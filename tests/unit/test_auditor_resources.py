@@ -131,3 +131,15 @@ def test_deployers_decide_who_deploys_and_anyone_does_when_none_are_listed():
 ])
 def test_queue_arn_from_its_url(url, arn):
     assert queue_arn(url) == arn
+
+
+def test_the_deployment_counts_its_two_kms_keys_among_its_own_resources():
+    from identity_auditor.delivery.settings import Settings
+
+    mac = "arn:aws:kms:us-east-1:123456789012:key/3c8f1e2a-7b4d-4e9f-a1c6-5d2e8f0b7a93"
+    data = "arn:aws:kms:us-east-1:123456789012:key/0f9e8d7c-6b5a-4f3e-9d2c-1b0a9f8e7d6c"
+    settings = Settings.from_env({"AUDITOR_STACK_NAME": "identity-auditor", "FINDINGS_MAC_KEY_ARN": mac,
+                                  "AUDITOR_KEY_ARN": data})
+    resources = settings.auditor_resources
+    assert resources.owns(mac) and resources.owns(data)
+    assert not resources.owns("arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555")

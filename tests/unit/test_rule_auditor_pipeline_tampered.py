@@ -24,8 +24,10 @@ ACCOUNT = "123837392027"
 PROFILE_ARN = f"arn:aws:appconfig:us-east-1:{ACCOUNT}:application/abc1234/configurationprofile/xyz9876"
 # What the deployment of a stack named identity-auditor passes in (see the report: name prefix, policy parameter,
 # AppConfig profile).
+KEY_ID = "3c8f1e2a-7b4d-4e9f-a1c6-5d2e8f0b7a93"  # the stack's FindingsMacKey (or AuditorKey)
+KEY_ARN = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/{KEY_ID}"
 AUDITOR = AuditorResources(name_prefixes=("identity-auditor-",), names=frozenset({"/identity-auditor/policy"}),
-                           arns=frozenset({PROFILE_ARN}))
+                           arns=frozenset({PROFILE_ARN, KEY_ARN}))
 CTX = Context(now=NOW, auditor=AUDITOR)
 EVALUATOR = "identity-auditor-cloudtrail-evaluator"
 EVALUATOR_ARN = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{EVALUATOR}"
@@ -43,7 +45,8 @@ QUEUE_POLICY = load_sample("sqs_set_queue_attributes_auditor_queue__constructed"
 OTHER_QUEUE = load_sample("sqs_set_queue_attributes_other_queue__constructed")["detail"]
 PUT_PARAMETER = load_sample("ssm_put_parameter_auditor_policy__constructed")["detail"]
 DEPLOYMENT = load_sample("appconfig_start_deployment_auditor_profile__constructed")["detail"]
-POSITIVES = [DISABLE, CONFIGURATION, UNSUBSCRIBE, QUEUE_POLICY, PUT_PARAMETER, DEPLOYMENT]
+KEY_DELETION = load_sample("kms_schedule_key_deletion_auditor_key__constructed")["detail"]
+POSITIVES = [DISABLE, CONFIGURATION, UNSUBSCRIBE, QUEUE_POLICY, PUT_PARAMETER, DEPLOYMENT, KEY_DELETION]
 
 
 def _run(raw: dict, ctx: Context = CTX):
@@ -77,6 +80,8 @@ def _findings(raw: dict, ctx: Context = CTX) -> list:
      "bert-jan wrote the SSM parameter /identity-auditor/policy"),
     (DEPLOYMENT, PROFILE_ARN, "Other",
      "deployed version 12 of the AppConfig configuration profile xyz9876 (application abc1234, environment 54j1r29)"),
+    (KEY_DELETION, KEY_ARN, "AwsKmsKey",
+     f"bert-jan scheduled the deletion of the KMS key {KEY_ARN}, one of identity-auditor's own resources"),
 ])
 def test_each_positive_sample_fires_critical_with_its_resource(raw, resource_id, resource_type, words):
     [finding] = _findings(raw)
@@ -144,11 +149,21 @@ SQS = {
 }
 SSM = {"PutParameter": {"name": "/identity-auditor/policy", "type": "String", "overwrite": True},
        "DeleteParameter": {"name": "/identity-auditor/policy"}}
+KMS = {  # request shapes of the KMS API reference, as CloudTrail records them (keyId: the key id or its ARN)
+    "PutKeyPolicy": {"keyId": KEY_ID, "policyName": "default", "policy": "{\"Version\":\"2012-10-17\"}",
+                     "bypassPolicyLockoutSafetyCheck": False},
+    "CreateGrant": {"keyId": KEY_ARN, "granteePrincipal": "arn:aws:iam::999999999999:root",
+                    "operations": ["GenerateMac"]},
+    "DisableKey": {"keyId": KEY_ID},
+    "ScheduleKeyDeletion": {"keyId": KEY_ID, "pendingWindowInDays": 7},
+    "DisableKeyRotation": {"keyId": KEY_ID},
+}
 CASES = [("events.amazonaws.com", name, params) for name, params in EVENTBRIDGE.items()] + [
     ("lambda.amazonaws.com", name, params) for name, params in LAMBDA.items()] + [
     ("sns.amazonaws.com", name, params) for name, params in SNS.items()] + [
     ("sqs.amazonaws.com", name, params) for name, params in SQS.items()] + [
     ("ssm.amazonaws.com", name, params) for name, params in SSM.items()] + [
+    ("kms.amazonaws.com", name, params) for name, params in KMS.items()] + [
     ("appconfig.amazonaws.com", "StartDeployment", DEPLOYMENT["requestParameters"])]
 
 
@@ -159,7 +174,8 @@ def test_every_event_name_on_an_auditor_resource_fires(source, event_name, param
     assert finding.severity is Severity.CRITICAL and finding.rule_id == rule.META.id
     other = changed(record, requestParameters={
         key: ("someone-elses" if isinstance(value, str) and key in (
-            "name", "rule", "functionName", "topicArn", "subscriptionArn", "queueUrl", "configurationProfileId")
+            "name", "rule", "functionName", "topicArn", "subscriptionArn", "queueUrl", "configurationProfileId",
+            "keyId")
             else value) for key, value in params.items()})
     assert _findings(other) == [], "the same call on another team's resource is quiet"
 

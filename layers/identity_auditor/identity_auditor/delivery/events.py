@@ -61,6 +61,16 @@ class EventDelivery:
         counts = self.dedup.publish_once(envelope, lambda_context, publish)
         return Delivered(counts, fresh=bool(fresh))
 
+    def heartbeat(self, body: str, lambda_context) -> int:
+        """Queue the heartbeat (:mod:`identity_auditor.delivery.heartbeat`) on the findings queue, signed; 1 when
+        queued, 0 when there is no findings queue (a local run: nothing to prove). Never de-duplicated: each
+        scheduled event is one heartbeat. Raises :class:`~identity_auditor.sinks.SinkError` when it was not queued."""
+        for sink in self.sinks(lambda_context):
+            send = getattr(sink, "send_heartbeat", None)
+            if send is not None:
+                return send(body)
+        logger.warning("heartbeat not queued: no findings queue is configured (FINDINGS_QUEUE_URL)")
+        return 0
 
     def publish_sequences(self, findings: Sequence[Finding], lambda_context) -> dict[str, int]:
         """Log and publish the findings of completed sequences (spec §E). They are no one event's, so the per-event

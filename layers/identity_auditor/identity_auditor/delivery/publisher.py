@@ -28,6 +28,10 @@
    succeeds later, or a redrive from the dead-letter queue, pages nobody again; the message itself still
    returns to the queue until the import succeeds. The key is kept :data:`ALERT_TTL_SECONDS`, longer
    than a message can wait on the findings queue and its dead-letter queue and be redriven.
+5. **Heartbeats** (:mod:`identity_auditor.delivery.heartbeat`), once their MAC verified, are never imported:
+   :meth:`Publisher.heartbeat` publishes each to the findings topic with the ``heartbeat`` message attribute (the
+   alert e-mail subscription's filter policy excludes it) and returns SNS's message id, so that the handler counts
+   ``HeartbeatsDelivered`` only for what SNS accepted. Not de-duplicated: each scheduled event is one heartbeat.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from identity_auditor.sinks.queue import Delivery
 
 if TYPE_CHECKING:
     from identity_auditor.aws.retry import Failure
+    from identity_auditor.delivery.heartbeat import Heartbeat
 
 RESERVE_MS = 45_000  # time kept for the alerts and the batch response (the function's timeout is 120 s)
 # How long an alert key is remembered: a message lives 14 days (from its first send) on the findings queue and
@@ -233,6 +238,13 @@ class Publisher:
 
         self.alerts_once.publish_once({ALERT_KEY: delivery.alert_key}, context, publish)
         return bool(sent)
+
+    def heartbeat(self, heartbeat: Heartbeat) -> str | None:
+        """Publish the heartbeat to the findings topic, marked as a test; SNS's message id (``None``: no topic
+        configured, nothing published). SNS errors are raised: the message returns to the queue."""
+        if not self.topic_arn or self._sns_factory is None:
+            return None
+        return self._publish(heartbeat.alert())
 
     def _publish(self, alert: dict) -> str:
         if self._sns is None:

@@ -51,16 +51,18 @@ class Settings:
     # the stack's HMAC KMS key (FindingsMacKey): the evaluators sign each findings-queue message with it, the
     # publisher verifies it (delivery/provenance.py); None (a local run): messages are neither signed nor checked
     findings_mac_key_arn: str | None = None
+    auditor_key_arn: str | None = None  # the stack's data key (queues, topics, logs, environments)
 
     @property
     def auditor_resources(self) -> AuditorResources:
         """The auditor's own resources, as ``auditor_pipeline_tampered`` recognises them: everything named after
         the stack (functions, EventBridge rules and bus, and the topics and queues whose names CloudFormation
-        generates as ``<stack>-<logical id>-<suffix>``), the findings topic and queue, the policy parameter, and
-        the AppConfig application and profile of the policy (as configured: ids, or names)."""
+        generates as ``<stack>-<logical id>-<suffix>``), the findings topic and queue, its two KMS keys, the policy
+        parameter, and the AppConfig application and profile of the policy (as configured: ids, or names)."""
         if not self.auditor_stack_name:
             return AuditorResources()
-        arns = {item for item in (self.findings_topic_arn, self.findings_queue_url) if item}
+        arns = {item for item in (self.findings_topic_arn, self.findings_queue_url, self.findings_mac_key_arn,
+                                  self.auditor_key_arn) if item}
         names = {self.policy_ssm_parameter} if self.policy_ssm_parameter else set()
         profiles = set()
         if self.policy_appconfig:  # records name the application and profile by id: configure ids to match
@@ -121,6 +123,7 @@ class Settings:
             identity_center_account=center_account,
             identity_center_region=center_region,
             findings_mac_key_arn=mac_key,
+            auditor_key_arn=env.get("AUDITOR_KEY_ARN", "").strip() or None,
         )
 
 

@@ -63,6 +63,10 @@ _LAMBDA = (
 _SNS = ("Unsubscribe", "DeleteTopic", "SetTopicAttributes", "SetSubscriptionAttributes")
 _SQS = ("DeleteQueue", "SetQueueAttributes", "PurgeQueue")
 _SSM = ("PutParameter", "DeleteParameter")
+# the auditor's keys: its data key (queues, topics, logs, environments) and the key whose MACs prove a finding
+# came from the auditor; a key policy rewritten, the key disabled or deleted, or a grant to someone else is
+# how its Deny statements are lifted (forged findings) or the auditor blinded
+_KMS = ("PutKeyPolicy", "CreateGrant", "DisableKey", "ScheduleKeyDeletion", "DisableKeyRotation")
 _MAX_VALUE = 1024
 
 META = RuleMeta(
@@ -76,6 +80,7 @@ META = RuleMeta(
         Trigger("sqs.amazonaws.com", _SQS),
         Trigger("ssm.amazonaws.com", _SSM),
         Trigger("appconfig.amazonaws.com", ("StartDeployment",)),
+        Trigger("kms.amazonaws.com", _KMS),
     ),
     resource_type="Other",
     finding_types=("TTPs/Defense Evasion", "TTPs/Persistence"),
@@ -345,6 +350,36 @@ def _appconfig(record: CloudTrailRecord, operation: str) -> _Target | None:
         name=profile, resource_id=profile_arn, resource_type="Other", identifiers=[profile_arn], details=details)
 
 
+_KEY_VERBS = {
+    "PutKeyPolicy": ("rewrote the key policy of", "its Deny statements decide who can read the auditor's data and "
+                     "who can sign findings as the auditor"),
+    "CreateGrant": ("granted access to", "the grantee can use the key as the auditor does (a grant on the findings "
+                    "key lets it sign forged findings)"),
+    "DisableKey": ("disabled", "the auditor can no longer read or write its queues, topics and logs, or sign its "
+                   "findings: alerts stop"),
+    "ScheduleKeyDeletion": ("scheduled the deletion of", "once deleted, everything encrypted under it is lost and "
+                            "the auditor stops; cancel it with aws kms cancel-key-deletion within the window"),
+    "DisableKeyRotation": ("disabled the rotation of", "the key's material is no longer rotated yearly"),
+}
+
+
+def _kms(record: CloudTrailRecord, operation: str) -> _Target | None:
+    key = _string(record, "keyId")
+    response_key = _string(record, "keyId", response=True)
+    if not key and not response_key:
+        return None
+    key_arn = response_key if response_key.startswith("arn:") else (
+        key if key.startswith("arn:") else f"{_arn_base(record, 'kms')}key/{key}")
+    verb, impact = _KEY_VERBS.get(operation, ("changed", "it protects the auditor's data and findings"))
+    details = {"KeyId": key, "KeyArn": key_arn, "PendingWindowInDays": _text(record.request("pendingWindowInDays")),
+               "GranteePrincipal": _text(record.request("granteePrincipal")),
+               "Operations": _text(record.request("operations")), "PolicyName": _text(record.request("policyName")),
+               "Policy": _text(record.request("policy"))}
+    return _Target(action=f"{verb} the KMS key {key_arn}", impact=impact, name=key_arn.rsplit("/", 1)[-1],
+                   resource_id=key_arn, resource_type="AwsKmsKey", identifiers=[key_arn, response_key],
+                   details=details)
+
+
 _READERS = {
     "events.amazonaws.com": _events,
     "lambda.amazonaws.com": _lambda,
@@ -352,4 +387,5 @@ _READERS = {
     "sqs.amazonaws.com": _sqs,
     "ssm.amazonaws.com": _ssm,
     "appconfig.amazonaws.com": _appconfig,
+    "kms.amazonaws.com": _kms,
 }

@@ -194,15 +194,7 @@ class QueueSink:
             })
             for index, finding in enumerate(findings)
         ]
-        if self.sign is not None:  # every message signed before any is sent: a failure queues none of them
-            bodies = [item.payload["MessageBody"] for item in items]
-            try:  # a Signer signs a batch several at a time (``many``); a plain function one by one
-                signatures = self.sign.many(bodies) if hasattr(self.sign, "many") else [self.sign(b) for b in bodies]
-                for item, attributes in zip(items, signatures, strict=True):
-                    item.payload["MessageAttributes"] = attributes
-            except Exception as error:  # noqa: BLE001 - KMS refused or unreachable: the invocation is retried
-                raise QueueingError(f"findings not signed, none queued: {error}",
-                                    undelivered=[f.finding_id for f in findings]) from error
+        self._sign(items, what="findings", names=[f.finding_id for f in findings])
         failed: dict[str, Failure] = {}
         for batch in batches(items):
             failed.update(attempt(self._send, batch, what="SQS SendMessageBatch", policy=self.policy,
@@ -214,6 +206,32 @@ class QueueSink:
                 undelivered=[findings[int(key)].finding_id for key in failed],
             )
         return len(items)
+
+    def send_heartbeat(self, body: str) -> int:
+        """Queue one heartbeat message (:mod:`identity_auditor.delivery.heartbeat`), signed like every findings
+        message: the publisher verifies it before it publishes anything. Raises :class:`QueueingError` when it was
+        not queued (the invocation fails; HeartbeatMissingAlarm notices when that goes on)."""
+        from identity_auditor.aws.retry import Item, attempt
+
+        items = [Item("0", {"Id": "0", "MessageBody": body})]
+        self._sign(items, what="heartbeat", names=["heartbeat"])
+        failed = attempt(self._send, items, what="SQS SendMessageBatch", policy=self.policy, on_retry=self.on_retry)
+        if failed:
+            raise QueueingError(f"SQS SendMessageBatch: the heartbeat was not queued: {failed['0'].reason}",
+                                undelivered=["heartbeat"])
+        return 1
+
+    def _sign(self, items: list[Item], *, what: str, names: list[str]) -> None:
+        """Put each message's MAC attributes on it, every message before any is sent: a failure queues none."""
+        if self.sign is None:
+            return
+        bodies = [item.payload["MessageBody"] for item in items]
+        try:  # a Signer signs a batch several at a time (``many``); a plain function one by one
+            signatures = self.sign.many(bodies) if hasattr(self.sign, "many") else [self.sign(b) for b in bodies]
+            for item, attributes in zip(items, signatures, strict=True):
+                item.payload["MessageAttributes"] = attributes
+        except Exception as error:  # noqa: BLE001 - KMS refused or unreachable: the invocation is retried
+            raise QueueingError(f"{what} not signed, none queued: {error}", undelivered=names) from error
 
     def _send(self, pending: list[Item]) -> dict[str, Failure]:
         from identity_auditor.aws.retry import Failure
