@@ -92,6 +92,21 @@ class ApiCalls:
             self.policy.sleep(self.policy.delay(attempt))
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def token_pages(self, client: Any, operation: str, *, token: str = "NextToken", page_size: int | None = None,
+                    size_name: str = "MaxResults", **params: Any) -> Iterator[dict]:
+        """Every page of a token-paged operation (``NextToken`` in sso-admin and identitystore, ``nextToken`` in
+        Access Analyzer), ``page_size`` items a page when given; each page is one counted, retried call."""
+        following: str | None = None
+        while True:
+            request = dict(params, **({size_name: page_size} if page_size else {}))
+            if following:
+                request[token] = following
+            page = self.call(client, operation, **request)
+            yield page
+            following = page.get(token)
+            if not following:
+                return
+
     def iam_pages(self, client: Any, operation: str, **params: Any) -> Iterator[dict]:
         """Every page of an IAM list operation (``Marker`` / ``IsTruncated`` pagination), asking for
         :data:`IAM_PAGE_SIZE` items per page; each page is one counted, individually retried call."""

@@ -375,16 +375,14 @@ def _signing_certificate(text: str, number: int) -> tuple[SigningCertificate | N
 
 
 def _analyzers(client: Any, region: str, calls: ApiCalls) -> tuple[Analyzer, ...]:
-    found: list[Analyzer] = []
-    token: str | None = None
-    while True:
-        page = _call(calls, client, "list_analyzers", **({"nextToken": token} if token else {}))
-        found.extend(Analyzer(arn=item["arn"], name=item["name"], type=item["type"], status=item["status"],
+    try:
+        return tuple(Analyzer(arn=item["arn"], name=item["name"], type=item["type"], status=item["status"],
                               region=region)
+                     for page in calls.token_pages(client, "list_analyzers", token="nextToken")
                      for item in page.get("analyzers", []))
-        token = page.get("nextToken")
-        if not token:
-            return tuple(found)
+    except _ERRORS as error:
+        raise _PartUnavailable(f"{_operation_name(client, 'list_analyzers', error)}: {describe(error)}",
+                               error) from error
 
 
 def _utc(value: Any) -> datetime | None:

@@ -360,17 +360,8 @@ def reason(error: BaseException) -> str:
 
 def _items(calls: ApiCalls, client: Any, operation: str, key: str, **params: Any) -> list:
     """Every item under ``key`` of a ``NextToken``-paged operation, :data:`PAGE_SIZE` a page."""
-    items: list = []
-    token: str | None = None
-    while True:
-        request = dict(params, MaxResults=PAGE_SIZE)
-        if token:
-            request["NextToken"] = token
-        page = calls.call(client, operation, **request)
-        items.extend(page.get(key) or ())
-        token = page.get("NextToken")
-        if not token:
-            return items
+    return [item for page in calls.token_pages(client, operation, page_size=PAGE_SIZE, **params)
+            for item in page.get(key) or ()]
 
 
 __all__ = ["PARTS", "choose_instance", "collect_identity_center", "is_reserved_role", "read_assignments",
