@@ -117,7 +117,8 @@ def test_every_template_rule_admits_only_aws_sources():
                  if resource["Type"] == "AWS::Events::Rule"}
         assert rules
         for name, rule in rules.items():
-            if "EventPattern" not in rule["Properties"]:  # the heartbeat's schedule (test_heartbeat_template.py)
-                assert name == "HeartbeatRule" and rule["Properties"].get("ScheduleExpression"), f"{path.name}: {name}"
+            if "EventPattern" not in rule["Properties"]:  # schedules: the heartbeat's, the trail reconciliation's
+                assert name in {"HeartbeatRule", "ReconcileTrailSchedule"} and rule["Properties"].get(
+                    "ScheduleExpression"), f"{path.name}: {name}"
                 continue
             assert rule["Properties"]["EventPattern"]["source"] == [{"prefix": "aws."}], f"{path.name}: {name}"

@@ -83,3 +83,20 @@ def test_the_stacks_own_rule_in_its_own_account_keeps_its_parameters(config_app,
     with freeze_time(SWEEP, ignore=["aws_lambda_powertools"]):
         result = config_app.handler(own, lambda_context)
     assert result["compliance"] == {"COMPLIANT": 2} and "ignored" not in result["note"]
+
+
+def test_a_look_alike_rule_in_the_auditors_own_account_cannot_loosen_the_thresholds(
+        config_app, pipeline, account, lambda_context, monkeypatch):
+    """Review of issue 16: a rule of the auditor's own account named around the stack's rule
+    (``attacker-<stack>-<rule>-x``) with lax parameters used to turn FAILED into PASSED there too."""
+    monkeypatch.setattr(config_app, "SETTINGS", replace(config_app.SETTINGS, auditor_stack_name="identity-auditor"))
+    users = users_with_old_keys(3)
+    look_alike = invocation(account="123456789012", parameters={"ruleId": "iam_access_key_not_rotated",
+                                                                "access_key_max_age_days": "3650"},
+                            name="attacker-identity-auditor-iam-access-key-not-rotated-x")
+    with freeze_time(SWEEP, ignore=["aws_lambda_powertools"]):
+        result = config_app.handler(look_alike, lambda_context)
+    assert result["compliance"] == {"NON_COMPLIANT": len(users)}
+    assert "of rule attacker-identity-auditor-iam-access-key-not-rotated-x ignored" in result["note"]
+    record_ledger(f"look-alike rule in the auditor's account with access_key_max_age_days=3650: {len(users)} "
+                  f"violations in -> {len(users)} FAILED out")

@@ -134,6 +134,25 @@ LAMBDA = {
     "AddPermission20150331v2": {"functionName": f"{ACCOUNT}:function:{EVALUATOR}", "statementId": "backdoor",
                                 "action": "lambda:InvokeFunction", "principal": "*"},
     "AddPermission": {"functionName": f"{EVALUATOR}:live", "statementId": "s", "principal": "999999999999"},
+    "UpdateEventSourceMapping20150331": {"uUID": "a1b2c3d4-0000-4000-8000-000000000001", "enabled": False,
+                                         "functionName": "identity-auditor-findings-publisher"},
+}
+CONFIG = {  # the Config API's request shapes, as CloudTrail records them
+    "PutConfigRule": {"configRule": {"configRuleName": "identity-auditor-iam-access-key-not-rotated",
+                                     "inputParameters": "{\"ruleId\":\"iam_access_key_not_rotated\","
+                                                        "\"access_key_max_age_days\":\"3650\"}"}},
+    "DeleteConfigRule": {"configRuleName": "identity-auditor-root-mfa-not-enabled"},
+    "DeleteEvaluationResults": {"configRuleName": "identity-auditor-root-mfa-not-enabled"},
+    "PutOrganizationConfigRule": {"organizationConfigRuleName": "identity-auditor-iam-credentials-unused"},
+    "DeleteOrganizationConfigRule": {"organizationConfigRuleName": "identity-auditor-iam-credentials-unused"},
+}
+ALARMS = {  # CloudWatch's request shapes (the template's alarms are named <stack>-<logical id>-<suffix>)
+    "DisableAlarmActions": {"alarmNames": ["identity-auditor-HeartbeatMissingAlarm-1ABCDEF2GH3IJ"]},
+    "DeleteAlarms": {"alarmNames": ["identity-auditor-ForgedFindingsAlarm-4KLMNOP5QR6ST"]},
+    "SetAlarmState": {"alarmName": "identity-auditor-HeartbeatMissingAlarm-1ABCDEF2GH3IJ", "stateValue": "OK",
+                      "stateReason": "maintenance"},
+    "PutMetricAlarm": {"alarmName": "identity-auditor-RuleErrorsAlarm-7UVWXYZ8AB9CD", "treatMissingData":
+                       "notBreaching", "threshold": 1000000.0},
 }
 SNS = {
     "Unsubscribe": {"subscriptionArn": f"{TOPIC_ARN}:c3019def-3714-403e-ba29-eb14079d5c69"},
@@ -164,6 +183,8 @@ CASES = [("events.amazonaws.com", name, params) for name, params in EVENTBRIDGE.
     ("sqs.amazonaws.com", name, params) for name, params in SQS.items()] + [
     ("ssm.amazonaws.com", name, params) for name, params in SSM.items()] + [
     ("kms.amazonaws.com", name, params) for name, params in KMS.items()] + [
+    ("config.amazonaws.com", name, params) for name, params in CONFIG.items()] + [
+    ("monitoring.amazonaws.com", name, params) for name, params in ALARMS.items()] + [
     ("appconfig.amazonaws.com", "StartDeployment", DEPLOYMENT["requestParameters"])]
 
 
@@ -173,9 +194,11 @@ def test_every_event_name_on_an_auditor_resource_fires(source, event_name, param
     [finding] = _findings(record)
     assert finding.severity is Severity.CRITICAL and finding.rule_id == rule.META.id
     other = changed(record, requestParameters={
-        key: ("someone-elses" if isinstance(value, str) and key in (
+        key: {**value, "configRuleName": "someone-elses"} if key == "configRule" else
+        ["someone-elses"] if key == "alarmNames" else
+        ("someone-elses" if isinstance(value, str) and key in (
             "name", "rule", "functionName", "topicArn", "subscriptionArn", "queueUrl", "configurationProfileId",
-            "keyId")
+            "keyId", "configRuleName", "organizationConfigRuleName", "alarmName")
             else value) for key, value in params.items()})
     assert _findings(other) == [], "the same call on another team's resource is quiet"
 

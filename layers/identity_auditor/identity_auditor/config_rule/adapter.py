@@ -185,17 +185,24 @@ class ConfigAdapter:
     def evaluate(self, invocation: Invocation, ctx: Context, clients, home: Home,
                  sources: Sources | None = None, stack_name: str | None = None) -> ConfigRun:
         """Evaluate one invocation. ``stack_name``: the auditor's stack, whose rules alone may invoke the
-        function (:func:`check_rule_name`). ``ruleParameters`` beyond ``ruleId`` are honoured only for the
-        auditor's own account: a member account's administrator can edit (or imitate) the organisation rule
-        there, so its thresholds come from the organisation policy alone."""
+        function (:func:`check_rule_name`). ``ruleParameters`` beyond ``ruleId`` are honoured only from the
+        stack's own account rule, named exactly ``<stack>-<rule>`` (Config rule names are unique in an account, so
+        nobody else can hold that name while the stack's rule exists): a member account's administrator can edit
+        or imitate the organisation rule's copy, and anyone may name a rule of their own after the stack's, so
+        their thresholds come from the organisation policy alone."""
         rule = select_rule(invocation, self.registry)
+        own_rule = True
         if stack_name:
             check_rule_name(invocation, rule, stack_name)
+            # only the stack's own account rule, by its exact name (unique in the account), may set thresholds
+            own_rule = invocation.config_rule_name == f"{stack_name}-{config_rule_suffix(rule.meta.id)}"
         parameters = invocation.rule_parameters
         ignored = ""
-        if invocation.account_id and invocation.account_id != home.account and set(parameters) - {"ruleId"}:
-            ignored = (f"(ruleParameters {', '.join(sorted(set(parameters) - {'ruleId'}))} of account "
-                       f"{invocation.account_id} ignored: the organisation policy applies)")
+        member = invocation.account_id and invocation.account_id != home.account
+        if (member or not own_rule) and set(parameters) - {"ruleId"}:
+            ignored = (f"(ruleParameters {', '.join(sorted(set(parameters) - {'ruleId'}))} of "
+                       f"{'account ' + invocation.account_id if member else 'rule ' + invocation.config_rule_name} "
+                       "ignored: the organisation policy applies)")
             logger.warning("member account rule parameters ignored", extra={
                 "member_account": invocation.account_id, "rule_id": rule.meta.id,
                 "parameters": sorted(set(parameters) - {"ruleId"})})

@@ -58,8 +58,13 @@ CLOUDFORMATION = "cloudformation.amazonaws.com"
 _EVENTS = ("DisableRule", "DeleteRule", "RemoveTargets", "PutRule", "PutTargets")
 _LAMBDA = (
     "DeleteFunction", "UpdateFunctionCode", "UpdateFunctionConfiguration", "PutFunctionConcurrency",
-    "DeleteEventSourceMapping", "RemovePermission", "AddPermission",
+    "DeleteEventSourceMapping", "UpdateEventSourceMapping", "RemovePermission", "AddPermission",
 )
+# the stack's AWS Config rules (a rule's input parameters or its results decide what is compliant) and its
+# CloudWatch alarms (the operations pages: heartbeat, forged findings, errors), named "<stack>-..." by the template
+_CONFIG = ("PutConfigRule", "DeleteConfigRule", "DeleteEvaluationResults", "PutOrganizationConfigRule",
+           "DeleteOrganizationConfigRule")
+_ALARMS = ("DisableAlarmActions", "DeleteAlarms", "SetAlarmState", "PutMetricAlarm")
 _SNS = ("Unsubscribe", "DeleteTopic", "SetTopicAttributes", "SetSubscriptionAttributes")
 _SQS = ("DeleteQueue", "SetQueueAttributes", "PurgeQueue")
 _SSM = ("PutParameter", "DeleteParameter")
@@ -81,6 +86,8 @@ META = RuleMeta(
         Trigger("ssm.amazonaws.com", _SSM),
         Trigger("appconfig.amazonaws.com", ("StartDeployment",)),
         Trigger("kms.amazonaws.com", _KMS),
+        Trigger("config.amazonaws.com", _CONFIG),
+        Trigger("monitoring.amazonaws.com", _ALARMS),
     ),
     resource_type="Other",
     finding_types=("TTPs/Defense Evasion", "TTPs/Persistence"),
@@ -219,7 +226,14 @@ def _lambda(record: CloudTrailRecord, operation: str) -> _Target | None:
         return None
     function = function_arn.rsplit(":", 1)[-1] if function_arn else "(unknown function)"
     details = {"FunctionName": function, "FunctionArn": function_arn}
-    if operation == "DeleteEventSourceMapping":
+    if operation == "UpdateEventSourceMapping":
+        enabled = _text(record.request("enabled"))
+        details.update(EventSourceMappingUuid=mapping, EventSourceArn=source_arn, Enabled=enabled,
+                       State=_text(record.response("state")))
+        action = f"changed the event source mapping {mapping or '(unknown)'} of the Lambda function {function}"
+        impact = ("it is disabled: queued findings are no longer published" if enabled == "false"
+                  else "how the function receives what the queue holds changed")
+    elif operation == "DeleteEventSourceMapping":
         details.update(EventSourceMappingUuid=mapping, EventSourceArn=source_arn)
         source = f" from {source_arn.rsplit(':', 1)[-1]}" if source_arn else ""
         action = (f"deleted the event source mapping {mapping or '(unknown)'}{source} of the Lambda function "
@@ -261,7 +275,7 @@ def _lambda(record: CloudTrailRecord, operation: str) -> _Target | None:
         action = f"deleted the Lambda function {function}"
         impact = "the events it evaluated or the findings it published are no longer handled"
     identifiers = [requested, response_arn, function_arn]
-    if operation == "DeleteEventSourceMapping":
+    if operation in ("DeleteEventSourceMapping", "UpdateEventSourceMapping"):
         identifiers.append(source_arn)
     return _Target(action=action, impact=impact, name=function, resource_id=function_arn or source_arn,
                    resource_type="AwsLambdaFunction" if function_arn else "AwsSqsQueue",
@@ -350,6 +364,53 @@ def _appconfig(record: CloudTrailRecord, operation: str) -> _Target | None:
         name=profile, resource_id=profile_arn, resource_type="Other", identifiers=[profile_arn], details=details)
 
 
+def _config(record: CloudTrailRecord, operation: str) -> _Target | None:
+    rule = record.request("configRule")
+    name = (rule.get("configRuleName") if isinstance(rule, dict) else None) or _string(record, "configRuleName") \
+        or _string(record, "organizationConfigRuleName")
+    if not isinstance(name, str) or not name:
+        return None
+    arn = f"{_arn_base(record, 'config')}config-rule/{name}"
+    parameters = _text(rule.get("inputParameters")) if isinstance(rule, dict) else ""
+    action, impact = {
+        "PutConfigRule": (f"changed the AWS Config rule {name}", "its input parameters, scope or function decide "
+                          "what the auditor finds compliant"),
+        "DeleteConfigRule": (f"deleted the AWS Config rule {name}", "the state it judged is no longer evaluated"),
+        "DeleteEvaluationResults": (f"deleted the evaluation results of the AWS Config rule {name}",
+                                    "its violations disappear from AWS Config until the next sweep"),
+        "PutOrganizationConfigRule": (f"changed the AWS Config organisation rule {name}",
+                                      "what every account's copy of the rule judges changed"),
+        "DeleteOrganizationConfigRule": (f"deleted the AWS Config organisation rule {name}",
+                                         "no account's state is judged by it any more"),
+    }.get(operation, (f"changed the AWS Config rule {name}", "it judges identity state"))
+    return _Target(action=action, impact=impact, name=name, resource_id=arn, resource_type="Other",
+                   identifiers=[name], details={"ConfigRuleName": name, "InputParameters": parameters})
+
+
+def _alarms(record: CloudTrailRecord, operation: str) -> _Target | None:
+    names = record.request("alarmNames")
+    names = [n for n in names if isinstance(n, str)] if isinstance(names, list) else []
+    single = _string(record, "alarmName")
+    names = names or ([single] if single else [])
+    if not names:
+        return None
+    shown = ", ".join(names)
+    action, impact = {
+        "DisableAlarmActions": (f"disabled the actions of the CloudWatch alarm(s) {shown}",
+                                "the auditor's own failures no longer reach operations"),
+        "DeleteAlarms": (f"deleted the CloudWatch alarm(s) {shown}", "the auditor's own failures are no longer "
+                         "watched"),
+        "SetAlarmState": (f"set the state of the CloudWatch alarm {shown}", "a forced OK hides a real failure until "
+                          "the next evaluation"),
+        "PutMetricAlarm": (f"changed the CloudWatch alarm {shown}", "its threshold, missing-data policy or "
+                           "actions decide whether operations hear of a failure"),
+    }.get(operation, (f"changed the CloudWatch alarm(s) {shown}", "they watch the auditor"))
+    arn = f"{_arn_base(record, 'cloudwatch')}alarm:{names[0]}"
+    return _Target(action=action, impact=impact, name=names[0], resource_id=arn, resource_type="Other",
+                   identifiers=names, details={"AlarmNames": shown,
+                                               "StateValue": _text(record.request("stateValue"))})
+
+
 _KEY_VERBS = {
     "PutKeyPolicy": ("rewrote the key policy of", "its Deny statements decide who can read the auditor's data and "
                      "who can sign findings as the auditor"),
@@ -388,4 +449,6 @@ _READERS = {
     "ssm.amazonaws.com": _ssm,
     "appconfig.amazonaws.com": _appconfig,
     "kms.amazonaws.com": _kms,
+    "config.amazonaws.com": _config,
+    "monitoring.amazonaws.com": _alarms,
 }
