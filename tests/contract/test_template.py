@@ -200,3 +200,29 @@ def test_resource_star_only_for_apis_without_resource_level_permissions(which):
     assert not offending, "Resource '*' for actions that support resource-level permissions:\n  " + "\n  ".join(
         offending
     )
+
+
+def test_only_the_stacks_rules_and_functions_can_put_messages_on_the_events_dead_letter_queue():
+    """Review of issue 16: `redrive --to-function` replays what this queue holds, so an explicit Deny keeps
+    everyone else out (same-account principals included); no other queue may make it (or the findings queue)
+    its dead-letter queue, as messages SQS moves skip the SendMessage Deny."""
+    resources = load_template()["Resources"]
+    statements = resources["DeadLetterQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    (deny,) = [s for s in statements if s.get("Sid") == "DenyOthersSending"]
+    assert (deny["Effect"], deny["Principal"], deny["Action"]) == ("Deny", "*", "sqs:SendMessage")
+    condition = deny["Condition"]
+    assert condition["ArnNotLike"]["aws:SourceArn"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/${AWS::StackName}-*"}
+    roles = condition["ArnNotEquals"]["aws:PrincipalArn"]["Fn::If"]
+    assert roles[0] == "ReconcileTrailEnabled"
+    senders = {item["Fn::GetAtt"][0] for item in roles[1]}
+    assert senders == {"CloudTrailEvaluatorRole", "ConfigRuleEvaluatorRole", "ReconcileTrailRole"}
+    assert {item["Fn::GetAtt"][0] for item in roles[2]} == senders - {"ReconcileTrailRole"}
+    # every function whose failures go to this queue is among the senders
+    failing_to_it = {resource["Properties"]["Role"]["Fn::GetAtt"][0] for resource in resources.values()
+                     if resource["Type"] == "AWS::Serverless::Function"
+                     and resource["Properties"].get("EventInvokeConfig", {}).get("DestinationConfig", {})
+                     .get("OnFailure", {}).get("Destination") == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}}
+    assert failing_to_it <= senders
+    for queue in ("DeadLetterQueue", "FindingsQueue"):
+        assert resources[queue]["Properties"]["RedriveAllowPolicy"] == {"redrivePermission": "denyAll"}

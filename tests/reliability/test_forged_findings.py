@@ -10,9 +10,8 @@ key under the auditor's key id, a genuine signature on a changed body), in the s
 
 The deployment is emulated as in the other reliability suites (moto: KMS with GenerateMac/VerifyMac, SQS with
 the dead-letter redrive, Security Hub, SNS, DynamoDB; tests/pipeline.py plays Lambda's SQS event source),
-with each message's attributes handed to the publisher as Lambda's event source does. Until the publisher
-handler calls the check itself (``VERIFIER`` in functions/findings_publisher/findings_publisher.py), the test
-puts the same few lines in front of it (:func:`publisher_checks_provenance`).
+with each message's attributes handed to the publisher as Lambda's event source does; the publisher handler
+checks each message itself (``VERIFIER`` in functions/findings_publisher/findings_publisher.py).
 
 Default size 60 genuine findings; ``pytest --full`` runs 500.
 """

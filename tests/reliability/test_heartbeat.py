@@ -150,6 +150,8 @@ def test_a_heartbeat_goes_through_the_pipeline_to_the_topic_and_pages_nobody(
                   "0 in Security Hub, 0 to the alert e-mail; then 1 finding -> 1 alert e-mail")
 
 
+# "evaluator-not-invoked" (the schedule disabled or deleted): nothing runs, so what it shows is the alarm's
+# definition, which is what turns that silence into a page (missing data breaching)
 @pytest.mark.parametrize("fault", ["evaluator-not-invoked", "findings-queue-refuses", "sns-refuses"])
 def test_a_missing_heartbeat_emits_no_metric_and_the_alarm_treats_silence_as_breaching(
         signed, evaluator, account, fault, capsys):
