@@ -106,6 +106,7 @@ def _heartbeat(event: dict, context) -> dict:
     """The heartbeat rule's scheduled event: queue a heartbeat (signed) for the publisher; no rule runs. A queue
     that refuses fails the invocation (Lambda retries it, then the dead-letter queue; HeartbeatMissingAlarm)."""
     heartbeat = Heartbeat.from_event(event)
+    _check_routing(context)
     queued = DELIVERY.heartbeat(heartbeat.to_json(), context)
     if queued:
         metrics.add_metric(name=HEARTBEATS_QUEUED_METRIC, unit=MetricUnit.Count, value=queued)
@@ -113,6 +114,26 @@ def _heartbeat(event: dict, context) -> dict:
                 extra={"heartbeat_event_id": heartbeat.event_id, "rule": heartbeat.rule_arn})
     return {"eventId": heartbeat.event_id, "heartbeat": bool(queued), "findings": [], "ruleErrors": [],
             "delivered": {"queue": queued} if queued else {}}
+
+
+def _check_routing(context) -> None:
+    """At each heartbeat, the stack's routing rules (a disabled rule cannot report itself): ``RoutingRulesOff`` is
+    their number disabled or missing (``RoutingRulesOffAlarm``); a check that cannot be made counts as one."""
+    if not SETTINGS.auditor_stack_name:
+        return
+    import boto3
+    from identity_auditor.delivery.heartbeat import ROUTING_RULES_OFF_METRIC, routing_rules_off
+    from identity_auditor.engine.registry import REGISTRY
+
+    region = context.invoked_function_arn.split(":")[3]
+    try:
+        off = routing_rules_off(boto3.client("events", region_name=region), SETTINGS.auditor_stack_name,
+                                REGISTRY.routes(), organization=bool(SETTINGS.organization_id))
+    except Exception as error:  # noqa: BLE001 - refused or unreachable: unknown is not fine
+        off = [f"the routing rules could not be listed: {type(error).__name__}: {error}"]
+    metrics.add_metric(name=ROUTING_RULES_OFF_METRIC, unit=MetricUnit.Count, value=len(off))
+    if off:
+        logger.error("routing rules off: events they route no longer reach the auditor", extra={"rules": off})
 
 
 def _sequences(record, result, ctx, cloudtrail_event, context):

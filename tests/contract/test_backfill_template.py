@@ -113,14 +113,15 @@ def test_the_function_publishes_with_exactly_the_live_evaluators_permissions():
     the policy sources: the same statements (the live evaluator's dead-letter queue excepted)."""
     live = statements(RESOURCES["CloudTrailEvaluatorRole"])
     backfill = statements(RESOURCES["BackfillEvaluatorRole"])
-    publishing = set(live) - {"SendFailuresToDeadLetterQueue"}
+    # the live evaluator's own: its dead-letter queue, and the routing rules it checks at each heartbeat
+    publishing = set(live) - {"SendFailuresToDeadLetterQueue", "CheckTheRoutingRulesAtEachHeartbeat"}
     assert publishing == {"QueueFindingsForThePublisher", "UseAuditorKey", "RecordPublishedEvents", "ReadOrganisationPolicyParameter",
                           "ReadOrganisationPolicyFromAppConfig"}
     for sid in publishing:
         assert backfill[sid] == live[sid], sid
         assert conditional_statement(RESOURCES["BackfillEvaluatorRole"], sid) == conditional_statement(
             RESOURCES["CloudTrailEvaluatorRole"], sid), sid
-    assert "SendFailuresToDeadLetterQueue" not in backfill
+    assert "SendFailuresToDeadLetterQueue" not in backfill and "CheckTheRoutingRulesAtEachHeartbeat" not in backfill
 
 
 def test_the_state_machine_role_may_run_its_own_child_executions_and_nothing_else():

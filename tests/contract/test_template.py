@@ -178,6 +178,7 @@ RESOURCE_STAR_ALLOWED = {
     "iam:ListSAMLProviders": "no resource-level permissions",
     "access-analyzer:ListAnalyzers": "no resource-level permissions",
     "sso:ListInstances": "no resource-level permissions (the instances a permission set or assignment belongs to)",
+    "events:ListRules": "no resource-level permissions (the routing rules checked at each heartbeat)",
 }
 
 

@@ -229,3 +229,33 @@ def test_the_heartbeat_rules_arn_cannot_make_the_evaluator_skip_a_real_event(sig
     assert Counter(HEARTBEAT_ATTRIBUTE in alert["MessageAttributes"] for alert in account.alerts()) == {True: 1}
     record_ledger("1 real event with the heartbeat rule's ARN -> evaluated, 1 in Security Hub, 1 alert; "
                   "then 1 heartbeat -> 1 heartbeat")
+
+
+def test_a_disabled_routing_rule_is_counted_at_the_next_heartbeat(signed, evaluator, account, capsys, monkeypatch):
+    """Review of issue 16: a disabled EventBridge rule cannot report itself (disabling the rule that routes
+    EventBridge's own events first silences the finding about it). The heartbeat lists the stack's routing rules:
+    ``RoutingRulesOff`` counts the disabled and the missing ones (RoutingRulesOffAlarm)."""
+    from dataclasses import replace as replaced
+
+    from identity_auditor.engine.registry import REGISTRY
+
+    monkeypatch.setattr(evaluator, "SETTINGS", replaced(evaluator.SETTINGS, auditor_stack_name="identity-auditor"))
+    events = boto3.client("events", region_name="us-east-1")
+    regional = sorted(route.name for route in REGISTRY.routes() if route.scope == "regional")
+    for name in regional:
+        events.put_rule(Name=f"identity-auditor-{name}", EventPattern='{"source": [{"prefix": "aws."}]}')
+    evaluator.handler(scheduled_event(), FakeLambdaContext())
+    assert metric(capsys.readouterr().out, "RoutingRulesOff") == 0
+
+    events.disable_rule(Name=f"identity-auditor-{regional[0]}")
+    events.delete_rule(Name=f"identity-auditor-{regional[1]}")
+    logged = []
+    monkeypatch.setattr(evaluator.logger, "error", lambda message, **kwargs: logged.append(kwargs["extra"]["rules"]))
+    evaluator.handler(scheduled_event(), FakeLambdaContext())
+    out = capsys.readouterr().out
+    assert metric(out, "RoutingRulesOff") == 2
+    out = "\n".join(logged[0])
+    assert f"identity-auditor-{regional[0]} (default: DISABLED)" in out
+    assert f"identity-auditor-{regional[1]} (default: missing)" in out
+    record_ledger("one routing rule disabled and one deleted -> RoutingRulesOff 2 at the next heartbeat "
+                  "(RoutingRulesOffAlarm)")

@@ -36,6 +36,38 @@ SCHEDULED_SOURCE = "aws.events"
 SCHEDULED_DETAIL_TYPE = "Scheduled Event"
 
 
+ROUTING_RULES_OFF_METRIC = "RoutingRulesOff"  # the stack's routing rules disabled or missing, at each heartbeat
+ORGANIZATION_BUS_SUFFIX = "-organization"  # template.yaml: OrganizationEventBus is "${AWS::StackName}-organization"
+
+
+def routing_rules_off(events, stack_name: str, routes, *, organization: bool = False) -> list[str]:
+    """The stack's EventBridge routing rules that do not deliver: ``DISABLED``, or missing among those every region
+    has (``regional`` routes on the default bus; every route on the organisation's bus). Checked at each heartbeat,
+    because a disabled rule cannot report itself: the rule that routes EventBridge's own events may be the first
+    an intruder disables. ``events``: an EventBridge client of the function's region; ``routes``: the registry's."""
+    def listed(bus: str) -> dict[str, str]:
+        found, token = {}, None
+        while True:
+            page = events.list_rules(NamePrefix=f"{stack_name}-", EventBusName=bus, **({"NextToken": token} if token
+                                                                                       else {}))
+            found.update({rule["Name"]: rule.get("State", "") for rule in page.get("Rules", [])})
+            token = page.get("NextToken")
+            if not token:
+                return found
+
+    problems = []
+    buses = [("default", {route.name for route in routes if route.scope == "regional"})]
+    if organization:
+        buses.append((f"{stack_name}{ORGANIZATION_BUS_SUFFIX}", {route.name for route in routes}))
+    for bus, expected in buses:
+        rules = listed(bus)
+        problems += [f"{name} ({bus}: {state})" for name, state in sorted(rules.items())
+                     if state.upper() == "DISABLED"]
+        problems += [f"{stack_name}-{name} ({bus}: missing)" for name in sorted(expected)
+                     if f"{stack_name}-{name}" not in rules]
+    return problems
+
+
 class HeartbeatError(ValueError):
     """A findings-queue message that says it is a heartbeat but is not one this publisher reads."""
 
