@@ -24,6 +24,8 @@ Decisions (spec/rules.md §B, IAM posture):
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from fnmatch import fnmatchcase
 
 from identity_auditor.model.contract import (
@@ -36,8 +38,11 @@ from identity_auditor.model.contract import (
     StateTrigger,
     Violation,
 )
-from identity_auditor.model.snapshots import Analyzer, IamPosture
 from identity_auditor.model.text import clip
+
+
+if TYPE_CHECKING:  # annotations only: the snapshots are built by the collectors, on the Config path
+    from identity_auditor.model.snapshots import Analyzer, IamPosture
 
 META = RuleMeta(
     id="access_analyzer_not_enabled",

@@ -13,6 +13,8 @@ Decisions (spec/rules.md §B):
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from datetime import datetime, timedelta
 
 from identity_auditor.model.contract import (
@@ -24,8 +26,11 @@ from identity_auditor.model.contract import (
     StateTrigger,
     Violation,
 )
-from identity_auditor.model.snapshots import CredentialReportRow
 from identity_auditor.model.text import as_utc, clip
+
+
+if TYPE_CHECKING:  # annotations only: the snapshots are built by the collectors, on the Config path
+    from identity_auditor.model.snapshots import CredentialReportRow
 
 META = RuleMeta(
     id="iam_access_key_not_rotated",

@@ -25,6 +25,8 @@ Decisions (spec/rules.md §B, IAM posture):
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from identity_auditor.model.cloudtrail import is_reserved_sso_role
 from identity_auditor.model.contract import (
     Compliance,
@@ -36,9 +38,12 @@ from identity_auditor.model.contract import (
     StateTrigger,
     Violation,
 )
-from identity_auditor.model.snapshots import IamPosture, IamPrincipal, InlinePolicy, ManagedPolicy
 from identity_auditor.model.text import clip
 from identity_auditor.rules._lib.permissions import full_admin
+
+
+if TYPE_CHECKING:  # annotations only: the snapshots are built by the collectors, on the Config path
+    from identity_auditor.model.snapshots import IamPosture, IamPrincipal, InlinePolicy, ManagedPolicy
 
 META = RuleMeta(
     id="iam_policy_full_admin",

@@ -38,6 +38,8 @@ other role: no exclusion, their AWS-written policies simply pass.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from identity_auditor.model.cloudtrail import CloudTrailRecord
 from identity_auditor.model.contract import (
     Compliance,
@@ -49,9 +51,12 @@ from identity_auditor.model.contract import (
     Trigger,
     Violation,
 )
-from identity_auditor.model.snapshots import RoleSnapshot
 from identity_auditor.model.text import clip
 from identity_auditor.rules._lib.trust import TrustProblem, analyze_trust_policy
+
+
+if TYPE_CHECKING:  # annotations only: the snapshots are built by the collectors, on the Config path
+    from identity_auditor.model.snapshots import RoleSnapshot
 
 _DOCUMENT = {"CreateRole": "assumeRolePolicyDocument", "UpdateAssumeRolePolicy": "policyDocument"}
 _ACTION = {"CreateRole": "created role", "UpdateAssumeRolePolicy": "changed the trust policy of role"}

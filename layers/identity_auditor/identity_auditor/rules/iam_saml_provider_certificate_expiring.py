@@ -26,6 +26,8 @@ Decisions (spec/rules.md §B, IAM posture):
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from datetime import datetime, timedelta, timezone
 
 from identity_auditor.model.contract import (
@@ -38,8 +40,11 @@ from identity_auditor.model.contract import (
     StateTrigger,
     Violation,
 )
-from identity_auditor.model.snapshots import IamPosture, SamlProvider, SigningCertificate
 from identity_auditor.model.text import as_utc, clip, iso_utc
+
+
+if TYPE_CHECKING:  # annotations only: the snapshots are built by the collectors, on the Config path
+    from identity_auditor.model.snapshots import IamPosture, SamlProvider, SigningCertificate
 
 META = RuleMeta(
     id="iam_saml_provider_certificate_expiring",

@@ -13,6 +13,8 @@ Decisions (spec/rules.md §B, IAM posture):
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from identity_auditor.model.contract import (
     Compliance,
     Context,
@@ -22,8 +24,11 @@ from identity_auditor.model.contract import (
     StateTrigger,
     Violation,
 )
-from identity_auditor.model.snapshots import IamPosture
 from identity_auditor.model.text import clip
+
+
+if TYPE_CHECKING:  # annotations only: the snapshots are built by the collectors, on the Config path
+    from identity_auditor.model.snapshots import IamPosture
 
 META = RuleMeta(
     id="iam_support_role_missing",

@@ -14,6 +14,8 @@ Decisions (spec/rules.md §B):
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from identity_auditor.model.contract import (
     Compliance,
     Context,
@@ -23,8 +25,11 @@ from identity_auditor.model.contract import (
     StateTrigger,
     Violation,
 )
-from identity_auditor.model.snapshots import CredentialReportRow
 from identity_auditor.model.text import clip
+
+
+if TYPE_CHECKING:  # annotations only: the snapshots are built by the collectors, on the Config path
+    from identity_auditor.model.snapshots import CredentialReportRow
 
 META = RuleMeta(
     id="iam_user_in_federated_account",

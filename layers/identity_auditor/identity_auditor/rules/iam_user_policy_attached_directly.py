@@ -16,6 +16,8 @@ Decisions (spec/rules.md §B, IAM posture):
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from identity_auditor.model.contract import (
     Compliance,
     Context,
@@ -26,8 +28,11 @@ from identity_auditor.model.contract import (
     StateTrigger,
     Violation,
 )
-from identity_auditor.model.snapshots import IamPosture, IamPrincipal
 from identity_auditor.model.text import clip
+
+
+if TYPE_CHECKING:  # annotations only: the snapshots are built by the collectors, on the Config path
+    from identity_auditor.model.snapshots import IamPosture, IamPrincipal
 
 META = RuleMeta(
     id="iam_user_policy_attached_directly",

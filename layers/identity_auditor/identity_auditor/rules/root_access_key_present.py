@@ -15,6 +15,8 @@ Decisions (spec/rules.md §B):
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from identity_auditor.model.contract import (
     Compliance,
     Context,
@@ -24,7 +26,10 @@ from identity_auditor.model.contract import (
     StateTrigger,
     Violation,
 )
-from identity_auditor.model.snapshots import AccountSnapshot
+
+
+if TYPE_CHECKING:  # annotations only: the snapshots are built by the collectors, on the Config path
+    from identity_auditor.model.snapshots import AccountSnapshot
 
 SUMMARY_KEY = "AccountAccessKeysPresent"
 

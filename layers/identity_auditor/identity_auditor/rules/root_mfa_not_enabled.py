@@ -13,6 +13,8 @@ Decisions (spec/rules.md §B):
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from identity_auditor.model.contract import (
     Compliance,
     Context,
@@ -22,8 +24,11 @@ from identity_auditor.model.contract import (
     StateTrigger,
     Violation,
 )
-from identity_auditor.model.snapshots import AccountSnapshot
 from identity_auditor.rules._lib.root import CENTRALLY_MANAGED, root_mfa
+
+
+if TYPE_CHECKING:  # annotations only: the snapshots are built by the collectors, on the Config path
+    from identity_auditor.model.snapshots import AccountSnapshot
 
 META = RuleMeta(
     id="root_mfa_not_enabled",

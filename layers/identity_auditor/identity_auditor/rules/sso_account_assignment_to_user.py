@@ -22,6 +22,8 @@ Decisions (spec/rules.md §B, Identity Center posture):
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from identity_auditor.model.contract import (
     Compliance,
     Context,
@@ -33,10 +35,12 @@ from identity_auditor.model.contract import (
     Violation,
 )
 from identity_auditor.model.policy import matches_any
-from identity_auditor.model.snapshots import AccountAssignment, IdentityCenterSnapshot, PermissionSet
 from identity_auditor.model.text import clip
 from identity_auditor.rules._lib import identity_center
 from identity_auditor.rules._lib.identity_center import state_result
+
+if TYPE_CHECKING:  # annotations only: the snapshots are built by the collectors, on the Config path
+    from identity_auditor.model.snapshots import AccountAssignment, IdentityCenterSnapshot
 
 META = RuleMeta(
     id="sso_account_assignment_to_user",
@@ -100,7 +104,11 @@ def _judge(snapshot: IdentityCenterSnapshot, assignment: AccountAssignment, ctx:
         return state_result(Compliance.COMPLIANT, f"User {principal} is a break-glass user (break_glass_users): its "
                                                   f"direct assignment of {set_name} in {assignment.account_id} is "
                                                   "expected.", resource=resource)
-    known = permission_set or PermissionSet(assignment.permission_set_arn, "", None)  # only its ARN and id
+    if permission_set is None:  # only its ARN and id are known
+        from identity_auditor.model.snapshots import PermissionSet
+
+        permission_set = PermissionSet(assignment.permission_set_arn, "", None)
+    known = permission_set
     reason = identity_center.privileged(known, ctx.policy, snapshot.customer_policies)
     details = {
         "InstanceArn": snapshot.instance_arn or "",

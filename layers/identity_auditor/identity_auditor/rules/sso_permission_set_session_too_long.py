@@ -20,6 +20,8 @@ Decisions (spec/rules.md §B, Identity Center posture):
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from identity_auditor.model.contract import (
     Compliance,
     Context,
@@ -30,10 +32,13 @@ from identity_auditor.model.contract import (
     StateTrigger,
     Violation,
 )
-from identity_auditor.model.snapshots import IdentityCenterSnapshot, PermissionSet
 from identity_auditor.model.text import clip
 from identity_auditor.rules._lib import identity_center
 from identity_auditor.rules._lib.identity_center import state_result
+
+
+if TYPE_CHECKING:  # annotations only: the snapshots are built by the collectors, on the Config path
+    from identity_auditor.model.snapshots import IdentityCenterSnapshot, PermissionSet
 
 META = RuleMeta(
     id="sso_permission_set_session_too_long",

@@ -51,6 +51,8 @@ Decisions (spec/rules.md §B, Identity Center posture):
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import re
 
 from identity_auditor.model.contract import (
@@ -63,11 +65,14 @@ from identity_auditor.model.contract import (
     StateTrigger,
     Violation,
 )
-from identity_auditor.model.snapshots import IdentityCenterSnapshot, PermissionSet, ReservedRole
 from identity_auditor.model.text import clip
 from identity_auditor.rules._lib import identity_center
 from identity_auditor.rules._lib.identity_center import state_result
 from identity_auditor.rules._lib.trust import parse_policy
+
+
+if TYPE_CHECKING:  # annotations only: the snapshots are built by the collectors, on the Config path
+    from identity_auditor.model.snapshots import IdentityCenterSnapshot, PermissionSet, ReservedRole
 
 PREFIX = "AWSReservedSSO_"
 INLINE_NAME = "AwsSSOInlinePolicy"  # the name Identity Center gives a permission set's inline policy on its roles

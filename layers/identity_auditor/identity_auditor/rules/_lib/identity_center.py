@@ -35,14 +35,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from identity_auditor.model.cloudtrail import IDENTITY_CENTER_USER_TYPES, CloudTrailRecord, named
 from identity_auditor.model.contract import Compliance, Resource, StateResult, Violation
 from identity_auditor.model.policy import OrgPolicy, matches_any
-from identity_auditor.model.snapshots import IdentityCenterSnapshot, PermissionSet
 from identity_auditor.model.text import clip
 from identity_auditor.rules._lib.permissions import admin_grant
+
+
+if TYPE_CHECKING:  # annotations only: the snapshots are built by the collectors, on the Config path
+    from identity_auditor.model.snapshots import IdentityCenterSnapshot, PermissionSet
 
 
 def is_portal_user(record: CloudTrailRecord) -> bool:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from identity_auditor.model.snapshots import AccountSnapshot
+from typing import TYPE_CHECKING
+
+
+if TYPE_CHECKING:  # annotations only: the snapshots are built by the collectors, on the Config path
+    from identity_auditor.model.snapshots import AccountSnapshot
+
 
 SUMMARY_KEY = "AccountMFAEnabled"
 CENTRALLY_MANAGED = ("Root credentials are centrally managed by AWS Organizations: no root password and no "
