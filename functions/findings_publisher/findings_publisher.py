@@ -69,6 +69,17 @@ def _publisher_for(context) -> Publisher:
     return _publisher
 
 
+def _count_alert_subscriptions(publisher: Publisher) -> None:
+    """At each heartbeat, the confirmed e-mail subscriptions of the findings topic (``AlertSubscriptions``): an
+    unsubscribe link leaves no CloudTrail record; AlertSubscriptionMissingAlarm fires when the count drops to 0."""
+    try:
+        count = publisher.confirmed_email_subscriptions()
+    except Exception:  # noqa: BLE001 - a count that cannot be made is reported as none: the alarm says so
+        logger.exception("the alert subscriptions could not be counted")
+        count = 0
+    metrics.add_metric(name="AlertSubscriptions", unit=MetricUnit.Count, value=count)
+
+
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict, context) -> dict:
@@ -128,6 +139,7 @@ def handler(event: dict, context) -> dict:
         metrics.add_metric(name="Alerts", unit=MetricUnit.Count, value=len(sent))
         if beats:  # only what SNS accepted: HeartbeatMissingAlarm treats no data as a missing heartbeat
             metrics.add_metric(name=HEARTBEATS_DELIVERED_METRIC, unit=MetricUnit.Count, value=len(beats))
+            _count_alert_subscriptions(publisher)
         if before_import:
             metrics.add_metric(name="AlertsBeforeImport", unit=MetricUnit.Count, value=len(before_import))
             logger.warning("alerts sent before their findings were imported",

@@ -119,7 +119,9 @@ def test_missing_data_is_breaching_where_silence_is_the_failure_and_only_there()
                 "FindingsDeadLetterQueueNotEmptyAlarm": "ignore"}
     for name, alarm in alarms.items():
         assert alarm.get("TreatMissingData") == expected.get(name, "notBreaching"), name
-        if name not in expected:  # a count of failures: no data means none happened
+        if name == "AlertSubscriptionMissingAlarm":  # counted at each heartbeat: no heartbeat is another alarm's
+            assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("LessThanThreshold", 1)
+        elif name not in expected:  # a count of failures: no data means none happened
             assert alarm["ComparisonOperator"] == "GreaterThanThreshold", name
 
 

@@ -259,3 +259,21 @@ def test_a_disabled_routing_rule_is_counted_at_the_next_heartbeat(signed, evalua
     assert f"identity-auditor-{regional[1]} (default: missing)" in out
     record_ledger("one routing rule disabled and one deleted -> RoutingRulesOff 2 at the next heartbeat "
                   "(RoutingRulesOffAlarm)")
+
+
+def test_the_alert_subscriptions_are_counted_at_each_heartbeat(signed, evaluator, account, capsys):
+    """Review of issue 16: an address unsubscribed with its e-mail's link leaves no CloudTrail record. The publisher
+    counts the findings topic's confirmed e-mail subscriptions at each heartbeat (AlertSubscriptionMissingAlarm)."""
+    sns = boto3.client("sns", region_name="us-east-1")
+    topic = signed.publisher.SETTINGS.findings_topic_arn
+    subscription = sns.subscribe(TopicArn=topic, Protocol="email", Endpoint="security@example.com",
+                                 ReturnSubscriptionArn=True)["SubscriptionArn"]
+    evaluator.handler(scheduled_event(), FakeLambdaContext())
+    signed.drain()
+    assert metric(capsys.readouterr().out, "AlertSubscriptions") == 1
+    sns.unsubscribe(SubscriptionArn=subscription)
+    evaluator.handler(scheduled_event(), FakeLambdaContext())
+    signed.drain()
+    assert metric(capsys.readouterr().out, "AlertSubscriptions") == 0
+    record_ledger("alert e-mail unsubscribed -> AlertSubscriptions 1 -> 0 at the next heartbeat "
+                  "(AlertSubscriptionMissingAlarm)")

@@ -246,6 +246,25 @@ class Publisher:
             return None
         return self._publish(heartbeat.alert())
 
+    def confirmed_email_subscriptions(self) -> int:
+        """How many e-mail subscriptions of the findings topic are confirmed (``ListSubscriptionsByTopic``; a pending
+        one has no subscription ARN yet), counted at each heartbeat: an address unsubscribed with its e-mail's link
+        leaves no CloudTrail record, so this count is how its disappearance is noticed (AlertSubscriptionMissingAlarm)."""
+        if not self.topic_arn or self._sns_factory is None:
+            return 0
+        if self._sns is None:
+            self._sns = self._sns_factory()
+        confirmed, token = 0, None
+        while True:
+            page = self._sns.list_subscriptions_by_topic(TopicArn=self.topic_arn, **({"NextToken": token} if token
+                                                                                     else {}))
+            confirmed += sum(1 for item in page.get("Subscriptions", [])
+                             if item.get("Protocol") in ("email", "email-json")
+                             and str(item.get("SubscriptionArn", "")).startswith("arn:"))
+            token = page.get("NextToken")
+            if not token:
+                return confirmed
+
     def _publish(self, alert: dict) -> str:
         if self._sns is None:
             self._sns = self._sns_factory()
