@@ -219,6 +219,8 @@ def test_member_role_trusts_only_the_auditors_roles_in_the_central_account():
               for parameter in MAIN_RESOURCES["ForwarderStackSet"]["Properties"]["Parameters"]}
     assert passed["AuditorRoleArns"] == {"Fn::Join": [",", [{"Fn::GetAtt": ["ConfigRuleEvaluatorRole", "Arn"]},
                                                             {"Fn::GetAtt": ["FindingsPublisherRole", "Arn"]}]]}
+    # the same value is an output, for the forwarder deployed by hand in the management account
+    assert MAIN["Outputs"]["AuditorRoleArns"]["Value"] == passed["AuditorRoleArns"]
     assert role["MaxSessionDuration"] == 3600
 
 
