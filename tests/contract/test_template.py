@@ -227,3 +227,32 @@ def test_only_the_stacks_rules_and_functions_can_put_messages_on_the_events_dead
     assert failing_to_it <= senders
     for queue in ("DeadLetterQueue", "FindingsQueue"):
         assert resources[queue]["Properties"]["RedriveAllowPolicy"] == {"redrivePermission": "denyAll"}
+
+
+def test_only_the_auditors_functions_can_write_the_de_duplication_table():
+    """Review of issue 16: whether a violation pages is decided by what the table holds. Its resource policy denies
+    writes to every principal outside the stack's role path, and every role the template lets write it is there."""
+    resources = load_template()["Resources"]
+    table = resources["IdempotencyTable"]["Properties"]
+    (deny,) = table["ResourcePolicy"]["PolicyDocument"]["Statement"]
+    assert (deny["Effect"], deny["Principal"], deny["Resource"]) == ("Deny", "*", "*")
+    assert {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"} <= set(
+        deny["Action"])
+    path = "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/identity-auditor/${AWS::StackName}/*"
+    assert deny["Condition"] == {"ArnNotLike": {"aws:PrincipalArn": {"Fn::Sub": path}}}
+    writes = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
+    writers = set()
+    for name, resource in resources.items():
+        if resource["Type"] != "AWS::IAM::Role":
+            continue
+        for policy in resource["Properties"].get("Policies", []):
+            for statement in policy["PolicyDocument"]["Statement"]:
+                statement = statement["Fn::If"][1] if "Fn::If" in statement else statement
+                actions = statement.get("Action", [])
+                actions = [actions] if isinstance(actions, str) else actions
+                if set(actions) & writes and "IdempotencyTable" in str(statement.get("Resource")):
+                    writers.add(name)
+    assert {"CloudTrailEvaluatorRole", "ConfigRuleEvaluatorRole", "FindingsPublisherRole",
+            "BackfillEvaluatorRole"} <= writers
+    for name in writers:
+        assert resources[name]["Properties"]["Path"] == {"Fn::Sub": "/identity-auditor/${AWS::StackName}/"}, name
