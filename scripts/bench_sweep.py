@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
@@ -54,8 +55,10 @@ def _world(users: int) -> None:
             iam.create_access_key(UserName=name)
 
 
-def _measure(users: int) -> dict:
-    from identity_auditor.cli.main import main
+@contextlib.contextmanager
+def _emulated_account():
+    """A moto server on 127.0.0.1, the environment pointing at it, emptied first (the emulator keeps its state in
+    this process: every size starts from an empty account)."""
     from moto.server import ThreadedMotoServer
 
     port = _free_port()
@@ -63,8 +66,16 @@ def _measure(users: int) -> dict:
     server.start()
     try:
         _offline_environment(f"http://127.0.0.1:{port}")
-        # the emulator keeps its state in this process: start every size from an empty account
         urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/moto-api/reset", method="POST"))
+        yield
+    finally:
+        server.stop()
+
+
+def _measure(users: int) -> dict:
+    from identity_auditor.cli.main import main
+
+    with _emulated_account():
         started = time.perf_counter()
         _world(users)
         built = time.perf_counter() - started
@@ -77,8 +88,6 @@ def _measure(users: int) -> dict:
         calls = int(summary.split("(")[-1].split(" API calls")[0])
         return {"users": users, "exit": code, "findings": len(findings), "api_calls": calls,
                 "seconds": elapsed, "world_seconds": built}
-    finally:
-        server.stop()
 
 
 IDENTITY_CENTER_RULES = ("sso_account_assignment_to_user", "sso_permission_set_session_too_long",
@@ -102,15 +111,9 @@ def _measure_identity_center(permission_sets: int, accounts: int, users: int) ->
     from identity_auditor.config_rule.sweep import Sources, audit_account
     from identity_auditor.model.contract import Context
     from identity_auditor.model.policy import OrgPolicy
-    from moto.server import ThreadedMotoServer
     from posture_world import build_sized_world, emulator_gaps
 
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        _offline_environment(f"http://127.0.0.1:{port}")
-        urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/moto-api/reset", method="POST"))
+    with _emulated_account():
         with emulator_gaps():
             session = boto3.session.Session()
             build_sized_world(session, "123456789012", "us-east-1", permission_sets=permission_sets,
@@ -129,8 +132,6 @@ def _measure_identity_center(permission_sets: int, accounts: int, users: int) ->
         return {"calls": calls, "formula": identity_center_formula(permission_sets, accounts, users),
                 "seconds": elapsed, "findings": sum(1 for e in evaluations if e.finding is not None
                                                     and e.finding.compliance_status == "FAILED")}
-    finally:
-        server.stop()
 
 
 def main(sizes: list[int]) -> int:

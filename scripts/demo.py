@@ -299,18 +299,8 @@ def _config_demo(publish, inbox: str) -> int:
     template = json.loads((ROOT / "events" / "config" / "root_mfa_not_enabled_periodic__constructed.json").read_text())
     print("\n=== AWS Config: the ConfigRuleEvaluator handler on a small IAM world "
           "(alice: password, no MFA, old unused key; bob: password and MFA; ci-deploy: two keys, one old) ===")
-    for rule_id in CONFIG_RULES:
-        invocation = {**template, "ruleParameters": json.dumps({"ruleId": rule_id}),
-                      "configRuleName": f"identity-auditor-{rule_id.replace('_', '-')}"}
-        captured.clear()
-        result = config_app.handler(invocation, _Context())
-        publish()
-        print(f"\n{rule_id}: {result['compliance']}, {result['apiCalls']} API calls, "
-              f"{len(_drain(inbox))} new alert(s)")
-        for evaluation in captured:
-            print(f"  {evaluation['ComplianceType']:<15} {evaluation['ComplianceResourceType']:<15} "
-                  f"{evaluation['ComplianceResourceId']:<22} {evaluation.get('Annotation', '')}")
-    return len(captured) + _posture_demo(config_app, template, captured, publish, inbox)
+    shown = sum(_invoke(config_app, template, rule_id, captured, publish, inbox) for rule_id in CONFIG_RULES)
+    return shown + _posture_demo(config_app, template, captured, publish, inbox)
 
 
 def _posture_demo(config_app, template: dict, captured: list, publish, inbox: str) -> int:

@@ -122,4 +122,11 @@ class ApiCalls:
                 return
 
 
-__all__ = ["IAM_PAGE_SIZE", "ApiCalls", "CollectorError", "describe", "error_code"]
+def why_unread(error: BaseException, operation: str | None = None) -> str:
+    """Why a part could not be read: ``<Operation>: <Code>: <message>`` for an AWS error (``operation`` names the
+    call when the error does not), else the exception's type and text (e.g. a role that could not be assumed)."""
+    name = getattr(error, "operation_name", None) or operation
+    return f"{name}: {describe(error)}" if name else describe(error)
+
+
+__all__ = ["IAM_PAGE_SIZE", "ApiCalls", "CollectorError", "describe", "error_code", "why_unread"]

@@ -52,7 +52,7 @@ from xml.etree import ElementTree
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from identity_auditor.collectors import ApiCalls, CollectorError, describe, error_code
+from identity_auditor.collectors import ApiCalls, CollectorError, error_code, why_unread
 from identity_auditor.model.snapshots import (
     Analyzer,
     IamPosture,
@@ -167,18 +167,22 @@ def _operation_name(client: Any, method: str, error: BaseException) -> str:
     return mapping.get(method, method)
 
 
+def _unavailable(client: Any, method: str, error: BaseException) -> _PartUnavailable:
+    return _PartUnavailable(why_unread(error, _operation_name(client, method, error)), error)
+
+
 def _call(calls: ApiCalls, client: Any, method: str, **params: Any) -> dict:
     try:
         return calls.call(client, method, **params)
     except _ERRORS as error:
-        raise _PartUnavailable(f"{_operation_name(client, method, error)}: {describe(error)}", error) from error
+        raise _unavailable(client, method, error) from error
 
 
 def _iam_pages(calls: ApiCalls, client: Any, method: str, **params: Any) -> Iterator[dict]:
     try:
         yield from calls.iam_pages(client, method, **params)
     except _ERRORS as error:
-        raise _PartUnavailable(f"{_operation_name(client, method, error)}: {describe(error)}", error) from error
+        raise _unavailable(client, method, error) from error
 
 
 # -- authorization details --------------------------------------------------------------------------------
@@ -381,8 +385,7 @@ def _analyzers(client: Any, region: str, calls: ApiCalls) -> tuple[Analyzer, ...
                      for page in calls.token_pages(client, "list_analyzers", token="nextToken")
                      for item in page.get("analyzers", []))
     except _ERRORS as error:
-        raise _PartUnavailable(f"{_operation_name(client, 'list_analyzers', error)}: {describe(error)}",
-                               error) from error
+        raise _unavailable(client, "list_analyzers", error) from error
 
 
 def _utc(value: Any) -> datetime | None:

@@ -62,7 +62,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from identity_auditor.collectors import ApiCalls, CollectorError, describe, error_code
+from identity_auditor.collectors import ApiCalls, CollectorError, error_code, why_unread
 from identity_auditor.model.cloudtrail import is_reserved_sso_role
 from identity_auditor.model.snapshots import (
     AccountAssignment,
@@ -112,7 +112,7 @@ def collect_identity_center(
     try:
         instances = _items(calls, sso_admin, "list_instances", "Instances")
     except (ClientError, BotoCoreError, CollectorError) as error:
-        unavailable["instance"] = reason(error)
+        unavailable["instance"] = why_unread(error)
         return snapshot(instance_arn=None)
     instance = choose_instance(instances, account_id)
     if instance is None:
@@ -135,10 +135,10 @@ def collect_identity_center(
                                     _items(calls, sso_admin, "list_permission_sets", "PermissionSets",
                                            InstanceArn=instance_arn))
         except (ClientError, BotoCoreError, CollectorError) as error:  # network, time budget: that part
-            unavailable["permission_sets"] = reason(error)
+            unavailable["permission_sets"] = why_unread(error)
             for part in ("assignments", "reserved_roles"):
                 if part in wanted:
-                    unavailable[part] = f"not read: the permission sets could not be read ({reason(error)})"
+                    unavailable[part] = f"not read: the permission sets could not be read ({why_unread(error)})"
             wanted -= {"assignments", "reserved_roles"}
 
     assignments: tuple[AccountAssignment, ...] = ()
@@ -146,7 +146,7 @@ def collect_identity_center(
         try:
             assignments = tuple(read_assignments(calls, sso_admin, instance_arn, permission_sets))
         except (ClientError, BotoCoreError, CollectorError) as error:  # network, time budget: that part
-            unavailable["assignments"] = reason(error)
+            unavailable["assignments"] = why_unread(error)
 
     principals: dict[str, tuple[DirectoryPrincipal, ...]] = {"users": (), "groups": ()}
     for part, operation, key, convert in (("users", "list_users", "Users", user),
@@ -160,7 +160,7 @@ def collect_identity_center(
             principals[part] = tuple(convert(item) for item in
                                      _items(calls, identitystore, operation, key, IdentityStoreId=store_id))
         except (ClientError, BotoCoreError, CollectorError) as error:  # network, time budget: that part
-            unavailable[part] = reason(error)
+            unavailable[part] = why_unread(error)
 
     reserved: dict[str, tuple[ReservedRole, ...]] = {}
     documents: dict[str, Any] = {}
@@ -171,13 +171,13 @@ def collect_identity_center(
             try:
                 iam = member_iam(account)
             except Exception as error:  # noqa: BLE001 (the caller's way in, whatever it raises: that account only)
-                unavailable[f"reserved_roles:{account}"] = reason(error)
+                unavailable[f"reserved_roles:{account}"] = why_unread(error)
                 continue
             try:
                 referenced = {reference.arn_in(partition, account) for reference in references}
                 reserved[account] = read_reserved_roles(calls, iam, account, referenced, documents)
             except (ClientError, BotoCoreError, CollectorError) as error:
-                unavailable[f"reserved_roles:{account}"] = reason(error)
+                unavailable[f"reserved_roles:{account}"] = why_unread(error)
 
     return snapshot(
         instance_arn=instance_arn,
@@ -350,14 +350,6 @@ def reserved_role_from_item(item: dict) -> ReservedRole | None:
     )
 
 
-def reason(error: BaseException) -> str:
-    """Why a part could not be read: ``<Operation>: <Code>: <message>`` for an AWS error, else the
-    exception's type and text (e.g. a ``MemberAccessError`` naming the role it could not assume)."""
-    if isinstance(error, ClientError):
-        return f"{error.operation_name}: {describe(error)}"
-    return describe(error)
-
-
 def _items(calls: ApiCalls, client: Any, operation: str, key: str, **params: Any) -> list:
     """Every item under ``key`` of a ``NextToken``-paged operation, :data:`PAGE_SIZE` a page."""
     return [item for page in calls.token_pages(client, operation, page_size=PAGE_SIZE, **params)
@@ -365,4 +357,4 @@ def _items(calls: ApiCalls, client: Any, operation: str, key: str, **params: Any
 
 
 __all__ = ["PARTS", "choose_instance", "collect_identity_center", "is_reserved_role", "read_assignments",
-           "read_permission_set", "read_reserved_roles", "reason"]
+           "read_permission_set", "read_reserved_roles", "reserved_role_from_item"]

@@ -191,11 +191,8 @@ class ConfigAdapter:
         or imitate the organisation rule's copy, and anyone may name a rule of their own after the stack's, so
         their thresholds come from the organisation policy alone."""
         rule = select_rule(invocation, self.registry)
-        own_rule = True
-        if stack_name:
-            check_rule_name(invocation, rule, stack_name)
-            # only the stack's own account rule, by its exact name (unique in the account), may set thresholds
-            own_rule = invocation.config_rule_name == f"{stack_name}-{config_rule_suffix(rule.meta.id)}"
+        # only the stack's own account rule, by its exact name (unique in the account), may set thresholds
+        own_rule = check_rule_name(invocation, rule, stack_name) if stack_name else True
         parameters = invocation.rule_parameters
         ignored = ""
         member = invocation.account_id and invocation.account_id != home.account
@@ -405,11 +402,12 @@ class ConfigAdapter:
         return held[1]
 
 
-def check_rule_name(invocation: Invocation, rule: Rule, stack_name: str) -> None:
+def check_rule_name(invocation: Invocation, rule: Rule, stack_name: str) -> bool:
     """Only the stack's own Config rules may invoke the function: the rule's name holds ``<stack>-<rule>``
     (the account rule's whole name; in member accounts AWS Config names the organisation rule's copy after it,
     with a prefix and a suffix of its own), and that is the rule its ``ruleId`` asks for. Anything else is
-    refused (:class:`ConfigEventError`): a rule someone pointed at the function under another name, or with
+    refused (:class:`ConfigEventError`); returns whether it is the stack's own account rule by its exact name.
+    Refused: a rule someone pointed at the function under another name, or with
     another rule's id. A member account's administrator can still copy the name: what makes such a copy
     harmless is that a member account's ``ruleParameters`` are ignored (:meth:`ConfigAdapter.evaluate`), so
     its verdict is the organisation rule's."""
@@ -418,6 +416,7 @@ def check_rule_name(invocation: Invocation, rule: Rule, stack_name: str) -> None
     if expected not in name or not re.fullmatch(rf"(?:[A-Za-z0-9_-]+-)?{re.escape(expected)}(?:-[A-Za-z0-9_]+)?", name):
         raise ConfigEventError(f"Config rule {shown(name)} is not one of this stack's rules (expected {expected!r} "
                                f"for ruleId {rule.meta.id}, or the organisation rule's copy of it); refused")
+    return name == expected
 
 
 def entry_accounts(entry: dict) -> set[str]:

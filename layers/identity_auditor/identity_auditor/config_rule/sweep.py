@@ -22,9 +22,8 @@ imported on first use), so tests and other callers can pass their own.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
-from types import MappingProxyType
 from typing import Any
 
 from identity_auditor.aws.calls import CallCounter
@@ -182,14 +181,12 @@ def _iam_posture(iam, rules, collectors: Collectors, sources: Sources, account_i
 
     calls = ApiCalls(deadline=sources.deadline)
     parts = _parts(rules, IAM_POSTURE_PARTS)
-    analyzers = {}
-    if "analyzers" in parts and sources.analyzers is not None:
-        analyzers = {name: sources.analyzers(name) for name in (sources.analyzer_regions or (region,))}
+    if sources.analyzers is None:  # a caller without Access Analyzer: the part is not collected, its rule not run
+        parts = tuple(part for part in parts if part != "analyzers")
+    analyzers = {name: sources.analyzers(name) for name in (sources.analyzer_regions or (region,))} \
+        if "analyzers" in parts else {}
     snapshot = collectors.posture(iam, account_id=account_id, partition=partition, analyzers=analyzers,
                                   calls=calls, parts=parts)
-    if "analyzers" in parts and sources.analyzers is None:
-        snapshot = replace(snapshot, unavailable=MappingProxyType(
-            {**snapshot.unavailable, "analyzers": "this caller reads no Access Analyzer region"}))
     return posture_subject(snapshot, IAM_POSTURE), calls.total
 
 

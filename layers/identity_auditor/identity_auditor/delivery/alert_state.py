@@ -7,13 +7,13 @@ said: the severity and the description with its numbers blanked (``key is 91 day
 days old`` are the same violation; a severity change, or different words, is a new one).
 
 Per sweep: ``BatchGetItem`` of every evaluated finding's key (100 keys a call), then for each FAILED
-finding without a live item of the same fingerprint a conditional ``PutItem`` (it claims the alert: when
-two invocations race, only the one whose write succeeds pages), and for each PASSED or ARCHIVED finding
-that still has an item a ``BatchWriteItem`` delete (so a recurrence pages again). Calls: one read per 100
-findings, one write per new, changed or resolved violation; none per unchanged one.
+finding without a live item of the same fingerprint an alert, and, once it was queued or sent, a conditional
+``PutItem`` that remembers it; for each PASSED or ARCHIVED finding that still has an item a ``BatchWriteItem``
+delete (so a recurrence pages again). Calls: one read per 100 findings, one write per new, changed or resolved
+violation; none per unchanged one.
 
 Items expire after ``ttl_seconds`` (30 days): a violation still open then pages once more, as a
-reminder. A failed SNS publish releases its claims so the retry pages; a key DynamoDB would not read
+reminder. An alert that was not queued is not remembered, so the retry pages it; a key DynamoDB would not read
 (``UnprocessedKeys`` after retries) counts as never alerted: a duplicate page beats a missed one.
 """
 
@@ -99,10 +99,6 @@ class AlertState:
         claimed = [finding for finding in alerted if self._claim(finding, now)]
         self._delete(list(resolved))
         return claimed
-
-    def release(self, findings: Sequence[Finding]) -> None:
-        """Forget the claims of findings whose alert could not be sent (the retry pages again)."""
-        self._delete([finding.finding_id for finding in findings])
 
     # -- DynamoDB --------------------------------------------------------------------------------------
 
