@@ -332,10 +332,10 @@ def test_central_bus_has_one_rule_per_route_with_the_registrys_pattern():
 
 def test_central_bus_rules_may_invoke_the_evaluator_and_use_the_dead_letter_queue():
     bus = sub(MAIN_RESOURCES["OrganizationEventBus"]["Properties"]["Name"], **{"AWS::StackName": "identity-auditor"})
-    permission = MAIN_RESOURCES["OrganizationEventBusInvokePermission"]["Properties"]
-    assert permission["Principal"] == "events.amazonaws.com"
-    assert permission["SourceAccount"] == {"Ref": "AWS::AccountId"}
-    allowed = sub(permission["SourceArn"], **{"AWS::StackName": "identity-auditor", "OrganizationEventBus.Name": bus})
+    [permission] = [s for s in statements(MAIN_RESOURCES["CloudTrailEvaluatorResourcePolicy"]) if s["Effect"] == "Allow"]
+    assert permission["Principal"] == {"Service": "events.amazonaws.com"}
+    assert permission["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    allowed = sub(permission["Condition"]["ArnLike"]["aws:SourceArn"], **{"AWS::StackName": "identity-auditor"})
     (queue_statement,) = [statement for statement in statements(MAIN_RESOURCES["DeadLetterQueuePolicy"])
                           if statement["Effect"] == "Allow" and statement["Action"] == "sqs:SendMessage"
                           and statement["Principal"] == {"Service": "events.amazonaws.com"}]
@@ -516,7 +516,7 @@ def test_defaults_create_no_organization_resource_and_keep_the_account_config_ru
     made = created(MAIN, params)
     organization = {name for name, res in MAIN_RESOURCES.items()
                     if res["Type"] in ORGANIZATION_ONLY or name in central_rules()
-                    or name in ("OrganizationEventBusInvokePermission", "ConfigRuleEvaluatorOrganizationPermission")}
+                    or name == "ConfigRuleEvaluatorOrganizationPermission"}
     assert organization and not organization & made
     assert {config_rule_logical_id(rule.meta.id) for rule in REGISTRY.state_rules()
             if rule.meta.state.scope != "identity_center"} <= made

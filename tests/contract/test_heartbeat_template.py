@@ -56,7 +56,9 @@ def test_the_heartbeat_rule_is_the_one_the_evaluator_recognises_and_may_be_invok
     assert target["Arn"] == {"Fn::GetAtt": ["CloudTrailEvaluatorFunction", "Arn"]}
     assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}}
     arn = f"arn:aws:events:us-east-1:123456789012:rule/{name}"
-    assert fnmatch.fnmatchcase(arn, sub(props("EventBridgeInvokePermission")["SourceArn"]))
+    [invoke] = [s for s in props("CloudTrailEvaluatorResourcePolicy")["PolicyDocument"]["Statement"]
+                if s["Effect"] == "Allow"]
+    assert fnmatch.fnmatchcase(arn, sub(invoke["Condition"]["ArnLike"]["aws:SourceArn"]))
     [allowed] = [s for s in props("DeadLetterQueuePolicy")["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
     assert fnmatch.fnmatchcase(arn, sub(allowed["Condition"]["ArnLike"]["aws:SourceArn"]))
 
@@ -81,6 +83,28 @@ def test_the_heartbeat_alarm_treats_silence_as_a_missing_heartbeat():
     assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("LessThanThreshold", 1)
     assert alarm["TreatMissingData"] == "breaching"
     assert alarm["AlarmActions"] == [{"Ref": "OperationsTopic"}]
+
+
+def test_a_second_heartbeat_alarm_watches_a_metric_no_one_can_forge():
+    """PutMetricData refuses namespaces beginning with AWS/: the topic's own SNS metric counts only what was really
+    published, and the topic policy denies publishing to everyone but the publisher (and named redrivers)."""
+    alarm = props("HeartbeatNotPublishedAlarm")
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/SNS", "NumberOfMessagesPublished")
+    assert alarm["Dimensions"] == [{"Name": "TopicName", "Value": {"Fn::GetAtt": ["FindingsTopic", "TopicName"]}}]
+    heartbeat = props("HeartbeatMissingAlarm")
+    for key in ("Statistic", "Period", "EvaluationPeriods", "Threshold", "ComparisonOperator", "TreatMissingData",
+                "AlarmActions", "OKActions"):
+        assert alarm[key] == heartbeat[key], key
+    [deny] = [s for s in props("FindingsTopicPolicy")["PolicyDocument"]["Statement"]
+              if s["Effect"] == "Deny" and s["Action"] == "sns:Publish" and "Condition" in s
+              and "Fn::If" in s["Condition"]]
+    assert deny["Principal"] == "*" and deny["Resource"] == {"Ref": "FindingsTopic"}
+    condition, with_redrivers, without = deny["Condition"]["Fn::If"]
+    assert condition == "HasRedrivePrincipals"
+    publisher = {"Fn::GetAtt": ["FindingsPublisherRole", "Arn"]}
+    assert without == {"ArnNotEquals": {"aws:PrincipalArn": publisher}}
+    assert with_redrivers == {"ArnNotEquals": {"aws:PrincipalArn": publisher},
+                              "ArnNotLike": {"aws:PrincipalArn": {"Ref": "FindingsRedrivePrincipalArns"}}}
 
 
 def alert_email_filter(severity: str) -> FilterPolicyMatcher:
@@ -115,7 +139,8 @@ def test_the_alert_email_never_gets_the_heartbeat_and_still_gets_its_alerts(seve
 
 def test_missing_data_is_breaching_where_silence_is_the_failure_and_only_there():
     alarms = {name: res["Properties"] for name, res in RESOURCES.items() if res["Type"] == "AWS::CloudWatch::Alarm"}
-    expected = {"HeartbeatMissingAlarm": "breaching", "DeadLetterQueueNotEmptyAlarm": "ignore",
+    expected = {"HeartbeatMissingAlarm": "breaching", "HeartbeatNotPublishedAlarm": "breaching",
+                "DeadLetterQueueNotEmptyAlarm": "ignore",
                 "FindingsDeadLetterQueueNotEmptyAlarm": "ignore"}
     for name, alarm in alarms.items():
         assert alarm.get("TreatMissingData") == expected.get(name, "notBreaching"), name

@@ -134,6 +134,8 @@ LAMBDA = {
     "AddPermission20150331v2": {"functionName": f"{ACCOUNT}:function:{EVALUATOR}", "statementId": "backdoor",
                                 "action": "lambda:InvokeFunction", "principal": "*"},
     "AddPermission": {"functionName": f"{EVALUATOR}:live", "statementId": "s", "principal": "999999999999"},
+    "PutResourcePolicy": {"resourceArn": EVALUATOR_ARN, "policy": "{\"Version\":\"2012-10-17\",\"Statement\":[]}"},
+    "DeleteResourcePolicy": {"resourceArn": f"{EVALUATOR_ARN}:live"},
     "UpdateEventSourceMapping20150331": {"uUID": "a1b2c3d4-0000-4000-8000-000000000001", "enabled": False,
                                          "functionName": "identity-auditor-findings-publisher"},
 }
@@ -198,7 +200,7 @@ def test_every_event_name_on_an_auditor_resource_fires(source, event_name, param
         ["someone-elses"] if key == "alarmNames" else
         ("someone-elses" if isinstance(value, str) and key in (
             "name", "rule", "functionName", "topicArn", "subscriptionArn", "queueUrl", "configurationProfileId",
-            "keyId", "configRuleName", "organizationConfigRuleName", "alarmName")
+            "keyId", "configRuleName", "organizationConfigRuleName", "alarmName", "resourceArn")
             else value) for key, value in params.items()})
     assert _findings(other) == [], "the same call on another team's resource is quiet"
 
@@ -223,6 +225,11 @@ def test_lambda_descriptions_say_what_the_change_does():
     assert backdoor.details["Principal"] == "*" and "granted * permission" in backdoor.description
     assert run("DeleteFunction20150331", LAMBDA["DeleteFunction20150331"]).description.startswith(
         "stratus-red-team-ec2-steal-credentials-role/i-0dbc91f429e48eeed deleted the Lambda function")
+    lifted = run("PutResourcePolicy", LAMBDA["PutResourcePolicy"])
+    assert lifted.resource_id == EVALUATOR_ARN and lifted.details["Policy"].startswith('{"Version"')
+    assert "replaced the resource policy" in lifted.description and "forged" in lifted.description
+    deleted = run("DeleteResourcePolicy", LAMBDA["DeleteResourcePolicy"])
+    assert deleted.resource_id == EVALUATOR_ARN and "deleted the resource policy" in deleted.description
     versioned = run("UpdateFunctionCode20150331v2", {"functionName": EVALUATOR},
                     {"functionArn": f"{EVALUATOR_ARN}:7", "codeSha256": "abc="})
     assert versioned.resource_id == EVALUATOR_ARN and versioned.details["CodeSha256"] == "abc="

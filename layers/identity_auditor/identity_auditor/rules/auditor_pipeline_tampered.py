@@ -14,7 +14,9 @@ shows them); SNS ``DeleteTopic`` (``topicArn``) from the SNS Developer Guide's C
 with ``queueUrl``; AppConfig ``StartDeployment`` with the API's ``applicationId``, ``environmentId``,
 ``configurationProfileId``, ``configurationVersion`` (response: ``deploymentNumber``); Lambda
 ``DeleteEventSourceMapping`` names only the mapping's UUID in the request, so its ``functionArn`` /
-``eventSourceArn`` are read from the response (the API returns the mapping); CloudTrail leaves ``Environment`` out
+``eventSourceArn`` are read from the response (the API returns the mapping); Lambda ``PutResourcePolicy`` /
+``DeleteResourcePolicy`` (the function's whole resource policy, whose Deny keeps everyone but the stack's rules
+from invoking the evaluator) with the API's ``resourceArn`` and ``policy`` (no public record shows them); CloudTrail leaves ``Environment`` out
 of ``UpdateFunctionConfiguration`` records (Lambda Developer Guide), so a change of environment variables is seen
 but not described; every key is looked up case-insensitively):
 - Lambda event names carry the API version (``UpdateFunctionCode20150331v2``, ``PutFunctionConcurrency20171031``):
@@ -59,6 +61,7 @@ _EVENTS = ("DisableRule", "DeleteRule", "RemoveTargets", "PutRule", "PutTargets"
 _LAMBDA = (
     "DeleteFunction", "UpdateFunctionCode", "UpdateFunctionConfiguration", "PutFunctionConcurrency",
     "DeleteEventSourceMapping", "UpdateEventSourceMapping", "RemovePermission", "AddPermission",
+    "PutResourcePolicy", "DeleteResourcePolicy",
 )
 # the stack's AWS Config rules (a rule's input parameters or its results decide what is compliant) and its
 # CloudWatch alarms (the operations pages: heartbeat, forged findings, errors), named "<stack>-..." by the template
@@ -217,7 +220,7 @@ def _function_arn(record: CloudTrailRecord, value: str) -> str:
 
 
 def _lambda(record: CloudTrailRecord, operation: str) -> _Target | None:
-    requested = _string(record, "functionName")
+    requested = _string(record, "functionName") or _string(record, "resourceArn")
     response_arn = _string(record, "functionArn", response=True)
     source_arn = _string(record, "eventSourceArn", response=True)
     mapping = _string(record, "uuid") or _string(record, "uuid", response=True)
@@ -252,6 +255,14 @@ def _lambda(record: CloudTrailRecord, operation: str) -> _Target | None:
         statement = details["StatementId"] or "(unknown)"
         action = f"removed the permission statement {statement} from the Lambda function {function}"
         impact = "the service that invokes it (EventBridge, AWS Config) may no longer be allowed to"
+    elif operation == "PutResourcePolicy":
+        details["Policy"] = _text(record.request("policy"))
+        action = f"replaced the resource policy of the Lambda function {function}"
+        impact = ("its Deny may no longer keep others from invoking it: a forged event would be evaluated and "
+                  "paged, a forged heartbeat would hide a broken pipeline")
+    elif operation == "DeleteResourcePolicy":
+        action = f"deleted the resource policy of the Lambda function {function}"
+        impact = "no rule may invoke it any more, and nothing keeps others from handing it forged events"
     elif operation == "PutFunctionConcurrency":
         reserved = _text(record.request("reservedConcurrentExecutions"))
         details["ReservedConcurrentExecutions"] = reserved
