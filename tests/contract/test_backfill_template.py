@@ -83,7 +83,7 @@ def test_the_function_is_a_thin_handler_on_the_shared_layer_built_by_its_makefil
     assert properties["Handler"] == "backfill_evaluator.handler"
     assert properties["Layers"] == [{"Ref": "IdentityAuditorLayer"}]
     assert properties["Role"] == {"Fn::GetAtt": ["BackfillEvaluatorRole", "Arn"]}
-    assert properties["LoggingConfig"] == {"LogGroup": {"Ref": "BackfillEvaluatorLogGroup"}}
+    assert properties["LoggingConfig"]["LogGroup"] == {"Ref": "BackfillEvaluatorLogGroup"}
     makefile = (ROOT / "functions" / "backfill_evaluator" / "Makefile").read_text()
     assert "build-BackfillEvaluatorFunction:\n\tcp backfill_evaluator.py \"$(ARTIFACTS_DIR)/\"" in makefile
 

@@ -255,3 +255,15 @@ def test_only_the_auditors_functions_can_write_the_de_duplication_table():
             "BackfillEvaluatorRole"} <= writers
     for name in writers:
         assert resources[name]["Properties"]["Path"] == {"Fn::Sub": "/identity-auditor/${AWS::StackName}/"}, name
+
+
+@pytest.mark.parametrize("name", sorted(functions()))
+def test_functions_write_no_platform_lines_and_honour_the_log_level(name):
+    """Issue 18: Lambda's START/END/REPORT lines were half of what a quiet event wrote to CloudWatch Logs. The JSON
+    log format lets SystemLogLevel drop them; the application level follows the LogLevel parameter, every value."""
+    config = functions()[name]["Properties"]["LoggingConfig"]
+    assert (config["LogFormat"], config["SystemLogLevel"]) == ("JSON", "WARN")
+    assert config["ApplicationLogLevel"] == {"Fn::FindInMap": ["LambdaLogLevel", {"Ref": "LogLevel"}, "Level"]}
+    levels = TEMPLATE["Mappings"]["LambdaLogLevel"]
+    assert set(levels) == set(TEMPLATE["Parameters"]["LogLevel"]["AllowedValues"])
+    assert {entry["Level"] for entry in levels.values()} <= {"TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"}

@@ -300,9 +300,18 @@ def test_logs_carry_the_event_id_and_metrics_count_findings(module, account, lam
     (by_rule,) = [d for d in documents if "FindingsByRule" in d]
     assert (by_rule["rule_id"], by_rule["severity"], by_rule["FindingsByRule"]) == (RULE, "HIGH", [1.0])
     assert by_rule["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["rule_id", "severity", "service"]]
-    assert metrics["EventsEvaluated"] == 1
+    assert "EventsEvaluated" not in metrics  # Lambda's Invocations metric counts events: no EMF document per event
     emf = next(document for document in documents if "_aws" in document)
     assert emf["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "IdentityAuditorTests"
+
+
+def test_an_event_that_breaks_no_rule_writes_nothing_to_the_log(module, account, lambda_context, logs_to_capsys):
+    """Issue 18: CloudWatch Logs is most of what an event costs. A quiet event writes no line, no EMF document and
+    no warning (the platform's START/END/REPORT lines are turned off by the template's SystemLogLevel)."""
+    quiet = support.load_sample("ec2_start_instances.json")  # admitted (ImDS rules), breaks none, no sequence step
+    assert module.handler(quiet, lambda_context)["findings"] == []
+    captured = logs_to_capsys.readouterr()
+    assert captured.out == "" and captured.err == ""
 
 
 def test_an_aws_health_scim_token_warning_is_imported_and_alerted(module, account, lambda_context):

@@ -1,0 +1,150 @@
+"""make bench: the all-in cost of one CloudTrail event in the deployment, from what the evaluator really writes.
+
+Runs the real CloudTrail handler (functions/cloudtrail_evaluator) in a fresh process, at the template's log level,
+with its EMF metrics on, over every record of the corpus (tests/corpus) that the deployed EventBridge patterns
+admit (the registry's triggers: what the rules want), each wrapped as EventBridge delivers it. It counts the bytes
+the function writes to its log (stdout and stderr: JSON log lines, EMF metric documents, warnings) and adds the
+bytes Lambda itself writes per invocation (START / END / REPORT lines), unless the function's ``LoggingConfig``
+in template.yaml sets a ``SystemLogLevel`` above INFO, which drops them. From those bytes, the measured duration
+per event and the template's memory size it prints the cost per million admitted events:
+
+- Lambda: $0.20 per million requests, $0.0000133334 per GB-second on arm64 (us-east-1), each invocation billed
+  in whole milliseconds at the template's default ``FunctionMemorySize``;
+- CloudWatch Logs: $0.50 per GB ingested (standard class, us-east-1; storage at $0.03 per GB-month is left out:
+  it depends on ``LogRetentionDays``);
+- EventBridge: events AWS services put on the default bus, and their delivery by rules, are free; in an
+  organisation deployment each event a member account forwards to the central bus is a delivery to another
+  account ($0.05 per million, 64 KB chunks), and half of them (an assumption) cross a region ($0.02 per GB of
+  inter-region transfer, about 1.5 KB an event), printed as a second total;
+- what only events with findings cost (a de-duplication write, a findings-queue message, the publisher) is printed
+  separately, per finding.
+
+Prices: the AWS pricing pages for Lambda, CloudWatch and EventBridge (us-east-1), as of 2026-12.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+LAMBDA_REQUEST = 0.20 / 1_000_000  # USD per invocation
+LAMBDA_GB_SECOND_ARM64 = 0.0000133334  # USD
+FULL_VCPU_MB = 1769  # Lambda: the memory size at which a function has one full vCPU
+LOGS_PER_GB = 0.50  # USD per GB ingested (standard)
+EVENTBRIDGE_CROSS_ACCOUNT = 0.05 / 1_000_000  # USD per event a member account forwards to the central bus
+INTER_REGION = 0.5 * 1.5e3 / 1e9 * 0.02  # USD per event: half of them cross a region, ~1.5 KB, $0.02 per GB
+DYNAMODB_WRITE = 1.25 / 1_000_000  # on-demand write request unit
+SQS_REQUEST = 0.40 / 1_000_000  # standard queue, per request
+# What Lambda writes per invocation in its text format (request id and figures of a typical warm invocation).
+PLATFORM_LINES = (
+    "START RequestId: 3f1c2a9e-8d6b-4c1e-9f7a-2b5d8e0c4a11 Version: $LATEST\n"
+    "END RequestId: 3f1c2a9e-8d6b-4c1e-9f7a-2b5d8e0c4a11\n"
+    "REPORT RequestId: 3f1c2a9e-8d6b-4c1e-9f7a-2b5d8e0c4a11\tDuration: 1.23 ms\tBilled Duration: 2 ms\t"
+    "Memory Size: 256 MB\tMax Memory Used: 98 MB\t\n"
+)
+
+_CHILD = r"""
+import io, json, sys, time, contextlib
+import cloudtrail_evaluator as app
+
+class Context:
+    function_name = "identity-auditor-cloudtrail-evaluator"; function_version = "$LATEST"; memory_limit_in_mb = 256
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:identity-auditor-cloudtrail-evaluator"
+    aws_request_id = "3f1c2a9e-8d6b-4c1e-9f7a-2b5d8e0c4a11"
+    @staticmethod
+    def get_remaining_time_in_millis(): return 60_000
+
+events = [json.loads(line) for line in open(sys.argv[1])]
+for event in events[:20]:  # warm up (first-call imports, caches), not counted
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        app.handler(event, Context())
+out, err = io.StringIO(), io.StringIO()
+findings = 0
+started = time.perf_counter()
+with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    for event in events:
+        findings += len(app.handler(event, Context())["findings"])
+elapsed = time.perf_counter() - started
+sys.__stdout__.write(json.dumps({"events": len(events), "findings": findings, "seconds": elapsed,
+                                 "log_bytes": len(out.getvalue().encode()) + len(err.getvalue().encode()),
+                                 "sample": out.getvalue()[:600]}) + "\n")
+"""
+
+def admitted_events() -> list[dict]:
+    """Every corpus record the deployed patterns admit, as EventBridge delivers it."""
+    from identity_auditor.archive.inputs import as_eventbridge
+    from identity_auditor.engine.registry import REGISTRY
+    from support import corpus_records
+
+    events = []
+    for record in corpus_records():
+        event = as_eventbridge(record)
+        detail = event["detail"]
+        if REGISTRY.wants(detail.get("eventSource"), detail.get("eventName"),
+                          (detail.get("userIdentity") or {}).get("type")):
+            events.append(event)
+    return events
+
+def template_settings() -> tuple[int, dict]:
+    from support import load_template
+
+    template = load_template(ROOT / "template.yaml")
+    memory = int(template["Parameters"]["FunctionMemorySize"]["Default"])
+    logging_config = template["Resources"]["CloudTrailEvaluatorFunction"]["Properties"].get("LoggingConfig", {})
+    return memory, logging_config
+
+def measure(path: Path) -> dict:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "functions" / "cloudtrail_evaluator"),
+                                                         os.environ.get("PYTHONPATH", "")]),
+           "FINDINGS_TOPIC_ARN": "", "SECURITY_HUB_ENABLED": "false", "IDEMPOTENCY_TABLE": "",
+           "POWERTOOLS_SERVICE_NAME": "identity-auditor", "POWERTOOLS_METRICS_NAMESPACE": "IdentityAuditor",
+           "POWERTOOLS_LOG_LEVEL": "INFO"}
+    env.pop("POWERTOOLS_METRICS_DISABLED", None)
+    output = subprocess.run([sys.executable, "-c", _CHILD, str(path)], check=True, env=env, capture_output=True,
+                            text=True).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+def main() -> None:
+    import tempfile
+
+    events = admitted_events()
+    memory, logging_config = template_settings()
+    with tempfile.TemporaryDirectory() as work:
+        path = Path(work) / "events.jsonl"
+        path.write_text("".join(json.dumps(event) + "\n" for event in events))
+        result = measure(path)
+    n = result["events"]
+    system_level = str(logging_config.get("SystemLogLevel", "INFO")).upper()
+    platform = 0 if system_level in ("WARN", "ERROR", "FATAL") else len(PLATFORM_LINES.encode())
+    log_bytes = result["log_bytes"] / n + platform
+    per_event_ms = result["seconds"] * 1000 / n
+    # Lambda gives a function CPU in proportion to its memory (1,769 MB = one vCPU): this machine's full core
+    # is faster than the function's share, so the measured time is scaled up before billing
+    share_ms = per_event_ms * max(1.0, FULL_VCPU_MB / memory)
+    billed_ms = max(1, -(-share_ms // 1))  # whole milliseconds, at least one
+    lambda_cost = LAMBDA_REQUEST + billed_ms / 1000 * memory / 1024 * LAMBDA_GB_SECOND_ARM64
+    logs_cost = log_bytes / 1e9 * LOGS_PER_GB
+    total = 1e6 * (lambda_cost + logs_cost)
+    print(f"All-in cost per million events the patterns admit ({n} corpus records, {result['findings']} findings;"
+          f" template: {memory} MB, SystemLogLevel {system_level})")
+    print(f"  log bytes per event: {result['log_bytes'] / n:7.1f} written by the function + {platform} by Lambda"
+          f" = {log_bytes:.1f}")
+    print(f"  duration per event {per_event_ms:.3f} ms on one core of this machine, {share_ms:.2f} ms at {memory} MB's"
+          f" CPU share, billed {billed_ms:.0f} ms")
+    print(f"  Lambda ${1e6 * lambda_cost:.3f} + CloudWatch Logs ${1e6 * logs_cost:.3f} + EventBridge $0.000 "
+          f"= ${total:.3f} per million events (goal <= $0.30)")
+    forwarded = 1e6 * (EVENTBRIDGE_CROSS_ACCOUNT + INTER_REGION)
+    print(f"  organisation deployment: + ${forwarded:.3f} for forwarding (cross-account delivery, half of it "
+          f"inter-region) = ${total + forwarded:.3f} per million events (goal <= $0.30)")
+    per_finding = DYNAMODB_WRITE * 2 + SQS_REQUEST * 3 + LAMBDA_REQUEST
+    print(f"  each finding also costs about ${1e6 * per_finding:.2f} per million findings (de-duplication writes, "
+          f"findings-queue send/receive/delete, the publisher's share of invocations)")
+
+if __name__ == "__main__":
+    main()
