@@ -62,6 +62,7 @@ def test_every_account_is_audited_and_the_one_without_the_role_is_named(org):
     assert (f"identity-auditor: account {org['sandbox']} (sandbox) not audited: cannot assume {role}: "
             "An error occurred (AccessDenied) when calling the AssumeRole operation") in err
     assert re.search(r"\d+ non-compliant, \d+ compliant, \d+ not applicable evaluations in 2 of 3 accounts", err)
+    assert "trusts only the auditor's own roles in the security account" in err  # and what to do instead
     # not a terminal: one plain line per account as it ends
     assert len(re.findall(r"^identity-auditor: \[\d/3\] account \d{12} ", err, re.MULTILINE)) == 3
 
@@ -94,7 +95,7 @@ def test_ous_narrows_to_the_accounts_under_them(org):
 
 def test_another_role_name_is_assumed_in_every_member_account(org):
     code, out, err = run("audit-account", "--organization", "--role-name", "security-audit", "--format", "jsonl")
-    assert code == 4
+    assert code == 4 and "trusts only the auditor's own roles" not in err  # the hint is about the default role
     assert {f["account_id"] for f in findings(out)} == {MANAGEMENT}
     for account in (org["prod"], org["sandbox"]):
         assert f"cannot assume arn:aws:iam::{account}:role/security-audit: " in err
@@ -159,3 +160,32 @@ def test_the_default_role_is_the_one_the_deployment_creates():
     template = (ROOT / "template.yaml").read_text()
     assert re.search(r"^  MemberRoleName:\n    Type: String\n    Default: (\S+)\n", template,
                      re.MULTILINE).group(1) == DEFAULT_ROLE_NAME
+
+
+def test_accounts_without_identity_center_are_one_line_not_one_per_rule_and_account():
+    """Most accounts of an organisation hold no Identity Center instance: said once, with the accounts, and not
+    counted as an unread account (exit 0); a refused read still is (exit 4)."""
+    from argparse import Namespace
+
+    from identity_auditor.cli.sweep import AccountAudit, report
+    from identity_auditor.engine.state import NotRun
+
+    rules = ("sso_account_assignment_to_user", "sso_reserved_role_drift")
+    audits = [AccountAudit(account, not_run=[NotRun(rule, account, f"account {account} holds no Identity Center "
+                                                                   "instance in us-east-1", absent=True)
+                                             for rule in rules])
+              for account in ("111111111111", "222222222222", "333333333333")]
+    args = Namespace(min_severity=None, fail_on=None, format="jsonl", product_arn=None)
+    err = io.StringIO()
+    assert report(audits, args, io.StringIO(), err, where="3 of 3 accounts", seconds=1.0) == 0
+    lines = err.getvalue().splitlines()
+    assert lines[1:] == ["identity-auditor: not run in 3 account(s) that hold no Identity Center instance (run them "
+                         "where Identity Center is administered, with --identity-center-region): "
+                         "sso_account_assignment_to_user, sso_reserved_role_drift; "
+                         "accounts: 111111111111, 222222222222, 333333333333"]
+    audits[0].not_run.append(NotRun("iam_policy_full_admin", "111111111111", "iam:GetAccountAuthorizationDetails: "
+                                    "AccessDenied"))
+    err = io.StringIO()
+    assert report(audits, args, io.StringIO(), err, where="3 of 3 accounts", seconds=1.0) == 4
+    assert ("identity-auditor: not run: iam_policy_full_admin in account 111111111111: "
+            "iam:GetAccountAuthorizationDetails: AccessDenied") in err.getvalue()

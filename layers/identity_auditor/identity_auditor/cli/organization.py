@@ -89,6 +89,7 @@ class Outcome:
     audit: AccountAudit | None = None
     error: str | None = None
     bug: bool = False
+    refused: bool = False  # STS refused the role (missing, not trusted, denied)
     seconds: float = 0.0
 
 
@@ -97,7 +98,7 @@ def audit_organization(args: argparse.Namespace, out: IO[str], err: IO[str], *, 
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from identity_auditor.aws.member_access import MemberAccess
+    from identity_auditor.aws.member_access import MemberAccess, MemberAccessError
     from identity_auditor.collectors import describe
     from identity_auditor.collectors.organization import OrganizationReader, active_accounts
     from identity_auditor.model.cloudtrail import partition_of
@@ -133,19 +134,22 @@ def audit_organization(args: argparse.Namespace, out: IO[str], err: IO[str], *, 
 
     own = identity["Account"]
     partition = partition_of(identity.get("Arn"), region)
+    # boto3 sessions are not thread-safe: the STS client is made here, and each account's sweep has its own session
+    sts = session.client("sts", region_name=region)
     access = MemberAccess(args.role_name or DEFAULT_ROLE_NAME, home_account=own, partition=partition,
-                          region=region, sts_client=lambda: session.client("sts", region_name=region))
+                          region=region, sts_client=lambda: sts)
 
     def sweep(account: dict[str, str]) -> Outcome:
         outcome = Outcome(account["Id"], clean(account["Name"], 50))
         began = time.perf_counter()
         try:
             # the account of the current credentials is read with them (MemberAccess answers None for it)
-            member = access.session(account["Id"]) or session
+            member = access.session(account["Id"]) or boto3.session.Session(region_name=region)
             outcome.audit = sweep_account(member, account["Id"], identity.get("Arn"), region, args,
                                           rules=rules, policy=policy, organization=whole)
         except Exception as error:  # noqa: BLE001 (each account's failure is named; the others go on)
             outcome.error, outcome.bug = why(error)
+            outcome.refused = isinstance(error, MemberAccessError) and error.permanent
         outcome.seconds = time.perf_counter() - began
         return outcome
 
@@ -159,6 +163,12 @@ def audit_organization(args: argparse.Namespace, out: IO[str], err: IO[str], *, 
                   bug=any(outcome.bug for outcome in outcomes))
     for outcome in unread:  # last, where a person looks: which accounts the result does not cover
         err.write(f"identity-auditor: account {outcome.account} ({outcome.name}) not audited: {outcome.error}\n")
+    if not args.role_name and any(outcome.refused for outcome in unread):
+        err.write(f"identity-auditor: {DEFAULT_ROLE_NAME}, the role the organisation deployment creates in each "
+                  "account, trusts only the auditor's own roles in the security account (forwarder.yaml "
+                  "AuditorRoleArns). From other credentials, name with --role-name a role they may assume in every "
+                  "account: a read-only audit role your StackSets create, or OrganizationAccountAccessRole in "
+                  "accounts AWS Organizations created (an administrator role: prefer a read-only one)\n")
     return code
 
 

@@ -82,8 +82,15 @@ def report(audits: list[AccountAudit], args: argparse.Namespace, out: IO[str], e
         f"({sum(audit.api_calls for audit in audits)} API calls, {seconds:.1f} s)"
     )
     (err if args.format != "table" else out).write(summary + "\n")
+    absent = [entry for entry in not_run if entry.absent]
     for entry in not_run:  # always on stderr: a machine reading stdout must not mistake it for a finding
-        err.write(f"identity-auditor: not run: {entry.rule_id} in account {entry.account}: {entry.reason}\n")
+        if not entry.absent or len(audits) == 1:
+            err.write(f"identity-auditor: not run: {entry.rule_id} in account {entry.account}: {entry.reason}\n")
+    if absent and len(audits) > 1:  # most accounts of an organisation hold no Identity Center instance: one line
+        accounts = sorted({entry.account for entry in absent})
+        err.write(f"identity-auditor: not run in {len(accounts)} account(s) that hold no Identity Center instance "
+                  f"(run them where Identity Center is administered, with --identity-center-region): "
+                  f"{', '.join(sorted({entry.rule_id for entry in absent}))}; accounts: {', '.join(accounts)}\n")
     # no Identity Center instance is what most accounts are (the message says where to run it); a refused read
     # or an account out of reach means the audit is incomplete
     incomplete = unread or any(not entry.absent for entry in not_run)
