@@ -82,3 +82,32 @@ def assume_role_needs_the_role() -> Iterator[None]:
         yield
     finally:
         STSBackend.assume_role = original
+
+
+def main(argv: list[str]) -> int:
+    """``python scripts/org_world.py [ARGS...]``: ``identity-auditor audit-account --organization ARGS`` against
+    this world (the README's example run)."""
+    import warnings
+
+    from moto import mock_aws
+    from posture_world import emulator_gaps
+
+    from identity_auditor.cli.main import main as cli
+
+    warnings.filterwarnings("ignore", message=r"Exception\(STSClientError\)")  # moto: AccessDenied has no shape
+    with mock_aws(), emulator_gaps():
+        ids = build_org_world()
+        print(f"# moto organisation: management {MANAGEMENT}, prod {ids['prod']} (in {ids['workloads']}), "
+              f"sandbox {ids['sandbox']} (no member role)", flush=True)
+        with assume_role_needs_the_role():
+            return cli(["audit-account", "--organization", *argv])
+
+
+if __name__ == "__main__":
+    import os
+    import sys
+
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        os.environ.setdefault(name, value)
+    sys.exit(main(sys.argv[1:]))

@@ -93,6 +93,18 @@ def test_ous_narrows_to_the_accounts_under_them(org):
     assert f"account {org['sandbox']} (sandbox) not audited" in err
 
 
+def test_an_unknown_ou_is_a_usage_error(org):
+    code, out, err = run("audit-account", "--organization", "--ous", "ou-abcd-12345678")
+    assert code == 2 and out == ""
+    assert "--ous names an organisational unit or root that the organisation does not hold: " \
+           "ParentNotFoundException" in err
+
+
+def test_every_account_is_judged_as_of_the_same_moment(org):
+    _, out, _ = run("audit-account", "--organization", "--format", "jsonl")
+    assert len({f["event_time"] for f in findings(out)}) == 1
+
+
 def test_another_role_name_is_assumed_in_every_member_account(org):
     code, out, err = run("audit-account", "--organization", "--role-name", "security-audit", "--format", "jsonl")
     assert code == 4 and "trusts only the auditor's own roles" not in err  # the hint is about the default role
@@ -189,3 +201,22 @@ def test_accounts_without_identity_center_are_one_line_not_one_per_rule_and_acco
     assert report(audits, args, io.StringIO(), err, where="3 of 3 accounts", seconds=1.0) == 4
     assert ("identity-auditor: not run: iam_policy_full_admin in account 111111111111: "
             "iam:GetAccountAuthorizationDetails: AccessDenied") in err.getvalue()
+
+
+def test_one_account_a_finding_past_fail_on_in_an_incomplete_sweep_exits_4(org, monkeypatch):
+    """README: when several exit statuses apply the highest wins; audit-account of one account returned 1 for a
+    finding past --fail-on even when a rule could not be read (regression)."""
+    from identity_auditor.config_rule import sweep
+    from identity_auditor.engine.state import NotRun
+
+    original = sweep.audit_account
+
+    def refused_once(*args, not_run, **kwargs):
+        answer = original(*args, not_run=not_run, **kwargs)
+        not_run.append(NotRun("iam_policy_full_admin", MANAGEMENT, "iam:GetAccountAuthorizationDetails: AccessDenied"))
+        return answer
+
+    monkeypatch.setattr(sweep, "audit_account", refused_once)
+    code, out, err = run("audit-account", "--fail-on", "low", "--format", "jsonl")
+    assert findings(out) and "not run: iam_policy_full_admin" in err
+    assert code == 4

@@ -19,6 +19,7 @@ import argparse
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import IO
 
 from identity_auditor.aws.member_access import DEFAULT_ROLE_NAME
@@ -116,7 +117,15 @@ def audit_organization(args: argparse.Namespace, out: IO[str], err: IO[str], *, 
         # every account of the organisation, whatever its state, is inside the zone of trust of role trust policies
         whole = OrganizationReader(client.describe_organization()["Organization"]["Id"], lambda: client).organization()
         accounts = active_accounts(client, parents=args.ous or ())
-    except (BotoCoreError, ClientError) as error:
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ParentNotFoundException":
+            err.write(f"identity-auditor: --ous names an organisational unit or root that the organisation does not "
+                      f"hold: {describe(error)}\n")
+            return EXIT_BAD_INPUT
+        err.write("identity-auditor: cannot list the organisation's accounts (run it with credentials of the "
+                  f"management account or of a delegated administrator of AWS Organizations): {describe(error)}\n")
+        return EXIT_AWS_REFUSED
+    except BotoCoreError as error:
         err.write("identity-auditor: cannot list the organisation's accounts (run it with credentials of the "
                   f"management account or of a delegated administrator of AWS Organizations): {describe(error)}\n")
         return EXIT_AWS_REFUSED
@@ -132,6 +141,7 @@ def audit_organization(args: argparse.Namespace, out: IO[str], err: IO[str], *, 
         err.write(f"identity-auditor: no ACTIVE account under {', '.join(args.ous or ['the organisation'])}\n")
         return EXIT_BAD_INPUT
 
+    now = datetime.now(timezone.utc)  # every account's result is as of the same moment
     own = identity["Account"]
     partition = partition_of(identity.get("Arn"), region)
     # boto3 sessions are not thread-safe: the STS client is made here, and each account's sweep has its own session
@@ -146,7 +156,7 @@ def audit_organization(args: argparse.Namespace, out: IO[str], err: IO[str], *, 
             # the account of the current credentials is read with them (MemberAccess answers None for it)
             member = access.session(account["Id"]) or boto3.session.Session(region_name=region)
             outcome.audit = sweep_account(member, account["Id"], identity.get("Arn"), region, args,
-                                          rules=rules, policy=policy, organization=whole)
+                                          rules=rules, policy=policy, organization=whole, now=now)
         except Exception as error:  # noqa: BLE001 (each account's failure is named; the others go on)
             outcome.error, outcome.bug = why(error)
             outcome.refused = isinstance(error, MemberAccessError) and error.permanent

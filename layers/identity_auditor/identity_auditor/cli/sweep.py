@@ -29,10 +29,11 @@ class AccountAudit:
 
 
 def sweep_account(session, account: str, caller_arn: str | None, region: str, args: argparse.Namespace, *,
-                  rules: list[str] | None, policy, organization=None) -> AccountAudit:
+                  rules: list[str] | None, policy, organization=None, now: datetime | None = None) -> AccountAudit:
     """The state sweep of ``account`` with ``session``'s credentials (the CLI's own, or a member role's);
     raises what AWS answered when the account's identity state cannot be read at all. ``organization``: the
-    accounts of the organisation, when known (the zone of trust of role trust policies)."""
+    accounts of the organisation, when known (the zone of trust of role trust policies); ``now``: the moment the
+    result is as of (default: when the sweep starts)."""
     from identity_auditor.config_rule.sweep import Sources, audit_account
     from identity_auditor.model.cloudtrail import partition_of
     from identity_auditor.model.contract import Context
@@ -52,7 +53,7 @@ def sweep_account(session, account: str, caller_arn: str | None, region: str, ar
         account_id=account,
         partition=partition_of(caller_arn, region),
         region=region,
-        ctx=Context(now=datetime.now(timezone.utc), policy=policy, organization=organization),
+        ctx=Context(now=now or datetime.now(timezone.utc), policy=policy, organization=organization),
         rules=rules,
         sources=sources,
         not_run=audit.not_run,
