@@ -220,3 +220,19 @@ def test_one_account_a_finding_past_fail_on_in_an_incomplete_sweep_exits_4(org, 
     code, out, err = run("audit-account", "--fail-on", "low", "--format", "jsonl")
     assert findings(out) and "not run: iam_policy_full_admin" in err
     assert code == 4
+
+
+def test_interrupted_the_accounts_not_started_are_not_swept():
+    """Ctrl-C: the pool's queued accounts are cancelled rather than swept one after the other before exiting."""
+    from identity_auditor.cli.organization import _run
+
+    swept = []
+
+    def sweep(account):
+        swept.append(account["Id"])
+        raise KeyboardInterrupt
+
+    accounts = [{"Id": f"{index:012d}", "Name": f"a{index}"} for index in range(6)]
+    with pytest.raises(KeyboardInterrupt):
+        _run(accounts, sweep, 1, io.StringIO())
+    assert swept == ["000000000000"]

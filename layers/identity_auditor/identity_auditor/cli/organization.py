@@ -117,15 +117,11 @@ def audit_organization(args: argparse.Namespace, out: IO[str], err: IO[str], *, 
         # every account of the organisation, whatever its state, is inside the zone of trust of role trust policies
         whole = OrganizationReader(client.describe_organization()["Organization"]["Id"], lambda: client).organization()
         accounts = active_accounts(client, parents=args.ous or ())
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") == "ParentNotFoundException":
+    except (BotoCoreError, ClientError) as error:
+        if isinstance(error, ClientError) and error.response.get("Error", {}).get("Code") == "ParentNotFoundException":
             err.write(f"identity-auditor: --ous names an organisational unit or root that the organisation does not "
                       f"hold: {describe(error)}\n")
             return EXIT_BAD_INPUT
-        err.write("identity-auditor: cannot list the organisation's accounts (run it with credentials of the "
-                  f"management account or of a delegated administrator of AWS Organizations): {describe(error)}\n")
-        return EXIT_AWS_REFUSED
-    except BotoCoreError as error:
         err.write("identity-auditor: cannot list the organisation's accounts (run it with credentials of the "
                   f"management account or of a delegated administrator of AWS Organizations): {describe(error)}\n")
         return EXIT_AWS_REFUSED
@@ -200,7 +196,8 @@ def why(error: Exception) -> tuple[str, bool]:
 def _run(accounts: list[dict[str, str]], sweep, workers: int, err: IO[str]) -> list[Outcome]:
     """``sweep`` of each account, ``workers`` at a time, with the progress on ``err``."""
     outcomes: list[Outcome] = []
-    with ThreadPoolExecutor(max_workers=min(workers, len(accounts)), thread_name_prefix="account") as pool:
+    pool = ThreadPoolExecutor(max_workers=min(workers, len(accounts)), thread_name_prefix="account")
+    try:
         futures = [pool.submit(sweep, account) for account in accounts]
         if is_terminal(err):
             _live(futures, len(accounts), err, outcomes)
@@ -209,6 +206,10 @@ def _run(accounts: list[dict[str, str]], sweep, workers: int, err: IO[str]) -> l
                 outcome = future.result()
                 outcomes.append(outcome)
                 err.write(_line(outcome, len(outcomes), len(accounts)) + "\n")
+    except BaseException:  # Ctrl-C: the accounts not started yet are not started
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
     return outcomes
 
 

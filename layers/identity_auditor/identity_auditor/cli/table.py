@@ -103,7 +103,8 @@ def _rich_table(findings: list[Finding], out: IO[str]) -> None:
 
     table = Table(box=box.SIMPLE_HEAD, header_style="bold", show_edge=False, pad_edge=False, expand=True)
     table.add_column("SEVERITY", no_wrap=True)
-    table.add_column("RULE / WHAT HAPPENED", ratio=5, min_width=30, overflow="fold")
+    longest_rule = max(len(finding.rule_id) for finding in findings)  # a rule id is never cut
+    table.add_column("RULE / WHAT HAPPENED", ratio=5, min_width=max(30, longest_rule), overflow="fold")
     table.add_column("TIME", no_wrap=True)
     table.add_column("ACCOUNT", no_wrap=True)
     table.add_column("ACTOR", ratio=2, min_width=16, overflow="fold")
