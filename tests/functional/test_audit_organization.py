@@ -236,3 +236,32 @@ def test_interrupted_the_accounts_not_started_are_not_swept():
     with pytest.raises(KeyboardInterrupt):
         _run(accounts, sweep, 1, io.StringIO())
     assert swept == ["000000000000"]
+
+
+def test_against_a_moto_server_over_http(monkeypatch):
+    """The same organisation behind a moto server on 127.0.0.1 (AWS_ENDPOINT_URL, as `make demo` runs): three
+    accounts read at once over HTTP, each with its own session and credentials."""
+    import socket
+    import urllib.request
+
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
+        with emulator_gaps():
+            ids = build_org_world()
+            with assume_role_needs_the_role():
+                code, out, err = run("audit-account", "--organization", "--max-workers", "3", "--format", "jsonl")
+    finally:
+        urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/moto-api/reset", method="POST"))
+        server.stop()  # and moto's state emptied for the tests that follow in this process
+    assert code == 4, err
+    assert {f["account_id"] for f in findings(out)} == {MANAGEMENT, ids["prod"]}
+    assert ("iam_user_console_access_without_mfa", ids["prod"]) in {(f["rule_id"], f["account_id"])
+                                                                   for f in findings(out)}
+    assert f"account {ids['sandbox']} (sandbox) not audited: cannot assume" in err
