@@ -265,3 +265,32 @@ def test_against_a_moto_server_over_http(monkeypatch):
     assert ("iam_user_console_access_without_mfa", ids["prod"]) in {(f["rule_id"], f["account_id"])
                                                                    for f in findings(out)}
     assert f"account {ids['sandbox']} (sandbox) not audited: cannot assume" in err
+
+
+def test_identity_center_rules_read_the_reserved_roles_of_member_accounts_through_the_role(org):
+    """Run where Identity Center is administered, the reserved-role rule reads the AWSReservedSSO_* roles of
+    every account a permission set is provisioned to through the same role: drift in prod is found (a single
+    account run could only say it cannot read prod)."""
+    import boto3
+    from org_world import session_in
+    from posture_world import _reserved_role
+
+    sso = boto3.client("sso-admin", region_name="us-east-1")
+    store = boto3.client("identitystore", region_name="us-east-1")
+    (instance,) = sso.list_instances()["Instances"]
+    auditors = sso.create_permission_set(Name="Auditors", InstanceArn=instance["InstanceArn"],
+                                         SessionDuration="PT1H")["PermissionSet"]["PermissionSetArn"]
+    group = store.create_group(IdentityStoreId=instance["IdentityStoreId"], DisplayName="auditors")["GroupId"]
+    sso.create_account_assignment(InstanceArn=instance["InstanceArn"], TargetId=org["prod"], TargetType="AWS_ACCOUNT",
+                                  PermissionSetArn=auditors, PrincipalType="GROUP", PrincipalId=group)
+    prod = session_in(org["prod"]).client("iam")
+    drifted = _reserved_role(prod, org["prod"], "Auditors", "9f8e7d6c5b4a3f2e", [])
+    prod.put_role_policy(RoleName=drifted, PolicyName="break-glass", PolicyDocument=json.dumps(  # by hand
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
+
+    code, out, err = run("audit-account", "--organization", "--accounts", f"{MANAGEMENT},{org['prod']}",
+                         "--rules", "sso_reserved_role_drift", "--format", "jsonl")
+    assert code == 0, err
+    assert [(f["rule_id"], f["resource_id"]) for f in findings(out)] == [
+        ("sso_reserved_role_drift",
+         f"arn:aws:iam::{org['prod']}:role/aws-reserved/sso.amazonaws.com/{drifted}")]

@@ -145,6 +145,17 @@ def audit_organization(args: argparse.Namespace, out: IO[str], err: IO[str], *, 
     access = MemberAccess(args.role_name or DEFAULT_ROLE_NAME, home_account=own, partition=partition,
                           region=region, sts_client=lambda: sts)
 
+    def member_iam(account: str):
+        """An IAM client in ``account`` for the Identity Center rules of the account that administers it (the
+        reserved roles of every account a permission set is provisioned to): a session of its own, since the
+        account's own sweep may be using the cached one in another thread."""
+        assumed = access.session(account)
+        if assumed is None:
+            return boto3.session.Session(region_name=region).client("iam")
+        frozen = assumed.get_credentials().get_frozen_credentials()
+        return boto3.session.Session(aws_access_key_id=frozen.access_key, aws_secret_access_key=frozen.secret_key,
+                                     aws_session_token=frozen.token, region_name=region).client("iam")
+
     def sweep(account: dict[str, str]) -> Outcome:
         outcome = Outcome(account["Id"], clean(account["Name"], 50))
         began = time.perf_counter()
@@ -152,7 +163,8 @@ def audit_organization(args: argparse.Namespace, out: IO[str], err: IO[str], *, 
             # the account of the current credentials is read with them (MemberAccess answers None for it)
             member = access.session(account["Id"]) or boto3.session.Session(region_name=region)
             outcome.audit = sweep_account(member, account["Id"], identity.get("Arn"), region, args,
-                                          rules=rules, policy=policy, organization=whole, now=now)
+                                          rules=rules, policy=policy, organization=whole, now=now,
+                                          member_iam=member_iam)
         except Exception as error:  # noqa: BLE001 (each account's failure is named; the others go on)
             outcome.error, outcome.bug = why(error)
             outcome.refused = isinstance(error, MemberAccessError) and error.permanent

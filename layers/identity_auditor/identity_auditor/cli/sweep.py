@@ -29,11 +29,13 @@ class AccountAudit:
 
 
 def sweep_account(session, account: str, caller_arn: str | None, region: str, args: argparse.Namespace, *,
-                  rules: list[str] | None, policy, organization=None, now: datetime | None = None) -> AccountAudit:
+                  rules: list[str] | None, policy, organization=None, now: datetime | None = None,
+                  member_iam=None) -> AccountAudit:
     """The state sweep of ``account`` with ``session``'s credentials (the CLI's own, or a member role's);
     raises what AWS answered when the account's identity state cannot be read at all. ``organization``: the
     accounts of the organisation, when known (the zone of trust of role trust policies); ``now``: the moment the
-    result is as of (default: when the sweep starts)."""
+    result is as of (default: when the sweep starts); ``member_iam(account)``: an IAM client in another account,
+    for the reserved roles of the accounts Identity Center provisions (default: this account's only)."""
     from identity_auditor.config_rule.sweep import Sources, audit_account
     from identity_auditor.model.cloudtrail import partition_of
     from identity_auditor.model.contract import Context
@@ -46,6 +48,7 @@ def sweep_account(session, account: str, caller_arn: str | None, region: str, ar
         identity_center=lambda: (session.client("sso-admin", region_name=center_region),
                                  session.client("identitystore", region_name=center_region)),
         identity_center_region=center_region,
+        member_iam=member_iam,
     )
     audit = AccountAudit(account)
     audit.evaluations, audit.api_calls = audit_account(
