@@ -18,6 +18,7 @@ from datetime import datetime, timedelta, timezone
 ROLE_NAME = re.compile(r"^(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}$")  # an IAM role name, optionally under a path
 ACCOUNT = re.compile(r"^\d{12}$")
 SESSION_NAME = "identity-auditor"
+DEFAULT_ROLE_NAME = "identity-auditor-member"  # template.yaml's MemberRoleName default (a test keeps them equal)
 RENEW_BEFORE = timedelta(minutes=5)
 
 

@@ -8,24 +8,20 @@ then every state rule. Uses the standard boto3 credential chain and honours ``AW
 runs against a moto server). Prints the NON_COMPLIANT findings with the same keys as ``evaluate``
 (``event_id`` is null), and names every rule it could not run and why (a refused read, no Identity Center
 instance, another account out of reach): never a silent pass.
+
+``--organization`` sweeps every ACTIVE account of the organisation (or ``--accounts``, ``--ous``) through a role
+assumed in each, in parallel, as one result: see :mod:`identity_auditor.cli.organization`.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
-from datetime import datetime, timezone
 from typing import IO
 
-from identity_auditor.cli.output import (
-    EXIT_AWS_REFUSED,
-    EXIT_BAD_INPUT,
-    EXIT_FAIL_ON,
-    EXIT_OK,
-    fails,
-    severity,
-    write_findings,
-)
+from identity_auditor.cli import organization
+from identity_auditor.cli.output import EXIT_AWS_REFUSED, EXIT_BAD_INPUT, severity
+from identity_auditor.cli.sweep import report, sweep_account
 
 # Each command imports what it runs inside its function: `identity-auditor --version`, `rules` or a usage error
 # never pay for boto3, pydantic models or the engine.
@@ -49,18 +45,17 @@ def add_parser(commands) -> None:
                        help="regions whose Access Analyzer analyzers are judged; default: the session's region")
     audit.add_argument("--identity-center-region", default=None, metavar="R",
                        help="home region of IAM Identity Center; default: the session's region")
+    organization.add_arguments(audit)
     audit.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
-    import boto3
-
-    from identity_auditor.config_rule.sweep import audit_account
     from identity_auditor.engine.registry import REGISTRY
-    from identity_auditor.model.cloudtrail import partition_of
-    from identity_auditor.model.contract import Compliance, Context
     from identity_auditor.model.policy import DEFAULT_POLICY
 
+    if not args.organization and (args.accounts or args.ous or args.role_name or args.max_workers):
+        err.write("identity-auditor: --accounts, --ous, --role-name and --max-workers go with --organization\n")
+        return EXIT_BAD_INPUT
     known = {rule.meta.id for rule in REGISTRY.state_rules()}
     rules = [rule_id.strip() for rule_id in args.rules.split(",") if rule_id.strip()] if args.rules else None
     unknown = sorted(set(rules or ()) - known)
@@ -78,61 +73,23 @@ def run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         except (OSError, PolicyError) as error:
             err.write(f"identity-auditor: {error}\n")
             return EXIT_BAD_INPUT
+    if args.organization:
+        return organization.audit_organization(args, out, err, rules=rules, policy=policy)
 
+    import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
     from identity_auditor.collectors import CollectorError
 
-    from identity_auditor.config_rule.sweep import Sources
-
     session = boto3.session.Session()
     region = session.region_name or "us-east-1"
-    regions = tuple(name.strip() for name in (args.regions or "").split(",") if name.strip())
-    not_run: list = []
     started = time.perf_counter()
     try:
         identity = session.client("sts").get_caller_identity()
-        iam = session.client("iam")
-        center_region = args.identity_center_region or region
-        sources = Sources(
-            analyzers=lambda name: session.client("accessanalyzer", region_name=name),
-            analyzer_regions=regions or (region,),
-            identity_center=lambda: (session.client("sso-admin", region_name=center_region),
-                                     session.client("identitystore", region_name=center_region)),
-            identity_center_region=center_region,
-        )
-        evaluations, api_calls = audit_account(
-            iam,
-            account_id=identity["Account"],
-            partition=partition_of(identity.get("Arn"), region),
-            region=region,
-            ctx=Context(now=datetime.now(timezone.utc), policy=policy),
-            rules=rules,
-            sources=sources,
-            not_run=not_run,
-        )
+        audit = sweep_account(session, identity["Account"], identity.get("Arn"), region, args,
+                              rules=rules, policy=policy)
     except (BotoCoreError, ClientError, CollectorError) as error:
         err.write(f"identity-auditor: cannot read the account's identity state: {error}\n")
         return EXIT_AWS_REFUSED
-    elapsed = time.perf_counter() - started
-    failed = list({f.finding_id: f for e in evaluations if e.compliance is Compliance.NON_COMPLIANT
-                   for f in e.findings}.values())  # an expired suppression is one finding, however many it matched
-    shown = [f for f in failed if args.min_severity is None or f.severity.rank >= args.min_severity.rank]
-    write_findings(args.format, shown, out, product_arn=args.product_arn)
-    judged = [e for e in evaluations if e.finding is not None]  # not the accounts' summing Config evaluations
-    counts = {c: sum(1 for e in judged if e.compliance is c) for c in Compliance}
-    summary = (
-        f"{counts[Compliance.NON_COMPLIANT]} non-compliant, {counts[Compliance.COMPLIANT]} compliant, "
-        f"{counts[Compliance.NOT_APPLICABLE]} not applicable evaluations in account {identity['Account']} "
-        f"({api_calls} API calls, {elapsed:.1f} s)"
-    )
-    (err if args.format != "table" else out).write(summary + "\n")
-    for entry in not_run:  # always on stderr: a machine reading stdout must not mistake it for a finding
-        err.write(f"identity-auditor: not run: {entry.rule_id} in account {entry.account}: {entry.reason}\n")
-    if fails(failed, args.fail_on):
-        return EXIT_FAIL_ON
-    # no Identity Center instance is what most accounts are (the message says where to run it); a refused read
-    # or an account out of reach means the audit is incomplete
-    if any(not entry.absent for entry in not_run):
-        return EXIT_AWS_REFUSED
-    return EXIT_OK
+    return report([audit], args, out, err, where=f"account {audit.account}",
+                  seconds=time.perf_counter() - started)

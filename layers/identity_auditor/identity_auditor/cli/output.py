@@ -16,8 +16,8 @@ from collections import Counter
 from datetime import datetime, timezone
 from typing import IO, TYPE_CHECKING
 
+from identity_auditor.cli.table import render_table
 from identity_auditor.model.severity import Severity
-from identity_auditor.model.text import as_utc, clean
 
 if TYPE_CHECKING:  # `identity-auditor --version`, `rules` or a usage error never import pydantic models
     from identity_auditor.archive.inputs import InputProblem
@@ -60,44 +60,8 @@ def write_findings(fmt: str, findings: list[Finding], out: IO[str], *, product_a
         _table(findings, out)
 
 
-ACTOR_WIDTH = 64  # a role session or IAM user name (the person) is at most 64 characters: never clipped
-SUPPRESSED = "SUPPRESSED"
-
-
-def table_order(finding: Finding) -> tuple:
-    """How the table sorts: severity (highest first), then event time (oldest first, none last), then rule id."""
-    moment = finding.event_time
-    return (-finding.severity.rank, moment is None, as_utc(moment).timestamp() if moment else 0.0, finding.rule_id)
-
-
 def _table(findings: list[Finding], out: IO[str]) -> None:
-    """One row per finding, most severe first; a suppressed finding says so in its severity
-    (``HIGH/SUPPRESSED``) and on the line under it (until when, whose, why), so nobody takes it for a live
-    one. The columns stay whitespace-separated, the rule id second."""
-    if not findings:
-        return
-    findings = sorted(findings, key=table_order)  # stable: ties keep the order the findings came in
-    header = ("SEVERITY", "RULE", "TIME", "ACCOUNT", "ACTOR", "RESOURCE")
-    rows = [
-        (
-            f"{f.severity.value}/{SUPPRESSED}" if f.suppression else f.severity.value,
-            f.rule_id,
-            f.event_time.strftime("%Y-%m-%dT%H:%M:%SZ") if f.event_time else "-",
-            clean(f.account_id, 14),
-            clean(f.actor.short_name(ACTOR_WIDTH), ACTOR_WIDTH),
-            clean(f.resource_id, 60),
-        )
-        for f in findings
-    ]
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    out.write("  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip() + "\n")
-    for finding, row in zip(findings, rows):
-        out.write("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() + "\n")
-        if finding.suppression:
-            why = finding.suppression
-            out.write(f"    {SUPPRESSED} until {why.expires.isoformat()} (owner {clean(why.owner, 60)}):"
-                      f" {clean(why.reason, 200)}\n")
-        out.write(f"    {clean(finding.description, 200)}\n")
+    render_table(findings, out)  # a rich table on a terminal, plain columns for scripts (cli/table.py)
 
 
 def summary_line(findings: list[Finding], records: int, files: int, problems: list[InputProblem]) -> str:

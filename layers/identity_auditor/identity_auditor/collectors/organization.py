@@ -119,3 +119,40 @@ class OrganizationReader:
             token = page.get("NextToken")
             if not token:
                 return
+
+
+def active_accounts(client: Any, *, calls: ApiCalls | None = None,
+                    parents: Iterable[str] = ()) -> list[dict[str, str]]:
+    """The organisation's ACTIVE accounts (``{"Id", "Name"}``, in the order Organizations lists them): every
+    account (``ListAccounts``), or only those under ``parents`` (organisational unit or root ids), each OU
+    walked down to its leaves (``ListChildren`` of type ORGANIZATIONAL_UNIT, ``ListAccountsForParent``).
+    Suspended, closing and closed accounts are left out: no role can be assumed in them. Raises what
+    Organizations answers (a refused call, an unknown OU id): the caller names it."""
+    calls = calls or ApiCalls()
+
+    def pages(operation: str, key: str, **params: Any):
+        token = None
+        while True:
+            page = calls.call(client, operation, **params, **({"NextToken": token} if token else {}))
+            yield from page.get(key, [])
+            token = page.get("NextToken")
+            if not token:
+                return
+
+    parents = list(dict.fromkeys(parents))
+    if not parents:
+        listed = list(pages("list_accounts", "Accounts"))
+    else:
+        listed, seen = [], set()
+        while parents:
+            parent = parents.pop(0)
+            if parent in seen:
+                continue
+            seen.add(parent)
+            listed.extend(pages("list_accounts_for_parent", "Accounts", ParentId=parent))
+            parents.extend(child["Id"] for child in pages("list_children", "Children", ParentId=parent,
+                                                          ChildType="ORGANIZATIONAL_UNIT"))
+    unique = {account["Id"]: account for account in listed}
+    # ``State`` replaces the deprecated ``Status`` (ACTIVE in both); an answer may carry either
+    return [{"Id": str(account["Id"]), "Name": str(account.get("Name") or "")} for account in unique.values()
+            if (account.get("State") or account.get("Status")) == "ACTIVE"]
