@@ -17,6 +17,7 @@ import time
 from datetime import datetime, timezone
 from typing import IO
 
+from identity_auditor.cli import reports
 from identity_auditor.cli.output import (
     EXIT_AWS_REFUSED,
     EXIT_BAD_INPUT,
@@ -40,7 +41,10 @@ def add_parser(commands) -> None:
     )
     audit.add_argument("--rules", default=None, metavar="ID,ID",
                        help="only these state rule ids (comma-separated); default: all")
-    audit.add_argument("--format", choices=("table", "jsonl", "asff"), default="table")
+    audit.add_argument("--format", choices=("table", "jsonl", "asff", "csv", "ocsf"), default="table")
+    audit.add_argument("--evidence", action="store_true",
+                       help="also output the COMPLIANT results (PASSED, with what was checked) as evidence")
+    reports.add_arguments(audit)
     audit.add_argument("--min-severity", type=severity, default=None, metavar="S")
     audit.add_argument("--fail-on", type=severity, default=None, metavar="S")
     audit.add_argument("--policy", default=None, metavar="FILE", help="organisation policy document to apply")
@@ -118,7 +122,11 @@ def run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     failed = list({f.finding_id: f for e in evaluations if e.compliance is Compliance.NON_COMPLIANT
                    for f in e.findings}.values())  # an expired suppression is one finding, however many it matched
     shown = [f for f in failed if args.min_severity is None or f.severity.rank >= args.min_severity.rank]
+    shown += _evidence(args, evaluations)
     write_findings(args.format, shown, out, product_arn=args.product_arn)
+    reported = reports.write_for_command(args, shown, err, state_results=evaluations,
+                                         title=f"identity-auditor audit-account {identity['Account']}",
+                                         scope=f"account {identity['Account']}, {region}")
     judged = [e for e in evaluations if e.finding is not None]  # not the accounts' summing Config evaluations
     counts = {c: sum(1 for e in judged if e.compliance is c) for c in Compliance}
     summary = (
@@ -129,6 +137,8 @@ def run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     (err if args.format != "table" else out).write(summary + "\n")
     for entry in not_run:  # always on stderr: a machine reading stdout must not mistake it for a finding
         err.write(f"identity-auditor: not run: {entry.rule_id} in account {entry.account}: {entry.reason}\n")
+    if not reported:
+        return EXIT_BAD_INPUT
     if fails(failed, args.fail_on):
         return EXIT_FAIL_ON
     # no Identity Center instance is what most accounts are (the message says where to run it); a refused read
@@ -136,3 +146,11 @@ def run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     if any(not entry.absent for entry in not_run):
         return EXIT_AWS_REFUSED
     return EXIT_OK
+
+
+def _evidence(args: argparse.Namespace, evaluations) -> list:
+    """``--evidence``: the PASSED findings of the COMPLIANT results (description: what was checked), after
+    the failures; none without the option."""
+    if not getattr(args, "evidence", False):
+        return []
+    return reports.passed_findings(evaluations)

@@ -7,6 +7,7 @@ import argparse
 from datetime import datetime, timezone
 from typing import IO, TYPE_CHECKING
 
+from identity_auditor.cli import reports
 from identity_auditor.cli.output import (
     EXIT_AWS_REFUSED,
     EXIT_BAD_INPUT,
@@ -93,7 +94,8 @@ def add_parser(commands) -> None:
         "- for stdin. Only the records some rule listens to are validated and evaluated.",
     )
     evaluate_cmd.add_argument("paths", nargs="+", metavar="PATH")
-    evaluate_cmd.add_argument("--format", choices=("table", "jsonl", "asff"), default="table")
+    evaluate_cmd.add_argument("--format", choices=("table", "jsonl", "asff", "csv", "ocsf"), default="table")
+    reports.add_arguments(evaluate_cmd)
     evaluate_cmd.add_argument("--min-severity", type=severity, default=Severity.INFORMATIONAL, metavar="S",
                               help="show findings of this severity and above")
     evaluate_cmd.add_argument("--fail-on", type=severity, default=None, metavar="S",
@@ -181,6 +183,8 @@ def run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
 
     shown = [f for f in findings if f.severity.rank >= args.min_severity.rank]
     write_findings(args.format, shown, out, product_arn=args.product_arn)
+    reported = reports.write_for_command(args, shown, err, title="identity-auditor evaluate",
+                                         scope=f"{records} records from {inputs} inputs")
     for problem in problems:
         # file names, S3 keys and messages quoting records reach a terminal: no escapes, no bidi tricks
         err.write(f"identity-auditor: {clean(problem.origin, 1000)}: {clean(problem.message, 1000)}\n")
@@ -202,7 +206,7 @@ def run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         return EXIT_AWS_REFUSED
     if rule_errors:
         return EXIT_RULE_ERROR
-    if problems:
+    if problems or not reported:  # a report that could not be written: the run's output is incomplete
         return EXIT_BAD_INPUT
     if fails(findings, args.fail_on):
         return EXIT_FAIL_ON

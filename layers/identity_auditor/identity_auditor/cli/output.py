@@ -41,8 +41,16 @@ def severity(text: str) -> Severity:
 
 
 def write_findings(fmt: str, findings: list[Finding], out: IO[str], *, product_arn: str | None = None) -> None:
-    """The findings in ``fmt``: ``table``, ``jsonl`` (one summary per line) or ``asff`` (a JSON array)."""
-    if fmt == "jsonl":
+    """The findings in ``fmt``: ``table``, ``jsonl`` (one summary per line), ``asff`` (a JSON array), ``csv``
+    or ``ocsf`` (:mod:`identity_auditor.cli.reports`)."""
+    if fmt in ("csv", "ocsf"):
+        from identity_auditor.cli.reports import open_stream_writer
+
+        writer = open_stream_writer(fmt, out)
+        for finding in findings:
+            writer.write(finding)
+        writer.close()
+    elif fmt == "jsonl":
         for finding in findings:
             out.write(json.dumps(finding.summary(), default=str) + "\n")
     elif fmt == "asff":
