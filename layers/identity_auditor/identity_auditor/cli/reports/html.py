@@ -103,6 +103,11 @@ tr.section td { background: #eef2f6; font-weight: 600; }
 code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12px;
               word-break: break-all; }
 details summary { cursor: pointer; color: #2f6db5; }
+table.controls > tbody > tr > td:last-child { width: 58%; }
+table.evidence { margin: 4px 0; }
+table.evidence td { font-size: 12.5px; padding: 3px 6px; }
+table.evidence td.account { white-space: nowrap; font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
+table.evidence td.resource { min-width: 180px; max-width: 300px; }
 article.finding { border: 1px solid var(--line); border-left: 6px solid var(--c); border-radius: 6px;
                   padding: 10px 14px; margin: 10px 0; }
 article.finding h3 { margin: 0 0 6px; }
@@ -187,10 +192,10 @@ footer { color: var(--muted); font-size: 12px; padding: 0 32px 24px; }
 <tr data-control="{{ c.ref }}"><td><strong>{{ c.control }}</strong></td><td>{{ status(c.status) }}</td>
 <td>{% for r in c.rules|sort %}<code>{{ r }}</code>{% if not loop.last %}, {% endif %}{% endfor %}</td>
 <td class="num">{{ c.count('FAIL') + c.count('SUPPRESSED') }}</td><td class="num">{{ c.count('PASS') }}</td>
-<td><details{% if c.status == 'FAIL' and c.evidence|length <= 5 %} open{% endif %}><summary>{{ c.evidence|length }} result{{ "" if c.evidence|length == 1 else "s" }}</summary>
+<td><details{% if c.evidence|length <= 3 %} open{% endif %}><summary>{{ c.evidence|length }} result{{ "" if c.evidence|length == 1 else "s" }}</summary>
 <table class="evidence"><tbody>
 {%- for e in c.evidence %}
-<tr><td>{{ status(e.status) }}</td><td class="mono">{{ e.account|c(20) }}</td><td class="mono">{{ e.resource|c(200) }}</td><td>{{ e.text|c(500) }} <span class="muted">({{ e.rule_id }})</span></td></tr>
+<tr><td>{{ status(e.status) }}</td><td class="account">{{ e.account|c(20) }}</td><td class="mono resource">{{ e.resource|c(200) }}</td><td>{{ e.text|c(500) }} <span class="muted">({{ e.rule_id }})</span></td></tr>
 {%- endfor %}
 </tbody></table></details></td></tr>
 {%- endfor %}
