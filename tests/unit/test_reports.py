@@ -21,12 +21,10 @@ from identity_auditor.engine.registry import REGISTRY
 from identity_auditor.model.contract import Violation
 from identity_auditor.model.findings import Suppression, build_state_finding
 from identity_auditor.model.severity import Severity
-from py_ocsf_models.events.findings.compliance_finding import ComplianceFinding
-from py_ocsf_models.events.findings.detection_finding import DetectionFinding
+from report_checks import assert_valid_ocsf
 from support import findings_from, load_sample
 
 NOW = datetime(2026, 11, 22, tzinfo=timezone.utc)
-OCSF_CLASSES = {2004: DetectionFinding, 2003: ComplianceFinding}
 
 
 def event_finding(sample: str = "access_analyzer_delete_analyzer__constructed"):
@@ -85,22 +83,6 @@ def test_csv_cells_never_start_a_formula(hostile):
 
 
 # -- OCSF ----------------------------------------------------------------------------------------------
-
-def assert_valid_ocsf(event: dict) -> None:
-    """Valid by py-ocsf-models (pydantic) and nothing outside its models; OCSF's fixed rules for the class."""
-    model = OCSF_CLASSES[event["class_uid"]]
-    parsed = model.model_validate(event)
-    assert parsed.model_dump(mode="json", exclude_none=True) == event  # no attribute the library does not know
-    for name, field in model.model_fields.items():
-        if field.is_required():
-            assert event.get(name) is not None, f"required attribute {name} missing"
-    assert event["category_uid"] == 2 and event["category_name"] == "Findings"
-    assert event["type_uid"] == event["class_uid"] * 100 + event["activity_id"]
-    assert event["metadata"]["version"] == "1.5.0" and event["metadata"]["product"]["vendor_name"]
-    assert event["finding_info"]["uid"] and event["finding_info"]["title"]
-    assert isinstance(event["time"], int) and event["time"] > 0
-    assert 0 <= event["severity_id"] <= 6
-
 
 def test_an_event_finding_is_an_ocsf_detection_finding():
     finding = event_finding()
