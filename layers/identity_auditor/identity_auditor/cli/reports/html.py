@@ -89,7 +89,7 @@ h3 { font-size: 15px; margin: 18px 0 8px; }
         min-width: 130px; background: #fff; }
 .card .count { font-size: 26px; font-weight: 700; display: block; }
 .card .label { color: var(--muted); font-size: 12px; text-transform: uppercase; letter-spacing: .04em; }
-.charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(560px, 1fr)); gap: 16px; }
+.charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(560px, 1fr)); gap: 16px; align-items: start; }
 figure { margin: 0; border: 1px solid var(--line); border-radius: 6px; padding: 10px 12px; background: #fff; }
 figcaption { font-weight: 600; margin-bottom: 6px; }
 svg text { font: 12px system-ui, -apple-system, "Segoe UI", Roboto, Arial, sans-serif; fill: var(--fg); }
@@ -101,7 +101,7 @@ tr.section td { background: #eef2f6; font-weight: 600; }
 .sev, .status { display: inline-block; padding: 1px 7px; border-radius: 10px; color: #fff; font-size: 11px;
                 font-weight: 700; background: var(--c); white-space: nowrap; }
 code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12px;
-              word-break: break-all; }
+              overflow-wrap: anywhere; }
 details summary { cursor: pointer; color: #2f6db5; }
 table.controls > tbody > tr > td:last-child { width: 58%; }
 table.evidence { margin: 4px 0; }

@@ -120,7 +120,7 @@ def passed_findings(evaluations: Iterable) -> list:
 
 @dataclass
 class Summary:
-    findings: list  # the findings shown, most severe first
+    findings: list  # the findings shown (FAILED: not the evidence of --evidence), most severe first
     evaluations: list  # the state results that judged a resource (audit-account); [] for evaluate
     by_severity: dict[Severity, int]
     by_rule: list[tuple[str, str, Severity, int]]  # rule id, title, highest severity, count
@@ -136,7 +136,9 @@ class Summary:
 
 def summarise(findings: Sequence, evaluations: Sequence = ()) -> Summary:
     """The report's figures from the findings shown and (``audit-account``) every state result."""
-    findings = sorted(findings, key=report_order)
+    # the PASSED findings of `audit-account --evidence` are evidence, not findings: the state results count them
+    given, findings = list(findings), sorted((f for f in findings if f.compliance_status == "FAILED"),
+                                             key=report_order)
     judged = [e for e in evaluations if evaluation_status(e) is not None]
     by_severity = Counter(f.severity for f in findings)
     rules: dict[str, list] = defaultdict(list)
@@ -172,7 +174,7 @@ def summarise(findings: Sequence, evaluations: Sequence = ()) -> Summary:
         f = e.finding
         seen_state.add(f.finding_id)
         add(f.compliance, Evidence(evaluation_status(e), e.rule_id, f.account_id, e.resource_name, e.annotation))
-    for f in findings:
+    for f in given:
         if f.finding_id in seen_state:
             continue  # the state result above already stands for it
         if f.compliance_status == "PASSED":
