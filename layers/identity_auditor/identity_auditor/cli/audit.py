@@ -22,6 +22,7 @@ from identity_auditor.cli.output import (
     EXIT_BAD_INPUT,
     EXIT_FAIL_ON,
     EXIT_OK,
+    WRITERS,
     fails,
     severity,
     write_findings,
@@ -40,7 +41,7 @@ def add_parser(commands) -> None:
     )
     audit.add_argument("--rules", default=None, metavar="ID,ID",
                        help="only these state rule ids (comma-separated); default: all")
-    audit.add_argument("--format", choices=("table", "jsonl", "asff"), default="table")
+    audit.add_argument("--format", choices=tuple(WRITERS), default="table")
     audit.add_argument("--min-severity", type=severity, default=None, metavar="S")
     audit.add_argument("--fail-on", type=severity, default=None, metavar="S")
     audit.add_argument("--policy", default=None, metavar="FILE", help="organisation policy document to apply")
