@@ -23,6 +23,7 @@ from identity_auditor.cli.output import (
     EXIT_BAD_INPUT,
     EXIT_FAIL_ON,
     EXIT_OK,
+    WRITERS,
     fails,
     severity,
     write_findings,
@@ -41,7 +42,7 @@ def add_parser(commands) -> None:
     )
     audit.add_argument("--rules", default=None, metavar="ID,ID",
                        help="only these state rule ids (comma-separated); default: all")
-    audit.add_argument("--format", choices=("table", "jsonl", "asff", "csv", "ocsf"), default="table")
+    audit.add_argument("--format", choices=tuple(WRITERS), default="table")
     audit.add_argument("--evidence", action="store_true",
                        help="also output the COMPLIANT results (PASSED, with what was checked) as evidence")
     reports.add_arguments(audit)

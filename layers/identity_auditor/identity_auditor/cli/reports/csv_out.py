@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 from typing import IO
 
+from identity_auditor.cli.output import writer
 from identity_auditor.model.text import clean
 
 COLUMNS = (
@@ -71,10 +72,11 @@ def row(finding) -> list[str]:
     return [cell(value) for value in values]
 
 
+@writer("csv")
 class CsvWriter:
-    """Writes the header at once, then one row per :meth:`write`; :meth:`close` flushes (the stream stays open)."""
+    """Writes the header at once, then one row per :meth:`write` (nothing kept); :meth:`close` flushes."""
 
-    def __init__(self, out: IO[str]):
+    def __init__(self, out: IO[str], *, product_arn: str | None = None):
         self.out = out
         self._csv = csv.writer(out, lineterminator="\n")
         self._csv.writerow(COLUMNS)

@@ -27,6 +27,7 @@ from dataclasses import asdict
 from typing import IO
 
 from identity_auditor import PRODUCT_NAME, __version__
+from identity_auditor.cli.output import writer
 from identity_auditor.cli.reports.summary import FRAMEWORKS, is_state, parse_ref
 from identity_auditor.model.severity import Severity
 from identity_auditor.model.text import as_utc
@@ -169,10 +170,11 @@ def to_ocsf(finding) -> dict:
     return event.model_dump(mode="json", exclude_none=True)
 
 
+@writer("ocsf")
 class OcsfWriter:
-    """A JSON array of OCSF events, one element per :meth:`write`; :meth:`close` ends the array."""
+    """A JSON array of OCSF events, one element per :meth:`write` (nothing kept); :meth:`close` ends the array."""
 
-    def __init__(self, out: IO[str]):
+    def __init__(self, out: IO[str], *, product_arn: str | None = None):
         self.out, self.count = out, 0
         self.out.write("[")
 

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from identity_auditor.model.severity import Severity
-from identity_auditor.model.text import as_utc, clean
+from identity_auditor.model.text import clean
 
 # The compliance ids rules carry in META.compliance (spec: "Compliance ids"), what each prefix stands for.
 FRAMEWORKS: dict[str, str] = {
@@ -88,13 +88,6 @@ def _control_key(control: Control) -> tuple:
     return rank, control.framework, parts, control.control
 
 
-def report_order(finding) -> tuple:
-    """Most severe first, then oldest first (no time last), then rule id: the order of ``cli.output``'s table
-    (this package is imported by ``cli.output``, so it cannot import that module back)."""
-    moment = finding.event_time
-    return (-finding.severity.rank, moment is None, as_utc(moment).timestamp() if moment else 0.0, finding.rule_id)
-
-
 def is_state(finding) -> bool:
     """A finding about a resource's state (AWS Config path, ``audit-account``), not about an event."""
     from identity_auditor.model.findings import STATE_ACTOR
@@ -137,8 +130,10 @@ class Summary:
 def summarise(findings: Sequence, evaluations: Sequence = ()) -> Summary:
     """The report's figures from the findings shown and (``audit-account``) every state result."""
     # the PASSED findings of `audit-account --evidence` are evidence, not findings: the state results count them
+    from identity_auditor.cli.output import table_order
+
     given, findings = list(findings), sorted((f for f in findings if f.compliance_status == "FAILED"),
-                                             key=report_order)
+                                             key=table_order)
     judged = [e for e in evaluations if evaluation_status(e) is not None]
     by_severity = Counter(f.severity for f in findings)
     rules: dict[str, list] = defaultdict(list)
