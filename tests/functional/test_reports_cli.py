@@ -113,3 +113,17 @@ def test_audit_writes_the_reports_with_pass_and_fail_per_control(account, tmp_pa
     assert "| CIS5 1.13 | PASS |" in report  # no access key older than 90 days
     html = (tmp_path / "report.html").read_text()
     assert 'data-control="CIS5 1.13"' in html and "Active access keys of IAM user ci-deploy are at most 90" in html
+
+
+def test_a_report_that_cannot_be_written_is_exit_2_and_leaves_no_half_file(tmp_path, monkeypatch):
+    import errno
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("identity_auditor.cli.reports._render", full)
+    code, out, err = run("evaluate", *SAMPLES, "--format", "jsonl", "--jobs", "1", "--output-dir", str(tmp_path))
+    assert code == 2
+    assert len(out.splitlines()) == 3  # stdout still has every finding
+    assert "cannot write the reports into" in err and "No space left on device" in err
+    assert list(tmp_path.iterdir()) == []  # neither a half-written report nor a temporary file
