@@ -19,8 +19,8 @@ import argparse
 import time
 from typing import IO
 
-from identity_auditor.cli import organization
-from identity_auditor.cli.output import EXIT_AWS_REFUSED, EXIT_BAD_INPUT, severity
+from identity_auditor.cli import organization, reports
+from identity_auditor.cli.output import EXIT_AWS_REFUSED, EXIT_BAD_INPUT, WRITERS, severity
 from identity_auditor.cli.sweep import report, sweep_account
 
 # Each command imports what it runs inside its function: `identity-auditor --version`, `rules` or a usage error
@@ -36,7 +36,10 @@ def add_parser(commands) -> None:
     )
     audit.add_argument("--rules", default=None, metavar="ID,ID",
                        help="only these state rule ids (comma-separated); default: all")
-    audit.add_argument("--format", choices=("table", "jsonl", "asff"), default="table")
+    audit.add_argument("--format", choices=tuple(WRITERS), default="table")
+    audit.add_argument("--evidence", action="store_true",
+                       help="also output the COMPLIANT results (PASSED, with what was checked) as evidence")
+    reports.add_arguments(audit)
     audit.add_argument("--min-severity", type=severity, default=None, metavar="S")
     audit.add_argument("--fail-on", type=severity, default=None, metavar="S")
     audit.add_argument("--policy", default=None, metavar="FILE", help="organisation policy document to apply")

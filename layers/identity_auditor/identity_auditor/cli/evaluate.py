@@ -4,20 +4,23 @@ the rules (:mod:`identity_auditor.archive.reader`, on every core with :mod:`iden
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 from datetime import datetime, timezone
 from typing import IO, TYPE_CHECKING
 
+from identity_auditor.cli import reports
 from identity_auditor.cli.output import (
     EXIT_AWS_REFUSED,
     EXIT_BAD_INPUT,
     EXIT_FAIL_ON,
     EXIT_OK,
     EXIT_RULE_ERROR,
+    WRITERS,
     Progress,
     fails,
     severity,
     summary_line,
-    write_findings,
+    open_writer,
 )
 from identity_auditor.model.policy import DEFAULT_POLICY
 from identity_auditor.model.severity import Severity
@@ -93,7 +96,8 @@ def add_parser(commands) -> None:
         "- for stdin. Only the records some rule listens to are validated and evaluated.",
     )
     evaluate_cmd.add_argument("paths", nargs="+", metavar="PATH")
-    evaluate_cmd.add_argument("--format", choices=("table", "jsonl", "asff"), default="table")
+    evaluate_cmd.add_argument("--format", choices=tuple(WRITERS), default="table")
+    reports.add_arguments(evaluate_cmd)
     evaluate_cmd.add_argument("--min-severity", type=severity, default=Severity.INFORMATIONAL, metavar="S",
                               help="show findings of this severity and above")
     evaluate_cmd.add_argument("--fail-on", type=severity, default=None, metavar="S",
@@ -150,7 +154,24 @@ def run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
             err.write(f"identity-auditor: {error}\n")
             return EXIT_BAD_INPUT
     window = reader.Window(since, until) if since is not None or until is not None else None
-    findings: list[Finding] = []
+    # findings are written as they are found and then forgotten: memory does not grow with the archive (only
+    # --sink keeps them, to publish every one at the end)
+    kept: list[Finding] | None = [] if settings is not None else None
+    counts: Counter[Severity] = Counter()
+    failed = False
+    sink = reports.tee(open_writer(args.format, out, product_arn=args.product_arn), args, err,
+                       title="identity-auditor evaluate", scope=reports.scope_of(args.paths))
+
+    def found(batch: list[Finding]) -> None:
+        nonlocal failed
+        for finding in batch:
+            failed = failed or fails((finding,), args.fail_on)
+            if finding.severity.rank >= args.min_severity.rank:
+                counts[finding.severity] += 1
+                sink.write(finding)
+        if kept is not None:
+            kept.extend(batch)
+
     problems: list[InputProblem] = []
     rule_errors = records = skipped = outside = 0
     plan = reader.plan_inputs(args.paths, window=window)
@@ -166,25 +187,24 @@ def run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
             rule_errors += 1
             err.write(f"identity-auditor: rule {failure.rule_id} failed on {clean(failure.subject, 1000)}: "
                       f"{clean(failure.error, 1000)}\n")
-        findings.extend(result.findings)
+        found(result.findings)
         steps.extend(result.steps)
         records += result.records
         skipped += result.not_cloudtrail
         outside += result.outside_window
     progress.done()
     sequences, sequence_failures = reader.sequence_findings(steps, Context(now=now, policy=policy))
-    findings.extend(sequences)
+    found(sequences)
     for failure in sequence_failures:
         rule_errors += 1
         err.write(f"identity-auditor: sequence {failure.rule_id} failed on {clean(failure.subject, 1000)}: "
                   f"{clean(failure.error, 1000)}\n")
+    sink.close()
 
-    shown = [f for f in findings if f.severity.rank >= args.min_severity.rank]
-    write_findings(args.format, shown, out, product_arn=args.product_arn)
     for problem in problems:
         # file names, S3 keys and messages quoting records reach a terminal: no escapes, no bidi tricks
         err.write(f"identity-auditor: {clean(problem.origin, 1000)}: {clean(problem.message, 1000)}\n")
-    summary = summary_line(shown, records, inputs, problems)
+    summary = summary_line(counts, records, inputs, problems)
     if skipped:
         summary += f"; {skipped} event{'s' if skipped != 1 else ''} skipped (not CloudTrail records)"
     if outside:
@@ -196,15 +216,15 @@ def run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
 
     published = True
     if settings is not None:
-        published = _publish(settings, findings, err)
+        published = _publish(settings, kept, err)
 
     if not published:
         return EXIT_AWS_REFUSED
     if rule_errors:
         return EXIT_RULE_ERROR
-    if problems:
+    if problems or reports.failed(sink):  # a report that could not be written: the output is incomplete
         return EXIT_BAD_INPUT
-    if fails(findings, args.fail_on):
+    if failed:
         return EXIT_FAIL_ON
     return EXIT_OK
 

@@ -14,7 +14,7 @@ import argparse
 import json
 from collections import Counter
 from datetime import datetime, timezone
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Callable, Iterable, Protocol
 
 from identity_auditor.cli.table import render_table
 from identity_auditor.model.severity import Severity
@@ -40,34 +40,113 @@ def severity(text: str) -> Severity:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def write_findings(fmt: str, findings: list[Finding], out: IO[str], *, product_arn: str | None = None) -> None:
-    """The findings in ``fmt``: ``table``, ``jsonl`` (one summary per line) or ``asff`` (a JSON array)."""
-    if fmt == "jsonl":
-        for finding in findings:
-            out.write(json.dumps(finding.summary(), default=str) + "\n")
-    elif fmt == "asff":
+class FindingWriter(Protocol):
+    """Where a command's findings go, one at a time, as they are found.
+
+    ``write`` takes one finding (already filtered by ``--min-severity``); ``close`` finishes the document
+    (the closing ``]`` of an ASFF array, the sorted table) and flushes, but never closes the stream itself.
+    Call ``close`` exactly once, also when there were no findings: some formats write something for none
+    (ASFF writes ``[]``). A writer that can stream (``jsonl``, ``asff``) keeps nothing after ``write``
+    returns, so memory does not grow with the archive; one that must sort for people (``table``) buffers.
+    """
+
+    def write(self, finding: Finding) -> None: ...
+
+    def close(self) -> None: ...
+
+
+WRITERS: dict[str, Callable[..., FindingWriter]] = {}  # format name -> factory(out, *, product_arn)
+
+
+def writer(name: str):
+    """Register a :class:`FindingWriter` factory under a ``--format`` name (the factory takes
+    ``(out, *, product_arn)``)."""
+    def register(factory):
+        WRITERS[name] = factory
+        return factory
+    return register
+
+
+def open_writer(fmt: str, out: IO[str], *, product_arn: str | None = None) -> FindingWriter:
+    """The writer for ``--format fmt`` on ``out``; ``product_arn`` is ASFF's ``--product-arn`` (``None``:
+    each finding's account's default product). Raises ``ValueError`` for an unknown format."""
+    try:
+        factory = WRITERS[fmt]
+    except KeyError:
+        raise ValueError(f"unknown output format {fmt!r}: expected one of {', '.join(WRITERS)}") from None
+    return factory(out, product_arn=product_arn)
+
+
+def write_findings(fmt: str, findings: Iterable[Finding], out: IO[str], *, product_arn: str | None = None) -> None:
+    """The findings in ``fmt`` (see :func:`open_writer`), all at once."""
+    sink = open_writer(fmt, out, product_arn=product_arn)
+    for finding in findings:
+        sink.write(finding)
+    sink.close()
+
+
+@writer("jsonl")
+class JsonLinesWriter:
+    """One finding summary per line, written as it is found."""
+
+    def __init__(self, out: IO[str], *, product_arn: str | None = None):
+        self.out = out
+
+    def write(self, finding: Finding) -> None:
+        self.out.write(json.dumps(finding.summary(), default=str) + "\n")
+
+    def close(self) -> None:
+        self.out.flush()
+
+
+@writer("asff")
+class AsffWriter:
+    """A JSON array of AWS Security Finding Format documents (what ``BatchImportFindings`` takes), written
+    one document at a time: still one valid JSON document when closed, ``[]`` when there is nothing."""
+
+    def __init__(self, out: IO[str], *, product_arn: str | None = None):
+        self.out, self.product_arn, self.count = out, product_arn, 0
+        self.now = datetime.now(timezone.utc)
+
+    def write(self, finding: Finding) -> None:
         from identity_auditor.sinks.asff import default_product_arn, to_asff
 
-        now = datetime.now(timezone.utc)
-        documents = [
-            to_asff(f, product_arn=product_arn or default_product_arn(f.partition, f.region, f.account_id),
-                    updated_at=now)
-            for f in findings
-        ]
-        json.dump(documents, out, indent=2)
-        out.write("\n")
-    else:
-        _table(findings, out)
+        document = to_asff(finding, updated_at=self.now, product_arn=self.product_arn or default_product_arn(
+            finding.partition, finding.region, finding.account_id))
+        text = json.dumps(document, indent=2).replace("\n", "\n  ")
+        self.out.write(("[\n  " if not self.count else ",\n  ") + text)
+        self.count += 1
+
+    def close(self) -> None:
+        self.out.write("\n]\n" if self.count else "[]\n")
+        self.out.flush()
+
+
+@writer("table")
+class TableWriter:
+    """The table for people: buffered, sorted most severe first when closed (see :func:`identity_auditor.cli.table.table_order`)."""
+
+    def __init__(self, out: IO[str], *, product_arn: str | None = None):
+        self.out, self.findings = out, []
+
+    def write(self, finding: Finding) -> None:
+        self.findings.append(finding)
+
+    def close(self) -> None:
+        _table(self.findings, self.out)
+        self.out.flush()
 
 
 def _table(findings: list[Finding], out: IO[str]) -> None:
     render_table(findings, out)  # a rich table on a terminal, plain columns for scripts (cli/table.py)
 
 
-def summary_line(findings: list[Finding], records: int, files: int, problems: list[InputProblem]) -> str:
-    counts = Counter(f.severity for f in findings)
+def summary_line(counts: Counter[Severity], records: int, files: int, problems: list[InputProblem]) -> str:
+    """The run in one line: the findings shown by severity (``counts``, kept as they were written), the
+    records and inputs read, and how many inputs had problems."""
+    total = sum(counts.values())
     by_severity = ", ".join(f"{counts[s]} {s.value.lower()}" for s in reversed(Severity) if counts[s])
-    text = f"{len(findings)} finding{'s' if len(findings) != 1 else ''}"
+    text = f"{total} finding{'s' if total != 1 else ''}"
     text += f" ({by_severity})" if by_severity else ""
     text += f" in {records} record{'s' if records != 1 else ''} from {files} input{'s' if files != 1 else ''}"
     if problems:

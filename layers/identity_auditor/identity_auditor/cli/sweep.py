@@ -8,8 +8,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import IO
 
+from identity_auditor.cli import reports
 from identity_auditor.cli.output import (
     EXIT_AWS_REFUSED,
+    EXIT_BAD_INPUT,
     EXIT_FAIL_ON,
     EXIT_OK,
     EXIT_RULE_ERROR,
@@ -67,7 +69,7 @@ def sweep_account(session, account: str, caller_arn: str | None, region: str, ar
 def report(audits: list[AccountAudit], args: argparse.Namespace, out: IO[str], err: IO[str], *, where: str,
            seconds: float, unread: int = 0, bug: bool = False) -> int:
     """Print the findings of ``audits`` in ``args.format``, the summary and every rule not run; the exit status
-    (the highest that applies): 1 a finding at ``--fail-on``, 3 a bug, 4 an account or a part of one that
+    (the highest that applies): 1 a finding at ``--fail-on``, 2 a report ``--output-dir`` could not write, 3 a bug, 4 an account or a part of one that
     could not be read (``unread`` accounts, or a rule not run for a reason other than a missing Identity Center
     instance)."""
     from identity_auditor.model.contract import Compliance
@@ -77,7 +79,11 @@ def report(audits: list[AccountAudit], args: argparse.Namespace, out: IO[str], e
     failed = list({f.finding_id: f for e in evaluations if e.compliance is Compliance.NON_COMPLIANT
                    for f in e.findings}.values())  # an expired suppression is one finding, however many it matched
     shown = [f for f in failed if args.min_severity is None or f.severity.rank >= args.min_severity.rank]
+    if getattr(args, "evidence", False):  # --evidence: the COMPLIANT results as PASSED findings, after the failures
+        shown += reports.passed_findings(evaluations)
     write_findings(args.format, shown, out, product_arn=args.product_arn)
+    reported = reports.write_for_command(args, shown, err, state_results=evaluations,
+                                         title=f"identity-auditor audit-account: {where}", scope=where)
     judged = [e for e in evaluations if e.finding is not None]  # not the accounts' summing Config evaluations
     counts = {c: sum(1 for e in judged if e.compliance is c) for c in Compliance}
     summary = (
@@ -99,4 +105,4 @@ def report(audits: list[AccountAudit], args: argparse.Namespace, out: IO[str], e
     # or an account out of reach means the audit is incomplete
     incomplete = unread or any(not entry.absent for entry in not_run)
     return max(EXIT_FAIL_ON if fails(failed, args.fail_on) else EXIT_OK, EXIT_RULE_ERROR if bug else EXIT_OK,
-               EXIT_AWS_REFUSED if incomplete else EXIT_OK)
+               EXIT_AWS_REFUSED if incomplete else EXIT_OK, EXIT_OK if reported else EXIT_BAD_INPUT)
