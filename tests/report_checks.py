@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -55,3 +56,33 @@ def browse(page: Path, profile: Path, *extra: str) -> subprocess.CompletedProces
         [chromium(), *BROWSER_FLAGS, f"--user-data-dir={profile}", *extra, page.resolve().as_uri()],
         capture_output=True, text=True, timeout=180, check=True, stdin=subprocess.DEVNULL,
     )
+
+
+class Dom(HTMLParser):
+    """The rendered DOM: element names, the text of elements by id and by data attribute, all text."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.tags: list[str] = []
+        self.by_key: dict[str, str] = {}
+        self.text: list[str] = []
+        self._open: list[str | None] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        attrs = dict(attrs)
+        key = attrs.get("id") or (f"severity:{attrs['data-severity']}" if "data-severity" in attrs and tag == "span"
+                                  else None)
+        if key:
+            self.by_key[key] = ""
+        self._open.append(key)
+
+    def handle_endtag(self, tag):
+        if self._open:
+            self._open.pop()
+
+    def handle_data(self, data):
+        self.text.append(data)
+        for key in self._open:
+            if key:
+                self.by_key[key] += data

@@ -294,3 +294,58 @@ def test_identity_center_rules_read_the_reserved_roles_of_member_accounts_throug
     assert [(f["rule_id"], f["resource_id"]) for f in findings(out)] == [
         ("sso_reserved_role_drift",
          f"arn:aws:iam::{org['prod']}:role/aws-reserved/sso.amazonaws.com/{drifted}")]
+
+
+def test_the_organisation_audit_writes_every_report_over_http(monkeypatch, tmp_path):
+    """Issue 17, done when: three accounts behind a moto server, the CLI assuming the member role in each;
+    ``--output-dir`` writes jsonl, csv, ocsf, html and md; every OCSF event validates; the HTML report renders in
+    headless chromium and shows each audited account, the totals and the compliance table."""
+    import csv
+    import socket
+    import urllib.request
+
+    from moto.server import ThreadedMotoServer
+    from report_checks import Dom, assert_valid_ocsf, browse
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    out_dir = tmp_path / "out"
+    try:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
+        with emulator_gaps():
+            ids = build_org_world()
+            with assume_role_needs_the_role():
+                code, out, err = run("audit-account", "--organization", "--evidence", "--format", "jsonl",
+                                     "--output-dir", str(out_dir))
+    finally:
+        urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/moto-api/reset", method="POST"))
+        server.stop()
+    assert code == 4, err  # sandbox has no member role: named, the others audited
+    audited = {MANAGEMENT, ids["prod"]}
+    assert sorted(path.name for path in out_dir.iterdir()) == [
+        "findings.csv", "findings.jsonl", "findings.ocsf.json", "report.html", "report.md"]
+
+    lines = [json.loads(line) for line in (out_dir / "findings.jsonl").read_text().splitlines()]
+    assert lines == findings(out)  # the file holds what stdout printed
+    failed = [line for line in lines if line.get("compliance_status", "FAILED") == "FAILED"]
+    assert failed and {line["account_id"] for line in failed} == audited
+    rows = list(csv.DictReader((out_dir / "findings.csv").open(newline="")))
+    assert len(rows) == len(lines)
+    events = json.loads((out_dir / "findings.ocsf.json").read_text())
+    assert len(events) == len(lines) and {event["class_uid"] for event in events} == {2003}  # Compliance Finding
+    for event in events:
+        assert_valid_ocsf(event)
+    markdown = (out_dir / "report.md").read_text()
+    assert all(account in markdown for account in audited)
+
+    dom_text = browse(out_dir / "report.html", tmp_path / "profile", "--dump-dom").stdout
+    dom = Dom()
+    dom.feed(dom_text)
+    text = "".join(dom.text)
+    assert "script" not in dom.tags
+    assert int(dom.by_key["total-findings"]) == len(failed)
+    assert all(account in text for account in audited)
+    assert "Compliance: CIS and FSBP controls" in text and "root_mfa_not_enabled" in text

@@ -10,48 +10,17 @@ from __future__ import annotations
 import dataclasses
 import struct
 from datetime import datetime, timezone
-from html.parser import HTMLParser
 
 from identity_auditor.cli.reports import write_reports
 from identity_auditor.engine.registry import REGISTRY
 from identity_auditor.model.contract import Violation
 from identity_auditor.model.findings import build_state_finding
 from identity_auditor.model.severity import Severity
-from report_checks import browse
+from report_checks import Dom, browse
 from support import findings_from, load_sample
 
 NOW = datetime(2026, 11, 22, tzinfo=timezone.utc)
 HOSTILE = '<script>document.title="pwned"</script><img src=x onerror=alert(1)>\u202eevil'
-
-
-class Dom(HTMLParser):
-    """The rendered DOM: element names, the text of elements by id and by data attribute, all text."""
-
-    def __init__(self):
-        super().__init__(convert_charrefs=True)
-        self.tags: list[str] = []
-        self.by_key: dict[str, str] = {}
-        self.text: list[str] = []
-        self._open: list[str | None] = []
-
-    def handle_starttag(self, tag, attrs):
-        self.tags.append(tag)
-        attrs = dict(attrs)
-        key = attrs.get("id") or (f"severity:{attrs['data-severity']}" if "data-severity" in attrs and tag == "span"
-                                  else None)
-        if key:
-            self.by_key[key] = ""
-        self._open.append(key)
-
-    def handle_endtag(self, tag):
-        if self._open:
-            self._open.pop()
-
-    def handle_data(self, data):
-        self.text.append(data)
-        for key in self._open:
-            if key:
-                self.by_key[key] += data
 
 
 def state(rule_id: str, name: str, status: str):
