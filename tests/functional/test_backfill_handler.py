@@ -405,3 +405,25 @@ def test_the_corpus_in_batches_finds_exactly_what_it_finds_file_by_file(backfill
     found = {f["Id"] for f in account.findings() if f["GeneratorId"] not in SEQUENCE_IDS}
     assert found == expected
     assert sum(r["published"] for r in results) == len(expected) + 4  # and the 4 sequences, as file by file
+
+
+def test_a_quiet_batch_logs_one_summary_line_and_its_metrics(capsys, backfill, account, s3, context):
+    """The log bytes per invocation the cost model assumes (identity_auditor.archive.cost), Lambda's own START,
+    END and REPORT lines (~400 bytes) aside: one summary line per batch, not one line per file."""
+    import io
+
+    from identity_auditor.archive.cost import LOG_BYTES_PER_INVOCATION
+
+    items = [put_log_file(s3, f"quiet-{index:02}.json.gz", QUIET_FILE.read_bytes()) for index in range(batch_size())]
+    capsys.readouterr()
+    lines = io.StringIO()  # Powertools keeps the stream of its first Logger (see test_cloudtrail_handler's capsys)
+    handler = backfill.logger.registered_handler
+    previous, handler.stream = handler.stream, lines  # (the previous may be an earlier test's closed capsys file)
+    try:
+        result = backfill.handler({"Items": items}, context)
+    finally:
+        handler.stream = previous
+    logged = lines.getvalue() + capsys.readouterr().out  # the log lines, then the metrics (EMF, printed)
+    assert result["files"] == batch_size() and result["findings"] == 0
+    assert [json.loads(line).get("message") for line in logged.splitlines()] == ["batch evaluated", None]
+    assert len(logged.encode()) <= LOG_BYTES_PER_INVOCATION - 400
