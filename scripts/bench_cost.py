@@ -24,6 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "layers" / "identity_auditor"))  # this tree's package, not an installed one
 from support import load_template  # noqa: E402  (template.yaml with CloudFormation's short-form tags)
 
 from identity_auditor.archive.cost import (  # noqa: E402
