@@ -4,8 +4,9 @@
 Input, built by the map's ItemSelector and ItemBatcher (statemachine/backfill.asl.json):
     {"Items": [{"bucket": "<CloudTrail bucket>", "key": "AWSLogs/<account>/CloudTrail/<region>/.../x.json.gz",
                 "size": 1234}, ...]}
-A single item ({"bucket", "key", "size"}, or a raw ListObjectsV2 item with "bucket" added, as the definition
-before batching sent) is a batch of one.
+(Step Functions applies ItemSelector to each item, then ItemBatcher puts the items in an "Items" array: developer
+guide, "Map state input and output fields".) A single item ({"bucket", "key", "size"}, or a raw ListObjectsV2 item
+with "bucket" added, as the definition before batching sent) is a batch of one.
 
 Output: a small summary per batch (Step Functions payloads are at most 256 KB; the map's ResultWriter collects
 them in SUCCEEDED_<n>.json): the batch's totals {"files", "records", "evaluated", "findings", "published",
