@@ -97,11 +97,13 @@ clean:
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
 ## bench: cold import vs boto3, per-event cost vs the JSON parse floor, the state sweep at 100 and 1,000 users,
-## the all-in cost per million admitted events from the log bytes the evaluator writes
+## the all-in cost per million admitted events from the log bytes the evaluator writes, the backfill's cost per
+## million records (1,000- and 50-record log files) from the template's settings
 bench: venv
 	$(OFFLINE_ENV) $(VENV)/bin/python scripts/bench.py
 	$(OFFLINE_ENV) $(VENV)/bin/python scripts/bench_sweep.py 100 1000
 	$(OFFLINE_ENV) $(VENV)/bin/python scripts/bench_logs.py
+	$(OFFLINE_ENV) $(VENV)/bin/python scripts/bench_cost.py 1000 50
 
 ## generate: rewrite every file derived from the rule registry (template.yaml's and forwarder.yaml's generated
 ## blocks, README.md's rule table, policy.schema.json); `make generate CHECK=1` only checks: it names each

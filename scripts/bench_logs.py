@@ -19,7 +19,8 @@ per event and the template's memory size it prints the cost per million admitted
 - what only events with findings cost (a de-duplication write, a findings-queue message, the publisher) is printed
   separately, per finding.
 
-Prices: the AWS pricing pages for Lambda, CloudWatch and EventBridge (us-east-1), as of 2026-12.
+Prices: :mod:`identity_auditor.archive.cost` (Lambda, CloudWatch Logs), and the EventBridge and data transfer figures
+below, from the AWS pricing pages (us-east-1) the deployment guide cites.
 """
 
 from __future__ import annotations
@@ -33,10 +34,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-LAMBDA_REQUEST = 0.20 / 1_000_000  # USD per invocation
-LAMBDA_GB_SECOND_ARM64 = 0.0000133334  # USD
-FULL_VCPU_MB = 1769  # Lambda: the memory size at which a function has one full vCPU
-LOGS_PER_GB = 0.50  # USD per GB ingested (standard)
+from identity_auditor.archive.cost import MB_PER_VCPU as FULL_VCPU_MB  # noqa: E402 (the project's prices, once)
+from identity_auditor.archive.cost import PRICE_LAMBDA_GB_SECOND_ARM64 as LAMBDA_GB_SECOND_ARM64  # noqa: E402
+from identity_auditor.archive.cost import PRICE_LAMBDA_REQUEST as LAMBDA_REQUEST  # noqa: E402
+from identity_auditor.archive.cost import PRICE_LOGS_GB as LOGS_PER_GB  # noqa: E402
+
 EVENTBRIDGE_CROSS_ACCOUNT = 0.05 / 1_000_000  # USD per event a member account forwards to the central bus
 INTER_REGION = 0.5 * 1.5e3 / 1e9 * 0.02  # USD per event: half of them cross a region, ~1.5 KB, $0.02 per GB
 DYNAMODB_WRITE = 1.25 / 1_000_000  # on-demand write request unit

@@ -1,22 +1,30 @@
-"""BackfillEvaluator: one CloudTrail log file in S3 (an item of the backfill Distributed Map) -> rules ->
-Security Hub and SNS, published exactly as the live CloudTrailEvaluator publishes a delivered event.
+"""BackfillEvaluator: a batch of CloudTrail log files in S3 (one child execution of the backfill Distributed Map)
+-> rules -> Security Hub and SNS, each event published exactly as the live CloudTrailEvaluator publishes it.
 
-Input, built by the map's ItemSelector (statemachine/backfill.asl.json):
-    {"bucket": "<CloudTrail bucket>", "key": "AWSLogs/<account>/CloudTrail/<region>/.../x.json.gz", "size": 1234}
-The raw ListObjectsV2 item ({"Key": ..., "Size": ..., ...}) with a "bucket" added is accepted too.
+Input, built by the map's ItemSelector and ItemBatcher (statemachine/backfill.asl.json):
+    {"Items": [{"bucket": "<CloudTrail bucket>", "key": "AWSLogs/<account>/CloudTrail/<region>/.../x.json.gz",
+                "size": 1234}, ...]}
+(Step Functions applies ItemSelector to each item, then ItemBatcher puts the items in an "Items" array: developer
+guide, "Map state input and output fields".) A single item ({"bucket", "key", "size"}, or a raw ListObjectsV2 item
+with "bucket" added, as the definition before batching sent) is a batch of one.
 
-Output: a small summary per object (Step Functions payloads are at most 256 KB; the map's ResultWriter
-collects them in SUCCEEDED_<n>.json): {"key", "records", "evaluated", "findings", "published",
-"alreadyPublished", "ruleErrors", "skipped", "problems": [at most 20], "problemsTotal"}.
+Output: a small summary per batch (Step Functions payloads are at most 256 KB; the map's ResultWriter collects
+them in SUCCEEDED_<n>.json): the batch's totals {"files", "records", "evaluated", "findings", "published",
+"alreadyPublished", "ruleErrors", "skipped", "problemsTotal"}, "problems" (at most 20 for the whole batch, each
+naming its file) and "objects": one entry per file with its own counts.
 
-What fails the invocation and what does not:
-- a file that cannot be read as a CloudTrail log (corrupt gzip, not JSON, records that are not CloudTrail)
-  is reported in "problems" and the invocation succeeds: a retry cannot fix it and the map goes on;
-- S3 refusing the object (access denied, KMS) raises: every object would fail the same way, and the map
-  run stops at its ToleratedFailurePercentage instead of reporting thousands of problems;
-- findings that could not be delivered, or an event that another invocation is publishing at this very
-  moment, raise PublishIncomplete once every other event was tried: Step Functions retries the object with
-  backoff, and the de-duplication table skips what was already published.
+The files of a batch are evaluated one after the other, each on its own: what fails for one file never keeps the
+others from being evaluated and their findings published. Then:
+- a file that cannot be read as a CloudTrail log (corrupt gzip, not JSON, records that are not CloudTrail) is
+  reported in "problems" and the invocation succeeds: a retry cannot fix it and the map goes on;
+- findings that could not be delivered, an event that another invocation is publishing at this very moment, or
+  files left unread because the invocation's time ran out raise PublishIncomplete once every other file was
+  done: Step Functions retries the batch with backoff, and the de-duplication table skips every event the first
+  attempt published (they count as "alreadyPublished"), so the retry pages nobody twice;
+- S3 refusing an object (access denied, KMS), or any unexpected error while evaluating a file, raises FilesFailed
+  (not retried: every object would fail the same way); the map counts the batch's files as failed (its
+  ToleratedFailurePercentage is over files) and stops at that threshold instead of reporting thousands of
+  problems. The error names the failed files and why; the batch's other files were evaluated and published.
 """
 
 from __future__ import annotations
@@ -37,10 +45,15 @@ from identity_auditor.engine.registry import REGISTRY
 from identity_auditor.policy import current_policy
 from identity_auditor.sinks import SinkError
 
-MAX_PROBLEMS = 20  # problems listed in the summary (all of them are counted and logged)
+MAX_PROBLEMS = 20  # problems listed in a batch's summary (all of them are counted and logged)
 MAX_PROBLEM_CHARS = 300
+MAX_ERROR_FILES = 10  # files named in a batch's error (Step Functions keeps at most 32,768 characters of it)
+# No file is started with less than this left of the invocation (the function's Timeout is 300 s): the files
+# left are retried with the batch rather than the whole invocation timing out.
+TIME_RESERVE_MS = 45_000
 # CloudTrail writes digest files next to the logs (AWSLogs/<account>/CloudTrail-Digest/...): not logs.
 NOT_LOGS = ("/CloudTrail-Digest/",)
+COUNTS = ("records", "evaluated", "findings", "published", "alreadyPublished", "ruleErrors", "skipped")
 
 logger = Logger()
 metrics = Metrics()
@@ -48,7 +61,13 @@ copy_config_to_registered_loggers(source_logger=logger, include={"identity_audit
 
 
 class PublishIncomplete(RuntimeError):
-    """Some events' findings were not delivered; Step Functions retries the object (Retry in the ASL)."""
+    """Some files' findings were not delivered (or some files not read in time); Step Functions retries the
+    batch (Retry in the ASL) and the de-duplication table skips what the first attempt published."""
+
+
+class FilesFailed(RuntimeError):
+    """S3 refused some objects of the batch (access denied, KMS, no such bucket), or evaluating them failed: not
+    retried; the batch fails and is listed in the map run's FAILED results. Its other files were evaluated."""
 
 
 SETTINGS = Settings.from_env()
@@ -74,11 +93,15 @@ def _read_object(bucket: str, key: str) -> bytes:
     return _s3.get_object(Bucket=bucket, Key=key)["Body"].read()
 
 
-class Summary:
-    def __init__(self, key: str):
-        self.key, self.problems, self.problems_total = key, [], 0
-        self.counts = dict.fromkeys(
-            ("records", "evaluated", "findings", "published", "alreadyPublished", "ruleErrors", "skipped"), 0)
+class Batch:
+    """The summary of one invocation's files, and what is left to retry or failed."""
+
+    def __init__(self):
+        self.objects: list[dict] = []
+        self.problems: list[str] = []
+        self.problems_total = 0
+        self.retry: list[str] = []  # "<key>: why" of files to evaluate again (PublishIncomplete)
+        self.failed: list[str] = []  # "<key>: why" of files S3 refused or that could not be evaluated (FilesFailed)
 
     def problem(self, origin: str, message: str) -> None:
         self.problems_total += 1
@@ -87,25 +110,77 @@ class Summary:
             self.problems.append(f"{origin}: {message}"[:MAX_PROBLEM_CHARS])
 
     def as_dict(self) -> dict:
-        return {"key": self.key, **self.counts, "problems": self.problems, "problemsTotal": self.problems_total}
+        totals = {name: sum(entry[name] for entry in self.objects) for name in COUNTS}
+        return {"files": len(self.objects), **totals, "problems": self.problems,
+                "problemsTotal": self.problems_total, "objects": self.objects}
+
+
+class FileSummary:
+    def __init__(self, key: str, batch: Batch):
+        self.key, self.batch, self.problems_total = key, batch, 0
+        self.counts = dict.fromkeys(COUNTS, 0)
+
+    def problem(self, origin: str, message: str) -> None:
+        self.problems_total += 1
+        self.batch.problem(origin, message)
+
+    def as_dict(self) -> dict:
+        return {"key": self.key, **self.counts, "problemsTotal": self.problems_total}
 
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict, context) -> dict:
-    bucket, key = event["bucket"], event.get("key") or event["Key"]
-    logger.append_keys(s3_bucket=bucket, s3_key=key, s3_size=event.get("size", event.get("Size")))
-    summary = Summary(key)
-    metrics.add_metric(name="BackfillObjects", unit=MetricUnit.Count, value=1)
+    items = event["Items"] if isinstance(event.get("Items"), list) else [event]
+    batch = Batch()
+    metrics.add_metric(name="BackfillObjects", unit=MetricUnit.Count, value=len(items))
+    policy, now = current_policy(SETTINGS), datetime.now(timezone.utc)
+    for index, item in enumerate(items):
+        key = item.get("key") or item["Key"]
+        if index and context.get_remaining_time_in_millis() < TIME_RESERVE_MS:
+            batch.retry.append(f"{key}: not read, the invocation's time ran out (the batch's retry reads it)")
+            continue
+        logger.append_keys(s3_bucket=item["bucket"], s3_key=key, s3_size=item.get("size", item.get("Size")))
+        summary = FileSummary(key, batch)
+        try:
+            _evaluate(item["bucket"], key, summary, policy, now, context)
+        except Exception as error:  # S3's ClientError (botocore is imported on first use), or a defect
+            logger.exception("log file not evaluated")
+            batch.failed.append(f"{key}: {type(error).__name__}: {error}")
+        batch.objects.append(summary.as_dict())
+    logger.remove_keys(["s3_bucket", "s3_key", "s3_size"])
+    result = batch.as_dict()
+    _count(result)
+    logger.info("batch evaluated", extra={"summary": {k: v for k, v in result.items() if k != "objects"}})
+    if batch.retry:
+        raise PublishIncomplete(_failure(f"{len(batch.retry)} of {len(items)} file(s) not fully published "
+                                         "(Step Functions retries the batch)", batch.retry + batch.failed, result))
+    if batch.failed:
+        raise FilesFailed(_failure(f"{len(batch.failed)} of {len(items)} file(s) failed", batch.failed, result))
+    return result
+
+
+def _failure(what: str, files: list[str], result: dict) -> str:
+    """The error Step Functions records for the batch: the files and why, and what the others did."""
+    named = "; ".join(files[:MAX_ERROR_FILES]) + (f"; and {len(files) - MAX_ERROR_FILES} more"
+                                                  if len(files) > MAX_ERROR_FILES else "")
+    return (f"{what}: {named}"[:6000] + f" | the batch's {result['files']} file(s) read: {result['records']} records, "
+            f"{result['findings']} findings, {result['published']} published, {result['alreadyPublished']} already "
+            "published")
+
+
+def _evaluate(bucket: str, key: str, summary: FileSummary, policy, now, context) -> None:
+    """One log file: read, evaluate, publish each event's findings and the sequences it completes. Undelivered
+    findings go to ``summary.batch.retry``; an S3 refusal raises (botocore's ClientError)."""
     if key.endswith("/") or any(marker in key for marker in NOT_LOGS):
-        logger.info("not a CloudTrail log file: skipped")
-        return summary.as_dict()
+        logger.debug("not a CloudTrail log file: skipped")
+        return
     try:
         data = _read_object(bucket, key)
-    except Exception as error:  # botocore's ClientError, without importing botocore before it is needed
+    except Exception as error:
         if getattr(error, "response", {}).get("Error", {}).get("Code") == "NoSuchKey":
             summary.problem(key, "the object no longer exists")
-            return summary.as_dict()
+            return
         raise
     undelivered: list[str] = []
 
@@ -114,7 +189,6 @@ def handler(event: dict, context) -> dict:
         if failure:
             undelivered.append(f"{origin}: {failure}")
 
-    policy, now = current_policy(SETTINGS), datetime.now(timezone.utc)
     reader = Replayer(policy=policy, now=now, engine=ENGINE, deliver=deliver,
                       context=lambda record: CONTEXT.for_record(record, policy, now))
     result = reader.read(key, data)  # the CLI's reader: the same records, filter and validation as `evaluate`
@@ -125,15 +199,13 @@ def handler(event: dict, context) -> dict:
     failure = _sequences(result.steps, policy, now, context, summary)  # adds its findings to the counts
     if failure:
         undelivered.append(f"{key}: {failure}")
-    _count(summary)
-    logger.info("object evaluated", extra={"summary": summary.as_dict()})
+    logger.debug("object evaluated", extra={"summary": summary.as_dict()})
     if undelivered:
-        raise PublishIncomplete(f"{len(undelivered)} event(s) of {key} not published (retried by Step Functions): "
-                                + "; ".join(undelivered[:3])[:1000])
-    return summary.as_dict()
+        summary.batch.retry.append(f"{key}: {len(undelivered)} event(s) not published: "
+                                   + "; ".join(undelivered[:3])[:1000])
 
 
-def _publish_event(envelope: dict, findings: list, context, summary: Summary) -> str | None:
+def _publish_event(envelope: dict, findings: list, context, summary: FileSummary) -> str | None:
     """Publish one CloudTrail event's findings once, as the live evaluator does; the error, if any."""
     from aws_lambda_powertools.utilities.idempotency.exceptions import (
         IdempotencyAlreadyInProgressError,
@@ -152,7 +224,7 @@ def _publish_event(envelope: dict, findings: list, context, summary: Summary) ->
     return None
 
 
-def _sequences(steps: list, policy, now, context, summary: Summary) -> str | None:
+def _sequences(steps: list, policy, now, context, summary: FileSummary) -> str | None:
     """The object's sequence steps (spec §E), in event-time order, judged against the live path's state (the same
     DynamoDB table, so steps that arrived live and steps found in the archive complete the same sequences);
     each completed sequence is published, then remembered as raised. The error, if any (retried by Step
@@ -174,11 +246,11 @@ def _sequences(steps: list, policy, now, context, summary: Summary) -> str | Non
     return None
 
 
-def _count(summary: Summary) -> None:
+def _count(result: dict) -> None:
     for name, key in (("BackfillRecords", "records"), ("BackfillEventsEvaluated", "evaluated"),
                       ("BackfillFindings", "findings"), ("BackfillPublished", "published")):
-        metrics.add_metric(name=name, unit=MetricUnit.Count, value=summary.counts[key])
-    if summary.problems_total:
-        metrics.add_metric(name="BackfillProblems", unit=MetricUnit.Count, value=summary.problems_total)
-    if summary.counts["ruleErrors"]:
-        metrics.add_metric(name="RuleErrors", unit=MetricUnit.Count, value=summary.counts["ruleErrors"])
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=result[key])
+    if result["problemsTotal"]:
+        metrics.add_metric(name="BackfillProblems", unit=MetricUnit.Count, value=result["problemsTotal"])
+    if result["ruleErrors"]:
+        metrics.add_metric(name="RuleErrors", unit=MetricUnit.Count, value=result["ruleErrors"])

@@ -5,7 +5,6 @@ grammar of moto's Step Functions parser (functional/test_backfill_state_machine.
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 
@@ -14,6 +13,7 @@ import cfnlint.api
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
+from backfill_machine import for_moto
 from support import ROOT, load_template
 
 ASL_PATH = ROOT / "statemachine" / "backfill.asl.json"
@@ -36,14 +36,6 @@ def substituted(values: dict[str, str] = SAMPLE_VALUES) -> dict:
     return json.loads(PLACEHOLDER.sub(lambda match: values[match.group(1)], TEXT))
 
 
-def for_moto(definition: dict) -> str:
-    """moto's ASL grammar (from LocalStack) takes ToleratedFailurePercentage only as a decimal number (5.0);
-    AWS documents an integer between 0 and 100 and cfn-lint's schema requires an integer, so the file says 5."""
-    definition = copy.deepcopy(definition)
-    definition["States"]["EvaluateLogFiles"]["ToleratedFailurePercentage"] = float(MAP["ToleratedFailurePercentage"])
-    return json.dumps(definition)
-
-
 def state_machine_resource() -> dict:
     return load_template()["Resources"]["BackfillStateMachine"]
 
@@ -54,7 +46,19 @@ def test_the_definition_is_a_distributed_map_of_standard_child_executions():
     assert MAP["ItemProcessor"]["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
     assert MAP["ItemProcessor"]["StartAt"] == "EvaluateLogFile"
     assert MAP["End"] is True
-    assert "ItemBatcher" not in MAP  # one object per child execution and per invocation
+
+
+def test_log_files_are_batched_so_that_state_transitions_no_longer_dominate_the_cost():
+    """Issue 18 item 7: a child execution (two state transitions) per batch of files, not per file."""
+    batcher = MAP["ItemBatcher"]
+    # neither moto's grammar (it has no ItemBatcher) nor cfn-lint's schema (it accepts any field in it) checks the
+    # spelling: the field names of the Step Functions developer guide, "ItemBatcher (Map)", are checked here
+    assert set(batcher) == {"MaxItemsPerBatch", "MaxInputBytesPerBatch"}
+    assert 20 <= batcher["MaxItemsPerBatch"] <= 100
+    # an item is {"bucket", "key", "size"}: S3 keys are at most 1,024 bytes, bucket names 63; the whole batch stays
+    # under the limit, which stays under Step Functions' 256 KB payload
+    worst_item = len(json.dumps({"bucket": "b" * 63, "key": "k" * 1024, "size": 5 * 1024**4}))
+    assert batcher["MaxItemsPerBatch"] * worst_item < batcher["MaxInputBytesPerBatch"] <= 256 * 1024
 
 
 def test_the_item_reader_lists_the_bucket_and_prefix_of_the_execution_input():

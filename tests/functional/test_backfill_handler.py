@@ -1,8 +1,9 @@
 """The backfill evaluator (functions/backfill_evaluator/backfill_evaluator.py), called directly on CloudTrail log files in
 moto S3, publishing to the emulated account (Security Hub, SNS -> SQS, the de-duplication table).
 
-A Distributed Map item is one S3 object; Step Functions retries an item, and the live evaluator may already
-have paged the same events: both must not page again.
+A child execution of the Distributed Map is a batch of S3 objects (ItemBatcher: {"Items": [...]}; a single item is a
+batch of one); Step Functions retries a batch, and the live evaluator may already have paged the same events: both
+must not page again, and one file that fails must not cost the others their findings.
 """
 
 from __future__ import annotations
@@ -83,10 +84,10 @@ def test_a_log_file_with_a_console_login_without_mfa_is_published_once(backfill,
 
     expected = findings_from(next(r for r in login_file()["Records"] if r["eventID"] == LOGIN_WITHOUT_MFA))
     assert [f.rule_id for f in expected] == ["signin_console_login_without_mfa"]
-    assert result == {
-        "key": item["key"], "records": 12, "evaluated": 1, "findings": 1, "published": 1, "alreadyPublished": 0,
-        "ruleErrors": 0, "skipped": 0, "problems": [], "problemsTotal": 0,
-    }
+    counts = {"records": 12, "evaluated": 1, "findings": 1, "published": 1, "alreadyPublished": 0, "ruleErrors": 0,
+              "skipped": 0}
+    assert result == {"files": 1, **counts, "problems": [], "problemsTotal": 0,
+                      "objects": [{"key": item["key"], **counts, "problemsTotal": 0}]}
     assert [f["Id"] for f in account.findings()] == [expected[0].finding_id]
     alerts = account.alerts()
     assert len(alerts) == 1
@@ -203,7 +204,7 @@ def test_an_undelivered_finding_fails_the_object_for_a_retry_that_publishes_it(b
         raise denied
 
     monkeypatch.setattr(sink.client, "batch_import_findings", refuse)
-    with pytest.raises(backfill.PublishIncomplete, match=r"1 event\(s\) of .*login.json.gz not published"):
+    with pytest.raises(backfill.PublishIncomplete, match=r"login.json.gz: 1 event\(s\) not published"):
         backfill.handler(item, context)
     assert _table_items(account.table_name) == []  # nothing recorded: the retry publishes for real
 
@@ -227,7 +228,7 @@ def test_an_object_deleted_since_the_listing_is_a_problem_not_a_failure(backfill
 
 def test_an_object_s3_refuses_fails_the_invocation(backfill, account, s3, context):
     """Access denied (bucket policy, KMS) is configuration: raising stops the map at its failure threshold."""
-    with pytest.raises(ClientError, match="NoSuchBucket"):
+    with pytest.raises(backfill.FilesFailed, match=r"x.json.gz: NoSuchBucket: "):
         backfill.handler({"bucket": "not-" + BUCKET, "key": PREFIX + "x.json.gz", "size": 10}, context)
 
 
@@ -290,3 +291,139 @@ def test_an_event_being_published_elsewhere_is_retried_and_the_others_still_publ
 CREATE_USER_FILE = "218007301253_CloudTrail_us-east-1_20230710T1230Z_ZtUNbBkwAu98FPZb.json"
 SEQUENCE_IDS = {meta.id for meta in REGISTRY.sequences}
 BUSY_EVENT = "66d008e1-12cf-4a45-99e7-0be67fc70d71"  # a real CreateUser of that file
+
+
+# -- batches (ItemBatcher: several log files per child execution and invocation; issue 18 item 7) -----------------
+
+QUIET_FILE = CORPUS / "invictus" / "218007301253_CloudTrail_us-east-1_20230710T1145Z_7xgocspSowgK0Gto.json"
+
+
+class ShortOfTime(BackfillContext):
+    """An invocation whose time runs out after its first file."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def get_remaining_time_in_millis(self) -> int:
+        self.calls += 1
+        return 300_000 if self.calls == 1 else 10_000
+
+
+def batch_size() -> int:
+    return json.loads((ROOT / "statemachine" / "backfill.asl.json").read_text())[
+        "States"]["EvaluateLogFiles"]["ItemBatcher"]["MaxItemsPerBatch"]
+
+
+def test_a_batch_of_files_is_evaluated_file_by_file_with_a_summary_of_each(backfill, account, s3, context):
+    login = put_log_file(s3, "login.json.gz", login_file())
+    quiet = put_log_file(s3, "quiet.json.gz", QUIET_FILE.read_bytes())
+    corrupt = put_log_file(s3, "garbage.json.gz", b"\x1f\x8b\x08\x00 this is not a gzip stream", compress=False)
+    result = backfill.handler({"Items": [login, quiet, corrupt]}, context)
+    assert [entry["key"] for entry in result["objects"]] == [login["key"], quiet["key"], corrupt["key"]]
+    assert [(e["records"], e["published"], e["problemsTotal"]) for e in result["objects"]] == [
+        (12, 1, 0), (len(json.loads(QUIET_FILE.read_text())["Records"]), 0, 0), (0, 0, 1)]
+    assert result["files"] == 3 and result["published"] == 1 and result["problemsTotal"] == 1
+    assert result["records"] == sum(entry["records"] for entry in result["objects"])
+    assert result["problems"][0].startswith(corrupt["key"] + ": ")
+    assert len(account.alerts()) == 1
+
+
+def test_a_file_s3_refuses_fails_the_batch_after_the_others_are_published(backfill, account, s3, context):
+    """One bad file must not lose the others' findings: they are published, the error names the bad file, and the
+    map lists the batch as failed (its files count towards ToleratedFailurePercentage)."""
+    refused = {"bucket": "not-" + BUCKET, "key": PREFIX + "elsewhere.json.gz", "size": 10}
+    login = put_log_file(s3, "login.json.gz", login_file())
+    with pytest.raises(backfill.FilesFailed, match=r"1 of 2 file\(s\) failed: .*elsewhere.json.gz: NoSuchBucket") as error:
+        backfill.handler({"Items": [refused, login]}, context)
+    assert "1 published" in str(error.value)
+    assert [a["MessageAttributes"]["rule_id"]["Value"] for a in account.alerts()] == ["signin_console_login_without_mfa"]
+    assert len(account.findings()) == 1
+
+
+def test_a_file_whose_findings_are_not_delivered_retries_the_batch_and_nothing_pages_twice(backfill, account, s3,
+                                                                                            context, monkeypatch):
+    from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
+
+    busy = put_log_file(s3, "busy.json.gz", json.loads((CORPUS / "invictus" / CREATE_USER_FILE).read_text()))
+    login = put_log_file(s3, "login.json.gz", login_file())
+    real_publish_once = backfill.DELIVERY.dedup.publish_once
+
+    def busy_event(event, context, publish):
+        if event["detail"]["eventID"] == BUSY_EVENT:
+            raise IdempotencyAlreadyInProgressError("in progress")
+        return real_publish_once(event, context, publish)
+
+    monkeypatch.setattr(backfill.DELIVERY.dedup, "publish_once", busy_event)
+    with pytest.raises(backfill.PublishIncomplete, match=r"1 of 2 file\(s\) not fully published.*busy.json.gz: 1 event"):
+        backfill.handler({"Items": [busy, login]}, context)
+    first = account.alerts()
+    assert "signin_console_login_without_mfa" in {a["MessageAttributes"]["rule_id"]["Value"] for a in first}
+
+    monkeypatch.setattr(backfill.DELIVERY.dedup, "publish_once", real_publish_once)
+    retried = backfill.handler({"Items": [busy, login]}, context)  # Step Functions' retry of the batch
+    by_key = {entry["key"]: entry for entry in retried["objects"]}
+    assert (by_key[login["key"]]["published"], by_key[login["key"]]["alreadyPublished"]) == (0, 1)
+    assert by_key[busy["key"]]["published"] >= 1  # the busy event, and any sequence it completes
+    again = account.alerts()
+    assert len(again) == retried["published"]  # only what was not published before pages now
+    assert not {a["MessageAttributes"]["rule_id"]["Value"] for a in again} & {"signin_console_login_without_mfa"}
+
+
+def test_files_left_when_the_time_runs_out_are_retried_with_the_batch(backfill, account, s3):
+    login = put_log_file(s3, "login.json.gz", login_file())
+    quiet = put_log_file(s3, "quiet.json.gz", QUIET_FILE.read_bytes())
+    with pytest.raises(backfill.PublishIncomplete, match=r"quiet.json.gz: not read, the invocation's time ran out"):
+        backfill.handler({"Items": [login, quiet]}, ShortOfTime())
+    assert len(account.alerts()) == 1  # the file read before the time ran out was published
+    retried = backfill.handler({"Items": [login, quiet]}, BackfillContext())
+    assert (retried["files"], retried["published"], retried["alreadyPublished"]) == (2, 0, 1)
+    assert account.alerts() == []
+
+
+def test_a_full_batch_of_files_full_of_problems_stays_far_below_the_payload_limit(backfill, account, s3, context):
+    items = [put_log_file(s3, f"bad-{index:03}-{'x' * 150}.json.gz", {"Records": [{"bad": "x" * 500}] * 30})
+             for index in range(batch_size())]
+    result = backfill.handler({"Items": items}, context)
+    assert result["files"] == batch_size() and result["problemsTotal"] == 30 * batch_size()
+    assert len(result["problems"]) == backfill.MAX_PROBLEMS
+    assert len(json.dumps(result)) < 64 * 1024  # Step Functions: 256 KB per child execution's output
+
+
+def test_the_corpus_in_batches_finds_exactly_what_it_finds_file_by_file(backfill, account, s3, context):
+    """The 55 real delivery files in batches of the map's size give the same findings as one file per call
+    (test_a_backfill_of_the_whole_corpus_finds_what_the_engine_finds)."""
+    items, expected = [], set()
+    for path in sorted((CORPUS / "invictus").glob("*.json")):
+        document = json.loads(path.read_text())
+        for record in document["Records"]:
+            expected.update(f.finding_id for f in findings_from(record))
+        items.append(put_log_file(s3, path.name + ".gz", document))
+    size = batch_size()
+    results = [backfill.handler({"Items": items[start:start + size]}, context) for start in range(0, len(items), size)]
+    assert [r["files"] for r in results] == [min(size, len(items) - start) for start in range(0, len(items), size)]
+    assert sum(r["records"] for r in results) == 2900 and sum(r["problemsTotal"] for r in results) == 0
+    found = {f["Id"] for f in account.findings() if f["GeneratorId"] not in SEQUENCE_IDS}
+    assert found == expected
+    assert sum(r["published"] for r in results) == len(expected) + 4  # and the 4 sequences, as file by file
+
+
+def test_a_quiet_batch_logs_one_summary_line_and_its_metrics(capsys, backfill, account, s3, context):
+    """The log bytes per invocation the cost model assumes (identity_auditor.archive.cost), Lambda's own START,
+    END and REPORT lines (~400 bytes) aside: one summary line per batch, not one line per file."""
+    import io
+
+    from identity_auditor.archive.cost import LOG_BYTES_PER_INVOCATION
+
+    items = [put_log_file(s3, f"quiet-{index:02}.json.gz", QUIET_FILE.read_bytes()) for index in range(batch_size())]
+    capsys.readouterr()
+    lines = io.StringIO()  # Powertools keeps the stream of its first Logger (see test_cloudtrail_handler's capsys)
+    handler = backfill.logger.registered_handler
+    previous, handler.stream = handler.stream, lines  # (the previous may be an earlier test's closed capsys file)
+    try:
+        result = backfill.handler({"Items": items}, context)
+    finally:
+        handler.stream = previous
+    logged = lines.getvalue() + capsys.readouterr().out  # the log lines, then the metrics (EMF, printed)
+    assert result["files"] == batch_size() and result["findings"] == 0
+    assert [json.loads(line).get("message") for line in logged.splitlines()] == ["batch evaluated", None]
+    assert len(logged.encode()) <= LOG_BYTES_PER_INVOCATION - 400

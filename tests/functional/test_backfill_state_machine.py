@@ -18,10 +18,10 @@ import uuid
 import boto3
 import pytest
 from moto import mock_aws
+from backfill_machine import for_moto, substituted
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from support import CORPUS, ROOT, FakeLambdaContext, create_emulated_account
 
-ASL = (ROOT / "statemachine" / "backfill.asl.json").read_text()
 TRAIL_BUCKET = "org-trail-logs"
 RESULTS_BUCKET = "identity-auditor-backfill-results"
 PREFIX = "AWSLogs/218007301253/CloudTrail/us-east-1/2023/07/10/"
@@ -38,10 +38,7 @@ class BackfillContext(FakeLambdaContext):
 def definition(max_concurrency: int = 100) -> str:
     values = {"Partition": "aws", "MaxConcurrency": str(max_concurrency), "BackfillFunctionArn": FUNCTION_ARN,
               "ResultsBucket": RESULTS_BUCKET, "ResultsPrefix": "identity-auditor/backfill"}
-    document = json.loads(re.sub(r"\$\{([^}]+)\}", lambda m: values[m.group(1)], ASL))
-    # moto's grammar takes this field only as a decimal (see contract/test_backfill_definition.py::for_moto).
-    document["States"]["EvaluateLogFiles"]["ToleratedFailurePercentage"] = 5.0
-    return json.dumps(document)
+    return for_moto(substituted(values))  # batches of one: moto has no ItemBatcher (tests/backfill_machine.py)
 
 
 @pytest.fixture
@@ -102,11 +99,11 @@ def test_a_backfill_evaluates_every_log_file_under_the_prefix_once_and_writes_th
     described, history = run({"bucket": TRAIL_BUCKET, "prefix": PREFIX}, max_concurrency=7)
 
     assert described["status"] == "SUCCEEDED", described
-    payloads = sorted((payload for payload, _ in invocations), key=lambda p: p["key"])
-    assert payloads == sorted(({"bucket": TRAIL_BUCKET, "key": key,
-                                "size": s3.head_object(Bucket=TRAIL_BUCKET, Key=key)["ContentLength"]}
-                               for key in keys), key=lambda p: p["key"])
-    summaries = {result["key"]: result for _, result in invocations}
+    items = sorted((item for payload, _ in invocations for item in payload["Items"]), key=lambda p: p["key"])
+    assert items == sorted(({"bucket": TRAIL_BUCKET, "key": key,
+                             "size": s3.head_object(Bucket=TRAIL_BUCKET, Key=key)["ContentLength"]}
+                            for key in keys), key=lambda p: p["key"])
+    summaries = {entry["key"]: entry for _, result in invocations for entry in result["objects"]}
     assert summaries[keys[0]]["published"] == 1 and summaries[keys[1]]["findings"] == 0
     assert len(emulated.findings()) == 1 and len(emulated.alerts()) == 1
 
@@ -127,5 +124,5 @@ def test_running_the_backfill_again_pages_nothing_new(emulated, invocations):
     s3.put_object(Bucket=TRAIL_BUCKET, Key=PREFIX + "login.json.gz", Body=gzip.compress(LOGIN_FILE.read_bytes()))
     for _ in range(2):
         assert run({"bucket": TRAIL_BUCKET, "prefix": PREFIX})[0]["status"] == "SUCCEEDED"
-    assert [(r["published"], r["alreadyPublished"]) for _, r in invocations] == [(1, 0), (0, 1)]
+    assert [(r["files"], r["published"], r["alreadyPublished"]) for _, r in invocations] == [(1, 1, 0), (1, 0, 1)]
     assert len(emulated.alerts()) == 1

@@ -13,7 +13,6 @@ from __future__ import annotations
 import gzip
 import importlib.util
 import json
-import re
 import time
 from collections import Counter
 from datetime import date, timedelta
@@ -22,11 +21,11 @@ import boto3
 import pytest
 from moto import mock_aws
 from moto.awslambda_simple.models import LambdaSimpleBackend
+from backfill_machine import for_moto, substituted
 from support import CORPUS, ROOT, FakeLambdaContext, create_emulated_account, invictus_event, load_handler_module
 
 RECONCILER = ROOT / "functions" / "reconciler" / "reconciler.py"
 BACKFILL = ROOT / "functions" / "backfill_evaluator" / "backfill_evaluator.py"
-ASL = (ROOT / "statemachine" / "backfill.asl.json").read_text()
 TRAIL_BUCKET = "org-trail-logs"
 RESULTS_BUCKET = "identity-auditor-backfill-results"
 BACKFILL_ARN = "arn:aws:lambda:us-east-1:123456789012:function:identity-auditor-backfill-evaluator"
@@ -65,9 +64,8 @@ def scheduled_event(at: str) -> dict:
 def state_machine(sfn) -> str:
     values = {"Partition": "aws", "MaxConcurrency": "10", "BackfillFunctionArn": BACKFILL_ARN,
               "ResultsBucket": RESULTS_BUCKET, "ResultsPrefix": "identity-auditor/backfill"}
-    document = json.loads(re.sub(r"\$\{([^}]+)\}", lambda m: values[m.group(1)], ASL))
-    document["States"]["EvaluateLogFiles"]["ToleratedFailurePercentage"] = 5.0  # moto's grammar: a decimal
-    return sfn.create_state_machine(name="identity-auditor-backfill", definition=json.dumps(document),
+    # moto's grammar: no ItemBatcher (batches of one), the failure percentage a decimal (tests/backfill_machine.py)
+    return sfn.create_state_machine(name="identity-auditor-backfill", definition=for_moto(substituted(values)),
                                     roleArn="arn:aws:iam::123456789012:role/backfill", type="STANDARD")["stateMachineArn"]
 
 

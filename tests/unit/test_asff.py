@@ -31,6 +31,8 @@ def test_document_is_valid_and_deterministic():
     assert document == to_asff(finding, product_arn=PRODUCT, updated_at=LATER)
     assert document["Id"] == finding.finding_id
     assert document["GeneratorId"] == "iam_access_key_created"
+    # a custom integration names itself (issue 17 item 3): Security Hub would show "Default" by "Personal"
+    assert (document["ProductName"], document["CompanyName"]) == ("identity-auditor", "identity-auditor")
     assert document["Severity"] == document["FindingProviderFields"]["Severity"] == {"Label": "HIGH", "Original": "HIGH"}
     assert document["Types"] == document["FindingProviderFields"]["Types"]
     assert document["FirstObservedAt"] == document["CreatedAt"] == "2023-07-10T12:24:29.000Z"

@@ -156,8 +156,8 @@ def test_the_listings_run_through_the_map_it_is_given():
 
 def test_the_cost_per_account_day_follows_its_formula():
     cost = cost_per_account_day(regions=1, files_per_region=288)
-    assert (cost.files, cost.transitions, cost.lambda_invocations, cost.s3_gets, cost.s3_lists) == (288, 579, 288, 288, 4)
-    assert cost.dollars["stepFunctions"] == pytest.approx(579 * 0.000025)
-    assert cost.total == pytest.approx(0.0148, abs=0.0003)
-    assert cost.dollars["stepFunctions"] / cost.total > 0.95  # state transitions dominate, as in the backfill
-    assert cost_per_account_day(regions=17).total == pytest.approx(17 * cost.total, rel=0.001)
+    # 6 batches of <= 50 files (the map's ItemBatcher): 6 x 2 transitions + 3 for the execution
+    assert (cost.files, cost.batches, cost.transitions, cost.s3_gets, cost.s3_lists) == (288, 6, 15, 288, 4)
+    assert cost.dollars["stepFunctions"] == pytest.approx(15 * 0.000025)
+    assert cost.total == pytest.approx(0.00057, abs=0.00003)  # $0.0148 with a child execution per file
+    assert cost_per_account_day(regions=17).total == pytest.approx(17 * cost.total, rel=0.01)

@@ -151,6 +151,7 @@ def test_findings_are_valid_asff_with_a_stable_id_per_role():
 def test_meta_keeps_the_event_trigger_and_adds_the_state_trigger():
     meta = rule.META
     assert meta.trigger.event_names == {"CreateRole", "UpdateAssumeRolePolicy"}
+    # periodic too: an unchanged unsafe role is re-asserted in Security Hub (functional/test_findings_stay_current.py)
     assert (meta.state.resource_type, meta.state.periodic, meta.state.change_triggered) == (
-        "AWS::IAM::Role", False, True)
+        "AWS::IAM::Role", True, True)
     assert "CIS5 1.20" in meta.compliance and meta.parameters == ()

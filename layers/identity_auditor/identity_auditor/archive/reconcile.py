@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Protocol
+
+from identity_auditor.archive.cost import PRICE_S3_LIST, Backfill, Cost, backfill_cost
 
 ACCOUNT = re.compile(r"\d{12}")
 ORGANIZATION = re.compile(r"o-[a-z0-9]{10,32}")  # the Organizations id pattern (OrganizationId in the template)
@@ -142,63 +143,27 @@ def plan(listing: Listing, bucket: str, key_prefix: str, day: date,
 
 
 # -- cost per account-day ------------------------------------------------------------------------------------
-# us-east-1 list prices, the figures README's "Backfill" cost uses, from the public price pages (read 2026-12-07
-# from the project's own figures; this machine has no web access to re-read the live pages):
-#   https://aws.amazon.com/step-functions/pricing/  (Standard: $0.025 per 1,000 state transitions)
-#   https://aws.amazon.com/lambda/pricing/          (arm64: $0.20 per 1M requests, $0.0000133334 per GB-second)
-#   https://aws.amazon.com/s3/pricing/              (S3 Standard: GET $0.0004 per 1,000, LIST $0.005 per 1,000)
-#   https://aws.amazon.com/cloudwatch/pricing/      (logs ingested: $0.50 per GB)
-PRICES_AS_OF = "2026-12-07"
-PRICE_STATE_TRANSITION = 0.025 / 1000
-PRICE_LAMBDA_REQUEST = 0.20 / 1_000_000
-PRICE_LAMBDA_GB_SECOND_ARM64 = 0.0000133334
-PRICE_S3_GET = 0.0004 / 1000
-PRICE_S3_LIST = 0.005 / 1000
-PRICE_LOGS_GB = 0.50
-
+# The formula and the prices are :mod:`identity_auditor.archive.cost`'s (scripts/bench_cost.py prints the backfill's
+# cost per million records from the same formula, the template's settings and a measure of the evaluation).
 FILES_PER_REGION_DAY = 288  # CloudTrail delivers about one file every 5 minutes per region with activity
-TRANSITIONS_PER_FILE = 2  # the child execution's start and its EvaluateLogFile task (README: Backfill)
-TRANSITIONS_PER_EXECUTION = 3  # ReadSettings, EvaluateLogFiles (the map) and the end of the parent execution
-LAMBDA_SECONDS_PER_FILE = 0.06  # README's measure: ~2 ms of CPU per ~53-record file at 128 MB arm64, + 30 ms S3 wait
-LAMBDA_MEMORY_GB = 0.125
-LOG_BYTES_PER_FILE = 1500  # the backfill's "object evaluated" line and Powertools' metrics per file
-
-
-@dataclass(frozen=True)
-class Cost:
-    files: int
-    transitions: int
-    lambda_invocations: int
-    s3_gets: int
-    s3_lists: int
-    dollars: dict[str, float]
-
-    @property
-    def total(self) -> float:
-        return sum(self.dollars.values())
+RECORDS_PER_FILE = 53  # the real corpus's delivery files (tests/corpus/invictus): a quiet account's
+FILES_PER_BATCH = 50  # statemachine/backfill.asl.json's ItemBatcher.MaxItemsPerBatch (a contract test checks)
+MEMORY_MB = 256  # template.yaml's FunctionMemorySize default (the backfill function's memory)
+# README's earlier measure of one ~53-record file on one vCPU (0.034 ms per record + 0.2 ms per file)
+CPU_SECONDS_PER_FILE = 0.002
 
 
 def cost_per_account_day(regions: int, files_per_region: int = FILES_PER_REGION_DAY) -> Cost:
     """What reconciling one account-day costs, for ``regions`` regions with activity (each ``files_per_region``
-    log files):
-
-        files       F = regions x files_per_region
-        transitions T = 2 F + 3 regions                        x $0.000025
-        Lambda      F invocations x ($0.0000002 + 0.06 s x 0.125 GB x $0.0000133334)
-        S3          F GET x $0.0000004 + (regions x (2 + ceil(files_per_region / 1000)) + 1) LIST x $0.000005
-                    (per region: the reconciler's region listing share and existence check, the map's ItemReader)
-        logs        F x 1.5 KB x $0.50 per GB
-    """
-    files = regions * files_per_region
-    transitions = TRANSITIONS_PER_FILE * files + TRANSITIONS_PER_EXECUTION * regions
-    lists = regions * (2 + math.ceil(files_per_region / 1000)) + 1
-    dollars = {
-        "stepFunctions": transitions * PRICE_STATE_TRANSITION,
-        "lambda": files * (PRICE_LAMBDA_REQUEST + LAMBDA_SECONDS_PER_FILE * LAMBDA_MEMORY_GB
-                           * PRICE_LAMBDA_GB_SECOND_ARM64),
-        "s3": files * PRICE_S3_GET + lists * PRICE_S3_LIST,
-        "logs": files * LOG_BYTES_PER_FILE / 1e9 * PRICE_LOGS_GB,
-    }
-    return Cost(files=files, transitions=transitions, lambda_invocations=files, s3_gets=files, s3_lists=lists,
-                dollars=dollars)
-
+    log files): one backfill execution per region (:func:`identity_auditor.archive.cost.backfill_cost`), plus the
+    reconciler's own listing of the bucket (2 LISTs per region and 1 for the account)."""
+    settings = Backfill(files_per_batch=FILES_PER_BATCH, memory_mb=MEMORY_MB)
+    one = backfill_cost(settings, files=files_per_region, records_per_file=RECORDS_PER_FILE,
+                        cpu_seconds_per_file=CPU_SECONDS_PER_FILE)
+    reconciler_lists = 2 * regions + 1
+    dollars = {name: value * regions for name, value in one.dollars.items()}
+    dollars["s3"] += reconciler_lists * PRICE_S3_LIST
+    return Cost(files=one.files * regions, records=one.records * regions, batches=one.batches * regions,
+                transitions=one.transitions * regions, lambda_seconds=one.lambda_seconds * regions,
+                s3_gets=one.s3_gets * regions, s3_lists=one.s3_lists * regions + reconciler_lists, dollars=dollars,
+                kms_without_bucket_key=one.kms_without_bucket_key * regions)

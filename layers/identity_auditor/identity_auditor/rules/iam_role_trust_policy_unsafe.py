@@ -25,7 +25,8 @@ Decisions (spec/rules.md §A):
   account, path (CreateRole) and ``roleName``; UpdateAssumeRolePolicy records carry no path, so a role
   under a path gets ``role/<name>``.
 
-State (AWS Config, change-triggered on ``AWS::IAM::Role``; spec/rules.md §B): :func:`evaluate_state` runs
+State (AWS Config, change-triggered on ``AWS::IAM::Role`` and periodic, so that an unsafe role that never changes
+again is still re-asserted in Security Hub, which deletes active findings not updated for 90 days; spec/rules.md §B): :func:`evaluate_state` runs
 the same analysis on the role's current trust policy (a dict, or the URL-encoded JSON string of the
 configuration item), with the organisation's ``trusted_accounts`` and the role's own account as trusted.
 NON_COMPLIANT with the same severity (CRITICAL for ``*`` principals and ``NotPrincipal``, else HIGH);
@@ -86,7 +87,9 @@ META = RuleMeta(
     severity_note="CRITICAL for * principals",
     remediation_url="https://docs.aws.amazon.com/IAM/latest/UserGuide/confused-deputy.html",
     compliance=("CIS5 4.4", "CIS5 1.20"),
-    state=StateTrigger("AWS::IAM::Role", periodic=False, change_triggered=True),
+    # periodic as well: a role that never changes again is otherwise never judged again, and Security Hub deletes an
+    # active finding not updated for 90 days (the sweep re-imports it every ConfigEvaluationFrequency, <= 24 h)
+    state=StateTrigger("AWS::IAM::Role", periodic=True, change_triggered=True),
     uses=("organization",),
 )
 

@@ -46,6 +46,12 @@ _CONSOLE_DOMAINS = {
     "aws-us-gov": "console.amazonaws-us-gov.com",
 }
 NOTE_AUTHOR = PRODUCT_NAME  # Note.UpdatedBy of a suppressed finding
+# ProductName and CompanyName (1..128 characters): Security Hub fills them in itself for integrated products and
+# refuses them in BatchImportFindings "except for a custom integration" (ASFF reference, ProductName and
+# CompanyName), which the account's default product we import under is. Set, they name the tool in the console's
+# "Product name" / "Company name" columns and filters instead of the default product's generic values.
+ASFF_PRODUCT_NAME = PRODUCT_NAME
+ASFF_COMPANY_NAME = PRODUCT_NAME  # an open-source tool run by the account's owner: no vendor to name
 _NOTE_LIMIT = 512  # Note.Text and Note.UpdatedBy: at most 512 characters
 MAX_FINDING_BYTES = 240 * 1024  # BatchImportFindings: one finding, as serialized (JSON, \u-escaped)
 # ProductFields values are clipped to 2048 characters; when a finding would still be over the size limit
@@ -90,6 +96,8 @@ def to_asff(finding: Finding, *, product_arn: str, updated_at: datetime) -> dict
         "SchemaVersion": SCHEMA_VERSION,
         "Id": clip(finding.finding_id, 512),
         "ProductArn": product_arn,
+        "ProductName": ASFF_PRODUCT_NAME,
+        "CompanyName": ASFF_COMPANY_NAME,
         "GeneratorId": finding.rule_id,
         "AwsAccountId": finding.account_id if _ACCOUNT.match(finding.account_id) else _account_of(product_arn),
         "Types": list(finding.finding_types),
