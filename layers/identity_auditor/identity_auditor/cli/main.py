@@ -5,6 +5,7 @@
     identity-auditor rules [--format table|json|markdown]
     identity-auditor patterns
     identity-auditor policy validate FILE... | policy show [FILE] [--format yaml|json] | policy schema
+    identity-auditor test RULES_DIR            (custom rules on their samples; --rules-dir DIR on the others)
 
 Exit status of ``evaluate``: 0 done; 1 a finding reached ``--fail-on``; 2 some input could not be read
 or is not a valid event (each problem is named on stderr, after every valid input was evaluated);
@@ -25,7 +26,7 @@ import sys
 from typing import IO
 
 from identity_auditor import __version__
-from identity_auditor.cli import audit, evaluate, policy, redrive, rules
+from identity_auditor.cli import audit, custom, evaluate, policy, redrive, rules
 from identity_auditor.cli.output import EXIT_OK
 
 
@@ -46,8 +47,9 @@ def parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in (evaluate, rules, policy, audit, redrive):
+    for command in (evaluate, rules, policy, audit, redrive, custom):
         command.add_parser(commands)
+    custom.add_rules_dir_option(commands)
     return parser
 
 
