@@ -398,3 +398,58 @@ def test_the_organisation_policy_configures_a_custom_rule_like_a_built_in_one(ru
     off = subprocess.run(command + ["--policy", str(policy)], capture_output=True, text=True, env=env)
     assert off.returncode == 0, off.stderr
     assert off.stdout == ""
+
+
+STATE_RULE = '''
+"""An IAM user has an active access key (this organisation allows none)."""
+from identity_auditor.model.contract import Compliance, RuleMeta, Severity, StateResult, StateTrigger, Violation
+
+META = RuleMeta(
+    id="iam_user_access_key_active",
+    title="IAM user has an active access key",
+    severity=Severity.MEDIUM,
+    trigger=None,
+    state=StateTrigger("AWS::IAM::User", periodic=True),
+    resource_type="AwsIamUser",
+    finding_types=("Software and Configuration Checks/AWS Security Best Practices",),
+    why="Access keys are long-lived credentials; people here use IAM Identity Center.",
+    remediation="Deactivate and delete the key; give the workload a role instead.",
+    remediation_url="https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_access-keys.html",
+)
+
+
+def evaluate_state(row, ctx):
+    if row.is_root or not row.active_keys:
+        return StateResult(Compliance.COMPLIANT, f"{row.user} has no active access key.")
+    return StateResult(Compliance.NON_COMPLIANT, f"{row.user} has an active access key.",
+                       Violation(description=f"IAM user {row.user} has an active access key.", resource_id=row.arn,
+                                 subject=row.user))
+'''
+
+
+def test_audit_account_runs_a_custom_state_rule_and_test_says_it_is_not_tested(tmp_path):
+    import boto3
+    from moto import mock_aws
+
+    sys.path.insert(0, str(support.ROOT / "scripts"))
+    from posture_world import emulator_gaps
+
+    (tmp_path / "iam_user_access_key_active.py").write_text(STATE_RULE)
+    with mock_aws(), emulator_gaps():
+        iam = boto3.client("iam", region_name="us-east-1")
+        iam.create_user(UserName="alice")
+        iam.create_user(UserName="ci-deploy")
+        iam.create_access_key(UserName="ci-deploy")
+        code, out, err = run("audit-account", "--rules-dir", tmp_path, "--rules", "iam_user_access_key_active",
+                             "--format", "jsonl")
+    assert code == 0, err
+    found = [json.loads(line) for line in out.splitlines()]
+    assert [(f["rule_id"], f["resource_id"].rsplit("/", 1)[-1]) for f in found] == [
+        ("iam_user_access_key_active", "ci-deploy")]
+
+    code, out, _ = run("test", tmp_path)
+    assert code == 0
+    assert out.splitlines() == [
+        "SKIP iam_user_access_key_active: not tested: a state rule (evaluate_state) has no event samples; "
+        "test evaluate_state with your own unit tests",
+        f"0 passed, 0 failed, 1 not tested (1 rule in {tmp_path.resolve()})"]

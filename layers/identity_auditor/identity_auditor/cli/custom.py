@@ -4,6 +4,7 @@ sample events it declares (``SAMPLES``), as the built-in rules are held to event
 
 Exit status of ``test``: 0 every sample gave what its rule declares; 1 some did not (each is named with
 what was expected and what was found); 2 a rule file cannot be loaded (each bad file is named with why).
+State rules have no event samples: each is a ``SKIP`` line ("not tested"), counted apart, not a failure.
 See docs/custom-rules.md.
 """
 
@@ -75,31 +76,32 @@ def run_tests(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         err.write(f"identity-auditor test: {error}\n")
         return EXIT_BAD_INPUT
     root = Path(args.rules_dir).expanduser().resolve()
-    passed = failed = 0
+    counts = {"PASS": 0, "FAIL": 0, "SKIP": 0}
     for module in modules:
-        for ok, line in _test_rule(module, root):
-            out.write(f"{'PASS' if ok else 'FAIL'} {line}\n")
-            passed, failed = passed + ok, failed + (not ok)
-    out.write(f"{passed} passed, {failed} failed ({len(modules)} rule{'s' if len(modules) != 1 else ''} "
-              f"in {root})\n")
-    return EXIT_FAIL_ON if failed else EXIT_OK
+        for outcome, line in _test_rule(module, root):
+            out.write(f"{outcome} {line}\n")
+            counts[outcome] += 1
+    skipped = f", {counts['SKIP']} not tested" if counts["SKIP"] else ""
+    out.write(f"{counts['PASS']} passed, {counts['FAIL']} failed{skipped} ({len(modules)} "
+              f"rule{'s' if len(modules) != 1 else ''} in {root})\n")
+    return EXIT_FAIL_ON if counts["FAIL"] else EXIT_OK
 
 
 def _test_rule(module, root: Path):
-    """(passed, line) for each sample of the rule, then for what its samples must cover: like the built-in
+    """(PASS|FAIL|SKIP, line) for each sample of the rule, then for what its samples must cover: like the built-in
     rules (tests/contract/test_registry.py), a rule with triggers needs a sample that fires it and one of its
-    event names that leaves it quiet."""
+    event names that leaves it quiet. A state rule has no event samples: SKIP, said plainly."""
     from identity_auditor.engine.registry import REGISTRY
 
     rule = REGISTRY.get(module.META.id)
     name = rule.meta.id
     samples = getattr(module, "SAMPLES", None)
     if not rule.meta.triggers:
-        yield False, (f"{name}: a state rule (evaluate_state) has no event samples; `identity-auditor test` "
-                      "checks CloudTrail rules only: test evaluate_state with your own unit tests")
+        yield "SKIP", (f"{name}: not tested: a state rule (evaluate_state) has no event samples; "
+                       "test evaluate_state with your own unit tests")
         return
     if not isinstance(samples, dict) or not samples:
-        yield False, (f"{name}: declares no SAMPLES (a dict of sample file, relative to {root}, to the severity "
+        yield "FAIL", (f"{name}: declares no SAMPLES (a dict of sample file, relative to {root}, to the severity "
                       "the rule must find on it or None where it must stay quiet)")
         return
     fired = quiet = 0
@@ -107,27 +109,27 @@ def _test_rule(module, root: Path):
         try:
             outcome, triggered = _run_sample(rule, root, path)
         except SampleError as error:
-            yield False, f"{name} {path}: {error}"
+            yield "FAIL", f"{name} {path}: {error}"
             continue
         if isinstance(outcome, Exception):
-            yield False, f"{name} {path}: the rule raised {type(outcome).__name__}: {outcome}"
+            yield "FAIL", f"{name} {path}: the rule raised {type(outcome).__name__}: {outcome}"
             continue
         wanted = None if expected is None else str(expected).upper()
         if wanted is not None and wanted not in _SEVERITIES:
-            yield False, f"{name} {path}: expected severity {expected!r} is not one of {', '.join(_SEVERITIES)} or None"
+            yield "FAIL", f"{name} {path}: expected severity {expected!r} is not one of {', '.join(_SEVERITIES)} or None"
             continue
         found = outcome.value if outcome is not None else None
         fired += found is not None and found == wanted
         quiet += found is None and wanted is None and triggered
         if found == wanted:
-            yield True, f"{name} {path}: {'found ' + found if found else 'quiet'}, as declared"
+            yield "PASS", f"{name} {path}: {'found ' + found if found else 'quiet'}, as declared"
         else:
-            yield False, (f"{name} {path}: expected {wanted or 'no finding'}, found {found or 'no finding'}"
+            yield "FAIL", (f"{name} {path}: expected {wanted or 'no finding'}, found {found or 'no finding'}"
                           + ("" if triggered else " (the sample is none of the rule's trigger events)"))
     if not fired:
-        yield False, f"{name}: no sample declares a finding (a sample the rule must fire on)"
+        yield "FAIL", f"{name}: no sample declares a finding (a sample the rule must fire on)"
     if not quiet:
-        yield False, f"{name}: no sample of the rule's trigger events declares None (one it must stay quiet on)"
+        yield "FAIL", f"{name}: no sample of the rule's trigger events declares None (one it must stay quiet on)"
 
 
 _SEVERITIES = ("INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL")
