@@ -23,7 +23,7 @@ from asff_validator import assert_valid_asff  # noqa: E402
 from identity_auditor.cli.main import main  # noqa: E402
 from identity_auditor.deploy import generate  # noqa: E402
 from identity_auditor.engine import custom_rules  # noqa: E402
-from identity_auditor.engine.registry import BUILT_IN, BUILT_IN_IDS, REGISTRY, use_custom_rules  # noqa: E402
+from identity_auditor.engine.registry import BUILT_IN_IDS, REGISTRY, use_custom_rules  # noqa: E402
 
 EXAMPLE = support.ROOT / "examples" / "custom_rules"
 RULE_ID = "iam_role_created_outside_pipeline"
