@@ -453,3 +453,18 @@ def test_audit_account_runs_a_custom_state_rule_and_test_says_it_is_not_tested(t
         "SKIP iam_user_access_key_active: not tested: a state rule (evaluate_state) has no event samples; "
         "test evaluate_state with your own unit tests",
         f"0 passed, 0 failed, 1 not tested (1 rule in {tmp_path.resolve()})"]
+
+
+def test_policy_validate_knows_the_custom_rules_with_rules_dir(rules_dir, tmp_path):
+    """A fresh process each (the policy document's rule ids are fixed when its model is first imported)."""
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(f"version: 1\nrules:\n  {RULE_ID}:\n    severity: HIGH\n")
+    env = {**os.environ, ENV: ""}
+    command = [sys.executable, "-m", "identity_auditor.cli.main", "policy", "validate", str(policy)]
+    unknown = subprocess.run(command, capture_output=True, text=True, env=env)
+    assert unknown.returncode == 2 and RULE_ID in unknown.stderr
+    known = subprocess.run(command + ["--rules-dir", str(rules_dir)], capture_output=True, text=True, env=env)
+    assert known.returncode == 0, known.stderr
+    schema = subprocess.run([sys.executable, "-m", "identity_auditor.cli.main", "policy", "schema", "--rules-dir",
+                             str(rules_dir)], capture_output=True, text=True, env=env)
+    assert schema.returncode == 0 and f'"{RULE_ID}"' in schema.stdout

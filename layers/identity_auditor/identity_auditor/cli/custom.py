@@ -20,7 +20,7 @@ from typing import IO
 from identity_auditor.cli.output import EXIT_BAD_INPUT, EXIT_FAIL_ON, EXIT_OK
 
 ENVIRONMENT = "IDENTITY_AUDITOR_RULES_DIR"  # identity_auditor.engine.custom_rules.ENVIRONMENT (not imported: cheap)
-COMMANDS_WITH_RULES = ("evaluate", "rules", "patterns", "audit-account")
+COMMANDS_WITH_RULES = ("evaluate", "rules", "patterns", "audit-account", "policy")  # policy: its actions
 
 
 def add_parser(commands) -> None:
@@ -38,9 +38,20 @@ def add_rules_dir_option(commands) -> None:
     for name in COMMANDS_WITH_RULES:
         command = commands.choices.get(name)
         if command is not None:
-            command.add_argument(
-                "--rules-dir", metavar="DIR", type=_use_rules_dir, default=os.environ.get(ENVIRONMENT, ""),
-                help=f"also run the custom rules of DIR (docs/custom-rules.md; default: ${ENVIRONMENT})")
+            _add_rules_dir(command)
+
+
+def _add_rules_dir(command: argparse.ArgumentParser) -> None:
+    """On the command, or on each of its actions when it has some (``policy validate|show|schema``: a policy
+    may configure custom rules, which are known only once loaded)."""
+    actions = [action for action in command._actions if isinstance(action, argparse._SubParsersAction)]
+    if actions:
+        for child in dict.fromkeys(actions[0].choices.values()):
+            _add_rules_dir(child)
+        return
+    command.add_argument(
+        "--rules-dir", metavar="DIR", type=_use_rules_dir, default=os.environ.get(ENVIRONMENT, ""),
+        help=f"also load the custom rules of DIR (docs/custom-rules.md; default: ${ENVIRONMENT})")
 
 
 def _use_rules_dir(text: str) -> str | None:
