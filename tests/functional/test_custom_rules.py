@@ -211,6 +211,8 @@ BAD_FILES = {
     "built-in id": ("iam_user_created.py", GOOD.replace(RULE_ID, "iam_user_created"),
                     "rule id 'iam_user_created' is a built-in rule's id"),
     "not a module name": ("my-rule.py", GOOD, "'my-rule' is not a Python module name"),
+    "package init raises": ("__init__.py", "raise RuntimeError('half written')\n",
+                            "importing it raised RuntimeError (line 1): half written"),
 }
 
 

@@ -42,8 +42,7 @@ def load_directory(directory: str | Path, builtin_ids: Collection[str],
     if not root.is_dir():
         raise RuleFileError(f"custom rules directory {str(directory)!r} does not exist or is not a directory")
     root = root.resolve()
-    for name in [name for name in sys.modules if name == PACKAGE or name.startswith(PACKAGE + ".")]:
-        del sys.modules[name]
+    _forget()
     init = root / "__init__.py"
     spec = importlib.util.spec_from_file_location(
         PACKAGE, init if init.is_file() else None, submodule_search_locations=[str(root)])
@@ -77,7 +76,14 @@ def load_package(builtin_ids: Collection[str], resource_types: Collection[str] |
         spec = None
     if spec is None or not spec.submodule_search_locations:
         return ()
-    package = importlib.import_module(PACKAGE)
+    try:
+        package = importlib.import_module(PACKAGE)
+    except BaseException as error:  # noqa: BLE001 - the package's __init__.py is the user's file too
+        if isinstance(error, KeyboardInterrupt):
+            raise
+        init = Path(spec.origin or PACKAGE)
+        raise RuleFileError(f"custom rules of package {PACKAGE} cannot be loaded:\n  {init}: "
+                            f"{_import_error(error, init)}") from None
     files = sorted(
         (path.stem, path) for location in package.__path__ for path in Path(location).glob("*.py")
         if not path.name.startswith("_")
