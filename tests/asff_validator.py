@@ -21,37 +21,16 @@ from collections import Counter
 from datetime import datetime
 
 import botocore.session
+from identity_auditor.deploy.custom_rules import asff_resource_types
 
 SCHEMA_VERSION = "2018-10-08"
 MAX_FINDING_BYTES = 240 * 1024
 MAX_BATCH_BYTES = 6 * 1024 * 1024
 MAX_BATCH_FINDINGS = 100
 
-# Types taxonomy for ASFF (Security Hub user guide): namespace -> categories.
-TAXONOMY = {
-    "Software and Configuration Checks": {
-        "Vulnerabilities", "AWS Security Best Practices", "Industry and Regulatory Standards"},
-    "TTPs": {
-        "Initial Access", "Execution", "Persistence", "Privilege Escalation", "Defense Evasion",
-        "Credential Access", "Discovery", "Lateral Movement", "Collection", "Command and Control"},
-    "Effects": {"Data Exposure", "Data Exfiltration", "Data Destruction", "Denial of Service",
-                "Resource Consumption"},
-    "Unusual Behaviors": {
-        "Application", "Network Flow", "IP address", "User", "VM", "Container", "Serverless", "Process",
-        "Database", "Data"},
-    "Sensitive Data Identifications": {"PII", "Passwords", "Legal", "Financial", "Security", "Business"},
-}
-# Industry and Regulatory Standards is the only category with a documented, closed classifier list.
-STANDARDS_CLASSIFIERS = {
-    "CIS Host Hardening Benchmarks", "CIS AWS Foundations Benchmark", "PCI-DSS Controls",
-    "Cloud Security Alliance Controls", "ISO 90001 Controls", "ISO 27001 Controls", "ISO 27017 Controls",
-    "ISO 27018 Controls", "SOC 1", "SOC 2", "HIPAA Controls (USA)", "NIST 800-53 Controls (USA)",
-    "NIST CSF Controls (USA)", "IRAP Controls (Australia)", "K-ISMS Controls (Korea)",
-    "MTCS Controls (Singapore)", "FISC Controls (Japan)", "My Number Act Controls (Japan)",
-    "ENS Controls (Spain)", "Cyber Essentials Plus Controls (UK)", "G-Cloud Controls (UK)",
-    "C5 Controls (Germany)", "IT-Grundschutz Controls (Germany)", "GDPR Controls (Europe)",
-    "TISAX Controls (Europe)",
-}
+# The Types taxonomy for ASFF and its standards classifiers: the rule contract's (one copy).
+from identity_auditor.model.rule_checks import STANDARDS_CLASSIFIERS, TAXONOMY  # noqa: E402,F401
+
 SEVERITY_LABELS = ["INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL"]
 # Also enums in today's model; repeated so that a model change cannot loosen them.
 ENUMS = {
@@ -83,10 +62,9 @@ def _model():
     return botocore.session.get_session().get_service_model("securityhub")
 
 
-@functools.cache
 def resource_types() -> frozenset[str]:
     """ASFF resource type names: the model's ResourceDetails members, plus AwsAccount and Other."""
-    return frozenset(_model().shape_for("ResourceDetails").members) | {"AwsAccount", "Other"}
+    return asff_resource_types()
 
 
 def parse_timestamp(value) -> datetime | None:

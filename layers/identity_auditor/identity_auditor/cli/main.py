@@ -7,6 +7,7 @@
     identity-auditor policy validate FILE... | policy show [FILE] [--format yaml|json] | policy schema
     identity-auditor audit-account [--organization [--accounts ID,ID] [--ous OU,OU] [--role-name R]]
     identity-auditor completion bash|zsh|fish
+    identity-auditor test RULES_DIR            (custom rules on their samples; --rules-dir DIR on the others)
 
 On a terminal the findings table and the organisation audit's progress are drawn with colours (severity), which
 ``NO_COLOR`` (any value) or ``--no-color`` turn off; piped or redirected, the output is plain text.
@@ -30,7 +31,7 @@ import sys
 from typing import IO
 
 from identity_auditor import __version__
-from identity_auditor.cli import audit, completion, evaluate, policy, redrive, rules
+from identity_auditor.cli import audit, completion, custom, evaluate, policy, redrive, rules
 from identity_auditor.cli.output import EXIT_OK
 from identity_auditor.cli.table import COLOR
 
@@ -58,8 +59,9 @@ def parser() -> argparse.ArgumentParser:
                 "help": "no colours on a terminal (as NO_COLOR=1 does)"}
     parser.add_argument("--no-color", **no_color)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in (evaluate, rules, policy, audit, redrive, completion):
+    for command in (evaluate, rules, policy, audit, redrive, custom, completion):
         command.add_parser(commands)
+    custom.add_rules_dir_option(commands)
     for name, command in commands.choices.items():  # `--no-color` before or after the command
         if name != "completion":
             command.add_argument("--no-color", **no_color)

@@ -11,6 +11,9 @@ The derived files, and what of each is generated:
 - ``README.md``: one marked block, the rule table ("rules", :func:`identity_auditor.deploy.catalogue.readme_block`);
 - ``policy.schema.json``: the whole file (:func:`identity_auditor.policy.loader.schema_text`).
 
+The registry here is the built-in rules plus the repository's custom rules (``custom_rules/``, which ``sam build``
+packages into the layer; docs/custom-rules.md): run ``make generate`` after adding or changing one.
+
 ``make generate`` (``python -m identity_auditor.deploy.generate``) writes them; ``make generate CHECK=1``
 (``--check``) writes nothing, names each stale file with a short unified diff and exits 1. The contract
 tests call :func:`stale`, the same check, so "up to date" has one definition.
@@ -30,8 +33,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from identity_auditor.deploy import catalogue, org_routes, routes
-from identity_auditor.engine.registry import REGISTRY
+from identity_auditor.deploy import catalogue, custom_rules, org_routes, routes
+from identity_auditor.engine.custom_rules import RuleFileError
+from identity_auditor.engine.registry import BUILT_IN, REGISTRY
 
 TEMPLATE = "template.yaml"
 FORWARDER = "forwarder.yaml"
@@ -134,8 +138,18 @@ def _read(path: Path) -> str:
     return path.read_text(encoding="utf-8") if path.exists() else ""
 
 
+def use_rules_of(root: Path) -> list[str]:
+    """Make the registry the built-in rules plus the custom rules of ``root/custom_rules`` when that folder
+    exists (what ``sam build`` packages into the layer); their ids."""
+    custom = root / custom_rules.REPOSITORY_DIR
+    custom_rules.install(custom if custom.is_dir() else None)
+    return [rule.meta.id for rule in REGISTRY.rules[len(BUILT_IN):]]
+
+
 def stale(root: Path = ROOT, files: Sequence[str] = DERIVED) -> list[Stale]:
-    """The derived files (of ``files``) whose text differs from what the registry generates; nothing is written."""
+    """The derived files (of ``files``) whose text differs from what the registry generates (with the custom
+    rules of ``root/custom_rules``); nothing is written."""
+    use_rules_of(root)
     found = []
     for file in files:
         current = _read(root / file)
@@ -153,9 +167,15 @@ def report(found: Sequence[Stale]) -> str:
 
 def generate(root: Path = ROOT, *, check: bool = False, out: IO[str] | None = None,
              err: IO[str] | None = None) -> int:
-    """Write every derived file (0), or with ``check`` report the stale ones (1 if any, else 0)."""
+    """Write every derived file (0), or with ``check`` report the stale ones (1 if any, else 0).
+
+    The registry is the built-in rules plus the custom rules of ``root/custom_rules`` when that folder exists
+    (the ones ``sam build`` packages into the layer), so that their triggers get EventBridge routes."""
     out = out or sys.stdout
     err = err or sys.stderr
+    custom = use_rules_of(root)
+    if custom:
+        out.write(f"custom rules of {root / custom_rules.REPOSITORY_DIR}: {', '.join(custom)}\n")
     if check:
         found = stale(root)
         if found:
@@ -184,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return generate(args.root, check=args.check)
-    except GenerateError as error:
+    except (GenerateError, RuleFileError) as error:
         print(f"make generate: {error}", file=sys.stderr)
         return 2
 

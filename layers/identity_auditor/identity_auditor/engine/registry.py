@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
+from identity_auditor.engine import custom_rules
 from identity_auditor.model.cloudtrail import VERSIONED_EVENT_SOURCES, CloudTrailRecord, base_event_name
 from identity_auditor.model.contract import Context, RuleMeta, StateResult, Violation
 from identity_auditor.model.health import HEALTH_SOURCE
@@ -254,4 +255,17 @@ def _from_module(module: ModuleType) -> Rule:
     )
 
 
-REGISTRY = Registry((_from_module(module) for module in RULES), sequences=(module.META for module in SEQUENCES))
+BUILT_IN: tuple[Rule, ...] = tuple(_from_module(module) for module in RULES)
+BUILT_IN_IDS = frozenset(rule.meta.id for rule in BUILT_IN)
+
+# The built-in rules, and in Lambda the custom rules packaged into the layer (identity_auditor_custom_rules).
+REGISTRY = Registry(BUILT_IN + tuple(_from_module(module) for module in custom_rules.load_package(BUILT_IN_IDS)),
+                    sequences=(module.META for module in SEQUENCES))
+
+
+def use_custom_rules(modules: Iterable[ModuleType]) -> Registry:
+    """Make :data:`REGISTRY` the built-in rules followed by the custom rule ``modules`` (loaded and checked by
+    :mod:`identity_auditor.engine.custom_rules`), in place: the engines, the policy and the routes all hold
+    this one object. The command line calls it once, before it evaluates anything."""
+    REGISTRY.__init__(BUILT_IN + tuple(_from_module(module) for module in modules), REGISTRY.sequences)
+    return REGISTRY
