@@ -192,8 +192,13 @@ def test_records_are_read_once_with_orjson(monkeypatch, tmp_path):
     gz = tmp_path / "log.json.gz"
     gz.write_bytes(gzip.compress(path.read_bytes()))
     result = _run(gz)
-    assert counts == {"orjson": 1, "json": 0}
+    # the prefilter parses only the records some rule wants, each once, never the whole file
+    assert counts == {"orjson": result.evaluated, "json": 0}
     assert result.records == len(json.loads(path.read_text())["Records"])
+    counts.update(orjson=0, json=0)
+    whole = _run(gz, prefilter=False)
+    assert counts == {"orjson": 1, "json": 0}
+    assert whole.records == result.records and whole.findings == result.findings
 
 
 def _reference(path: Path) -> FileResult:

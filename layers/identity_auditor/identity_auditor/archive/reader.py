@@ -337,9 +337,11 @@ class Replayer:
         engine: Engine | None = None,
         deliver: Callable[[str, dict, list[Finding]], None] | None = None,
         context: Callable[[Any], Context] | None = None,
+        prefilter: bool = True,
     ):
         """``context``, when given, makes each record's :class:`Context` (the deployment's backfill: what the
-        rules read of the organisation); otherwise every record gets the policy and ``now``."""
+        rules read of the organisation); otherwise every record gets the policy and ``now``. ``prefilter=False``
+        parses every record whole (:func:`_prefiltered` gives the same results, faster; the tests compare)."""
         self.ctx = Context(now=now or datetime.now(timezone.utc), policy=policy)
         self.engine = engine or Engine(REGISTRY.able_to_fire(self.ctx) if context is None else REGISTRY)
         self.deliver = deliver
@@ -349,6 +351,7 @@ class Replayer:
         self.window = window
         self._wants: dict[tuple, bool] = {}
         self._s3: Any = None
+        self.prefilter = prefilter
 
     def run(self, source: Source, stdin: IO[bytes] | None = None) -> FileResult:
         """Fetch and read one file, stdin or S3 object."""
@@ -392,6 +395,8 @@ class Replayer:
     # -- parsing: orjson once; the standard library only to explain what orjson refused ----------------
 
     def _scan(self, result: FileResult, name: str, data: bytes) -> None:
+        if self.prefilter and _prefiltered(self, result, name, data[3:] if data[:3] == _BOM else data):
+            return
         try:
             document = orjson.loads(data[3:] if data[:3] == _BOM else data)
         except orjson.JSONDecodeError:
@@ -466,16 +471,18 @@ class Replayer:
         else:
             self._item(result, origin, document)
 
-    def _items(self, result: FileResult, items: list, prefix: str) -> None:
+    def _items(self, result: FileResult, items: list, prefix: str, indices: Iterable[int] | None = None) -> None:
         """The hot loop. A raw CloudTrail record is looked up in the registry's memo by (eventSource,
         eventName, userIdentity.type) before anything is allocated for it; anything else (envelopes,
         other events, problems) goes the general way, through :func:`~identity_auditor.archive.inputs.classify`,
-        with the same verdicts."""
+        with the same verdicts. ``indices``: each item's place in its file (default: its place in ``items``),
+        for the records the prefilter left to parse."""
         wants, window = self._wants, self.window
         records = not_cloudtrail = outside = 0
         index = -1
+        places = iter(indices) if indices is not None else None
         for item in items:
-            index += 1
+            index = next(places) if places is not None else index + 1
             if type(item) is not dict or "detail" in item or "invokingEvent" in item:
                 self._item(result, f"{prefix}{index}]", item)
                 continue
@@ -549,6 +556,97 @@ class Replayer:
         if self.sequences.wants(record.event_source, record.event_name, record.user_identity.type):
             result.steps.append(SequenceInput(record, frozenset(evaluation.fired), event.account, event.region,
                                               origin))
+
+
+# -- the prefilter: parse only the records a rule can want ---------------------------------------------------
+
+_PREFILTER: Any = None  # (headers decoder, raw records decoder), made on first use (msgspec imported then)
+
+
+def _decoders() -> Any:
+    """msgspec decoders for a CloudTrail log file: one that reads each record's few top-level fields the
+    filter looks at (skipping, but still checking, everything else), one that cuts the file into its
+    records' bytes."""
+    global _PREFILTER
+    if _PREFILTER is None:
+        import msgspec
+
+        unset = msgspec.UNSET
+        identity = msgspec.defstruct("Identity", [("type", Any, None)])
+        header = msgspec.defstruct("Header", [
+            ("eventSource", Any, unset), ("eventName", Any, unset), ("userIdentity", identity | None, None),
+            ("eventType", Any, None), ("eventCategory", Any, None), ("eventTime", Any, None),
+            ("detail", msgspec.Raw, unset), ("invokingEvent", msgspec.Raw, unset)])
+        headers = msgspec.defstruct("Headers", [("Records", list[header])])
+        cut = msgspec.defstruct("Cut", [("Records", list[msgspec.Raw])])
+        _PREFILTER = (msgspec.json.Decoder(headers), msgspec.json.Decoder(cut), msgspec.DecodeError, unset)
+    return _PREFILTER
+
+
+def _prefiltered(replayer: Replayer, result: FileResult, name: str, data: bytes) -> bool:
+    """Read a CloudTrail log file (``{"Records": [...]}``) parsing only the records some rule can want, with
+    the same findings, problems and counts, in the same order, as parsing it whole; False (nothing read) when
+    the bytes are not in a shape this can be sure of, for the full parse to read.
+
+    msgspec reads the file once for each record's ``eventSource``, ``eventName``, ``userIdentity.type``,
+    ``eventType``, ``eventCategory`` and ``eventTime`` (and whether it has ``detail`` or ``invokingEvent``),
+    skipping the rest without building it but checking it is JSON; the records the filter would pass over
+    (not wanted by any rule, Insights events, outside the time window) are counted from that alone. When some
+    record is left, a second read cuts the file into records and only those are parsed, by ``orjson``, and go
+    through the usual loop (:meth:`Replayer._items`) at their place. Not sure of, so left to the full parse:
+    anything but one JSON object with a ``Records`` array of objects (JSON Lines, concatenated documents, other
+    layouts), a field of another type than a record has (``userIdentity`` not an object), JSON that msgspec
+    refuses (orjson or the standard library will say what is wrong, as before), and bytes that are not all ASCII
+    (msgspec does not check the UTF-8 of what it skips; the full parse does)."""
+    if not data.isascii() or data[:1] != b"{":
+        return False
+    headers_decoder, cut_decoder, refused, unset = _decoders()
+    try:
+        headers = headers_decoder.decode(data).Records
+    except (refused, RecursionError):
+        return False
+    wants, window, wanted_by = replayer._wants, replayer.window, replayer._wanted
+    left: list[int] = []
+    records = not_cloudtrail = outside = 0
+    index = -1
+    for header in headers:
+        index += 1
+        source, event, identity = header.eventSource, header.eventName, header.userIdentity
+        if source is unset or event is unset or header.detail is not unset or header.invokingEvent is not unset:
+            left.append(index)  # not a plain record: the general way says what it is
+            continue
+        if header.eventType == "AwsCloudTrailInsight" or header.eventCategory == "Insight":
+            not_cloudtrail += 1
+            continue
+        if window is not None and not window.admits(header.eventTime):
+            records += 1
+            outside += 1
+            continue
+        key = (source, event, identity.type if identity is not None else None)
+        try:
+            wanted = wants[key]
+        except (KeyError, TypeError):
+            wanted = wanted_by(*key)
+        if wanted:
+            left.append(index)
+        else:
+            records += 1
+    result.records += records
+    result.not_cloudtrail += not_cloudtrail
+    result.outside_window += outside
+    if left:
+        cut = cut_decoder.decode(data).Records
+        replayer._items(result, [_loads_raw(cut[index]) for index in left], name + "#Records[", left)
+    return True
+
+
+def _loads_raw(raw: Any) -> object:
+    """One record's bytes, cut out by msgspec (valid JSON: it checked), as orjson parses them; the standard
+    library for what orjson refuses but JSON allows (a number beyond a float's range, as the full parse does)."""
+    try:
+        return orjson.loads(memoryview(raw))
+    except orjson.JSONDecodeError:
+        return json.loads(bytes(raw).decode("utf-8"))
 
 
 def in_event_order(inputs: Iterable[SequenceInput]) -> list[SequenceInput]:
