@@ -558,3 +558,49 @@ def test_replicate_invictus(tmp_path):
     assert not set(ids) & {record["eventID"] for record in corpus_records("invictus")}
     original = {json.dumps({**r, "eventID": None}, sort_keys=True) for r in corpus_records("invictus")}
     assert all(json.dumps({**r, "eventID": None}, sort_keys=True) in original for batch in copies for r in batch)
+
+
+# -- --jobs left out: chosen from the input's size and the free cores (issue 18 item 5) -------------------
+
+
+@pytest.fixture
+def four_cores(monkeypatch):
+    monkeypatch.setattr(pool_module, "default_jobs", lambda: 4)
+    load = {"now": 0.0}
+    monkeypatch.setattr(pool_module.os, "getloadavg", lambda: (load["now"], 0.0, 0.0))
+    return load
+
+
+def test_auto_jobs_is_one_for_a_small_input(tmp_path, four_cores):
+    files, _ = replicate_invictus(tmp_path, 1)
+    plan = replay_module.plan_inputs([str(tmp_path)])
+    assert len(files) > 10 and sum(f.stat().st_size for f in files) < pool_module.PARALLEL_MIN_BYTES
+    assert pool_module.auto_jobs(plan.items) == 1
+    assert pool_module.auto_jobs([Source.file(str(files[0]))]) == 1  # one file: nothing to share
+
+
+def test_auto_jobs_takes_the_free_cores_of_a_large_input(tmp_path, four_cores, monkeypatch):
+    replicate_invictus(tmp_path, 1)
+    plan = replay_module.plan_inputs([str(tmp_path)])
+    monkeypatch.setattr(pool_module, "PARALLEL_MIN_BYTES", 64 * 1024)
+    assert pool_module.auto_jobs(plan.items) == 4  # an idle machine
+    four_cores["now"] = 1.2
+    assert pool_module.auto_jobs(plan.items) == 3  # one core taken by something else
+    four_cores["now"] = 3.6
+    assert pool_module.auto_jobs(plan.items) == 1  # busy: a pool would only fight for the same cores
+    four_cores["now"] = 0.0
+    sized = [Source.s3("bucket", "a.json.gz", 40 * 1024), Source.s3("bucket", "b.json.gz", 40 * 1024)]
+    assert pool_module.auto_jobs(sized) == 2  # S3 objects: the sizes the listing gave
+
+
+def test_replay_without_jobs_chooses_them(tmp_path, four_cores, monkeypatch):
+    replicate_invictus(tmp_path, 1)
+    chosen = []
+    real = pool_module._parallel
+    monkeypatch.setattr(pool_module, "_parallel", lambda items, jobs, *rest: chosen.append(jobs) or real(items, jobs, *rest))
+    monkeypatch.setattr(pool_module, "default_jobs", lambda: 2)
+    now = datetime(2026, 11, 22, tzinfo=UTC)
+    one = list(replay([str(tmp_path)], jobs=1, now=now))
+    assert list(replay([str(tmp_path)], jobs=None, now=now)) == one and chosen == []  # small: this process
+    monkeypatch.setattr(pool_module, "PARALLEL_MIN_BYTES", 64 * 1024)
+    assert list(replay([str(tmp_path)], jobs=None, now=now)) == one and chosen == [2]

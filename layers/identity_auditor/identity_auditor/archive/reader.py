@@ -94,14 +94,15 @@ class Source:
     name: str
     bucket: str | None = None
     key: str | None = None
+    size: int | None = field(default=None, compare=False)  # bytes, when the listing said (S3)
 
     @classmethod
     def file(cls, path: str) -> Source:
         return cls("stdin", "<stdin>") if path == STDIN else cls("file", path)
 
     @classmethod
-    def s3(cls, bucket: str, key: str) -> Source:
-        return cls("s3", f"{S3_SCHEME}{bucket}/{key}", bucket, key)
+    def s3(cls, bucket: str, key: str, size: int | None = None) -> Source:
+        return cls("s3", f"{S3_SCHEME}{bucket}/{key}", bucket, key, size)
 
 
 @dataclass

@@ -108,8 +108,9 @@ def add_parser(commands) -> None:
                               help="organisation policy (YAML or JSON) to evaluate under (default: the "
                                    "packaged default: nothing allow-listed, nothing suppressed)")
     evaluate_cmd.add_argument("--jobs", "-j", type=_jobs, default=None, metavar="N",
-                              help="worker processes (default, or 0: one per core; 1: this process only); "
-                                   "the output is the same whatever N")
+                              help="worker processes (default: chosen from the input's size and the cores the load "
+                                   "average leaves free, 1 for small inputs or a busy machine; 0: one per "
+                                   "core; 1: this process only); the output is the same whatever N")
     evaluate_cmd.add_argument("--since", type=_since, default=None, metavar="T",
                               help="evaluate only records from this ISO 8601 date or date-time on (UTC unless "
                                    "an offset is given); the others are counted as skipped")
