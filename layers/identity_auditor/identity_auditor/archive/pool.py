@@ -107,15 +107,16 @@ def replay(
 def to_plan(inputs: Iterable[str | Source | InputProblem], *, window: Window | None = None) -> Plan:
     """A plan from paths and ``s3://`` URLs (planned with :func:`plan_inputs`), sources and problems."""
     items: list[Source | InputProblem] = []
-    pruned = 0
+    pruned = folders = 0
     for item in inputs:
         if isinstance(item, str):
             planned = plan_inputs([item], window=window)
             items.extend(planned.items)
             pruned += planned.pruned
+            folders += planned.unlisted_folders
         else:
             items.append(item)
-    return Plan(items, pruned)
+    return Plan(items, pruned, folders)
 
 
 def _sequential(items: Sequence[Source | InputProblem], replayer: Replayer,

@@ -139,10 +139,12 @@ class SequenceInput:
 class Plan:
     """The inputs to read, in order: one :class:`Source` per file or object, and the problems of the
     arguments that named nothing readable, in their place. ``pruned`` counts the files and objects left
-    unread because their CloudTrail date path is outside the time window."""
+    unread because their CloudTrail date path is outside the time window, ``unlisted_folders`` the S3 date
+    folders not even listed for that reason."""
 
     items: list[Source | InputProblem]
     pruned: int = 0
+    unlisted_folders: int = 0  # CloudTrail date folders of S3 prefixes outside the time window: never listed
 
     @property
     def sources(self) -> list[Source]:
@@ -219,6 +221,33 @@ class Window:
             return True
         return (self.since is None or moment >= self.since) and (self.until is None or moment < self.until)
 
+    def _days_held(self) -> tuple[date | None, date | None]:
+        """The first and last day folder that can hold a record of the window (a day of margin each side)."""
+        low = self.since.date() - timedelta(days=1) if self.since is not None else None
+        high = (self.until - timedelta(microseconds=1)).date() + timedelta(days=1) if self.until is not None else None
+        return low, high
+
+    def days(self) -> list[date] | None:
+        """Every day folder that can hold a record of the window; None when it is open at one end."""
+        low, high = self._days_held()
+        if low is None or high is None:
+            return None
+        return [low + timedelta(days=n) for n in range((high - low).days + 1)]
+
+    def may_hold_folder(self, match: re.Match) -> bool:
+        """False when a CloudTrail date folder (a :data:`_DATE_FOLDER` match: a year, a month or a day) cannot
+        hold a record of the window."""
+        low, high = self._days_held()
+        year, month, day = int(match["year"]), match["month"], match["day"]
+        try:
+            first = date(year, int(month or 1), int(day or 1))
+            last = (date(year, 12, 31) if month is None
+                    else (date(year + int(month) // 12, int(month) % 12 + 1, 1) - timedelta(days=1)) if day is None
+                    else first)
+        except ValueError:
+            return True  # not a date: read it
+        return not ((low is not None and last < low) or (high is not None and first > high))
+
     def may_hold(self, path: str) -> bool:
         """False when ``path`` (a key or file path) is in a CloudTrail date folder that cannot hold a
         record of the window: a day of margin each side, for events delivered late or early."""
@@ -260,18 +289,21 @@ def _moment_of(value: Any) -> datetime | None:
 # -- planning: paths and prefixes -> sources -----------------------------------------------------------
 
 
-def plan_inputs(paths: Iterable[str], *, window: Window | None = None, client: Any = None) -> Plan:
+def plan_inputs(paths: Iterable[str], *, window: Window | None = None, client: Any = None,
+                progress: Callable[[str, int, int], None] | None = None) -> Plan:
     """Every file and object to read, in order: arguments in the order given, files of a directory and
     keys of a prefix sorted. Files and objects found by walking a directory or listing a prefix whose
     CloudTrail date path is outside ``window`` are left out (counted in ``Plan.pruned``); files named
-    explicitly are always read. ``client``: the S3 client to list with (default: :func:`s3_client`)."""
+    explicitly are always read. ``client``: the S3 client to list with (default: :func:`s3_client`);
+    ``progress``: told how an S3 listing goes (see :func:`_list_s3`)."""
     items: list[Source | InputProblem] = []
-    pruned = 0
+    pruned = folders = 0
     for path in paths:
         if path.startswith(S3_SCHEME):
-            found, skipped = _list_s3(path, window, client)
+            found, skipped, unlisted = _list_s3(path, window, client, progress)
             items.extend(found)
             pruned += skipped
+            folders += unlisted
             continue
         for item in expand([path]):
             if isinstance(item, InputProblem):
@@ -280,27 +312,82 @@ def plan_inputs(paths: Iterable[str], *, window: Window | None = None, client: A
                 pruned += 1
             else:
                 items.append(Source.file(item))
-    return Plan(items, pruned)
+    return Plan(items, pruned, folders)
 
 
-def _list_s3(url: str, window: Window | None, client: Any) -> tuple[list[Source | InputProblem], int]:
+def _list_s3(url: str, window: Window | None, client: Any,
+             progress: Callable[[str, int, int], None] | None = None) -> tuple[list[Source | InputProblem], int, int]:
+    """The objects to read under ``url``, sorted, and how many were left out by the window: ``(sources,
+    files pruned, date folders not listed)``. With a window, the prefix is walked folder by folder
+    (``ListObjectsV2`` with a ``/`` delimiter) along CloudTrail's layout
+    (``AWSLogs/[o-org/]<account>/CloudTrail/<region>/YYYY/MM/DD/``): the day folders outside the window (a day
+    of margin each side) are never listed, and a region's days are listed one by one when the window spans at
+    most :data:`_DAYS_LISTED_ONE_BY_ONE` days; anything off that layout is listed whole. ``progress(url,
+    objects, folders skipped)`` is called after each page."""
     bucket, _, prefix = url[len(S3_SCHEME):].partition("/")
     if not bucket:
-        return [InputProblem(url, "not an S3 location: expected s3://bucket/prefix")], 0
+        return [InputProblem(url, "not an S3 location: expected s3://bucket/prefix")], 0, 0
     from botocore.exceptions import BotoCoreError, ClientError
 
-    keys: list[str] = []
+    found: dict[str, int] = {}
+    skipped = 0
+
+    def listed(folder: str, *, delimiter: bool) -> list[str]:
+        folders: list[str] = []
+        pages = client.get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix=folder, **({"Delimiter": "/"} if delimiter else {}))
+        for page in pages:
+            found.update((item["Key"], item.get("Size")) for item in page.get("Contents") or ())
+            folders += [entry["Prefix"] for entry in page.get("CommonPrefixes") or ()]
+            if progress is not None:
+                progress(url, len(found), skipped)
+        return folders
+
+    def walk(folder: str) -> None:
+        nonlocal skipped
+        for below in listed(folder, delimiter=True):
+            match = _DATE_FOLDER.search("/" + below)
+            if match is not None:
+                if not window.may_hold_folder(match):
+                    skipped += 1
+                elif match["day"]:
+                    listed(below, delimiter=False)
+                else:
+                    walk(below)
+            elif _REGION_FOLDER.search("/" + below):
+                days = window.days()
+                if days is not None and len(days) <= _DAYS_LISTED_ONE_BY_ONE:
+                    for day in days:
+                        listed(f"{below}{day:%Y/%m/%d}/", delimiter=False)
+                else:
+                    walk(below)
+            elif _LAYOUT_FOLDER.search("/" + below) and not below.endswith(f"/{DIGEST_FOLDER}/"):
+                walk(below)
+            elif not below.endswith(f"/{DIGEST_FOLDER}/"):
+                listed(below, delimiter=False)  # off CloudTrail's layout: every object
+
     try:
         client = client or s3_client()
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            keys.extend(item["Key"] for item in page.get("Contents") or ())
+        if window is None:
+            listed(prefix, delimiter=False)
+        else:
+            walk(prefix)
     except (BotoCoreError, ClientError) as error:
-        return [InputProblem(url, f"cannot list: {error}")], 0
-    keys = sorted(key for key in keys if _readable_key(key, prefix))
+        return [InputProblem(url, f"cannot list: {error}")], 0, 0
+    keys = sorted(key for key in found if _readable_key(key, prefix))
     if not keys:
-        return [InputProblem(url, "prefix holds no .json, .jsonl or .gz objects")], 0
+        if skipped:
+            return [], 0, skipped
+        return [InputProblem(url, "prefix holds no .json, .jsonl or .gz objects")], 0, 0
     kept = [key for key in keys if window is None or window.may_hold(key)]
-    return [Source.s3(bucket, key) for key in kept], len(keys) - len(kept)
+    return [Source.s3(bucket, key, found[key]) for key in kept], len(keys) - len(kept), skipped
+
+
+# CloudTrail's bucket layout, folder by folder: [prefix/]AWSLogs/[o-org/]<account>/CloudTrail[-Insight]/<region>/YYYY/MM/DD/
+_LAYOUT_FOLDER = re.compile(r"/(?:AWSLogs|o-[a-z0-9]{10,32}|\d{12}|CloudTrail(?:-Insight)?)/$")
+_REGION_FOLDER = re.compile(r"/CloudTrail(?:-Insight)?/[^/]+/$")
+_DATE_FOLDER = re.compile(r"/CloudTrail(?:-Insight)?/[^/]+/(?P<year>\d{4})/(?:(?P<month>\d{2})/(?:(?P<day>\d{2})/)?)?$")
+_DAYS_LISTED_ONE_BY_ONE = 62  # a longer window walks the year and month folders instead
 
 
 def _readable_key(key: str, prefix: str) -> bool:

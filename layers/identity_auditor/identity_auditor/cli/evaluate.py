@@ -15,6 +15,7 @@ from identity_auditor.cli.output import (
     EXIT_OK,
     EXIT_RULE_ERROR,
     WRITERS,
+    Listing,
     Progress,
     fails,
     severity,
@@ -172,7 +173,9 @@ def run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
 
     problems: list[InputProblem] = []
     rule_errors = records = skipped = outside = 0
-    plan = reader.plan_inputs(args.paths, window=window)
+    listing = Listing(err)
+    plan = reader.plan_inputs(args.paths, window=window, progress=listing.step)
+    listing.done()
     inputs = len(plan.sources)
     progress = Progress(err, len(plan.items))
     now = datetime.now(timezone.utc)
@@ -210,6 +213,9 @@ def run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     if plan.pruned:
         summary += (f"; {plan.pruned} file{'s' if plan.pruned != 1 else ''} outside --since/--until not read "
                     "(CloudTrail date path)")
+    if plan.unlisted_folders:
+        summary += (f"; {plan.unlisted_folders} S3 date folder{'s' if plan.unlisted_folders != 1 else ''} outside "
+                    "--since/--until not listed")
     (err if args.format != "table" else out).write(summary + "\n")
 
     published = True
