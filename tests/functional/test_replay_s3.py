@@ -275,3 +275,34 @@ def test_workers_download_in_parallel_through_aws_endpoint_url(moto_server, loca
     assert code == 2
     assert jsonl(out) == local_findings
     assert f"identity-auditor: s3://{BUCKET}/{TRAIL}/2023/07/10/zz-corrupt.json.gz: cannot read: " in err
+
+
+def test_objects_are_gunzipped_as_they_download(s3, monkeypatch):
+    """Each S3 object is inflated chunk by chunk as it arrives (never held whole, compressed, next to what it
+    expands to), with the same records, findings and problems as the same bytes read from a file."""
+    monkeypatch.setattr(replay_module, "DOWNLOAD_CHUNK", 4096)
+    path = sorted(INVICTUS.glob("*.json"))[0]
+    good = gzip.compress(path.read_bytes())
+    bodies = {"good.json.gz": good, "two.json.gz": good + gzip.compress(path.read_bytes()),
+              "cut.json.gz": good[:-100], "plain.json": path.read_bytes(), "tiny.json.gz": b"\x1f"}
+    for name, body in bodies.items():
+        s3.put_object(Bucket=BUCKET, Key=f"logs/{name}", Body=body)
+    pulled: list[int] = []
+    real = replay_module.gunzip
+
+    def counting(data, *args):
+        if isinstance(data, bytes):  # the local read: whole
+            return real(data, *args)
+        return real((pulled.append(len(chunk)) or chunk for chunk in data), *args)
+
+    monkeypatch.setattr(replay_module, "gunzip", counting)
+    replayer = replay_module.Replayer()
+    for name, body in bodies.items():
+        pulled.clear()
+        streamed = replayer.run(Source.s3(BUCKET, f"logs/{name}"))
+        local = replayer.read(f"s3://{BUCKET}/logs/{name}", body)
+        assert (streamed.records, streamed.findings, streamed.problems) == (local.records, local.findings,
+                                                                            local.problems), name
+        if name == "good.json.gz":
+            assert len(pulled) == -(-len(good) // 4096) > 1 and streamed.records > 0  # inflated piece by piece
+    assert replayer.run(Source.s3(BUCKET, "logs/cut.json.gz")).problems[0].message.startswith("cannot read: ")

@@ -604,3 +604,44 @@ def test_replay_without_jobs_chooses_them(tmp_path, four_cores, monkeypatch):
     assert list(replay([str(tmp_path)], jobs=None, now=now)) == one and chosen == []  # small: this process
     monkeypatch.setattr(pool_module, "PARALLEL_MIN_BYTES", 64 * 1024)
     assert list(replay([str(tmp_path)], jobs=None, now=now)) == one and chosen == [2]
+
+
+# -- gunzip in chunks, as an S3 object downloads (issue 18 item 2) ------------------------------------------
+
+_GZ_CASES = {
+    "one member": gzip.compress(b'{"Records": []}' * 50),
+    "two members": gzip.compress(b"a" * 300) + gzip.compress(b"b" * 200),
+    "trailing zeros": gzip.compress(b"x" * 100) + b"\0" * 9,
+    "trailing garbage": gzip.compress(b"x" * 100) + b"\0\0junk",
+    "one byte after": gzip.compress(b"x" * 100) + b"\x1f",
+    "magic after": gzip.compress(b"x" * 100) + b"\x1f\x8b",
+    "truncated": gzip.compress(b"y" * 5000)[:-12],
+    "corrupt": gzip.compress(b"z" * 5000)[:30] + b"\xff" * 40 + gzip.compress(b"z" * 5000)[70:],
+    "bomb": gzip.compress(b"\0" * (3 * 1024 * 1024)),
+}
+
+
+def _outcome(call):
+    try:
+        return "ok", call()
+    except (OSError, EOFError, zlib.error) as error:
+        return type(error).__name__, str(error)
+
+
+@pytest.mark.parametrize("isal", [True, False], ids=["isal", "zlib"])
+@pytest.mark.parametrize("case", sorted(_GZ_CASES))
+def test_gunzip_in_chunks_is_gunzip_whole(case, isal, monkeypatch):
+    if not isal:  # the fallback where no ISA-L wheel exists
+        monkeypatch.setattr(replay_module, "_isal_zlib", None)
+    data = _GZ_CASES[case]
+    limit = 2 * 1024 * 1024
+    whole = _outcome(lambda: gunzip(data, limit))
+    for size in (1, 2, 3, 7, 64, 4096, len(data)):
+        chunks = [data[i:i + size] for i in range(0, len(data), size)]
+        assert _outcome(lambda: gunzip(iter(chunks), limit)) == whole, size
+    if case in ("one member", "two members", "trailing zeros"):
+        assert whole == ("ok", gzip.decompress(data))
+    elif case == "bomb":
+        assert whole[0] == "TooLarge"
+    else:
+        assert whole[0] != "ok"

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import gc
 import gzip
+import itertools
 import json
 import re
 import sys
@@ -442,16 +443,17 @@ class Replayer:
         self.prefilter = prefilter
 
     def run(self, source: Source, stdin: IO[bytes] | None = None) -> FileResult:
-        """Fetch and read one file, stdin or S3 object."""
+        """Fetch and read one file, stdin or S3 object (an S3 object is gunzipped as it downloads)."""
         try:
-            data = self._fetch(source, stdin)
-        except OSError as error:
+            inflated = source.kind == "s3"
+            data = self._download(source) if inflated else self._fetch(source, stdin)
+        except (OSError, EOFError, zlib.error) as error:
             return FileResult(source.name, problems=[InputProblem(source.name, f"cannot read: {error}")])
         except Exception as error:  # botocore's errors (imported only for S3 inputs)
             if not _is_aws_error(error):
                 raise
             return FileResult(source.name, problems=[InputProblem(source.name, f"cannot read: {error}")])
-        return self.read(source.name, data)
+        return self._parsed(FileResult(source.name), source.name, data) if inflated else self.read(source.name, data)
 
     def read(self, name: str, data: bytes) -> FileResult:
         """Read one file's bytes (plain or gzip) called ``name`` in origins and problems."""
@@ -462,6 +464,9 @@ class Replayer:
             except (OSError, EOFError, zlib.error) as error:
                 result.problems.append(InputProblem(name, f"cannot read: {error}"))
                 return result
+        return self._parsed(result, name, data)
+
+    def _parsed(self, result: FileResult, name: str, data: bytes) -> FileResult:
         with _gc_paused():  # a parsed log file is a tree: nothing for the cycle collector to find
             self._scan(result, name, data)
         return result
@@ -469,16 +474,27 @@ class Replayer:
     def _fetch(self, source: Source, stdin: IO[bytes] | None) -> bytes:
         if source.kind == "stdin":
             return (stdin or sys.stdin.buffer).read()
-        if source.kind == "s3":
-            if self._s3 is None:
-                self._s3 = s3_client()
-            body = self._s3.get_object(Bucket=source.bucket, Key=source.key)["Body"]
-            try:
-                return body.read()
-            finally:
-                body.close()
         with open(source.name, "rb") as handle:
             return handle.read()
+
+    def _download(self, source: Source) -> bytes:
+        """An S3 object's bytes, gunzipped (when they are gzip) chunk by chunk as they arrive: inflating overlaps
+        the download, and the compressed object is never held whole next to what it expands to."""
+        if self._s3 is None:
+            self._s3 = s3_client()
+        body = self._s3.get_object(Bucket=source.bucket, Key=source.key)["Body"]
+        try:
+            chunks = body.iter_chunks(DOWNLOAD_CHUNK)
+            first = b""
+            for chunk in chunks:
+                first += chunk
+                if len(first) >= len(_GZIP_MAGIC):
+                    break
+            if first[:2] == _GZIP_MAGIC:
+                return gunzip(itertools.chain((first,), chunks))
+            return first + b"".join(chunks)
+        finally:
+            body.close()
 
     # -- parsing: orjson once; the standard library only to explain what orjson refused ----------------
 
@@ -779,6 +795,7 @@ _isal_zlib: Any = ...  # ISA-L's zlib module once looked for (None: no wheel for
 # A CloudTrail log file holds a few MB of JSON; one that expands beyond this is not a log file (a gzip "bomb" of
 # 1 MB can expand to 1 GiB) and is refused with a problem instead of taking the machine's memory.
 MAX_EXPANDED_BYTES = 512 * 1024 * 1024
+DOWNLOAD_CHUNK = 1024 * 1024  # an S3 object is read (and inflated) this much at a time
 
 
 def _fast_zlib() -> Any:
@@ -797,38 +814,59 @@ class TooLarge(OSError):
     """A gzip file that expands beyond :data:`MAX_EXPANDED_BYTES`."""
 
 
-def gunzip(data: bytes, limit: int = MAX_EXPANDED_BYTES) -> bytes:
+def gunzip(data: bytes | Iterable[bytes], limit: int = MAX_EXPANDED_BYTES) -> bytes:
     """The bytes of a gzip file (every member), inflated with ISA-L (``isal``, about twice zlib's speed) where
     its wheel exists, else zlib; never more than ``limit`` bytes (:class:`TooLarge` past it: nothing is
-    inflated beyond the limit, whatever the file claims). Corrupt or truncated data raise what the standard
-    library's gzip says of them (``OSError``, ``EOFError``, ``zlib.error``), the same with or without ISA-L."""
+    inflated beyond the limit, whatever the file claims). ``data`` may come in chunks (an S3 object as it
+    downloads): each is inflated as it arrives. Corrupt or truncated data raise what the standard library's
+    gzip says of them (``OSError``, ``EOFError``, ``zlib.error``), the same with or without ISA-L."""
     inflating = _fast_zlib() or zlib
+    chunks = iter((data,) if isinstance(data, (bytes, bytearray, memoryview)) else data)
+    seen: list[bytes] = []  # the compressed bytes so far: for the standard library's words on an error
     parts: list[bytes] = []
-    total, rest = 0, data
-    while rest:
-        inflater = inflating.decompressobj(31)
-        try:
-            out = inflater.decompress(rest, limit - total + 1)
-        except Exception:  # noqa: BLE001 - ISA-L's and zlib's own error types: the standard library's words count
-            # it fails at the same place in the stream, so it inflates no more than this did (within the limit)
-            out = gzip.decompress(data)
-            if len(out) > limit:
-                raise TooLarge(f"expands beyond {limit // (1024 * 1024)} MiB: not a CloudTrail log file "
-                               "(a decompression bomb?); not read") from None
-            return out
-        total += len(out)
-        if total > limit:
-            raise TooLarge(f"expands beyond {limit // (1024 * 1024)} MiB: not a CloudTrail log file "
-                           "(a decompression bomb?); not read")
-        parts.append(out)
-        if not inflater.eof:
-            raise EOFError("Compressed file ended before the end-of-stream marker was reached")
-        rest = inflater.unused_data
-        if rest and not rest.startswith(_GZIP_MAGIC):
-            if rest.strip(b"\x00"):  # gzip tolerates trailing zeros, nothing else
-                raise OSError("Not a gzipped file (trailing garbage after the last member)")
-            break
+    total = 0
+    inflater = None  # None: between members (or before the first)
+    between = b""  # bytes after a member's end not yet known to start another
+    for chunk in chunks:
+        seen.append(chunk)
+        rest = bytes(chunk)
+        while rest:
+            if inflater is None:
+                between += rest
+                rest = b""
+                if len(between) < len(_GZIP_MAGIC):
+                    break  # the next chunk says whether a member starts here
+                if not between.startswith(_GZIP_MAGIC):
+                    if between.strip(b"\x00"):  # gzip tolerates trailing zeros, nothing else
+                        raise OSError("Not a gzipped file (trailing garbage after the last member)")
+                    break
+                inflater, rest, between = inflating.decompressobj(31), between, b""
+            try:
+                out = inflater.decompress(rest, limit - total + 1)
+            except Exception:  # noqa: BLE001 - ISA-L's and zlib's own error types: the standard library's words count
+                # it fails at the same place in the stream, so it inflates no more than this did (within the limit)
+                whole = gzip.decompress(b"".join(seen) + b"".join(chunks))
+                if len(whole) > limit:
+                    raise _too_large(limit) from None
+                return whole
+            total += len(out)
+            if total > limit:
+                raise _too_large(limit)
+            parts.append(out)
+            if inflater.eof:
+                rest, inflater = inflater.unused_data, None
+            else:
+                rest = b""  # all taken: the member goes on in the next chunk
+    if inflater is not None:
+        raise EOFError("Compressed file ended before the end-of-stream marker was reached")
+    if between.strip(b"\x00"):  # a lone byte after the last member, or a first chunk of one byte
+        raise OSError("Not a gzipped file (trailing garbage after the last member)")
     return b"".join(parts)
+
+
+def _too_large(limit: int) -> TooLarge:
+    return TooLarge(f"expands beyond {limit // (1024 * 1024)} MiB: not a CloudTrail log file "
+                    "(a decompression bomb?); not read")
 
 
 def _loads(text: str) -> object:
