@@ -645,3 +645,22 @@ def test_gunzip_in_chunks_is_gunzip_whole(case, isal, monkeypatch):
         assert whole[0] == "TooLarge"
     else:
         assert whole[0] != "ok"
+
+
+def test_a_step_spool_judges_the_same_sequences_as_the_steps_in_memory(tmp_path):
+    """evaluate keeps sequence steps on disk until they are judged (flat memory): the same findings, in the
+    same order, as the steps kept in a list, whatever order the files came in."""
+    replicate_invictus(tmp_path, 2)
+    results = list(replay([str(tmp_path)], jobs=1, now=datetime(2026, 11, 22, tzinfo=UTC)))
+    steps = [step for result in reversed(results) for step in result.steps]
+    assert len(steps) > 20
+    ctx = Context(now=datetime(2026, 11, 22, tzinfo=UTC), policy=DEFAULT_POLICY)
+    spool = replay_module.StepSpool()
+    for result in reversed(results):
+        spool.extend(result.steps)
+    assert len(spool) == len(steps)
+    assert [(s.origin, s.record, s.fired) for s in spool.in_event_order()] == [
+        (s.origin, s.record, s.fired) for s in replay_module.in_event_order(steps)]
+    expected = replay_module.sequence_findings(steps, ctx)
+    assert replay_module.sequence_findings(spool, ctx) == expected and expected[0]
+    spool.close()

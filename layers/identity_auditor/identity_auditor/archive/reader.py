@@ -42,6 +42,7 @@ import gc
 import gzip
 import itertools
 import json
+import pickle
 import re
 import sys
 import zlib
@@ -753,10 +754,56 @@ def _loads_raw(raw: Any) -> object:
         return json.loads(bytes(raw).decode("utf-8"))
 
 
+_EPOCH = datetime.min.replace(tzinfo=timezone.utc)
+
+
+def _event_order(step: SequenceInput) -> tuple:
+    return step.record.event_time or _EPOCH, str(step.record.event_id), step.origin
+
+
 def in_event_order(inputs: Iterable[SequenceInput]) -> list[SequenceInput]:
     """Sequence steps in event-time order, then event id and origin: the order archives are judged in."""
-    epoch = datetime.min.replace(tzinfo=timezone.utc)
-    return sorted(inputs, key=lambda s: (s.record.event_time or epoch, str(s.record.event_id), s.origin))
+    if isinstance(inputs, StepSpool):
+        return list(inputs.in_event_order())
+    return sorted(inputs, key=_event_order)
+
+
+class StepSpool:
+    """The sequence steps of an archive, kept on disk until they are judged: each step's record is pickled to
+    a temporary file as it comes, and only its place in event order (time, event id, origin) and what was
+    found on it stay in memory, so that ``evaluate``'s memory does not grow with the archive.
+    :meth:`in_event_order` gives the steps back one at a time, in the order :func:`in_event_order` sorts."""
+
+    def __init__(self) -> None:
+        self._file: IO[bytes] | None = None
+        self._index: list[tuple] = []
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def extend(self, steps: Iterable[SequenceInput]) -> None:
+        for step in steps:
+            if self._file is None:
+                import tempfile
+
+                self._file = tempfile.TemporaryFile(prefix="identity-auditor-steps-")
+            blob = pickle.dumps((step.record, step.fired, step.account, step.region), pickle.HIGHEST_PROTOCOL)
+            offset = self._file.seek(0, 2)
+            self._file.write(blob)
+            self._index.append((*_event_order(step), offset, len(blob)))
+
+    def in_event_order(self) -> Iterator[SequenceInput]:
+        self._index.sort(key=lambda entry: entry[:3])
+        for _, _, origin, offset, size in self._index:
+            self._file.seek(offset)
+            record, fired, account, region = pickle.loads(self._file.read(size))
+            yield SequenceInput(record, fired, account, region, origin)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        self._index = []
 
 
 def sequence_findings(inputs: Iterable[SequenceInput], ctx: Context,
@@ -768,7 +815,7 @@ def sequence_findings(inputs: Iterable[SequenceInput], ctx: Context,
     engine = engine or SequenceEngine(MemoryStore())
     findings: list[Finding] = []
     failures: list[RuleFailure] = []
-    for step in in_event_order(inputs):
+    for step in (inputs.in_event_order() if isinstance(inputs, StepSpool) else in_event_order(inputs)):
         evaluation = engine.evaluate_and_commit(step.record, step.fired, ctx, account=step.account,
                                                 region=step.region)
         findings.extend(evaluation.findings)
