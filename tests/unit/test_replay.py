@@ -568,6 +568,7 @@ def four_cores(monkeypatch):
     monkeypatch.setattr(pool_module, "default_jobs", lambda: 4)
     load = {"now": 0.0}
     monkeypatch.setattr(pool_module.os, "getloadavg", lambda: (load["now"], 0.0, 0.0))
+    monkeypatch.setattr(pool_module, "_idle_share", lambda seconds: None)  # the load average decides
     return load
 
 
@@ -664,3 +665,14 @@ def test_a_step_spool_judges_the_same_sequences_as_the_steps_in_memory(tmp_path)
     expected = replay_module.sequence_findings(steps, ctx)
     assert replay_module.sequence_findings(spool, ctx) == expected and expected[0]
     spool.close()
+
+
+def test_free_cores_are_what_is_idle_now(monkeypatch):
+    """/proc/stat sampled over a tenth of a second, where there is one; the load average elsewhere."""
+    share = pool_module._idle_share(0.02)
+    assert share is None or 0.0 <= share <= 1.0
+    monkeypatch.setattr(pool_module, "_idle_share", lambda seconds: 0.25)
+    assert pool_module._free_cores(4) == 1.0
+    monkeypatch.setattr(pool_module, "_idle_share", lambda seconds: None)
+    monkeypatch.setattr(pool_module.os, "getloadavg", lambda: (1.5, 0.0, 0.0))
+    assert pool_module._free_cores(4) == 2.5

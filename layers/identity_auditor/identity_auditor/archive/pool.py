@@ -41,9 +41,9 @@ _UNKNOWN_SIZE = 64 * 1024  # an input whose size is not known (stdin is never sh
 
 def auto_jobs(items: Sequence[Source | InputProblem]) -> int:
     """The worker count when ``--jobs`` is not given: 1 for a small input (less than
-    :data:`PARALLEL_MIN_BYTES` to read, or a single file), else the cores this process may use that the load
-    average says are free (a busy machine gets fewer workers, down to 1: a pool on cores already taken is
-    slower than one process), never more than the files."""
+    :data:`PARALLEL_MIN_BYTES` to read, or a single file), else the cores this process may use that are free
+    (:func:`_free_cores`: a busy machine gets fewer workers, down to 1: a pool on cores already taken is slower
+    than one process), never more than the files."""
     files = [item for item in items if isinstance(item, Source) and item.kind != "stdin"]
     cores = default_jobs()
     if cores < 2 or len(files) < 2:
@@ -55,12 +55,45 @@ def auto_jobs(items: Sequence[Source | InputProblem]) -> int:
             break
     else:
         return 1
+    free = int(_free_cores(cores) + 0.5)
+    return max(1, min(cores, free, len(files)))
+
+
+def _free_cores(cores: int) -> float:
+    """How many of ``cores`` nothing else is using: the idle share of the machine's CPU time over a tenth of a
+    second (Linux's /proc/stat: what is busy now, not the last minute's average, which still counts a run that
+    just ended), else what the load average leaves."""
+    sample = _idle_share(0.1)
+    if sample is not None:
+        return cores * sample
     try:
         load = os.getloadavg()[0]
     except (AttributeError, OSError):  # no load average on this platform: assume nothing else runs
         load = 0.0
-    free = int(cores - load + 0.5)
-    return max(1, min(cores, free, len(files)))
+    return cores - load
+
+
+def _idle_share(seconds: float) -> float | None:
+    def ticks() -> tuple[int, int] | None:
+        try:
+            with open("/proc/stat") as stat:
+                values = [int(value) for value in stat.readline().split()[1:]]
+        except (OSError, ValueError):
+            return None
+        if len(values) < 4:
+            return None
+        return values[3] + (values[4] if len(values) > 4 else 0), sum(values[:8])
+
+    before = ticks()
+    if before is None:
+        return None
+    import time
+
+    time.sleep(seconds)
+    after = ticks()
+    if after is None or after[1] <= before[1]:
+        return None
+    return (after[0] - before[0]) / (after[1] - before[1])
 
 
 def _local_size(source: Source) -> int:
