@@ -665,6 +665,13 @@ def test_a_step_spool_judges_the_same_sequences_as_the_steps_in_memory(tmp_path)
     expected = replay_module.sequence_findings(steps, ctx)
     assert replay_module.sequence_findings(spool, ctx) == expected and expected[0]
     spool.close()
+    # ties (the same event in two files: a trail delivered twice) in origin order, whatever order they came in
+    twice = [step for result in results[:3] for step in result.steps]
+    renamed = [replay_module.SequenceInput(s.record, s.fired, s.account, s.region, "z-" + s.origin) for s in twice]
+    spool = replay_module.StepSpool()
+    spool.extend(renamed + twice)
+    assert [s.origin for s in spool.in_event_order()] == [s.origin for s in replay_module.in_event_order(renamed + twice)]
+    spool.close()
 
 
 def test_free_cores_are_what_is_idle_now(monkeypatch):

@@ -87,7 +87,7 @@ _BETWEEN = re.compile("[ \t\n\r\ufeff]*")
 # -- what replay works on and returns ----------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: an archive of many small files is many of these
 class Source:
     """One file to read: a local path (``kind="file"``), stdin (``"stdin"``) or an S3 object (``"s3"``).
     ``name`` is what origins and problems call it: the path, ``<stdin>`` or ``s3://bucket/key``."""
@@ -788,17 +788,25 @@ class StepSpool:
                 import tempfile
 
                 self._file = tempfile.TemporaryFile(prefix="identity-auditor-steps-")
-            blob = pickle.dumps((step.record, step.fired, step.account, step.region), pickle.HIGHEST_PROTOCOL)
+            blob = pickle.dumps((step.record, step.fired, step.account, step.region, step.origin),
+                                pickle.HIGHEST_PROTOCOL)
             offset = self._file.seek(0, 2)
             self._file.write(blob)
-            self._index.append((*_event_order(step), offset, len(blob)))
+            moment, event_id, _ = _event_order(step)
+            self._index.append((moment, event_id, offset, len(blob)))  # the origin, for ties only, stays on disk
 
     def in_event_order(self) -> Iterator[SequenceInput]:
-        self._index.sort(key=lambda entry: entry[:3])
-        for _, _, origin, offset, size in self._index:
+        self._index.sort(key=lambda entry: entry[:2])  # stable: the order they came in within a tie
+        tie: list[SequenceInput] = []
+        last = None
+        for moment, event_id, offset, size in self._index:
+            if (moment, event_id) != last and tie:
+                yield from sorted(tie, key=lambda step: step.origin) if len(tie) > 1 else tie
+                tie = []
+            last = moment, event_id
             self._file.seek(offset)
-            record, fired, account, region = pickle.loads(self._file.read(size))
-            yield SequenceInput(record, fired, account, region, origin)
+            tie.append(SequenceInput(*pickle.loads(self._file.read(size))))
+        yield from sorted(tie, key=lambda step: step.origin) if len(tie) > 1 else tie
 
     def close(self) -> None:
         if self._file is not None:
