@@ -9,8 +9,12 @@
   paginated ``ListObjectsV2``, keys sorted; boto3 is imported only then, with the standard credential
   chain and ``AWS_ENDPOINT_URL``). :func:`plan_inputs` turns them into a list of :class:`Source`, one
   per file or object, in a deterministic order.
-- **One file at a time.** The reader reads one file (or downloads one object), gunzips it, parses it
-  once with ``orjson`` and keeps nothing of it but the findings: memory is bounded by the largest file.
+- **One file at a time.** The reader reads one file (or downloads one object, gunzipping it as it arrives),
+  and keeps nothing of it but the findings: memory is bounded by the largest file.
+- **Parse only what a rule can want.** A CloudTrail log file (``{"Records": [...]}``) is read by
+  :func:`_prefiltered`: msgspec reads each record's filter fields (checking, not building, the rest), and
+  only the records some rule can want are parsed, by ``orjson``, with the same findings, problems and counts
+  as a full parse (what it cannot be sure of goes to the full parse: ``Replayer(prefilter=False)``).
 - **Filter first.** Each record's ``eventSource``, ``eventName`` and ``userIdentity.type`` are looked up
   in the registry (memoised) *before* anything else is done with it; only the records some rule
   wants are wrapped in an EventBridge envelope, validated with pydantic and evaluated, as EventBridge
