@@ -122,8 +122,12 @@ def test_hostile_mutations_inside_a_log_file(kind, sized):
         for mutation in pick(mutations, sized(12, 60), seed=f"prefilter/{kind}/{name}"):
             event = mutation.apply(copy.deepcopy(sample))
             bad = event.get("detail") if kind == "record" and isinstance(event, dict) else event
-            data = json.dumps({"Records": [good[0], bad, good[1]]}, allow_nan=True).encode()
-            same(data)
+            document = {"Records": [good[0], bad, good[1]]}
+            same(json.dumps(document, allow_nan=True).encode())
+            try:  # the hostile strings written as UTF-8, not escaped (lone surrogates cannot be)
+                same(json.dumps(document, allow_nan=True, ensure_ascii=False).encode("utf-8"))
+            except UnicodeEncodeError:
+                pass
             cases += 1
     assert cases >= 100
 
@@ -154,7 +158,10 @@ SHAPES = {  # bytes the prefilter must leave to the full parse, or read the same
     "lone-surrogate": b'{"Records": [{"eventSource": "iam.amazonaws.com", "eventName": "CreateUser", '
                       b'"x": "\\ud800"}]}',
     "invalid-utf8": b'{"Records": [{"eventSource": "iam.amazonaws.com", "eventName": "GetUser", "x": "\xff"}]}',
-    "utf8": '{"Records": [{"eventSource": "iam.amazonaws.com", "eventName": "CreateUser", "x": "é"}]}'.encode(),
+    "utf8": '{"Records": [{"eventSource": "iam.amazonaws.com", "eventName": "CreateUser", "x": "é"}, '
+            '{"eventSource": "s3.amazonaws.com", "eventName": "GetObject", "key": "r\u00e9sum\u00e9 \U0001f600"}]}'.encode(),
+    "encoded-surrogate": b'{"Records": [{"eventSource": "s3.amazonaws.com", "eventName": "GetObject", "x": "\xed\xa0\x80"}]}',
+    "overlong": b'{"Records": [{"eventSource": "s3.amazonaws.com", "eventName": "GetObject", "x": "\xc0\xaf"}]}',
     "bom": b'\xef\xbb\xbf{"Records": [{"eventSource": "iam.amazonaws.com", "eventName": "CreateUser"}]}',
     "whitespace": b'\n {\n\t"Records" :\r\n [ {"eventSource" : "iam.amazonaws.com" , "eventName":"CreateUser"} ] }\n',
     "concatenated": b'{"Records": []}{"Records": [{"eventSource": "iam.amazonaws.com", "eventName": "CreateUser"}]}',
@@ -186,9 +193,9 @@ def test_shapes(shape):
 
 def test_the_prefilter_reads_cloudtrail_log_files_and_leaves_what_it_cannot_be_sure_of():
     for shape in ("insight", "detail-and-config", "unhashable-key", "duplicate-keys", "escaped-name", "times",
-                  "nested-records", "big-number"):
+                  "nested-records", "big-number", "utf8"):
         assert used_the_prefilter(SHAPES[shape]), shape
-    for shape in ("records-of-junk", "records-not-a-list", "bom", "whitespace", "identity-a-string", "nan", "lone-surrogate", "invalid-utf8", "utf8",
+    for shape in ("records-of-junk", "records-not-a-list", "bom", "whitespace", "identity-a-string", "nan", "lone-surrogate", "invalid-utf8", "encoded-surrogate", "overlong",
                   "concatenated", "deep"):
         assert not used_the_prefilter(SHAPES[shape]), shape
 
@@ -221,8 +228,9 @@ def test_damaged_bytes(edits):
 @given(st.lists(json_values, max_size=3))
 def test_arbitrary_records_among_good_ones(values):
     good = load_sample("iam_create_user.json")["detail"]
-    try:
-        data = json.dumps({"Records": [good, *values, good]}).encode()
-    except (ValueError, TypeError):
-        return
-    same(data)
+    for ascii_only in (True, False):  # escaped, or written as UTF-8 (lone surrogates cannot be: escaped then)
+        try:
+            data = json.dumps({"Records": [good, *values, good]}, ensure_ascii=ascii_only).encode("utf-8")
+        except (ValueError, TypeError, UnicodeEncodeError):
+            continue
+        same(data)

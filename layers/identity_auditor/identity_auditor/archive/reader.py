@@ -706,10 +706,14 @@ def _prefiltered(replayer: Replayer, result: FileResult, name: str, data: bytes)
     through the usual loop (:meth:`Replayer._items`) at their place. Not sure of, so left to the full parse:
     anything but one JSON object with a ``Records`` array of objects (JSON Lines, concatenated documents, other
     layouts), a field of another type than a record has (``userIdentity`` not an object), JSON that msgspec
-    refuses (orjson or the standard library will say what is wrong, as before), and bytes that are not all ASCII
-    (msgspec does not check the UTF-8 of what it skips; the full parse does)."""
-    if not data.isascii() or data[:1] != b"{":
+    refuses and bytes that are not UTF-8 (orjson or the standard library will say what is wrong, as before)."""
+    if data[:1] != b"{":
         return False
+    if not data.isascii():  # msgspec does not check the UTF-8 of what it skips: Python's decoder does, as orjson
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            return False  # the full parse says what is wrong, as before
     headers_decoder, cut_decoder, refused, unset = _decoders()
     try:
         headers = headers_decoder.decode(data).Records
