@@ -237,9 +237,12 @@ class Run:
         timer = shutil.which("time") or "/usr/bin/time"
         rss_file = output.with_suffix(".rss")
         measured = [timer, "-f", "%M", "-o", str(rss_file), *argv] if Path(timer).exists() else argv
+        # bytecode caching on, as an installed CLI has it (this machine's environment sets PYTHONDONTWRITEBYTECODE,
+        # which would recompile the package in every evaluate process and not in the floor's)
+        env = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
         with open(output, "wb") as out:
             started = time.perf_counter()
-            child = subprocess.Popen(measured, stdout=out, stderr=subprocess.DEVNULL)
+            child = subprocess.Popen(measured, stdout=out, stderr=subprocess.DEVNULL, env=env)
             _, status, usage = os.wait4(child.pid, 0)
             self.seconds = time.perf_counter() - started
         if os.waitstatus_to_exitcode(status) not in (0, 1):
