@@ -54,3 +54,24 @@ def replicate_invictus(target_dir: str | Path, copies: int, *, corpus: str | Pat
             written.append(path)
             total += len(fresh)
     return sorted(written), total
+
+
+def invictus_in_files_of(target_dir: str | Path, records: int, per_file: int, *, corpus: str | Path | None = None,
+                         compresslevel: int = 6) -> tuple[list[Path], int]:
+    """``records`` invictus records (the corpus repeated in order, each with a fresh ``eventID``) in gzipped
+    CloudTrail log files of ``per_file`` records each (a busy account's delivery: CloudTrail writes a file
+    every 5 minutes per region, up to thousands of records), under CloudTrail's key layout, one day folder.
+    Returns the files written, sorted, and the number of records."""
+    source_dir = Path(corpus) if corpus else invictus_corpus()
+    originals = [record for path in sorted(source_dir.glob("*.json")) if not path.name.startswith(("_", "."))
+                 for record in orjson.loads(path.read_bytes())["Records"]]
+    folder = Path(target_dir) / "AWSLogs" / "218007301253" / "CloudTrail" / "us-east-1" / "2023" / "07" / "10"
+    folder.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for number, start in enumerate(range(0, records, per_file)):
+        chunk = [{**originals[i % len(originals)], "eventID": str(uuid.uuid4())}
+                 for i in range(start, min(start + per_file, records))]
+        path = folder / f"218007301253_CloudTrail_us-east-1_20230710T1200Z_{number:06d}.json.gz"
+        path.write_bytes(gzip.compress(orjson.dumps({"Records": chunk}), compresslevel=compresslevel, mtime=0))
+        written.append(path)
+    return written, records

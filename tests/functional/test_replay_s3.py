@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import re
 
 import boto3
 import pytest
@@ -14,6 +15,7 @@ from identity_auditor.archive import reader as replay_module
 from identity_auditor.archive.pool import replay
 from identity_auditor.archive.reader import Source, plan_inputs
 from identity_auditor.cli.main import main
+from identity_auditor.cli.output import Listing
 from moto import mock_aws
 from support import CORPUS, INVICTUS_FINDINGS, INVICTUS_SUMMARY, corpus_records
 
@@ -174,7 +176,72 @@ def test_since_until_prune_date_paths_before_downloading(s3, downloads):
     assert code == 0, err
     assert downloads == kept  # the two other days were never downloaded
     assert all(f["event_time"] >= "2023-07-10T12:00:00" for f in jsonl(out))
-    assert "2 files outside --since/--until not read (CloudTrail date path)" in err
+    # a window of a few days: only its day folders were listed, the other two days were not even seen
+    assert "outside --since/--until not read" not in err and "not listed" not in err
+
+
+def _listed(s3) -> list[tuple[str, str | None]]:
+    """(Prefix, Delimiter) of every ListObjectsV2 call made with this client."""
+    calls: list[tuple[str, str | None]] = []
+    s3.meta.events.register("provide-client-params.s3.ListObjectsV2",
+                            lambda params, **_: calls.append((params["Prefix"], params.get("Delimiter"))))
+    return calls
+
+
+def test_a_window_lists_only_its_day_folders(s3):
+    """Issue 17: an s3:// prefix was listed whole before --since pruned anything. Now the walk follows
+    CloudTrail's layout (an organisation trail here, two accounts, two regions, Insights, digests) and lists
+    only the day folders of the window (a day of margin each side)."""
+    body = gzip.compress(json.dumps({"Records": [corpus_records("invictus")[0]]}).encode())
+    keys = []
+    for account in ("111111111111", "222222222222"):
+        for trail in ("CloudTrail/us-east-1", "CloudTrail/eu-west-1", "CloudTrail-Insight/us-east-1"):
+            for day in ("2023/06/30", "2023/07/09", "2023/07/10", "2023/07/11", "2023/07/12", "2024/01/01"):
+                keys.append(f"org/AWSLogs/o-abcdefghij/{account}/{trail}/{day}/{account}_x.json.gz")
+        keys.append(f"org/AWSLogs/o-abcdefghij/{account}/CloudTrail-Digest/us-east-1/2023/07/10/d.json.gz")
+    keys.append("org/other/notes/2023/07/10/x.json")  # off the layout: listed and read whole
+    put_many(s3, keys, body)
+    calls = _listed(s3)
+    plan = plan_inputs([f"s3://{BUCKET}/org/"], window=replay_module.Window.between("2023-07-10", "2023-07-10"),
+                       client=s3)
+    read = sorted(source.key for source in plan.sources)
+    assert read == sorted([k for k in keys if any(f"/2023/07/{d}/" in k for d in ("09", "10", "11"))
+                           and "Digest" not in k and k.startswith("org/AWSLogs")] + ["org/other/notes/2023/07/10/x.json"])
+    whole = [prefix for prefix, delimiter in calls if delimiter is None]
+    assert all(re.search(r"/20\d\d/\d\d/\d\d/$", prefix) for prefix in whole if prefix.startswith("org/AWSLogs"))
+    assert not any("/2023/06/30/" in prefix or "/2024/" in prefix or "Digest" in prefix for prefix, _ in calls)
+    assert plan.pruned == 0
+
+
+def test_a_window_open_at_one_end_walks_years_and_months(s3):
+    body = gzip.compress(json.dumps({"Records": [corpus_records("invictus")[0]]}).encode())
+    keys = [f"{TRAIL}/{day}/f.json.gz" for day in ("2022/12/31", "2023/06/30", "2023/07/01", "2023/07/02", "2024/02/01")]
+    put_many(s3, keys, body)
+    calls = _listed(s3)
+    plan = plan_inputs([f"s3://{BUCKET}/AWSLogs/"], window=replay_module.Window.between("2023-07-02", None),
+                       client=s3)
+    assert [source.key for source in plan.sources] == keys[2:]  # 07/01: the day of margin
+    assert plan.unlisted_folders == 2  # 2022, and 2023/06
+    assert not any(prefix.startswith((f"{TRAIL}/2022/", f"{TRAIL}/2023/06/")) for prefix, _ in calls)
+
+
+def test_listing_shows_its_progress_on_a_terminal(s3):
+    put_many(s3, [f"{TRAIL}/2023/07/10/small-{n:04d}.json.gz" for n in range(1_001)], b"x")
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    err = Terminal()
+    listing = Listing(err)
+    plan_inputs([f"s3://{BUCKET}/AWSLogs/"], client=s3, progress=listing.step)
+    assert f"listing s3://{BUCKET}/AWSLogs/: 1000 objects" in err.getvalue()
+    assert f"listing s3://{BUCKET}/AWSLogs/: 1001 objects" in err.getvalue()
+    listing.done()
+    assert err.getvalue().endswith("\r")
+    quiet = io.StringIO()
+    Listing(quiet).step("s3://b/p", 5, 0)
+    assert quiet.getvalue() == ""  # not a terminal: nothing
 
 
 # -- worker processes: a moto server, reached through AWS_ENDPOINT_URL ---------------------------------
@@ -208,3 +275,34 @@ def test_workers_download_in_parallel_through_aws_endpoint_url(moto_server, loca
     assert code == 2
     assert jsonl(out) == local_findings
     assert f"identity-auditor: s3://{BUCKET}/{TRAIL}/2023/07/10/zz-corrupt.json.gz: cannot read: " in err
+
+
+def test_objects_are_gunzipped_as_they_download(s3, monkeypatch):
+    """Each S3 object is inflated chunk by chunk as it arrives (never held whole, compressed, next to what it
+    expands to), with the same records, findings and problems as the same bytes read from a file."""
+    monkeypatch.setattr(replay_module, "DOWNLOAD_CHUNK", 4096)
+    path = sorted(INVICTUS.glob("*.json"))[0]
+    good = gzip.compress(path.read_bytes())
+    bodies = {"good.json.gz": good, "two.json.gz": good + gzip.compress(path.read_bytes()),
+              "cut.json.gz": good[:-100], "plain.json": path.read_bytes(), "tiny.json.gz": b"\x1f"}
+    for name, body in bodies.items():
+        s3.put_object(Bucket=BUCKET, Key=f"logs/{name}", Body=body)
+    pulled: list[int] = []
+    real = replay_module.gunzip
+
+    def counting(data, *args):
+        if isinstance(data, bytes):  # the local read: whole
+            return real(data, *args)
+        return real((pulled.append(len(chunk)) or chunk for chunk in data), *args)
+
+    monkeypatch.setattr(replay_module, "gunzip", counting)
+    replayer = replay_module.Replayer()
+    for name, body in bodies.items():
+        pulled.clear()
+        streamed = replayer.run(Source.s3(BUCKET, f"logs/{name}"))
+        local = replayer.read(f"s3://{BUCKET}/logs/{name}", body)
+        assert (streamed.records, streamed.findings, streamed.problems) == (local.records, local.findings,
+                                                                            local.problems), name
+        if name == "good.json.gz":
+            assert len(pulled) == -(-len(good) // 4096) > 1 and streamed.records > 0  # inflated piece by piece
+    assert replayer.run(Source.s3(BUCKET, "logs/cut.json.gz")).problems[0].message.startswith("cannot read: ")

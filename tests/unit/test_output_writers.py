@@ -81,3 +81,16 @@ def test_unknown_format_is_named():
 def test_every_format_has_a_writer():
     assert {"table", "jsonl", "asff"} <= set(WRITERS)
     assert REGISTRY  # the findings above came from the one registry
+
+
+def test_a_summary_is_what_asdict_gave(findings):
+    """``Finding.summary`` copies one level instead of dataclasses.asdict's deep recursion: the same JSON."""
+    from dataclasses import asdict
+
+    for finding in findings:
+        expected = asdict(finding)
+        expected.update(severity=finding.severity.value, actor=finding.actor.arn or finding.actor.name,
+                        event_time=finding.event_time.isoformat() if finding.event_time else None,
+                        actor_detail=asdict(finding.actor), compliance=list(finding.compliance),
+                        finding_types=list(finding.finding_types), suppression=None)
+        assert json.dumps(finding.summary(), default=str) == json.dumps(expected, default=str)

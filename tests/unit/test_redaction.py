@@ -75,3 +75,46 @@ def test_a_secret_in_the_user_agent_reaches_no_output():
         shown += alerts.render(finding, alert_format)
     for text in shown:
         assert SECRET not in text and "Canary-Passw0rd" not in text
+
+
+# -- the fast pre-check (issue 18 item 4): the same result as running every pattern -----------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from identity_auditor.model.redaction import _may_hold_a_secret, _redact_all  # noqa: E402
+
+_FRAGMENTS = st.sampled_from([
+    "aws_secret_access_key", "SECRET", "Token", "api-key", "apiKey", "private_key", "Password", "passwd", "pwd",
+    "Authorization", "bearer ", "Basic ", "AWS4-HMAC-SHA256 ", "X-Amz-Signature=", "-----BEGIN PRIVATE KEY-----",
+    "IQoJb3JpZ2lu", "FwoGZXIvYXdz", "AQoDYXdz", "ghp_", "github_pat_", "xoxb-", "eyJ", "=", ":", "\"", "'", " ",
+    "/", "+", "arn:aws:iam::123456789012:role/", "aws-cli/2.13.0 Python/3.11", SECRET, SECRET[:20],
+    "0123456789abcdef" * 4, "abcdefghij", "\u017fecret", "\u212aey", "toke\u0130", "é", "\n",
+])
+
+
+@settings(max_examples=600, deadline=None, derandomize=True, database=None)
+@given(st.lists(st.one_of(_FRAGMENTS, st.text(max_size=6)), max_size=12).map("".join))
+def test_the_pre_check_changes_no_result(text):
+    assert redact(text) == _redact_all(text)
+
+
+def test_the_pre_check_lets_real_user_agents_and_arns_through_untouched():
+    from support import corpus_records
+
+    texts = {str(r.get(field)) for r in corpus_records() for field in ("userAgent", "sourceIPAddress")}
+    texts |= {str((r.get("userIdentity") or {}).get("arn")) for r in corpus_records()}
+    for text in texts:
+        assert redact(text) == _redact_all(text)
+    skipped = [t for t in texts if not _may_hold_a_secret(t)]
+    assert len(skipped) > len(texts) * 0.8  # most never reach the eleven patterns
+
+
+@pytest.mark.parametrize("text", [
+    "github_pat_" + "0123456789abcdef" * 4, "ghp_" + "a1" * 20, "xoxb-0123456789ab", "eyJhbGciOiJI.eyJzdWIiOiIx.abcdefghij",
+    "\u017fecret=hunter2hunter2", "api_\u212aey: abcdef", "passwd=x1", "pwd:abc", "author\u0131zation: abc",
+    "Authorization: Bearer abcdefghijkl", "x-amz-signature=" + "0" * 64, "AWS4-HMAC-SHA256 Credential=a, X=b",
+    "-----BEGIN EC PRIVATE KEY-----abc", "IgoJb3JpZ2luabcdef", "FQoGZXIvYXdzabcdef", "AQoDYXdzabcdef",
+    "key " + SECRET, SECRET.replace("/", "+"), "BEARER abcdef12345", "basic dXNlcjpwYXNz0=",
+])
+def test_the_pre_check_lets_every_pattern_run(text):
+    assert _may_hold_a_secret(text) and redact(text) == _redact_all(text) != text

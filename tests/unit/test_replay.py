@@ -192,8 +192,13 @@ def test_records_are_read_once_with_orjson(monkeypatch, tmp_path):
     gz = tmp_path / "log.json.gz"
     gz.write_bytes(gzip.compress(path.read_bytes()))
     result = _run(gz)
-    assert counts == {"orjson": 1, "json": 0}
+    # the prefilter parses only the records some rule wants, each once, never the whole file
+    assert counts == {"orjson": result.evaluated, "json": 0}
     assert result.records == len(json.loads(path.read_text())["Records"])
+    counts.update(orjson=0, json=0)
+    whole = _run(gz, prefilter=False)
+    assert counts == {"orjson": 1, "json": 0}
+    assert whole.records == result.records and whole.findings == result.findings
 
 
 def _reference(path: Path) -> FileResult:
@@ -553,3 +558,128 @@ def test_replicate_invictus(tmp_path):
     assert not set(ids) & {record["eventID"] for record in corpus_records("invictus")}
     original = {json.dumps({**r, "eventID": None}, sort_keys=True) for r in corpus_records("invictus")}
     assert all(json.dumps({**r, "eventID": None}, sort_keys=True) in original for batch in copies for r in batch)
+
+
+# -- --jobs left out: chosen from the input's size and the free cores (issue 18 item 5) -------------------
+
+
+@pytest.fixture
+def four_cores(monkeypatch):
+    monkeypatch.setattr(pool_module, "default_jobs", lambda: 4)
+    load = {"now": 0.0}
+    monkeypatch.setattr(pool_module.os, "getloadavg", lambda: (load["now"], 0.0, 0.0))
+    monkeypatch.setattr(pool_module, "_idle_share", lambda seconds: None)  # the load average decides
+    return load
+
+
+def test_auto_jobs_is_one_for_a_small_input(tmp_path, four_cores):
+    files, _ = replicate_invictus(tmp_path, 1)
+    plan = replay_module.plan_inputs([str(tmp_path)])
+    assert len(files) > 10 and sum(f.stat().st_size for f in files) < pool_module.PARALLEL_MIN_BYTES
+    assert pool_module.auto_jobs(plan.items) == 1
+    assert pool_module.auto_jobs([Source.file(str(files[0]))]) == 1  # one file: nothing to share
+
+
+def test_auto_jobs_takes_the_free_cores_of_a_large_input(tmp_path, four_cores, monkeypatch):
+    replicate_invictus(tmp_path, 1)
+    plan = replay_module.plan_inputs([str(tmp_path)])
+    monkeypatch.setattr(pool_module, "PARALLEL_MIN_BYTES", 64 * 1024)
+    assert pool_module.auto_jobs(plan.items) == 4  # an idle machine
+    four_cores["now"] = 1.2
+    assert pool_module.auto_jobs(plan.items) == 3  # one core taken by something else
+    four_cores["now"] = 3.6
+    assert pool_module.auto_jobs(plan.items) == 1  # busy: a pool would only fight for the same cores
+    four_cores["now"] = 0.0
+    sized = [Source.s3("bucket", "a.json.gz", 40 * 1024), Source.s3("bucket", "b.json.gz", 40 * 1024)]
+    assert pool_module.auto_jobs(sized) == 2  # S3 objects: the sizes the listing gave
+
+
+def test_replay_without_jobs_chooses_them(tmp_path, four_cores, monkeypatch):
+    replicate_invictus(tmp_path, 1)
+    chosen = []
+    real = pool_module._parallel
+    monkeypatch.setattr(pool_module, "_parallel", lambda items, jobs, *rest: chosen.append(jobs) or real(items, jobs, *rest))
+    monkeypatch.setattr(pool_module, "default_jobs", lambda: 2)
+    now = datetime(2026, 11, 22, tzinfo=UTC)
+    one = list(replay([str(tmp_path)], jobs=1, now=now))
+    assert list(replay([str(tmp_path)], jobs=None, now=now)) == one and chosen == []  # small: this process
+    monkeypatch.setattr(pool_module, "PARALLEL_MIN_BYTES", 64 * 1024)
+    assert list(replay([str(tmp_path)], jobs=None, now=now)) == one and chosen == [2]
+
+
+# -- gunzip in chunks, as an S3 object downloads (issue 18 item 2) ------------------------------------------
+
+_GZ_CASES = {
+    "one member": gzip.compress(b'{"Records": []}' * 50),
+    "two members": gzip.compress(b"a" * 300) + gzip.compress(b"b" * 200),
+    "trailing zeros": gzip.compress(b"x" * 100) + b"\0" * 9,
+    "trailing garbage": gzip.compress(b"x" * 100) + b"\0\0junk",
+    "one byte after": gzip.compress(b"x" * 100) + b"\x1f",
+    "magic after": gzip.compress(b"x" * 100) + b"\x1f\x8b",
+    "truncated": gzip.compress(b"y" * 5000)[:-12],
+    "corrupt": gzip.compress(b"z" * 5000)[:30] + b"\xff" * 40 + gzip.compress(b"z" * 5000)[70:],
+    "bomb": gzip.compress(b"\0" * (3 * 1024 * 1024)),
+}
+
+
+def _outcome(call):
+    try:
+        return "ok", call()
+    except (OSError, EOFError, zlib.error) as error:
+        return type(error).__name__, str(error)
+
+
+@pytest.mark.parametrize("isal", [True, False], ids=["isal", "zlib"])
+@pytest.mark.parametrize("case", sorted(_GZ_CASES))
+def test_gunzip_in_chunks_is_gunzip_whole(case, isal, monkeypatch):
+    if not isal:  # the fallback where no ISA-L wheel exists
+        monkeypatch.setattr(replay_module, "_isal_zlib", None)
+    data = _GZ_CASES[case]
+    limit = 2 * 1024 * 1024
+    whole = _outcome(lambda: gunzip(data, limit))
+    for size in (1, 2, 3, 7, 64, 4096, len(data)):
+        chunks = [data[i:i + size] for i in range(0, len(data), size)]
+        assert _outcome(lambda: gunzip(iter(chunks), limit)) == whole, size
+    if case in ("one member", "two members", "trailing zeros"):
+        assert whole == ("ok", gzip.decompress(data))
+    elif case == "bomb":
+        assert whole[0] == "TooLarge"
+    else:
+        assert whole[0] != "ok"
+
+
+def test_a_step_spool_judges_the_same_sequences_as_the_steps_in_memory(tmp_path):
+    """evaluate keeps sequence steps on disk until they are judged (flat memory): the same findings, in the
+    same order, as the steps kept in a list, whatever order the files came in."""
+    replicate_invictus(tmp_path, 2)
+    results = list(replay([str(tmp_path)], jobs=1, now=datetime(2026, 11, 22, tzinfo=UTC)))
+    steps = [step for result in reversed(results) for step in result.steps]
+    assert len(steps) > 20
+    ctx = Context(now=datetime(2026, 11, 22, tzinfo=UTC), policy=DEFAULT_POLICY)
+    spool = replay_module.StepSpool()
+    for result in reversed(results):
+        spool.extend(result.steps)
+    assert len(spool) == len(steps)
+    assert [(s.origin, s.record, s.fired) for s in spool.in_event_order()] == [
+        (s.origin, s.record, s.fired) for s in replay_module.in_event_order(steps)]
+    expected = replay_module.sequence_findings(steps, ctx)
+    assert replay_module.sequence_findings(spool, ctx) == expected and expected[0]
+    spool.close()
+    # ties (the same event in two files: a trail delivered twice) in origin order, whatever order they came in
+    twice = [step for result in results[:3] for step in result.steps]
+    renamed = [replay_module.SequenceInput(s.record, s.fired, s.account, s.region, "z-" + s.origin) for s in twice]
+    spool = replay_module.StepSpool()
+    spool.extend(renamed + twice)
+    assert [s.origin for s in spool.in_event_order()] == [s.origin for s in replay_module.in_event_order(renamed + twice)]
+    spool.close()
+
+
+def test_free_cores_are_what_is_idle_now(monkeypatch):
+    """/proc/stat sampled over a tenth of a second, where there is one; the load average elsewhere."""
+    share = pool_module._idle_share(0.02)
+    assert share is None or 0.0 <= share <= 1.0
+    monkeypatch.setattr(pool_module, "_idle_share", lambda seconds: 0.25)
+    assert pool_module._free_cores(4) == 1.0
+    monkeypatch.setattr(pool_module, "_idle_share", lambda seconds: None)
+    monkeypatch.setattr(pool_module.os, "getloadavg", lambda: (1.5, 0.0, 0.0))
+    assert pool_module._free_cores(4) == 2.5

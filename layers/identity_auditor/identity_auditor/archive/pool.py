@@ -35,6 +35,78 @@ def default_jobs() -> int:
     return os.cpu_count() or 1
 
 
+# A parallel run pays for its workers (each forks and builds its engine: a few tenths of a second in all) and
+# gains at most the cores that are free: below this much (compressed) input one process finishes first.
+PARALLEL_MIN_BYTES = 24 * 1024 * 1024
+_UNKNOWN_SIZE = 64 * 1024  # an input whose size is not known (stdin is never shared out) counts as this much
+
+
+def auto_jobs(items: Sequence[Source | InputProblem]) -> int:
+    """The worker count when ``--jobs`` is not given: 1 for a small input (less than
+    :data:`PARALLEL_MIN_BYTES` to read, or a single file), else the cores this process may use that are free
+    (:func:`_free_cores`: a busy machine gets fewer workers, down to 1: a pool on cores already taken is slower
+    than one process), never more than the files."""
+    files = [item for item in items if isinstance(item, Source) and item.kind != "stdin"]
+    cores = default_jobs()
+    if cores < 2 or len(files) < 2:
+        return 1
+    total = 0
+    for source in files:
+        total += source.size if source.size is not None else _local_size(source)
+        if total >= PARALLEL_MIN_BYTES:
+            break
+    else:
+        return 1
+    free = int(_free_cores(cores) + 0.5)
+    return max(1, min(cores, free, len(files)))
+
+
+def _free_cores(cores: int) -> float:
+    """How many of ``cores`` nothing else is using: the idle share of the machine's CPU time over a tenth of a
+    second (Linux's /proc/stat: what is busy now, not the last minute's average, which still counts a run that
+    just ended), else what the load average leaves."""
+    sample = _idle_share(0.1)
+    if sample is not None:
+        return cores * sample
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # no load average on this platform: assume nothing else runs
+        load = 0.0
+    return cores - load
+
+
+def _idle_share(seconds: float) -> float | None:
+    def ticks() -> tuple[int, int] | None:
+        try:
+            with open("/proc/stat") as stat:
+                values = [int(value) for value in stat.readline().split()[1:]]
+        except (OSError, ValueError):
+            return None
+        if len(values) < 4:
+            return None
+        return values[3] + (values[4] if len(values) > 4 else 0), sum(values[:8])
+
+    before = ticks()
+    if before is None:
+        return None
+    import time
+
+    time.sleep(seconds)
+    after = ticks()
+    if after is None or after[1] <= before[1]:
+        return None
+    return (after[0] - before[0]) / (after[1] - before[1])
+
+
+def _local_size(source: Source) -> int:
+    if source.kind != "file":
+        return _UNKNOWN_SIZE
+    try:
+        return os.stat(source.name).st_size
+    except OSError:
+        return 0
+
+
 def replay(
     inputs: Plan | Iterable[str | Source | InputProblem],
     *,
@@ -51,14 +123,15 @@ def replay(
     input order whatever ``jobs`` is.
 
     ``inputs``: a :class:`Plan`, or paths / ``s3://`` URLs (planned here). ``jobs``: worker processes;
-    0 or None means every core, 1 evaluates in this process. ``window`` or ``since``/``until``
+    None chooses from the input's size and the free cores (:func:`auto_jobs`), 0 means every core, 1 evaluates
+    in this process. ``window`` or ``since``/``until``
     (inclusive; see :meth:`Window.between`) restrict the records evaluated. ``now`` is the evaluation
     time every worker uses (suppression expiry); default: the time of the call."""
     if window is None:
         window = Window.between(since, until)
     if not isinstance(inputs, Plan):
         inputs = to_plan(inputs, window=window)
-    jobs = default_jobs() if not jobs else max(1, jobs)
+    jobs = auto_jobs(inputs.items) if jobs is None else default_jobs() if jobs == 0 else max(1, jobs)
     now = now or datetime.now(timezone.utc)
     files = sum(1 for item in inputs.items if isinstance(item, Source) and item.kind != "stdin")
     if jobs > 1 and files > 1:
@@ -69,15 +142,16 @@ def replay(
 def to_plan(inputs: Iterable[str | Source | InputProblem], *, window: Window | None = None) -> Plan:
     """A plan from paths and ``s3://`` URLs (planned with :func:`plan_inputs`), sources and problems."""
     items: list[Source | InputProblem] = []
-    pruned = 0
+    pruned = folders = 0
     for item in inputs:
         if isinstance(item, str):
             planned = plan_inputs([item], window=window)
             items.extend(planned.items)
             pruned += planned.pruned
+            folders += planned.unlisted_folders
         else:
             items.append(item)
-    return Plan(items, pruned)
+    return Plan(items, pruned, folders)
 
 
 def _sequential(items: Sequence[Source | InputProblem], replayer: Replayer,

@@ -9,8 +9,12 @@
   paginated ``ListObjectsV2``, keys sorted; boto3 is imported only then, with the standard credential
   chain and ``AWS_ENDPOINT_URL``). :func:`plan_inputs` turns them into a list of :class:`Source`, one
   per file or object, in a deterministic order.
-- **One file at a time.** The reader reads one file (or downloads one object), gunzips it, parses it
-  once with ``orjson`` and keeps nothing of it but the findings: memory is bounded by the largest file.
+- **One file at a time.** The reader reads one file (or downloads one object, gunzipping it as it arrives),
+  and keeps nothing of it but the findings: memory is bounded by the largest file.
+- **Parse only what a rule can want.** A CloudTrail log file (``{"Records": [...]}``) is read by
+  :func:`_prefiltered`: msgspec reads each record's filter fields (checking, not building, the rest), and
+  only the records some rule can want are parsed, by ``orjson``, with the same findings, problems and counts
+  as a full parse (what it cannot be sure of goes to the full parse: ``Replayer(prefilter=False)``).
 - **Filter first.** Each record's ``eventSource``, ``eventName`` and ``userIdentity.type`` are looked up
   in the registry (memoised) *before* anything else is done with it; only the records some rule
   wants are wrapped in an EventBridge envelope, validated with pydantic and evaluated, as EventBridge
@@ -40,7 +44,9 @@ from __future__ import annotations
 
 import gc
 import gzip
+import itertools
 import json
+import pickle
 import re
 import sys
 import zlib
@@ -85,7 +91,7 @@ _BETWEEN = re.compile("[ \t\n\r\ufeff]*")
 # -- what replay works on and returns ----------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: an archive of many small files is many of these
 class Source:
     """One file to read: a local path (``kind="file"``), stdin (``"stdin"``) or an S3 object (``"s3"``).
     ``name`` is what origins and problems call it: the path, ``<stdin>`` or ``s3://bucket/key``."""
@@ -94,14 +100,15 @@ class Source:
     name: str
     bucket: str | None = None
     key: str | None = None
+    size: int | None = field(default=None, compare=False)  # bytes, when the listing said (S3)
 
     @classmethod
     def file(cls, path: str) -> Source:
         return cls("stdin", "<stdin>") if path == STDIN else cls("file", path)
 
     @classmethod
-    def s3(cls, bucket: str, key: str) -> Source:
-        return cls("s3", f"{S3_SCHEME}{bucket}/{key}", bucket, key)
+    def s3(cls, bucket: str, key: str, size: int | None = None) -> Source:
+        return cls("s3", f"{S3_SCHEME}{bucket}/{key}", bucket, key, size)
 
 
 @dataclass
@@ -138,10 +145,12 @@ class SequenceInput:
 class Plan:
     """The inputs to read, in order: one :class:`Source` per file or object, and the problems of the
     arguments that named nothing readable, in their place. ``pruned`` counts the files and objects left
-    unread because their CloudTrail date path is outside the time window."""
+    unread because their CloudTrail date path is outside the time window, ``unlisted_folders`` the S3 date
+    folders not even listed for that reason."""
 
     items: list[Source | InputProblem]
     pruned: int = 0
+    unlisted_folders: int = 0  # CloudTrail date folders of S3 prefixes outside the time window: never listed
 
     @property
     def sources(self) -> list[Source]:
@@ -218,6 +227,33 @@ class Window:
             return True
         return (self.since is None or moment >= self.since) and (self.until is None or moment < self.until)
 
+    def _days_held(self) -> tuple[date | None, date | None]:
+        """The first and last day folder that can hold a record of the window (a day of margin each side)."""
+        low = self.since.date() - timedelta(days=1) if self.since is not None else None
+        high = (self.until - timedelta(microseconds=1)).date() + timedelta(days=1) if self.until is not None else None
+        return low, high
+
+    def days(self) -> list[date] | None:
+        """Every day folder that can hold a record of the window; None when it is open at one end."""
+        low, high = self._days_held()
+        if low is None or high is None:
+            return None
+        return [low + timedelta(days=n) for n in range((high - low).days + 1)]
+
+    def may_hold_folder(self, match: re.Match) -> bool:
+        """False when a CloudTrail date folder (a :data:`_DATE_FOLDER` match: a year, a month or a day) cannot
+        hold a record of the window."""
+        low, high = self._days_held()
+        year, month, day = int(match["year"]), match["month"], match["day"]
+        try:
+            first = date(year, int(month or 1), int(day or 1))
+            last = (date(year, 12, 31) if month is None
+                    else (date(year + int(month) // 12, int(month) % 12 + 1, 1) - timedelta(days=1)) if day is None
+                    else first)
+        except ValueError:
+            return True  # not a date: read it
+        return not ((low is not None and last < low) or (high is not None and first > high))
+
     def may_hold(self, path: str) -> bool:
         """False when ``path`` (a key or file path) is in a CloudTrail date folder that cannot hold a
         record of the window: a day of margin each side, for events delivered late or early."""
@@ -259,18 +295,21 @@ def _moment_of(value: Any) -> datetime | None:
 # -- planning: paths and prefixes -> sources -----------------------------------------------------------
 
 
-def plan_inputs(paths: Iterable[str], *, window: Window | None = None, client: Any = None) -> Plan:
+def plan_inputs(paths: Iterable[str], *, window: Window | None = None, client: Any = None,
+                progress: Callable[[str, int, int], None] | None = None) -> Plan:
     """Every file and object to read, in order: arguments in the order given, files of a directory and
     keys of a prefix sorted. Files and objects found by walking a directory or listing a prefix whose
     CloudTrail date path is outside ``window`` are left out (counted in ``Plan.pruned``); files named
-    explicitly are always read. ``client``: the S3 client to list with (default: :func:`s3_client`)."""
+    explicitly are always read. ``client``: the S3 client to list with (default: :func:`s3_client`);
+    ``progress``: told how an S3 listing goes (see :func:`_list_s3`)."""
     items: list[Source | InputProblem] = []
-    pruned = 0
+    pruned = folders = 0
     for path in paths:
         if path.startswith(S3_SCHEME):
-            found, skipped = _list_s3(path, window, client)
+            found, skipped, unlisted = _list_s3(path, window, client, progress)
             items.extend(found)
             pruned += skipped
+            folders += unlisted
             continue
         for item in expand([path]):
             if isinstance(item, InputProblem):
@@ -279,27 +318,82 @@ def plan_inputs(paths: Iterable[str], *, window: Window | None = None, client: A
                 pruned += 1
             else:
                 items.append(Source.file(item))
-    return Plan(items, pruned)
+    return Plan(items, pruned, folders)
 
 
-def _list_s3(url: str, window: Window | None, client: Any) -> tuple[list[Source | InputProblem], int]:
+def _list_s3(url: str, window: Window | None, client: Any,
+             progress: Callable[[str, int, int], None] | None = None) -> tuple[list[Source | InputProblem], int, int]:
+    """The objects to read under ``url``, sorted, and how many were left out by the window: ``(sources,
+    files pruned, date folders not listed)``. With a window, the prefix is walked folder by folder
+    (``ListObjectsV2`` with a ``/`` delimiter) along CloudTrail's layout
+    (``AWSLogs/[o-org/]<account>/CloudTrail/<region>/YYYY/MM/DD/``): the day folders outside the window (a day
+    of margin each side) are never listed, and a region's days are listed one by one when the window spans at
+    most :data:`_DAYS_LISTED_ONE_BY_ONE` days; anything off that layout is listed whole. ``progress(url,
+    objects, folders skipped)`` is called after each page."""
     bucket, _, prefix = url[len(S3_SCHEME):].partition("/")
     if not bucket:
-        return [InputProblem(url, "not an S3 location: expected s3://bucket/prefix")], 0
+        return [InputProblem(url, "not an S3 location: expected s3://bucket/prefix")], 0, 0
     from botocore.exceptions import BotoCoreError, ClientError
 
-    keys: list[str] = []
+    found: dict[str, int] = {}
+    skipped = 0
+
+    def listed(folder: str, *, delimiter: bool) -> list[str]:
+        folders: list[str] = []
+        pages = client.get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix=folder, **({"Delimiter": "/"} if delimiter else {}))
+        for page in pages:
+            found.update((item["Key"], item.get("Size")) for item in page.get("Contents") or ())
+            folders += [entry["Prefix"] for entry in page.get("CommonPrefixes") or ()]
+            if progress is not None:
+                progress(url, len(found), skipped)
+        return folders
+
+    def walk(folder: str) -> None:
+        nonlocal skipped
+        for below in listed(folder, delimiter=True):
+            match = _DATE_FOLDER.search("/" + below)
+            if match is not None:
+                if not window.may_hold_folder(match):
+                    skipped += 1
+                elif match["day"]:
+                    listed(below, delimiter=False)
+                else:
+                    walk(below)
+            elif _REGION_FOLDER.search("/" + below):
+                days = window.days()
+                if days is not None and len(days) <= _DAYS_LISTED_ONE_BY_ONE:
+                    for day in days:
+                        listed(f"{below}{day:%Y/%m/%d}/", delimiter=False)
+                else:
+                    walk(below)
+            elif _LAYOUT_FOLDER.search("/" + below) and not below.endswith(f"/{DIGEST_FOLDER}/"):
+                walk(below)
+            elif not below.endswith(f"/{DIGEST_FOLDER}/"):
+                listed(below, delimiter=False)  # off CloudTrail's layout: every object
+
     try:
         client = client or s3_client()
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            keys.extend(item["Key"] for item in page.get("Contents") or ())
+        if window is None:
+            listed(prefix, delimiter=False)
+        else:
+            walk(prefix)
     except (BotoCoreError, ClientError) as error:
-        return [InputProblem(url, f"cannot list: {error}")], 0
-    keys = sorted(key for key in keys if _readable_key(key, prefix))
+        return [InputProblem(url, f"cannot list: {error}")], 0, 0
+    keys = sorted(key for key in found if _readable_key(key, prefix))
     if not keys:
-        return [InputProblem(url, "prefix holds no .json, .jsonl or .gz objects")], 0
+        if skipped:
+            return [], 0, skipped
+        return [InputProblem(url, "prefix holds no .json, .jsonl or .gz objects")], 0, 0
     kept = [key for key in keys if window is None or window.may_hold(key)]
-    return [Source.s3(bucket, key) for key in kept], len(keys) - len(kept)
+    return [Source.s3(bucket, key, found[key]) for key in kept], len(keys) - len(kept), skipped
+
+
+# CloudTrail's bucket layout, folder by folder: [prefix/]AWSLogs/[o-org/]<account>/CloudTrail[-Insight]/<region>/YYYY/MM/DD/
+_LAYOUT_FOLDER = re.compile(r"/(?:AWSLogs|o-[a-z0-9]{10,32}|\d{12}|CloudTrail(?:-Insight)?)/$")
+_REGION_FOLDER = re.compile(r"/CloudTrail(?:-Insight)?/[^/]+/$")
+_DATE_FOLDER = re.compile(r"/CloudTrail(?:-Insight)?/[^/]+/(?P<year>\d{4})/(?:(?P<month>\d{2})/(?:(?P<day>\d{2})/)?)?$")
+_DAYS_LISTED_ONE_BY_ONE = 62  # a longer window walks the year and month folders instead
 
 
 def _readable_key(key: str, prefix: str) -> bool:
@@ -337,9 +431,11 @@ class Replayer:
         engine: Engine | None = None,
         deliver: Callable[[str, dict, list[Finding]], None] | None = None,
         context: Callable[[Any], Context] | None = None,
+        prefilter: bool = True,
     ):
         """``context``, when given, makes each record's :class:`Context` (the deployment's backfill: what the
-        rules read of the organisation); otherwise every record gets the policy and ``now``."""
+        rules read of the organisation); otherwise every record gets the policy and ``now``. ``prefilter=False``
+        parses every record whole (:func:`_prefiltered` gives the same results, faster; the tests compare)."""
         self.ctx = Context(now=now or datetime.now(timezone.utc), policy=policy)
         self.engine = engine or Engine(REGISTRY.able_to_fire(self.ctx) if context is None else REGISTRY)
         self.deliver = deliver
@@ -349,18 +445,20 @@ class Replayer:
         self.window = window
         self._wants: dict[tuple, bool] = {}
         self._s3: Any = None
+        self.prefilter = prefilter
 
     def run(self, source: Source, stdin: IO[bytes] | None = None) -> FileResult:
-        """Fetch and read one file, stdin or S3 object."""
+        """Fetch and read one file, stdin or S3 object (an S3 object is gunzipped as it downloads)."""
         try:
-            data = self._fetch(source, stdin)
-        except OSError as error:
+            inflated = source.kind == "s3"
+            data = self._download(source) if inflated else self._fetch(source, stdin)
+        except (OSError, EOFError, zlib.error) as error:
             return FileResult(source.name, problems=[InputProblem(source.name, f"cannot read: {error}")])
         except Exception as error:  # botocore's errors (imported only for S3 inputs)
             if not _is_aws_error(error):
                 raise
             return FileResult(source.name, problems=[InputProblem(source.name, f"cannot read: {error}")])
-        return self.read(source.name, data)
+        return self._parsed(FileResult(source.name), source.name, data) if inflated else self.read(source.name, data)
 
     def read(self, name: str, data: bytes) -> FileResult:
         """Read one file's bytes (plain or gzip) called ``name`` in origins and problems."""
@@ -371,6 +469,9 @@ class Replayer:
             except (OSError, EOFError, zlib.error) as error:
                 result.problems.append(InputProblem(name, f"cannot read: {error}"))
                 return result
+        return self._parsed(result, name, data)
+
+    def _parsed(self, result: FileResult, name: str, data: bytes) -> FileResult:
         with _gc_paused():  # a parsed log file is a tree: nothing for the cycle collector to find
             self._scan(result, name, data)
         return result
@@ -378,20 +479,33 @@ class Replayer:
     def _fetch(self, source: Source, stdin: IO[bytes] | None) -> bytes:
         if source.kind == "stdin":
             return (stdin or sys.stdin.buffer).read()
-        if source.kind == "s3":
-            if self._s3 is None:
-                self._s3 = s3_client()
-            body = self._s3.get_object(Bucket=source.bucket, Key=source.key)["Body"]
-            try:
-                return body.read()
-            finally:
-                body.close()
         with open(source.name, "rb") as handle:
             return handle.read()
+
+    def _download(self, source: Source) -> bytes:
+        """An S3 object's bytes, gunzipped (when they are gzip) chunk by chunk as they arrive: inflating overlaps
+        the download, and the compressed object is never held whole next to what it expands to."""
+        if self._s3 is None:
+            self._s3 = s3_client()
+        body = self._s3.get_object(Bucket=source.bucket, Key=source.key)["Body"]
+        try:
+            chunks = body.iter_chunks(DOWNLOAD_CHUNK)
+            first = b""
+            for chunk in chunks:
+                first += chunk
+                if len(first) >= len(_GZIP_MAGIC):
+                    break
+            if first[:2] == _GZIP_MAGIC:
+                return gunzip(itertools.chain((first,), chunks))
+            return first + b"".join(chunks)
+        finally:
+            body.close()
 
     # -- parsing: orjson once; the standard library only to explain what orjson refused ----------------
 
     def _scan(self, result: FileResult, name: str, data: bytes) -> None:
+        if self.prefilter and _prefiltered(self, result, name, data[3:] if data[:3] == _BOM else data):
+            return
         try:
             document = orjson.loads(data[3:] if data[:3] == _BOM else data)
         except orjson.JSONDecodeError:
@@ -466,16 +580,18 @@ class Replayer:
         else:
             self._item(result, origin, document)
 
-    def _items(self, result: FileResult, items: list, prefix: str) -> None:
+    def _items(self, result: FileResult, items: list, prefix: str, indices: Iterable[int] | None = None) -> None:
         """The hot loop. A raw CloudTrail record is looked up in the registry's memo by (eventSource,
         eventName, userIdentity.type) before anything is allocated for it; anything else (envelopes,
         other events, problems) goes the general way, through :func:`~identity_auditor.archive.inputs.classify`,
-        with the same verdicts."""
+        with the same verdicts. ``indices``: each item's place in its file (default: its place in ``items``),
+        for the records the prefilter left to parse."""
         wants, window = self._wants, self.window
         records = not_cloudtrail = outside = 0
         index = -1
+        places = iter(indices) if indices is not None else None
         for item in items:
-            index += 1
+            index = next(places) if places is not None else index + 1
             if type(item) is not dict or "detail" in item or "invokingEvent" in item:
                 self._item(result, f"{prefix}{index}]", item)
                 continue
@@ -551,10 +667,160 @@ class Replayer:
                                               origin))
 
 
+# -- the prefilter: parse only the records a rule can want ---------------------------------------------------
+
+_PREFILTER: Any = None  # (headers decoder, raw records decoder), made on first use (msgspec imported then)
+
+
+def _decoders() -> Any:
+    """msgspec decoders for a CloudTrail log file: one that reads each record's few top-level fields the
+    filter looks at (skipping, but still checking, everything else), one that cuts the file into its
+    records' bytes."""
+    global _PREFILTER
+    if _PREFILTER is None:
+        import msgspec
+
+        unset = msgspec.UNSET
+        # gc=False: plain values, no cycles (about 15% less to build a file's headers)
+        identity = msgspec.defstruct("Identity", [("type", Any, None)], gc=False)
+        header = msgspec.defstruct("Header", [
+            ("eventSource", Any, unset), ("eventName", Any, unset), ("userIdentity", identity | None, None),
+            ("eventType", Any, None), ("eventCategory", Any, None), ("eventTime", Any, None),
+            ("detail", msgspec.Raw, unset), ("invokingEvent", msgspec.Raw, unset)], gc=False)
+        headers = msgspec.defstruct("Headers", [("Records", list[header])], gc=False)
+        cut = msgspec.defstruct("Cut", [("Records", list[msgspec.Raw])])
+        _PREFILTER = (msgspec.json.Decoder(headers), msgspec.json.Decoder(cut), msgspec.DecodeError, unset)
+    return _PREFILTER
+
+
+def _prefiltered(replayer: Replayer, result: FileResult, name: str, data: bytes) -> bool:
+    """Read a CloudTrail log file (``{"Records": [...]}``) parsing only the records some rule can want, with
+    the same findings, problems and counts, in the same order, as parsing it whole; False (nothing read) when
+    the bytes are not in a shape this can be sure of, for the full parse to read.
+
+    msgspec reads the file once for each record's ``eventSource``, ``eventName``, ``userIdentity.type``,
+    ``eventType``, ``eventCategory`` and ``eventTime`` (and whether it has ``detail`` or ``invokingEvent``),
+    skipping the rest without building it but checking it is JSON; the records the filter would pass over
+    (not wanted by any rule, Insights events, outside the time window) are counted from that alone. When some
+    record is left, a second read cuts the file into records and only those are parsed, by ``orjson``, and go
+    through the usual loop (:meth:`Replayer._items`) at their place. Not sure of, so left to the full parse:
+    anything but one JSON object with a ``Records`` array of objects (JSON Lines, concatenated documents, other
+    layouts), a field of another type than a record has (``userIdentity`` not an object), JSON that msgspec
+    refuses and bytes that are not UTF-8 (orjson or the standard library will say what is wrong, as before)."""
+    if data[:1] != b"{":
+        return False
+    if not data.isascii():  # msgspec does not check the UTF-8 of what it skips: Python's decoder does, as orjson
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            return False  # the full parse says what is wrong, as before
+    headers_decoder, cut_decoder, refused, unset = _decoders()
+    try:
+        headers = headers_decoder.decode(data).Records
+    except (refused, RecursionError):
+        return False
+    wants, window, wanted_by = replayer._wants, replayer.window, replayer._wanted
+    left: list[int] = []
+    records = not_cloudtrail = outside = 0
+    index = -1
+    for header in headers:
+        index += 1
+        source, event, identity = header.eventSource, header.eventName, header.userIdentity
+        if source is unset or event is unset or header.detail is not unset or header.invokingEvent is not unset:
+            left.append(index)  # not a plain record: the general way says what it is
+            continue
+        if header.eventType == "AwsCloudTrailInsight" or header.eventCategory == "Insight":
+            not_cloudtrail += 1
+            continue
+        if window is not None and not window.admits(header.eventTime):
+            records += 1
+            outside += 1
+            continue
+        key = (source, event, identity.type if identity is not None else None)
+        try:
+            wanted = wants[key]
+        except (KeyError, TypeError):
+            wanted = wanted_by(*key)
+        if wanted:
+            left.append(index)
+        else:
+            records += 1
+    result.records += records
+    result.not_cloudtrail += not_cloudtrail
+    result.outside_window += outside
+    if left:
+        cut = cut_decoder.decode(data).Records
+        replayer._items(result, [_loads_raw(cut[index]) for index in left], name + "#Records[", left)
+    return True
+
+
+def _loads_raw(raw: Any) -> object:
+    """One record's bytes, cut out by msgspec (valid JSON: it checked), as orjson parses them; the standard
+    library for what orjson refuses but JSON allows (a number beyond a float's range, as the full parse does)."""
+    try:
+        return orjson.loads(memoryview(raw))
+    except orjson.JSONDecodeError:
+        return json.loads(bytes(raw).decode("utf-8"))
+
+
+_EPOCH = datetime.min.replace(tzinfo=timezone.utc)
+
+
+def _event_order(step: SequenceInput) -> tuple:
+    return step.record.event_time or _EPOCH, str(step.record.event_id), step.origin
+
+
 def in_event_order(inputs: Iterable[SequenceInput]) -> list[SequenceInput]:
     """Sequence steps in event-time order, then event id and origin: the order archives are judged in."""
-    epoch = datetime.min.replace(tzinfo=timezone.utc)
-    return sorted(inputs, key=lambda s: (s.record.event_time or epoch, str(s.record.event_id), s.origin))
+    if isinstance(inputs, StepSpool):
+        return list(inputs.in_event_order())
+    return sorted(inputs, key=_event_order)
+
+
+class StepSpool:
+    """The sequence steps of an archive, kept on disk until they are judged: each step's record is pickled to
+    a temporary file as it comes, and only its place in event order (time, event id, origin) and what was
+    found on it stay in memory, so that ``evaluate``'s memory does not grow with the archive.
+    :meth:`in_event_order` gives the steps back one at a time, in the order :func:`in_event_order` sorts."""
+
+    def __init__(self) -> None:
+        self._file: IO[bytes] | None = None
+        self._index: list[tuple] = []
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def extend(self, steps: Iterable[SequenceInput]) -> None:
+        for step in steps:
+            if self._file is None:
+                import tempfile
+
+                self._file = tempfile.TemporaryFile(prefix="identity-auditor-steps-")
+            blob = pickle.dumps((step.record, step.fired, step.account, step.region, step.origin),
+                                pickle.HIGHEST_PROTOCOL)
+            offset = self._file.seek(0, 2)
+            self._file.write(blob)
+            moment, event_id, _ = _event_order(step)
+            self._index.append((moment, event_id, offset, len(blob)))  # the origin, for ties only, stays on disk
+
+    def in_event_order(self) -> Iterator[SequenceInput]:
+        self._index.sort(key=lambda entry: entry[:2])  # stable: the order they came in within a tie
+        tie: list[SequenceInput] = []
+        last = None
+        for moment, event_id, offset, size in self._index:
+            if (moment, event_id) != last and tie:
+                yield from sorted(tie, key=lambda step: step.origin) if len(tie) > 1 else tie
+                tie = []
+            last = moment, event_id
+            self._file.seek(offset)
+            tie.append(SequenceInput(*pickle.loads(self._file.read(size))))
+        yield from sorted(tie, key=lambda step: step.origin) if len(tie) > 1 else tie
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        self._index = []
 
 
 def sequence_findings(inputs: Iterable[SequenceInput], ctx: Context,
@@ -566,7 +832,7 @@ def sequence_findings(inputs: Iterable[SequenceInput], ctx: Context,
     engine = engine or SequenceEngine(MemoryStore())
     findings: list[Finding] = []
     failures: list[RuleFailure] = []
-    for step in in_event_order(inputs):
+    for step in (inputs.in_event_order() if isinstance(inputs, StepSpool) else in_event_order(inputs)):
         evaluation = engine.evaluate_and_commit(step.record, step.fired, ctx, account=step.account,
                                                 region=step.region)
         findings.extend(evaluation.findings)
@@ -593,6 +859,7 @@ _isal_zlib: Any = ...  # ISA-L's zlib module once looked for (None: no wheel for
 # A CloudTrail log file holds a few MB of JSON; one that expands beyond this is not a log file (a gzip "bomb" of
 # 1 MB can expand to 1 GiB) and is refused with a problem instead of taking the machine's memory.
 MAX_EXPANDED_BYTES = 512 * 1024 * 1024
+DOWNLOAD_CHUNK = 1024 * 1024  # an S3 object is read (and inflated) this much at a time
 
 
 def _fast_zlib() -> Any:
@@ -611,38 +878,59 @@ class TooLarge(OSError):
     """A gzip file that expands beyond :data:`MAX_EXPANDED_BYTES`."""
 
 
-def gunzip(data: bytes, limit: int = MAX_EXPANDED_BYTES) -> bytes:
+def gunzip(data: bytes | Iterable[bytes], limit: int = MAX_EXPANDED_BYTES) -> bytes:
     """The bytes of a gzip file (every member), inflated with ISA-L (``isal``, about twice zlib's speed) where
     its wheel exists, else zlib; never more than ``limit`` bytes (:class:`TooLarge` past it: nothing is
-    inflated beyond the limit, whatever the file claims). Corrupt or truncated data raise what the standard
-    library's gzip says of them (``OSError``, ``EOFError``, ``zlib.error``), the same with or without ISA-L."""
+    inflated beyond the limit, whatever the file claims). ``data`` may come in chunks (an S3 object as it
+    downloads): each is inflated as it arrives. Corrupt or truncated data raise what the standard library's
+    gzip says of them (``OSError``, ``EOFError``, ``zlib.error``), the same with or without ISA-L."""
     inflating = _fast_zlib() or zlib
+    chunks = iter((data,) if isinstance(data, (bytes, bytearray, memoryview)) else data)
+    seen: list[bytes] = []  # the compressed bytes so far: for the standard library's words on an error
     parts: list[bytes] = []
-    total, rest = 0, data
-    while rest:
-        inflater = inflating.decompressobj(31)
-        try:
-            out = inflater.decompress(rest, limit - total + 1)
-        except Exception:  # noqa: BLE001 - ISA-L's and zlib's own error types: the standard library's words count
-            # it fails at the same place in the stream, so it inflates no more than this did (within the limit)
-            out = gzip.decompress(data)
-            if len(out) > limit:
-                raise TooLarge(f"expands beyond {limit // (1024 * 1024)} MiB: not a CloudTrail log file "
-                               "(a decompression bomb?); not read") from None
-            return out
-        total += len(out)
-        if total > limit:
-            raise TooLarge(f"expands beyond {limit // (1024 * 1024)} MiB: not a CloudTrail log file "
-                           "(a decompression bomb?); not read")
-        parts.append(out)
-        if not inflater.eof:
-            raise EOFError("Compressed file ended before the end-of-stream marker was reached")
-        rest = inflater.unused_data
-        if rest and not rest.startswith(_GZIP_MAGIC):
-            if rest.strip(b"\x00"):  # gzip tolerates trailing zeros, nothing else
-                raise OSError("Not a gzipped file (trailing garbage after the last member)")
-            break
+    total = 0
+    inflater = None  # None: between members (or before the first)
+    between = b""  # bytes after a member's end not yet known to start another
+    for chunk in chunks:
+        seen.append(chunk)
+        rest = bytes(chunk)
+        while rest:
+            if inflater is None:
+                between += rest
+                rest = b""
+                if len(between) < len(_GZIP_MAGIC):
+                    break  # the next chunk says whether a member starts here
+                if not between.startswith(_GZIP_MAGIC):
+                    if between.strip(b"\x00"):  # gzip tolerates trailing zeros, nothing else
+                        raise OSError("Not a gzipped file (trailing garbage after the last member)")
+                    break
+                inflater, rest, between = inflating.decompressobj(31), between, b""
+            try:
+                out = inflater.decompress(rest, limit - total + 1)
+            except Exception:  # noqa: BLE001 - ISA-L's and zlib's own error types: the standard library's words count
+                # it fails at the same place in the stream, so it inflates no more than this did (within the limit)
+                whole = gzip.decompress(b"".join(seen) + b"".join(chunks))
+                if len(whole) > limit:
+                    raise _too_large(limit) from None
+                return whole
+            total += len(out)
+            if total > limit:
+                raise _too_large(limit)
+            parts.append(out)
+            if inflater.eof:
+                rest, inflater = inflater.unused_data, None
+            else:
+                rest = b""  # all taken: the member goes on in the next chunk
+    if inflater is not None:
+        raise EOFError("Compressed file ended before the end-of-stream marker was reached")
+    if between.strip(b"\x00"):  # a lone byte after the last member, or a first chunk of one byte
+        raise OSError("Not a gzipped file (trailing garbage after the last member)")
     return b"".join(parts)
+
+
+def _too_large(limit: int) -> TooLarge:
+    return TooLarge(f"expands beyond {limit // (1024 * 1024)} MiB: not a CloudTrail log file "
+                    "(a decompression bomb?); not read")
 
 
 def _loads(text: str) -> object:

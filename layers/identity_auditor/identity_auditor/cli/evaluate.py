@@ -16,6 +16,7 @@ from identity_auditor.cli.output import (
     EXIT_OK,
     EXIT_RULE_ERROR,
     WRITERS,
+    Listing,
     Progress,
     fails,
     severity,
@@ -110,8 +111,9 @@ def add_parser(commands) -> None:
                               help="organisation policy (YAML or JSON) to evaluate under (default: the "
                                    "packaged default: nothing allow-listed, nothing suppressed)")
     evaluate_cmd.add_argument("--jobs", "-j", type=_jobs, default=None, metavar="N",
-                              help="worker processes (default, or 0: one per core; 1: this process only); "
-                                   "the output is the same whatever N")
+                              help="worker processes (default: chosen from the input's size and the cores the load "
+                                   "average leaves free, 1 for small inputs or a busy machine; 0: one per "
+                                   "core; 1: this process only); the output is the same whatever N")
     evaluate_cmd.add_argument("--since", type=_since, default=None, metavar="T",
                               help="evaluate only records from this ISO 8601 date or date-time on (UTC unless "
                                    "an offset is given); the others are counted as skipped")
@@ -174,12 +176,14 @@ def run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
 
     problems: list[InputProblem] = []
     rule_errors = records = skipped = outside = 0
-    plan = reader.plan_inputs(args.paths, window=window)
+    listing = Listing(err)
+    plan = reader.plan_inputs(args.paths, window=window, progress=listing.step)
+    listing.done()
     inputs = len(plan.sources)
     progress = Progress(err, len(plan.items))
     now = datetime.now(timezone.utc)
     results = pool.replay(plan, jobs=getattr(args, "jobs", None), window=window, policy=policy, now=now)
-    steps = []
+    steps = reader.StepSpool()  # on disk until judged: memory does not grow with the archive
     for result in results:
         progress.step(result.source)
         problems.extend(result.problems)
@@ -194,6 +198,7 @@ def run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         outside += result.outside_window
     progress.done()
     sequences, sequence_failures = reader.sequence_findings(steps, Context(now=now, policy=policy))
+    steps.close()
     found(sequences)
     for failure in sequence_failures:
         rule_errors += 1
@@ -212,6 +217,9 @@ def run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     if plan.pruned:
         summary += (f"; {plan.pruned} file{'s' if plan.pruned != 1 else ''} outside --since/--until not read "
                     "(CloudTrail date path)")
+    if plan.unlisted_folders:
+        summary += (f"; {plan.unlisted_folders} S3 date folder{'s' if plan.unlisted_folders != 1 else ''} outside "
+                    "--since/--until not listed")
     (err if args.format != "table" else out).write(summary + "\n")
 
     published = True

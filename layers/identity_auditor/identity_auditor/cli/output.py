@@ -172,3 +172,24 @@ class Progress:
             self.stream.write("\r" + " " * 40 + "\r")
             self.stream.flush()
 
+
+
+class Listing:
+    """How an S3 listing goes, on one line of stderr, only when stderr is a terminal: a prefix of many objects
+    takes many ``ListObjectsV2`` pages before anything is read."""
+
+    def __init__(self, stream: IO[str]):
+        self.stream, self.shown = stream, False
+        self.enabled = getattr(stream, "isatty", lambda: False)()
+
+    def step(self, url: str, objects: int, skipped_folders: int) -> None:
+        if self.enabled:
+            skipped = f", {skipped_folders} date folders outside the window skipped" if skipped_folders else ""
+            self.stream.write(f"\r  listing {clean(url, 60)}: {objects} objects{skipped} ")
+            self.stream.flush()
+            self.shown = True
+
+    def done(self) -> None:
+        if self.shown:
+            self.stream.write("\r" + " " * 120 + "\r")
+            self.stream.flush()

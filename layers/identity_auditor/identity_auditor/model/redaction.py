@@ -55,15 +55,30 @@ _PATTERNS = (
         r"(?=[A-Za-z0-9/+]*[/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])"
     ),
 )
-_HINT = re.compile(
-    r"(?i)[:=]|bearer|basic|aws4|-----|IQoJ|AgoJ|IgoJ|FwoG|FQoG|AQoD|gh[pousr]_|github_pat|xox|eyJ|[/+]"
-)
+# What every pattern above needs somewhere in the text, lower-cased: a key word, a scheme, a token's prefix (for
+# ASCII text, where (?i) matching is exactly lower-casing); the 40-character key is looked for as a run of its
+# characters. A text with none of them (a name, an ARN, a user agent) has nothing to redact: returned at once.
+_WORDS = ("secret", "token", "key", "passw", "pwd", "authoriz", "bearer", "basic", "aws4", "signature",
+          "-----begin", "b3jpz2lu", "zxivyxdz", "aqodyxdz", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_",
+          "xox", "eyj")
+_KEY_RUN = re.compile(r"[A-Za-z0-9/+]{40}")
+
+
+def _may_hold_a_secret(text: str) -> bool:
+    if not text.isascii():  # (?i) also matches non-ASCII letters (K for k, ſ for s): every pattern decides
+        return True
+    lower = text.lower()
+    return any(word in lower for word in _WORDS) or (("/" in text or "+" in text) and _KEY_RUN.search(text) is not None)
 
 
 def redact(text: str | None) -> str | None:
     """``text`` with every key-like secret replaced by :data:`MARK` (``None`` stays ``None``)."""
-    if not text or not _HINT.search(text):  # most values (names, ARNs without secrets) are left at once
+    if not text or not _may_hold_a_secret(text):  # most values (names, ARNs, user agents) are left at once
         return text
+    return _redact_all(text)
+
+
+def _redact_all(text: str) -> str:
     for pattern in _PATTERNS:
         text = pattern.sub(lambda match: match.group(1) + MARK, text)
     return text
