@@ -7,9 +7,11 @@ import dataclasses
 import importlib.util
 import sys
 
+import boto3
+
 import identity_auditor.collectors.credential_report as credential_report
 import pytest
-from fake_time import FakeClock, fake_botocore_time
+from fake_time import FakeClock, fake_botocore_time, fake_sqs_long_polling
 from pipeline import Pipeline
 from support import ROOT, emulated_account, load_handler_module
 
@@ -32,6 +34,22 @@ def pipeline(account, monkeypatch) -> Pipeline:
 def evaluator(pipeline):
     """The CloudTrail evaluator, cold-started with FINDINGS_QUEUE_URL set (as deployed)."""
     return load_handler_module()
+
+
+STACK = "identity-auditor"
+
+
+@pytest.fixture
+def signed(account, monkeypatch) -> Pipeline:
+    """The delivery path as deployed: the stack's name and HMAC key in every function's settings (the
+    evaluators sign, the publisher checks)."""
+    key = boto3.client("kms", region_name="us-east-1").create_key(
+        KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC", Description="FindingsMacKey")["KeyMetadata"]["Arn"]
+    monkeypatch.setenv("FINDINGS_MAC_KEY_ARN", key)
+    monkeypatch.setenv("AUDITOR_STACK_NAME", STACK)
+    pipe = Pipeline(account, monkeypatch)
+    fake_sqs_long_polling(monkeypatch, fake_botocore_time(monkeypatch, FakeClock()))
+    return pipe
 
 
 @pytest.fixture

@@ -20,11 +20,9 @@ from __future__ import annotations
 
 import copy
 
-import boto3
 import pytest
-from fake_time import FakeClock, fake_botocore_time, fake_sqs_long_polling
 from invoke_policy import ACCOUNT, decision, policy
-from pipeline import Pipeline, record_ledger
+from pipeline import record_ledger
 from support import FakeLambdaContext, invictus_event, load_handler_module
 
 STACK = "identity-auditor"
@@ -60,17 +58,6 @@ class Lambda:
             self.refused += 1
             raise AccessDenied(f"{request} may not invoke the evaluator")
         return self.handler(copy.deepcopy(event), FakeLambdaContext())
-
-
-@pytest.fixture
-def signed(account, monkeypatch) -> Pipeline:
-    key = boto3.client("kms", region_name="us-east-1").create_key(
-        KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC", Description="FindingsMacKey")["KeyMetadata"]["Arn"]
-    monkeypatch.setenv("FINDINGS_MAC_KEY_ARN", key)
-    monkeypatch.setenv("AUDITOR_STACK_NAME", STACK)
-    pipe = Pipeline(account, monkeypatch)
-    fake_sqs_long_polling(monkeypatch, fake_botocore_time(monkeypatch, FakeClock()))
-    return pipe
 
 
 @pytest.fixture

@@ -21,10 +21,9 @@ from collections import Counter
 
 import boto3
 import pytest
-from fake_time import FakeClock, fake_botocore_time, fake_sqs_long_polling
 from moto.sns.utils import FilterPolicyMatcher
 from identity_auditor.delivery.heartbeat import HEARTBEAT_ATTRIBUTE, HEARTBEATS_DELIVERED_METRIC
-from pipeline import Pipeline, error_response, inject, record_ledger
+from pipeline import error_response, inject, record_ledger
 from support import FakeLambdaContext, invictus_event, load_handler_module, load_template
 
 HOME = "123456789012"
@@ -39,18 +38,6 @@ def scheduled_event(rule_arn: str = HEARTBEAT_RULE, **fields) -> dict:
     return {"version": "0", "id": "89d1a02d-5ec7-412e-82f5-13505f849b41", "detail-type": "Scheduled Event",
             "source": "aws.events", "account": HOME, "time": "2026-11-23T10:30:00Z", "region": "us-east-1",
             "resources": [rule_arn], "detail": {}, **fields}
-
-
-@pytest.fixture
-def signed(account, monkeypatch) -> Pipeline:
-    """The delivery path as deployed: the stack's name and HMAC key in every function's settings."""
-    key = boto3.client("kms", region_name="us-east-1").create_key(
-        KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC", Description="FindingsMacKey")["KeyMetadata"]["Arn"]
-    monkeypatch.setenv("FINDINGS_MAC_KEY_ARN", key)
-    monkeypatch.setenv("AUDITOR_STACK_NAME", STACK)
-    pipe = Pipeline(account, monkeypatch)
-    fake_sqs_long_polling(monkeypatch, fake_botocore_time(monkeypatch, FakeClock()))
-    return pipe
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from identity_auditor.cli.output import (
     Listing,
     Progress,
     fails,
+    name_list,
     severity,
     summary_line,
     open_writer,
@@ -69,12 +70,7 @@ SINKS = ("securityhub", "sns")
 
 
 def _sinks(text: str) -> tuple[str, ...]:
-    names = tuple(dict.fromkeys(part.strip().lower() for part in text.split(",") if part.strip()))
-    unknown = [name for name in names if name not in SINKS]
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(f"invalid sink list {text!r}: expected a comma-separated list of "
-                                         f"{', '.join(SINKS)}")
-    return names
+    return name_list(text, SINKS, "sink")
 
 
 def _topic_arn(text: str) -> str:

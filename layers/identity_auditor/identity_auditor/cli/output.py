@@ -18,6 +18,7 @@ from typing import IO, TYPE_CHECKING, Callable, Iterable, Protocol
 
 from identity_auditor.cli.table import render_table
 from identity_auditor.model.severity import Severity
+from identity_auditor.model.text import clean
 
 if TYPE_CHECKING:  # `identity-auditor --version`, `rules` or a usage error never import pydantic models
     from identity_auditor.archive.inputs import InputProblem
@@ -30,6 +31,16 @@ def fails(findings, threshold: Severity | None) -> bool:
     """``--fail-on``: some finding the organisation has not suppressed is at ``threshold`` or above."""
     return threshold is not None and any(
         f.suppression is None and f.severity.rank >= threshold.rank for f in findings)
+
+
+def name_list(text: str, known, what: str) -> tuple[str, ...]:
+    """An option's comma-separated list of names, each one of ``known`` (``--sink``, ``--reports``): lower-cased,
+    without duplicates, in the order given; anything else is a usage error naming what was expected."""
+    names = tuple(dict.fromkeys(part.strip().lower() for part in text.split(",") if part.strip()))
+    if not names or any(name not in known for name in names):
+        raise argparse.ArgumentTypeError(f"invalid {what} list {text!r}: expected a comma-separated list of "
+                                         f"{', '.join(known)}")
+    return names
 
 
 def severity(text: str) -> Severity:

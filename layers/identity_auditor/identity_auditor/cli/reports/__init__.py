@@ -28,7 +28,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO
 
-from identity_auditor.cli.output import open_writer
+from identity_auditor.cli.output import name_list, open_writer
 from identity_auditor.cli.reports import csv_out, ocsf  # noqa: F401  (registers the csv and ocsf writers)
 from identity_auditor.model.text import clean
 
@@ -57,12 +57,7 @@ def output_dir(text: str) -> Path:
 
 
 def _formats(text: str) -> tuple[str, ...]:
-    names = tuple(dict.fromkeys(part.strip().lower() for part in text.split(",") if part.strip()))
-    unknown = [name for name in names if name not in FILES]
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(f"invalid report list {text!r}: expected a comma-separated list of "
-                                         f"{', '.join(FILES)}")
-    return names
+    return name_list(text, tuple(FILES), "report")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
