@@ -3,9 +3,10 @@ the README's example run), in moto (``mock_aws`` or a ThreadedMotoServer of this
 
 * the management account (moto's default 123456789012, the CLI's own credentials): ``ci-deploy`` with two
   active access keys;
-* ``prod``, in the organisational unit ``workloads``: the member role the forwarder StackSet creates
-  (``identity-auditor-member``) and ``alice``, who signs in to the console without MFA;
-* ``sandbox``, under the root: no member role (the StackSet has not reached it).
+* ``prod``, in the organisational unit ``workloads``: the read-only role the forwarder StackSet creates for the
+  principals ``AuditReaderPrincipalArns`` names (``identity-auditor-member-reader``) and ``alice``, who signs in
+  to the console without MFA;
+* ``sandbox``, under the root: no such role (the StackSet has not reached it).
 
 moto's ``AssumeRole`` does not check that the role exists (its documentation says so: the ARN only selects the
 account). :func:`assume_role_needs_the_role` makes it answer as STS does for a role that does not exist or does
@@ -20,7 +21,7 @@ from collections.abc import Iterator
 
 import boto3
 
-MEMBER_ROLE = "identity-auditor-member"
+READER_ROLE = "identity-auditor-member-reader"  # forwarder.yaml AuditReaderRole (AuditReaderPrincipalArns)
 MANAGEMENT = "123456789012"
 TRUST = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
                                                 "Principal": {"AWS": f"arn:aws:iam::{MANAGEMENT}:root"}}]}
@@ -55,7 +56,7 @@ def build_org_world() -> dict[str, str]:
     iam.create_access_key(UserName="ci-deploy")
 
     prod = session_in(ids["prod"]).client("iam")
-    prod.create_role(RoleName=MEMBER_ROLE, AssumeRolePolicyDocument=json.dumps(TRUST))
+    prod.create_role(RoleName=READER_ROLE, AssumeRolePolicyDocument=json.dumps(TRUST))
     prod.create_user(UserName="alice")
     prod.create_login_profile(UserName="alice", Password="Example-Passw0rd!")  # no MFA
     return ids
@@ -98,7 +99,7 @@ def main(argv: list[str]) -> int:
     with mock_aws(), emulator_gaps():
         ids = build_org_world()
         print(f"# moto organisation: management {MANAGEMENT}, prod {ids['prod']} (in {ids['workloads']}), "
-              f"sandbox {ids['sandbox']} (no member role)", flush=True)
+              f"sandbox {ids['sandbox']} (no reader role)", flush=True)
         with assume_role_needs_the_role():
             return cli(["audit-account", "--organization", *argv])
 

@@ -540,3 +540,32 @@ def test_organization_settings_that_cannot_work_are_refused_before_deployment():
     # IAM events and the member role live in GlobalEventsRegion, Identity Center events in its region
     assert {"Fn::Contains": [{"Ref": "ForwarderRegions"}, {"Ref": "GlobalEventsRegion"}]} in asserted
     assert {"Fn::Contains": [{"Ref": "ForwarderRegions"}, {"Ref": "IdentityCenterRegion"}]} in asserted
+
+
+def test_the_reader_role_reads_what_the_member_role_reads_and_writes_nothing():
+    """`audit-account --organization` from the central account: the reader role exists only when principals are
+    named, trusts exactly them (central account, ArnLike on their ARNs) and has the member role's read statements
+    without config:PutEvaluations and without the Security Hub import."""
+    reader, member = FORWARDER_RESOURCES["AuditReaderRole"], FORWARDER_RESOURCES["MemberRole"]
+    assert reader["Condition"] == "CreateAuditReaderRole"
+    assert FORWARDER["Conditions"]["CreateAuditReaderRole"] == {
+        "Fn::And": [{"Condition": "CreateMemberRole"}, {"Condition": "HasAuditReaders"}]}
+    assert reader["Properties"]["RoleName"] == {"Fn::Sub": "${MemberRoleName}-reader"}
+    (trust,) = reader["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${CentralAccountId}:root"}}
+    assert trust["Condition"] == {"ArnLike": {"aws:PrincipalArn": {"Ref": "AuditReaderPrincipalArns"}}}
+    member_reads = _policy(member, "read-identity-state")
+    expected = [dict(statement, Action=[action for action in statement["Action"] if action != "config:PutEvaluations"])
+                if isinstance(statement["Action"], list) else statement for statement in member_reads]
+    assert _policy(reader, "read-identity-state") == expected
+    assert _policy(reader, "read-identity-center") == _policy(member, "read-identity-center")
+    names = {policy["PolicyName"] for policy in reader["Properties"]["Policies"]}
+    assert names == {"read-identity-state", "read-identity-center"}
+    writes = [action for policy in reader["Properties"]["Policies"] for statement in policy["PolicyDocument"]["Statement"]
+              for action in (statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]])
+              if not action.split(":")[1].startswith(("Get", "List", "Describe", "Generate"))]
+    assert writes == []
+    # the main stack passes the principals on to every stack instance
+    stackset = MAIN_RESOURCES["ForwarderStackSet"]["Properties"]["Parameters"]
+    assert {"ParameterKey": "AuditReaderPrincipalArns",
+            "ParameterValue": {"Fn::Join": [",", {"Ref": "AuditReaderPrincipalArns"}]}} in stackset

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
-from identity_auditor.aws.member_access import DEFAULT_ROLE_NAME
+from identity_auditor.aws.member_access import DEFAULT_ROLE_NAME, READER_ROLE_NAME
 from identity_auditor.cli.main import main
 from moto import mock_aws
 
@@ -57,12 +57,12 @@ def test_every_account_is_audited_and_the_one_without_the_role_is_named(org):
     assert {f["account_id"] for f in found} == {MANAGEMENT, org["prod"]}
     # the organisation is known: the member role trusting the management account is inside the zone of trust
     assert not [f for f in found if f["rule_id"] == "iam_role_trust_policy_unsafe"
-                and f["resource_id"].endswith(f"role/{DEFAULT_ROLE_NAME}")]
-    role = f"arn:aws:iam::{org['sandbox']}:role/{DEFAULT_ROLE_NAME}"
+                and f["resource_id"].endswith(f"role/{READER_ROLE_NAME}")]
+    role = f"arn:aws:iam::{org['sandbox']}:role/{READER_ROLE_NAME}"
     assert (f"identity-auditor: account {org['sandbox']} (sandbox) not audited: cannot assume {role}: "
             "An error occurred (AccessDenied) when calling the AssumeRole operation") in err
     assert re.search(r"\d+ non-compliant, \d+ compliant, \d+ not applicable evaluations in 2 of 3 accounts", err)
-    assert "trusts only the auditor's own roles in the security account" in err  # and what to do instead
+    assert "AuditReaderPrincipalArns names" in err and "--role-name" in err  # and what to do instead
     # not a terminal: one plain line per account as it ends
     assert len(re.findall(r"^identity-auditor: \[\d/3\] account \d{12} ", err, re.MULTILINE)) == 3
 
@@ -107,7 +107,7 @@ def test_every_account_is_judged_as_of_the_same_moment(org):
 
 def test_another_role_name_is_assumed_in_every_member_account(org):
     code, out, err = run("audit-account", "--organization", "--role-name", "security-audit", "--format", "jsonl")
-    assert code == 4 and "trusts only the auditor's own roles" not in err  # the hint is about the default role
+    assert code == 4 and "AuditReaderPrincipalArns" not in err  # the hint is about the default role
     assert {f["account_id"] for f in findings(out)} == {MANAGEMENT}
     for account in (org["prod"], org["sandbox"]):
         assert f"cannot assume arn:aws:iam::{account}:role/security-audit: " in err
@@ -168,10 +168,12 @@ def test_a_terminal_shows_the_live_progress(org, monkeypatch):
     assert "[1/3]" not in plain  # no plain progress lines on a terminal
 
 
-def test_the_default_role_is_the_one_the_deployment_creates():
+def test_the_default_role_is_the_reader_role_the_deployment_creates():
     template = (ROOT / "template.yaml").read_text()
     assert re.search(r"^  MemberRoleName:\n    Type: String\n    Default: (\S+)\n", template,
                      re.MULTILINE).group(1) == DEFAULT_ROLE_NAME
+    forwarder = (ROOT / "forwarder.yaml").read_text()
+    assert 'RoleName: !Sub "${MemberRoleName}-reader"' in forwarder and READER_ROLE_NAME == f"{DEFAULT_ROLE_NAME}-reader"
 
 
 def test_accounts_without_identity_center_are_one_line_not_one_per_rule_and_account():

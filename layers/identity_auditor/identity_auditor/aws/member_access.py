@@ -19,6 +19,9 @@ ROLE_NAME = re.compile(r"^(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}$")  # an IAM role na
 ACCOUNT = re.compile(r"^\d{12}$")
 SESSION_NAME = "identity-auditor"
 DEFAULT_ROLE_NAME = "identity-auditor-member"  # template.yaml's MemberRoleName default (a test keeps them equal)
+# forwarder.yaml's AuditReaderRole: the member role's reads without its writes, for people and CI running
+# `audit-account --organization` (created when the main stack's AuditReaderPrincipalArns names them)
+READER_ROLE_NAME = f"{DEFAULT_ROLE_NAME}-reader"
 RENEW_BEFORE = timedelta(minutes=5)
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import IO
 
-from identity_auditor.aws.member_access import DEFAULT_ROLE_NAME
+from identity_auditor.aws.member_access import READER_ROLE_NAME
 from identity_auditor.cli.sweep import AccountAudit, report, sweep_account
 from identity_auditor.cli.output import EXIT_AWS_REFUSED, EXIT_BAD_INPUT
 from identity_auditor.cli.table import console, is_terminal
@@ -75,8 +75,8 @@ def add_arguments(audit: argparse.ArgumentParser) -> None:
     organization.add_argument("--ous", type=parent_ids, default=None, metavar="OU,OU",
                               help="only the accounts under these organisational units (or root), at any depth")
     organization.add_argument("--role-name", default=None, metavar="NAME",
-                              help=f"the role assumed in each account; default: {DEFAULT_ROLE_NAME}, the role the "
-                              "organisation deployment's forwarder creates (template.yaml MemberRoleName)")
+                              help=f"the role assumed in each account; default: {READER_ROLE_NAME}, the read-only role "
+                              "the organisation deployment creates for the principals AuditReaderPrincipalArns names")
     organization.add_argument("--max-workers", type=workers, default=None, metavar="N",
                               help=f"accounts swept at the same time (1-{MAX_WORKERS}); default: {DEFAULT_WORKERS}")
 
@@ -142,7 +142,7 @@ def audit_organization(args: argparse.Namespace, out: IO[str], err: IO[str], *, 
     partition = partition_of(identity.get("Arn"), region)
     # boto3 sessions are not thread-safe: the STS client is made here, and each account's sweep has its own session
     sts = session.client("sts", region_name=region)
-    access = MemberAccess(args.role_name or DEFAULT_ROLE_NAME, home_account=own, partition=partition,
+    access = MemberAccess(args.role_name or READER_ROLE_NAME, home_account=own, partition=partition,
                           region=region, sts_client=lambda: sts)
 
     def member_iam(account: str):
@@ -182,11 +182,12 @@ def audit_organization(args: argparse.Namespace, out: IO[str], err: IO[str], *, 
     for outcome in unread:  # last, where a person looks: which accounts the result does not cover
         err.write(f"identity-auditor: account {outcome.account} ({outcome.name}) not audited: {outcome.error}\n")
     if not args.role_name and any(outcome.refused for outcome in unread):
-        err.write(f"identity-auditor: {DEFAULT_ROLE_NAME}, the role the organisation deployment creates in each "
-                  "account, trusts only the auditor's own roles in the security account (forwarder.yaml "
-                  "AuditorRoleArns). From other credentials, name with --role-name a role they may assume in every "
-                  "account: a read-only audit role your StackSets create, or OrganizationAccountAccessRole in "
-                  "accounts AWS Organizations created (an administrator role: prefer a read-only one)\n")
+        err.write(f"identity-auditor: {READER_ROLE_NAME}, the read-only role the organisation deployment creates in "
+                  "each account, trusts only the principals of the security account that the main stack's "
+                  "AuditReaderPrincipalArns names (exists only when it names some): add yours and deploy, or name "
+                  "with --role-name a role you may assume in every account (a read-only audit role your StackSets "
+                  "create; OrganizationAccountAccessRole is an administrator role). The auditor's own member role "
+                  "trusts only the auditor's functions\n")
     return code
 
 
