@@ -351,3 +351,10 @@ def test_the_organisation_audit_writes_every_report_over_http(monkeypatch, tmp_p
     assert int(dom.by_key["total-findings"]) == len(failed)
     assert all(account in text for account in audited)
     assert "Compliance: CIS and FSBP controls" in text and "root_mfa_not_enabled" in text
+    # review: an account not read is named, and no control passes over it (INCOMPLETE instead)
+    assert "Not covered by this run" in text and f"account {ids['sandbox']} (sandbox) not audited" in text
+    statuses = re.findall(r'<tr data-control="[^"]+"><td><strong>[^<]+</strong></td><td><span class="status" '
+                          r'data-status="([A-Z ]+)"', dom_text)  # each control's verdict (not its evidence rows)
+    assert "INCOMPLETE" in statuses and "PASS" not in statuses and "FAIL" in statuses
+    assert "Not covered by this run" in markdown and f"account {ids['sandbox']} \\(sandbox\\) not audited" in markdown
+    assert "| PASS |" not in markdown and "| INCOMPLETE |" in markdown

@@ -209,7 +209,10 @@ BAD_FILES = {
     "no evaluate": ("no_evaluate_rule.py", GOOD.split("\ndef evaluate")[0].replace(RULE_ID, "no_evaluate_rule"),
                     "neither evaluate(record, ctx) nor evaluate_state"),
     "built-in id": ("iam_user_created.py", GOOD.replace(RULE_ID, "iam_user_created"),
-                    "rule id 'iam_user_created' is a built-in rule's id"),
+                    "rule id 'iam_user_created' is a built-in rule's or sequence's id"),
+    # review: a sequence's id broke the registry for every event ("duplicate rule ids") naming no file
+    "sequence id": ("iam_admin_user_created.py", GOOD.replace(RULE_ID, "iam_admin_user_created"),
+                    "rule id 'iam_admin_user_created' is a built-in rule's or sequence's id"),
     "not a module name": ("my-rule.py", GOOD, "'my-rule' is not a Python module name"),
     "package init raises": ("__init__.py", "raise RuntimeError('half written')\n",
                             "importing it raised RuntimeError (line 1): half written"),

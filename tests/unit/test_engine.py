@@ -38,6 +38,19 @@ def test_failing_rule_is_logged_counted_and_does_not_stop_the_others(caplog):
     assert logged and logged[0].event_id == KEY_FOR_OTHER.event_id and logged[0].exc_info
 
 
+def _exits(record, ctx):
+    raise SystemExit(0)
+
+
+def test_a_rule_that_exits_is_a_failure_not_the_end_of_the_evaluation():
+    """Review of issue 17: a (custom) rule calling sys.exit() ended the evaluation, silently dropping every other
+    rule's findings (the CLI printed nothing and exited 0)."""
+    engine = Engine(Registry([Rule(_meta("test_exiting_rule"), _exits), REGISTRY.get("iam_access_key_created")]))
+    result = engine.evaluate(KEY_FOR_OTHER, NOW)
+    assert [f.rule_id for f in result.findings] == ["iam_access_key_created"]
+    assert [(f.rule_id, f.error) for f in result.failures] == [("test_exiting_rule", "SystemExit: 0")]
+
+
 def test_every_matching_rule_runs():
     second = Rule(_meta("test_second_rule"), lambda record, ctx: Violation("second", "res"))
     engine = Engine(Registry([REGISTRY.get("iam_access_key_created"), second]))

@@ -170,3 +170,24 @@ def test_write_reports_writes_every_file_with_its_stable_name(tmp_path):
     assert len(json.loads((tmp_path / "findings.ocsf.json").read_text())) == 2
     report = (tmp_path / "report.md").read_text()
     assert "**2 findings** (1 critical, 1 medium)" in report and "| CIS5 1.9 | FAIL |" in report
+
+
+def test_a_control_over_what_the_run_could_not_judge_is_incomplete_not_pass():
+    """Review of issue 17: an organisation audit with an account it could not read (or a rule that could not run)
+    showed CIS controls as PASS. Now such a control is INCOMPLETE, a failure stays FAIL, and the gaps are listed."""
+    from identity_auditor.cli.reports.summary import FAIL, INCOMPLETE, PASS, Control, Evidence
+
+    passing = Control("CIS5", "1.13", rules={"iam_access_key_not_rotated"},
+                      evidence=[Evidence(PASS, "iam_access_key_not_rotated", "111122223333", "bob", "checked")])
+    assert passing.status == PASS
+    passing.incomplete = True
+    assert passing.status == INCOMPLETE
+    failing = Control("CIS5", "1.4", rules={"root_mfa_not_enabled"}, incomplete=True,
+                      evidence=[Evidence(FAIL, "root_mfa_not_enabled", "111122223333", "root", "no MFA")])
+    assert failing.status == FAIL
+
+
+def test_a_markdown_cell_cannot_become_a_www_autolink():
+    """Review of issue 17: GitHub's extended autolinks turned "www.evil-login.example/reset" into a link."""
+    assert md_cell("www.evil-login.example/reset") == "www\\.evil-login.example/reset"
+    assert md_cell("see WWW.evil.example") == "see WWW\\.evil.example"

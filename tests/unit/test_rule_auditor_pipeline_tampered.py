@@ -136,6 +136,11 @@ LAMBDA = {
     "AddPermission": {"functionName": f"{EVALUATOR}:live", "statementId": "s", "principal": "999999999999"},
     "PutResourcePolicy": {"resourceArn": EVALUATOR_ARN, "policy": "{\"Version\":\"2012-10-17\",\"Statement\":[]}"},
     "DeleteResourcePolicy": {"resourceArn": f"{EVALUATOR_ARN}:live"},
+    "PublishVersion20150331": {"functionName": EVALUATOR, "description": "v2"},
+    "CreateAlias20150331": {"functionName": EVALUATOR, "name": "live", "functionVersion": "2"},
+    "UpdateAlias20150331": {"functionName": EVALUATOR_ARN, "name": "live", "functionVersion": "3"},
+    "CreateFunctionUrlConfig20211031": {"functionName": EVALUATOR, "authType": "NONE"},
+    "UpdateFunctionUrlConfig20211031": {"functionName": EVALUATOR, "authType": "AWS_IAM"},
     "UpdateEventSourceMapping20150331": {"uUID": "a1b2c3d4-0000-4000-8000-000000000001", "enabled": False,
                                          "functionName": "identity-auditor-findings-publisher"},
 }
@@ -228,6 +233,9 @@ def test_lambda_descriptions_say_what_the_change_does():
     lifted = run("PutResourcePolicy", LAMBDA["PutResourcePolicy"])
     assert lifted.resource_id == EVALUATOR_ARN and lifted.details["Policy"].startswith('{"Version"')
     assert "replaced the resource policy" in lifted.description and "forged" in lifted.description
+    alias = run("CreateAlias20150331", LAMBDA["CreateAlias20150331"])
+    assert alias.details["AliasName"] == "live" and "its own" in alias.description
+    assert run("CreateFunctionUrlConfig20211031", LAMBDA["CreateFunctionUrlConfig20211031"]).details["AuthType"] == "NONE"
     deleted = run("DeleteResourcePolicy", LAMBDA["DeleteResourcePolicy"])
     assert deleted.resource_id == EVALUATOR_ARN and "deleted the resource policy" in deleted.description
     versioned = run("UpdateFunctionCode20150331v2", {"functionName": EVALUATOR},

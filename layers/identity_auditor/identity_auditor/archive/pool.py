@@ -21,7 +21,7 @@ from typing import IO, Any
 from identity_auditor.archive.inputs import InputProblem
 from identity_auditor.archive.reader import FileResult, Plan, Replayer, Source, Window, plan_inputs
 from identity_auditor.engine import custom_rules
-from identity_auditor.engine.registry import BUILT_IN_IDS, use_custom_rules
+from identity_auditor.engine.registry import TAKEN_IDS, use_custom_rules
 from identity_auditor.model.policy import DEFAULT_POLICY, OrgPolicy
 
 
@@ -173,7 +173,7 @@ def _init_worker(environment: dict[str, str], policy_state: dict, window: Window
     os.environ.clear()
     os.environ.update(environment)
     if environment.get(custom_rules.ENVIRONMENT):  # the command line's --rules-dir, checked by the parent
-        use_custom_rules(custom_rules.load_directory(environment[custom_rules.ENVIRONMENT], BUILT_IN_IDS))
+        use_custom_rules(custom_rules.load_directory(environment[custom_rules.ENVIRONMENT], TAKEN_IDS))
     _WORKER = Replayer(policy=_policy_from_state(policy_state), window=window, now=now)
 
 

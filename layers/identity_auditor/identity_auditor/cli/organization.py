@@ -177,7 +177,9 @@ def audit_organization(args: argparse.Namespace, out: IO[str], err: IO[str], *, 
     unread = [outcome for outcome in outcomes if outcome.audit is None]
     audits = [outcome.audit for outcome in outcomes if outcome.audit is not None]
     code = report(audits, args, out, err, where=f"{len(audits)} of {len(outcomes)} accounts",
-                  seconds=time.perf_counter() - started, unread=len(unread),
+                  seconds=time.perf_counter() - started,
+                  unread=[f"account {outcome.account} ({outcome.name}) not audited: {outcome.error}"
+                          for outcome in unread],
                   bug=any(outcome.bug for outcome in outcomes))
     for outcome in unread:  # last, where a person looks: which accounts the result does not cover
         err.write(f"identity-auditor: account {outcome.account} ({outcome.name}) not audited: {outcome.error}\n")

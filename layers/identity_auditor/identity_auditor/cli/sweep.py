@@ -4,6 +4,7 @@ results with their exit status (:func:`report`): shared by ``audit-account`` and
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import IO
@@ -67,11 +68,12 @@ def sweep_account(session, account: str, caller_arn: str | None, region: str, ar
 
 
 def report(audits: list[AccountAudit], args: argparse.Namespace, out: IO[str], err: IO[str], *, where: str,
-           seconds: float, unread: int = 0, bug: bool = False) -> int:
+           seconds: float, unread: Sequence[str] = (), bug: bool = False) -> int:
     """Print the findings of ``audits`` in ``args.format``, the summary and every rule not run; the exit status
     (the highest that applies): 1 a finding at ``--fail-on``, 2 a report ``--output-dir`` could not write, 3 a bug, 4 an account or a part of one that
-    could not be read (``unread`` accounts, or a rule not run for a reason other than a missing Identity Center
-    instance)."""
+    could not be read (``unread``: one line per account not read, saying why; or a rule not run for a reason other
+    than a missing Identity Center instance). The reports (``--output-dir``) list the same gaps and show no control
+    as passing over them."""
     from identity_auditor.model.contract import Compliance
 
     evaluations = [e for audit in audits for e in audit.evaluations]
@@ -82,8 +84,14 @@ def report(audits: list[AccountAudit], args: argparse.Namespace, out: IO[str], e
     if getattr(args, "evidence", False):  # --evidence: the COMPLIANT results as PASSED findings, after the failures
         shown += reports.passed_findings(evaluations)
     write_findings(args.format, shown, out, product_arn=args.product_arn)
+    missing = [entry for entry in not_run if not entry.absent]
+    coverage = reports.Coverage(
+        gaps=tuple(unread) + tuple(f"{entry.rule_id} not run in account {entry.account}: {entry.reason}"
+                                   for entry in missing),
+        rules_not_run=frozenset(entry.rule_id for entry in missing), accounts_unread=len(unread))
     reported = reports.write_for_command(args, shown, err, state_results=evaluations,
-                                         title=f"identity-auditor audit-account: {where}", scope=where)
+                                         title=f"identity-auditor audit-account: {where}", scope=where,
+                                         coverage=coverage)
     judged = [e for e in evaluations if e.finding is not None]  # not the accounts' summing Config evaluations
     counts = {c: sum(1 for e in judged if e.compliance is c) for c in Compliance}
     summary = (
@@ -103,6 +111,6 @@ def report(audits: list[AccountAudit], args: argparse.Namespace, out: IO[str], e
                   f"{', '.join(sorted({entry.rule_id for entry in absent}))}; accounts: {', '.join(accounts)}\n")
     # no Identity Center instance is what most accounts are (the message says where to run it); a refused read
     # or an account out of reach means the audit is incomplete
-    incomplete = unread or any(not entry.absent for entry in not_run)
+    incomplete = bool(unread or missing)
     return max(EXIT_FAIL_ON if fails(failed, args.fail_on) else EXIT_OK, EXIT_RULE_ERROR if bug else EXIT_OK,
                EXIT_AWS_REFUSED if incomplete else EXIT_OK, EXIT_OK if reported else EXIT_BAD_INPUT)

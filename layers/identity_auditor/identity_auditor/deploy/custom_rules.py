@@ -10,7 +10,7 @@ from pathlib import Path
 from types import ModuleType
 
 from identity_auditor.engine import custom_rules
-from identity_auditor.engine.registry import BUILT_IN_IDS, Registry, use_custom_rules
+from identity_auditor.engine.registry import TAKEN_IDS, Registry, use_custom_rules
 
 REPOSITORY_DIR = "custom_rules"  # the repository's folder that `sam build` packages into the Lambda layer
 
@@ -26,7 +26,7 @@ def asff_resource_types() -> frozenset[str]:
 
 def load(directory: str | Path) -> tuple[ModuleType, ...]:
     """The custom rules of ``directory``, checked like the built-in rules (RuleFileError naming each bad file)."""
-    return custom_rules.load_directory(directory, BUILT_IN_IDS, asff_resource_types())
+    return custom_rules.load_directory(directory, TAKEN_IDS, asff_resource_types())
 
 
 def install(directory: str | Path | None) -> Registry:

@@ -9,7 +9,7 @@ with ``_`` are not rules).
 
 Where they come from: the command line's ``--rules-dir`` (or ``IDENTITY_AUDITOR_RULES_DIR``) through
 :func:`load_directory`; in Lambda, the installed package through :func:`load_package`. A file that cannot be a
-rule (a syntax error, an exception at import, no ``META``, a bad trigger, an id a built-in rule already has)
+rule (a syntax error, an exception at import, no ``META``, a bad trigger, an id a built-in rule or sequence already has)
 stops the load with a :class:`RuleFileError` naming each such file and what is wrong with it.
 """
 
@@ -113,7 +113,7 @@ def _checked(files: Iterable[tuple[str, Path]], builtin_ids: Collection[str],
         found = rule_problems(module, resource_types)
         rule_id = getattr(getattr(module, "META", None), "id", None)
         if not found and rule_id in builtin_ids:
-            found = [f"rule id {rule_id!r} is a built-in rule's id: give the custom rule another id "
+            found = [f"rule id {rule_id!r} is a built-in rule's or sequence's id: give the custom rule another id "
                      "(and its file that name); to change the built-in rule's behaviour use the organisation policy"]
         problems.extend(f"{path}: {problem}" for problem in found)
         modules.append(module)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from identity_auditor.engine.policy import apply_policy
 from identity_auditor.engine.registry import REGISTRY, Registry
 from identity_auditor.model.cloudtrail import CloudTrailRecord
-from identity_auditor.model.contract import Context, RuleFailure
+from identity_auditor.model.contract import RULE_ERRORS, Context, RuleFailure
 from identity_auditor.model.findings import Finding, build_finding
 
 logger = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ class Engine:
                     result.findings.append(finding)
                     known = {f.finding_id for f in result.findings}
                     result.findings.extend(e for e in expired if e.finding_id not in known)
-            except Exception as error:  # a broken rule must not hide the others' findings
+            except RULE_ERRORS as error:  # a broken rule must not hide the others' findings
                 failure = RuleFailure(rule.meta.id, record.event_id, f"{type(error).__name__}: {error}")
                 result.failures.append(failure)
                 logger.exception(

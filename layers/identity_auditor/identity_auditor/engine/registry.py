@@ -257,9 +257,11 @@ def _from_module(module: ModuleType) -> Rule:
 
 BUILT_IN: tuple[Rule, ...] = tuple(_from_module(module) for module in RULES)
 BUILT_IN_IDS = frozenset(rule.meta.id for rule in BUILT_IN)
+# the ids a custom rule may not take: the built-in rules' and the sequences' (one registry, one namespace)
+TAKEN_IDS = BUILT_IN_IDS | frozenset(module.META.id for module in SEQUENCES)
 
 # The built-in rules, and in Lambda the custom rules packaged into the layer (identity_auditor_custom_rules).
-REGISTRY = Registry(BUILT_IN + tuple(_from_module(module) for module in custom_rules.load_package(BUILT_IN_IDS)),
+REGISTRY = Registry(BUILT_IN + tuple(_from_module(module) for module in custom_rules.load_package(TAKEN_IDS)),
                     sequences=(module.META for module in SEQUENCES))
 
 

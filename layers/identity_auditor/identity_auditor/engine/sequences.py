@@ -34,7 +34,7 @@ from typing import Protocol
 
 from identity_auditor.engine.policy import apply_policy
 from identity_auditor.model.cloudtrail import CloudTrailRecord, base_event_name
-from identity_auditor.model.contract import Context, RuleFailure, RuleMeta, Severity, Violation
+from identity_auditor.model.contract import RULE_ERRORS, Context, RuleFailure, RuleMeta, Severity, Violation
 from identity_auditor.model.findings import Actor, Finding, build_finding, finding_id, short_hash
 from identity_auditor.model.redaction import redact
 from identity_auditor.model.sequence import Observation, SequenceMeta, Step, Verdict
@@ -221,7 +221,7 @@ class SequenceEngine:
                 continue
             try:
                 observations = list(rule.observe(record, found, ctx) or ())
-            except Exception as error:  # a broken sequence rule must not hide the others
+            except RULE_ERRORS as error:  # a broken sequence rule must not hide the others
                 result.failures.append(RuleFailure(meta.id, record.event_id, f"{type(error).__name__}: {error}"))
                 logger.exception("sequence %s failed to observe event %s", meta.id, record.event_id)
                 continue
@@ -234,7 +234,7 @@ class SequenceEngine:
                 result.steps += 1
                 try:
                     verdict = rule.judge(observation.key, steps, ctx)
-                except Exception as error:
+                except RULE_ERRORS as error:
                     result.failures.append(RuleFailure(meta.id, record.event_id,
                                                        f"{type(error).__name__}: {error}"))
                     logger.exception("sequence %s failed to judge key %s", meta.id, observation.key[:200])

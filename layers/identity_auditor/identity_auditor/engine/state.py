@@ -41,6 +41,7 @@ from typing import Any
 from identity_auditor.engine.policy import apply_policy
 from identity_auditor.engine.registry import REGISTRY, Registry, Rule
 from identity_auditor.model.contract import (
+    RULE_ERRORS,
     Compliance,
     Context,
     Resource,
@@ -201,7 +202,7 @@ class StateEngine:
                         results.append(self.judged(rule, subject, result, ctx, here, ordering_timestamp, note))
                     else:
                         results.extend(self._many(rule, subject, list(result), ctx, here, ordering_timestamp, note))
-                except Exception as error:  # one broken rule or odd resource must not end the sweep
+                except RULE_ERRORS as error:  # one broken rule or odd resource must not end the sweep
                     failure = RuleFailure(rule.meta.id, subject.resource_id, f"{type(error).__name__}: {error}")
                     if failures is not None:
                         failures.append(failure)

@@ -185,6 +185,11 @@ class Context:
     auditor: AuditorResources = AuditorResources()
 
 
+# What the engines catch around one rule's call: any error, and SystemExit too (a rule module calling sys.exit or
+# exit(), e.g. a custom rule, must not end the evaluation and silently take every other rule's findings with it).
+RULE_ERRORS = (Exception, SystemExit)
+
+
 @dataclass(frozen=True)
 class RuleFailure:
     """A rule raised (a bug in the rule, or a record it did not expect): which rule, on what (an event

@@ -16,7 +16,11 @@ with ``queueUrl``; AppConfig ``StartDeployment`` with the API's ``applicationId`
 ``DeleteEventSourceMapping`` names only the mapping's UUID in the request, so its ``functionArn`` /
 ``eventSourceArn`` are read from the response (the API returns the mapping); Lambda ``PutResourcePolicy`` /
 ``DeleteResourcePolicy`` (the function's whole resource policy, whose Deny keeps everyone but the stack's rules
-from invoking the evaluator) with the API's ``resourceArn`` and ``policy`` (no public record shows them); CloudTrail leaves ``Environment`` out
+from invoking the evaluator) with the API's ``resourceArn`` and ``policy`` (no public record shows them); Lambda
+``PublishVersion``, ``CreateAlias``, ``UpdateAlias`` (``functionName``, ``name``, ``functionVersion``) and
+``CreateFunctionUrlConfig`` / ``UpdateFunctionUrlConfig`` (``functionName``, ``authType``) with the API's names:
+the stack publishes no version, alias or URL of its functions, and each has a resource policy of its own, without
+the function's Deny, through which a forged event could be handed in; CloudTrail leaves ``Environment`` out
 of ``UpdateFunctionConfiguration`` records (Lambda Developer Guide), so a change of environment variables is seen
 but not described; every key is looked up case-insensitively):
 - Lambda event names carry the API version (``UpdateFunctionCode20150331v2``, ``PutFunctionConcurrency20171031``):
@@ -61,7 +65,8 @@ _EVENTS = ("DisableRule", "DeleteRule", "RemoveTargets", "PutRule", "PutTargets"
 _LAMBDA = (
     "DeleteFunction", "UpdateFunctionCode", "UpdateFunctionConfiguration", "PutFunctionConcurrency",
     "DeleteEventSourceMapping", "UpdateEventSourceMapping", "RemovePermission", "AddPermission",
-    "PutResourcePolicy", "DeleteResourcePolicy",
+    "PutResourcePolicy", "DeleteResourcePolicy", "PublishVersion", "CreateAlias", "UpdateAlias",
+    "CreateFunctionUrlConfig", "UpdateFunctionUrlConfig",
 )
 # the stack's AWS Config rules (a rule's input parameters or its results decide what is compliant) and its
 # CloudWatch alarms (the operations pages: heartbeat, forged findings, errors), named "<stack>-..." by the template
@@ -260,6 +265,17 @@ def _lambda(record: CloudTrailRecord, operation: str) -> _Target | None:
         action = f"replaced the resource policy of the Lambda function {function}"
         impact = ("its Deny may no longer keep others from invoking it: a forged event would be evaluated and "
                   "paged, a forged heartbeat would hide a broken pipeline")
+    elif operation in ("PublishVersion", "CreateAlias", "UpdateAlias"):
+        details.update(AliasName=_text(record.request("name")), FunctionVersion=_text(record.request("functionVersion")
+                       or record.response("version")))
+        what = "published a version" if operation == "PublishVersion" else "created or changed an alias"
+        action = f"{what} of the Lambda function {function}"
+        impact = ("a version or alias has a resource policy of its own, without the function's Deny: whoever may "
+                  "invoke it can hand the auditor forged events")
+    elif operation in ("CreateFunctionUrlConfig", "UpdateFunctionUrlConfig"):
+        details["AuthType"] = _text(record.request("authType"))
+        action = f"gave the Lambda function {function} a function URL"
+        impact = "the function can now be invoked over HTTPS, outside the stack's EventBridge rules"
     elif operation == "DeleteResourcePolicy":
         action = f"deleted the resource policy of the Lambda function {function}"
         impact = "no rule may invoke it any more, and nothing keeps others from handing it forged events"

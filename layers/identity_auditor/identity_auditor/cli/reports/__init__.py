@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO
@@ -76,10 +77,12 @@ class ReportWriter:
     cannot be written is said on ``err`` and :attr:`failed` is set: the command's exit status says so."""
 
     def __init__(self, sink, directory: Path, formats: Iterable[str], err: IO[str] | None, *, title: str,
-                 scope: str = "", state_results: Sequence = (), now: datetime | None = None):
+                 scope: str = "", state_results: Sequence = (), now: datetime | None = None,
+                 coverage: Coverage | None = None):
         self.sink, self.directory, self.err = sink, Path(directory), err
         self.formats = tuple(dict.fromkeys(formats))
         self.title, self.scope, self.state_results = title, scope, state_results
+        self.coverage = coverage or Coverage()
         self.now = now or datetime.now(timezone.utc)
         self.kept: list | None = [] if {"html", "md"} & set(self.formats) else None
         self.failed, self.error = False, None
@@ -131,7 +134,9 @@ class ReportWriter:
                 if fmt not in STREAMED:
                     from identity_auditor.cli.reports.summary import summarise
 
-                    summary = summary or summarise(self.kept or [], self.state_results)
+                    summary = summary or summarise(self.kept or [], self.state_results, gaps=self.coverage.gaps,
+                                                   rules_not_run=self.coverage.rules_not_run,
+                                                   accounts_unread=self.coverage.accounts_unread)
                     with open(self._temporary(fmt), "w", encoding="utf-8", newline="") as handle:
                         _render(fmt, summary, handle, title=self.title, scope=self.scope, now=self.now)
             for fmt in self.formats:
@@ -156,19 +161,31 @@ def _render(fmt: str, summary, out: IO[str], *, title: str, scope: str, now: dat
         render(summary, out, title=title, generated=generated)
 
 
-def tee(sink, args: argparse.Namespace, err: IO[str], *, title: str, scope: str = "", state_results: Sequence = ()):
+@dataclass(frozen=True)
+class Coverage:
+    """What an ``audit-account`` run could not cover, for the reports: ``gaps`` (one line each: an account not
+    read and why, a rule not run in an account and why), the rules that did not run somewhere, the number of
+    accounts not read. A report never shows a control as passing over what was not judged."""
+
+    gaps: tuple[str, ...] = ()
+    rules_not_run: frozenset[str] = frozenset()
+    accounts_unread: int = 0
+
+
+def tee(sink, args: argparse.Namespace, err: IO[str], *, title: str, scope: str = "", state_results: Sequence = (),
+        coverage: Coverage | None = None):
     """``sink`` as it is without ``--output-dir``; with it, a :class:`ReportWriter` that also writes the reports."""
     if getattr(args, "output_dir", None) is None:
         return sink
     return ReportWriter(sink, args.output_dir, args.reports, err, title=title, scope=scope,
-                        state_results=state_results)
+                        state_results=state_results, coverage=coverage)
 
 
 def write_for_command(args: argparse.Namespace, findings: Iterable, err: IO[str], *, title: str, scope: str = "",
-                      state_results: Sequence = ()) -> bool:
+                      state_results: Sequence = (), coverage: Coverage | None = None) -> bool:
     """``--output-dir`` of a command that has its findings at hand (``audit-account``): the reports written
     and named on stderr; False (said why on stderr) when they could not be."""
-    writer = tee(None, args, err, title=title, scope=scope, state_results=state_results)
+    writer = tee(None, args, err, title=title, scope=scope, state_results=state_results, coverage=coverage)
     if writer is None:
         return True
     for finding in findings:
@@ -184,12 +201,12 @@ def failed(sink) -> bool:
 
 def write_reports(directory: Path | str, formats: Iterable[str], findings: Iterable, *,
                   state_results: Sequence = (), title: str = "identity-auditor report", scope: str = "",
-                  now: datetime | None = None) -> list[Path]:
+                  now: datetime | None = None, coverage: Coverage | None = None) -> list[Path]:
     """Write ``formats`` (keys of :data:`FILES`) of ``findings`` into ``directory`` at once; ``state_results``
     (the :class:`~identity_auditor.engine.state.StateEvaluation` list of ``audit-account``) give the HTML and
     Markdown reports their PASS/FAIL verdicts and evidence. Returns the paths written; raises OSError."""
     writer = ReportWriter(None, Path(directory), formats, None, title=title, scope=scope,
-                          state_results=state_results, now=now)
+                          state_results=state_results, now=now, coverage=coverage)
     for finding in findings:
         writer.write(finding)
     writer.close()

@@ -22,6 +22,7 @@ from identity_auditor.cli.reports.summary import (
     CIS_SECTIONS,
     FAIL,
     FRAMEWORKS,
+    INCOMPLETE,
     NOT_APPLICABLE,
     PASS,
     SUPPRESSED,
@@ -32,7 +33,8 @@ from identity_auditor.model.text import clean
 
 SEVERITY_COLOURS = {Severity.CRITICAL: "#8e1b1b", Severity.HIGH: "#d4480b", Severity.MEDIUM: "#c98a00",
                     Severity.LOW: "#2f6db5", Severity.INFORMATIONAL: "#6b7785"}
-STATUS_COLOURS = {PASS: "#2e7d32", FAIL: "#c62828", SUPPRESSED: "#7b4fa0", NOT_APPLICABLE: "#8a939c"}
+STATUS_COLOURS = {PASS: "#2e7d32", FAIL: "#c62828", SUPPRESSED: "#7b4fa0", NOT_APPLICABLE: "#8a939c",
+                  INCOMPLETE: "#b26a00"}
 CHART_ROWS = 12
 
 
@@ -55,7 +57,7 @@ def _stacked(rows: list[tuple[str, dict[str, int]]], *, width: int = 560, label_
     out = []
     for i, (label, parts) in enumerate(rows):
         x, segments = label_width, []
-        for status in (FAIL, SUPPRESSED, PASS, NOT_APPLICABLE):
+        for status in (FAIL, SUPPRESSED, INCOMPLETE, PASS, NOT_APPLICABLE):
             size = round(room * parts.get(status, 0) / top)
             if parts.get(status):
                 segments.append({"x": x, "w": max(size, 2), "colour": STATUS_COLOURS[status], "status": status,
@@ -85,6 +87,7 @@ main { padding: 20px 32px 40px; max-width: 1280px; }
 h2 { font-size: 18px; margin: 28px 0 10px; border-bottom: 1px solid var(--line); padding-bottom: 4px; }
 h3 { font-size: 15px; margin: 18px 0 8px; }
 .cards { display: flex; flex-wrap: wrap; gap: 10px; margin: 8px 0; }
+.gaps { border: 1px solid var(--line); border-left: 6px solid #b26a00; border-radius: 6px; padding: 4px 14px; margin: 10px 0; }
 .card { border: 1px solid var(--line); border-left: 6px solid var(--c); border-radius: 6px; padding: 8px 14px;
         min-width: 130px; background: #fff; }
 .card .count { font-size: 26px; font-weight: 700; display: block; }
@@ -156,6 +159,11 @@ footer { color: var(--muted); font-size: 12px; padding: 0 32px 24px; }
 {%- if not summary.findings and not summary.evaluations %}
 <p id="nothing">No findings.</p>
 {%- endif %}
+{%- if summary.gaps %}
+<div id="gaps" class="gaps"><h3>Not covered by this run</h3>
+<p>These were not judged: no control under them is shown as passing ({{ status('INCOMPLETE') }}).</p>
+<ul>{% for gap in summary.gaps %}<li>{{ gap|c(1000) }}</li>{% endfor %}</ul></div>
+{%- endif %}
 <div class="charts">
 {{ bars(severity_chart, "Findings by severity") }}
 {%- if rule_chart.rows %}{{ bars(rule_chart, "Findings by rule" ~ (" (top " ~ chart_rows ~ ")" if summary.by_rule|length > chart_rows else "")) }}{% endif %}
@@ -169,8 +177,8 @@ footer { color: var(--muted); font-size: 12px; padding: 0 32px 24px; }
 <text x="{{ row.end + 6 }}" y="{{ row.y + 15 }}">{{ row.total }}</text></g>
 {%- endfor %}
 {%- set legend_y = control_chart.height + 8 %}
-{%- for s in ['FAIL', 'SUPPRESSED', 'PASS', 'NOT APPLICABLE'] %}
-<rect x="{{ control_chart.label_width + loop.index0 * 110 }}" y="{{ legend_y }}" width="10" height="10" fill="{{ status_colours[s] }}"/><text x="{{ control_chart.label_width + loop.index0 * 110 + 14 }}" y="{{ legend_y + 9 }}">{{ s|lower }}</text>
+{%- for s in ['FAIL', 'SUPPRESSED', 'INCOMPLETE', 'PASS', 'NOT APPLICABLE'] %}
+<rect x="{{ control_chart.label_width + loop.index0 * 95 }}" y="{{ legend_y }}" width="10" height="10" fill="{{ status_colours[s] }}"/><text x="{{ control_chart.label_width + loop.index0 * 95 + 14 }}" y="{{ legend_y + 9 }}">{{ s|lower }}</text>
 {%- endfor %}
 </svg></figure>
 {%- endif %}
@@ -263,7 +271,7 @@ footer { color: var(--muted); font-size: 12px; padding: 0 32px 24px; }
 {%- endfor %}
 <dt><strong>CIS sections</strong></dt><dd>{% for n, name in cis_sections.items() %}{{ n }} {{ name }}{% if not loop.last %} · {% endif %}{% endfor %}</dd>
 <dt><strong>Severity</strong></dt><dd>{% for s in severities %}{{ sev(s) }} {% endfor %} (ASFF labels; the organisation policy may override a rule's)</dd>
-<dt><strong>Status</strong></dt><dd>{{ status('FAIL') }} a finding or non-compliant result · {{ status('SUPPRESSED') }} failed, suppressed by the organisation policy · {{ status('PASS') }} judged compliant · {{ status('NOT APPLICABLE') }} nothing in scope</dd>
+<dt><strong>Status</strong></dt><dd>{{ status('FAIL') }} a finding or non-compliant result · {{ status('SUPPRESSED') }} failed, suppressed by the organisation policy · {{ status('PASS') }} judged compliant · {{ status('INCOMPLETE') }} nothing failed, but the run did not cover everything under it · {{ status('NOT APPLICABLE') }} nothing in scope</dd>
 </dl>
 </section>
 </main>

@@ -18,12 +18,13 @@ from identity_auditor.model.text import clean
 
 FINDINGS_SHOWN = 50
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+!|~>@:])")
+_WWW = re.compile(r"(?i)\b(www)\.")  # GitHub's extended autolinks make "www.example.com" a link
 
 
 def md_cell(value: object, limit: int = 300) -> str:
     """A value as one Markdown table cell: one line, HTML and Markdown syntax escaped."""
     text = html.escape(clean(value, limit), quote=False)
-    return _MARKDOWN.sub(r"\\\1", text) or " "
+    return _WWW.sub(r"\1\\.", _MARKDOWN.sub(r"\\\1", text)) or " "
 
 
 def render(summary: Summary, out: IO[str], *, title: str, generated: str) -> None:
@@ -38,6 +39,11 @@ def render(summary: Summary, out: IO[str], *, title: str, generated: str) -> Non
         v = summary.verdicts
         w(f"; state results: {v.get(PASS, 0)} compliant, {v.get(FAIL, 0) + v.get(SUPPRESSED, 0)} non-compliant")
     w(f" in {len(summary.accounts)} account{'s' if len(summary.accounts) != 1 else ''}. Generated {generated}.\n\n")
+    if summary.gaps:  # an incomplete run says so before any verdict
+        w("**Not covered by this run** (no control under them is shown as passing: INCOMPLETE):\n\n")
+        for gap in summary.gaps:
+            w(f"- {md_cell(gap, 1000)}\n")
+        w("\n")
 
     if summary.controls:
         w("| Control | Status | Rules | Failed | Passed |\n|---|---|---|---:|---:|\n")

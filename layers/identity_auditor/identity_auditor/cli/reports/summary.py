@@ -6,7 +6,10 @@ A control's verdict comes from what the run saw:
 * ``FAIL``: a finding that is not suppressed, or a state result NON_COMPLIANT, names the control;
 * ``SUPPRESSED``: it failed, but only on findings the organisation policy suppressed;
 * ``PASS``: state results judged resources under it and all were COMPLIANT (``audit-account``);
-* ``NOT APPLICABLE``: state results judged it and found nothing in scope.
+* ``NOT APPLICABLE``: state results judged it and found nothing in scope;
+* ``INCOMPLETE``: it would pass (or be not applicable), but the run did not cover everything it should have
+  judged: an account of the organisation could not be read, or one of the control's rules could not run in an
+  account (what was not covered is listed in the report: :attr:`Summary.gaps`). A failure stays a failure.
 
 ``evaluate`` judges activity, not state: a control with no finding there is not listed as passing.
 """
@@ -31,7 +34,7 @@ CIS_SECTIONS = {"1": "Identity and Access Management", "2": "Storage", "3": "Log
                 "5": "Networking"}
 FSBP_SECTIONS = {"IAM": "IAM controls"}
 
-PASS, FAIL, SUPPRESSED, NOT_APPLICABLE = "PASS", "FAIL", "SUPPRESSED", "NOT APPLICABLE"
+PASS, FAIL, SUPPRESSED, NOT_APPLICABLE, INCOMPLETE = "PASS", "FAIL", "SUPPRESSED", "NOT APPLICABLE", "INCOMPLETE"
 _STATUS_ORDER = {FAIL: 0, SUPPRESSED: 1, PASS: 2, NOT_APPLICABLE: 3}
 
 
@@ -52,6 +55,7 @@ class Control:
     control: str  # 1.4, IAM.5
     rules: set[str] = field(default_factory=set)
     evidence: list[Evidence] = field(default_factory=list)
+    incomplete: bool = False  # the run did not judge everything under it (Summary.gaps)
 
     @property
     def ref(self) -> str:
@@ -66,10 +70,12 @@ class Control:
     @property
     def status(self) -> str:
         statuses = {e.status for e in self.evidence}
-        for status in (FAIL, SUPPRESSED, PASS):
+        for status in (FAIL, SUPPRESSED):
             if status in statuses:
                 return status
-        return NOT_APPLICABLE
+        if self.incomplete:
+            return INCOMPLETE
+        return PASS if PASS in statuses else NOT_APPLICABLE
 
     def count(self, status: str) -> int:
         return sum(1 for e in self.evidence if e.status == status)
@@ -121,14 +127,18 @@ class Summary:
     controls: list[Control]
     suppressed: int
     verdicts: dict[str, int]  # PASS / FAIL / SUPPRESSED / NOT APPLICABLE -> state results
+    gaps: list[str] = field(default_factory=list)  # what the run could not cover: accounts unread, rules not run
 
     @property
     def accounts(self) -> list[str]:
         return [row[0] for row in self.by_account]
 
 
-def summarise(findings: Sequence, evaluations: Sequence = ()) -> Summary:
-    """The report's figures from the findings shown and (``audit-account``) every state result."""
+def summarise(findings: Sequence, evaluations: Sequence = (), *, gaps: Sequence[str] = (),
+              rules_not_run: Iterable[str] = (), accounts_unread: int = 0) -> Summary:
+    """The report's figures from the findings shown and (``audit-account``) every state result. ``gaps``: what
+    the run could not cover, one line each; a control is INCOMPLETE rather than PASS when ``accounts_unread``
+    or one of its rules is in ``rules_not_run``."""
     # the PASSED findings of `audit-account --evidence` are evidence, not findings: the state results count them
     from identity_auditor.cli.table import table_order
 
@@ -179,7 +189,9 @@ def summarise(findings: Sequence, evaluations: Sequence = ()) -> Summary:
         else:
             status = SUPPRESSED if f.suppression is not None else FAIL
         add(f.compliance, Evidence(status, f.rule_id, f.account_id, f.subject or f.resource_id, f.description))
+    not_run = set(rules_not_run)
     for control in controls.values():
+        control.incomplete = bool(accounts_unread or control.rules & not_run)
         control.evidence.sort(key=lambda ev: (_STATUS_ORDER[ev.status], ev.account, ev.rule_id, ev.resource))
     return Summary(
         findings=findings,
@@ -190,6 +202,7 @@ def summarise(findings: Sequence, evaluations: Sequence = ()) -> Summary:
         controls=sorted(controls.values(), key=_control_key),
         suppressed=sum(1 for f in findings if f.suppression is not None),
         verdicts=Counter(evaluation_status(e) for e in judged),
+        gaps=[clean(gap, 1000) for gap in gaps],
     )
 
 
