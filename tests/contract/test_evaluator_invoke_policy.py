@@ -15,7 +15,7 @@ in ``FindingsRedrivePrincipalArns`` is not denied (its own IAM policy must still
 from __future__ import annotations
 
 import pytest
-from invoke_policy import ACCOUNT, FUNCTION, RESOURCES, STACK, VALUES, decision, policy, resolve
+from invoke_policy import ACCOUNT, RESOURCES, STACK, VALUES, decision, policy, resolve
 
 REDRIVER = f"arn:aws:iam::{ACCOUNT}:role/security-oncall"
 
