@@ -541,6 +541,35 @@ def test_plan_keeps_explicit_files_and_prunes_walked_ones(tmp_path):
     assert plan == Plan([Source.file(str(new)), Source.file(str(old))], pruned=1)
 
 
+def test_a_plan_of_many_files_keeps_each_folder_once_and_gives_the_same_sources(tmp_path):
+    """An archive of many small files: the plan keeps one run of names per folder (not a path and a Source per
+    file, which made evaluate's memory grow with the archive), and gives back the same sources in the same order,
+    with problems, stdin and S3 objects in their places."""
+    folders = [tmp_path / "AWSLogs/1/CloudTrail/us-east-1/2023/07/10", tmp_path / "AWSLogs/1/CloudTrail/us-east-1/2023/07/11"]
+    for folder in folders:
+        folder.mkdir(parents=True)
+        for number in range(300):
+            (folder / f"1_CloudTrail_us-east-1_{number:05d}.json.gz").write_bytes(b"")
+    (folders[0] / "_index.json").write_text("{}")  # hidden: not read
+    paths = [str(tmp_path), "missing.json", str(tmp_path)]
+    plan = replay_module.plan_inputs(paths)
+    expected = []
+    for path in paths:
+        if path == "missing.json":
+            expected.append(InputProblem(path, "no such file or directory"))
+        else:
+            expected += [Source.file(str(file)) for file in sorted(tmp_path.rglob("*.json.gz"))]
+    assert list(plan.items) == expected
+    assert plan.items == expected and len(plan.items) == 1201 and plan.source_count == 1200
+    assert plan.items[0] == expected[0] and plan.items[-1] == expected[-1] and plan.items[600] == expected[600]
+    assert plan.items[299:302] == expected[299:302]
+    assert plan.sources == [item for item in expected if isinstance(item, Source)]
+    assert len(plan.items._runs) == 5  # two folders, the problem, the two folders again: not 1,201 items
+    mixed = [Source.s3("bucket", "a.json.gz", 10), Source.file("-"), *expected[:3]]
+    assert Plan(mixed).items == mixed and list(Plan(mixed).items) == mixed
+    assert pool_module.to_plan([*mixed, str(folders[1])]).items == [*mixed, *expected[300:600]]
+
+
 # -- the synthetic archive -----------------------------------------------------------------------------
 
 

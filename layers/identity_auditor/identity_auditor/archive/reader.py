@@ -50,7 +50,7 @@ import pickle
 import re
 import sys
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
@@ -141,20 +141,110 @@ class SequenceInput:
     origin: str
 
 
+class PlanItems(Sequence):
+    """The inputs of a plan, in order (:class:`Source` and :class:`InputProblem`), kept compact: local files are
+    kept as runs of names in one folder (the folder once, the names in one string) and made into a
+    :class:`Source` only when they are read, so that a plan of many small files (an archive of 100,000 files) does
+    not hold 100,000 paths and sources while it is read. A list's equal (``==``) with the same items."""
+
+    __slots__ = ("_runs", "_open", "_length", "_sources")
+
+    def __init__(self, items: Iterable[Source | InputProblem] = ()):
+        # a run of local files: [folder, "\0".join(names), count]; anything else as it is
+        self._runs: list[Any] = []
+        self._open: list[str] | None = None  # the names of the last run of files while it grows
+        self._length = self._sources = 0
+        for item in items:
+            self.append(item)
+
+    def append(self, item: Source | InputProblem) -> None:
+        self._length += 1
+        if not isinstance(item, Source):
+            self._close()
+            self._runs.append(item)
+            return
+        self._sources += 1
+        cut = item.name.rfind("/") + 1
+        if item != Source.file(item.name) or item.size is not None or "\0" in item.name:
+            self._close()
+            self._runs.append(item)  # stdin, an S3 object: as it is
+            return
+        folder, name = item.name[:cut], item.name[cut:]
+        if self._open is None or self._runs[-1][0] != folder:
+            self._close()
+            self._runs.append([folder, "", 0])
+            self._open = []
+        self._open.append(name)
+
+    def extend(self, items: Iterable[Source | InputProblem]) -> None:
+        for item in items:
+            self.append(item)
+
+    def _close(self) -> None:
+        if self._open is not None:
+            self._runs[-1][1:] = ["\0".join(self._open), len(self._open)]
+            self._open = None
+
+    def __iter__(self) -> Iterator[Source | InputProblem]:
+        self._close()  # (a file appended after this starts a run of its own)
+        for run in self._runs:
+            if type(run) is not list:
+                yield run
+                continue
+            folder = run[0]
+            for name in run[1].split("\0"):
+                yield Source("file", folder + name)
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return list(self)[index]
+        if index < 0:
+            index += self._length
+        if not 0 <= index < self._length:
+            raise IndexError("plan item index out of range")
+        return next(itertools.islice(self, index, None))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, (str, bytes)):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"PlanItems({list(self)!r})"
+
+    @property
+    def source_count(self) -> int:
+        return self._sources
+
+
 @dataclass
 class Plan:
     """The inputs to read, in order: one :class:`Source` per file or object, and the problems of the
-    arguments that named nothing readable, in their place. ``pruned`` counts the files and objects left
-    unread because their CloudTrail date path is outside the time window, ``unlisted_folders`` the S3 date
-    folders not even listed for that reason."""
+    arguments that named nothing readable, in their place (:class:`PlanItems`: given a list, it keeps it as
+    one). ``pruned`` counts the files and objects left unread because their CloudTrail date path is outside the
+    time window, ``unlisted_folders`` the S3 date folders not even listed for that reason."""
 
-    items: list[Source | InputProblem]
+    items: PlanItems
     pruned: int = 0
     unlisted_folders: int = 0  # CloudTrail date folders of S3 prefixes outside the time window: never listed
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.items, PlanItems):
+            self.items = PlanItems(self.items)
 
     @property
     def sources(self) -> list[Source]:
         return [item for item in self.items if isinstance(item, Source)]
+
+    @property
+    def source_count(self) -> int:
+        """How many files and objects there are to read (without making a list of them)."""
+        return self.items.source_count
 
 
 # -- the time window ---------------------------------------------------------------------------------
@@ -302,7 +392,7 @@ def plan_inputs(paths: Iterable[str], *, window: Window | None = None, client: A
     CloudTrail date path is outside ``window`` are left out (counted in ``Plan.pruned``); files named
     explicitly are always read. ``client``: the S3 client to list with (default: :func:`s3_client`);
     ``progress``: told how an S3 listing goes (see :func:`_list_s3`)."""
-    items: list[Source | InputProblem] = []
+    items = PlanItems()
     pruned = folders = 0
     for path in paths:
         if path.startswith(S3_SCHEME):
