@@ -703,6 +703,31 @@ def test_a_step_spool_judges_the_same_sequences_as_the_steps_in_memory(tmp_path)
     spool.close()
 
 
+def test_the_step_spool_keeps_a_short_byte_string_per_step_in_the_same_order():
+    """The spool's index holds one short byte string per step (not a tuple of a datetime, a string and two ints),
+    sorting exactly as (event time, event id) then arrival, then origin within a tie: ids that begin others,
+    NUL characters, lone surrogates, characters beyond ASCII, the same second, no time at all, other time zones."""
+    import random
+    from types import SimpleNamespace
+
+    rng = random.Random(18)
+    ids = ["", "a", "a\x00", "a\x00b", "a\x01", "ab", "abc", "b", "\ud800", "\ud7ff", "\ue000", "é", "\U0001f600",
+           "None", "e1", "e10", "e2"]
+    base = datetime(2023, 7, 10, tzinfo=UTC)
+    times = [None, datetime.min.replace(tzinfo=UTC), base, base + timedelta(seconds=1),
+             datetime(2023, 7, 10, 2, tzinfo=timezone(timedelta(hours=2))), base + timedelta(microseconds=1),
+             datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)]
+    for _ in range(20):
+        steps = [replay_module.SequenceInput(SimpleNamespace(event_time=rng.choice(times), event_id=rng.choice([*ids, None])),
+                                             frozenset(), None, None, f"file-{rng.randrange(5)}#Records[{n}]") for n in range(60)]
+        spool = replay_module.StepSpool()
+        spool.extend(steps[:30])
+        spool.extend(steps[30:])
+        assert all(type(entry) is bytes and len(entry) <= 48 for entry in spool._index)
+        assert [s.origin for s in spool.in_event_order()] == [s.origin for s in replay_module.in_event_order(steps)]
+        spool.close()
+
+
 def test_free_cores_are_what_is_idle_now(monkeypatch):
     """/proc/stat sampled over a tenth of a second, where there is one; the load average elsewhere."""
     share = pool_module._idle_share(0.02)

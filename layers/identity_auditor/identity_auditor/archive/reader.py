@@ -48,6 +48,7 @@ import itertools
 import json
 import pickle
 import re
+import struct
 import sys
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -860,6 +861,21 @@ def _event_order(step: SequenceInput) -> tuple:
     return step.record.event_time or _EPOCH, str(step.record.event_id), step.origin
 
 
+_PLACE = struct.Struct(">QQ")  # a spooled step's offset and size in the spool's file
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _spool_entry(step: SequenceInput, offset: int, size: int) -> bytes:
+    """A step's place in the spool's index: bytes that sort as :func:`_event_order`'s (time, event id) do, then by
+    ``offset`` (the order they came in): the time as microseconds since ``_EPOCH`` (8 bytes, big-endian), the event
+    id in UTF-8 (code-point order; lone surrogates kept) with its NUL characters written ``00 01`` and ended by
+    ``00 00`` (so an id sorts before the ids it begins), then ``offset`` and ``size``."""
+    moment, event_id, _ = _event_order(step)
+    micros = (moment - _EPOCH) // _MICROSECOND
+    return (micros.to_bytes(8, "big") + event_id.encode("utf-8", "surrogatepass").replace(b"\x00", b"\x00\x01")
+            + b"\x00\x00" + _PLACE.pack(offset, size))
+
+
 def in_event_order(inputs: Iterable[SequenceInput]) -> list[SequenceInput]:
     """Sequence steps in event-time order, then event id and origin: the order archives are judged in."""
     if isinstance(inputs, StepSpool):
@@ -869,13 +885,15 @@ def in_event_order(inputs: Iterable[SequenceInput]) -> list[SequenceInput]:
 
 class StepSpool:
     """The sequence steps of an archive, kept on disk until they are judged: each step's record is pickled to
-    a temporary file as it comes, and only its place in event order (time, event id, origin) and what was
-    found on it stay in memory, so that ``evaluate``'s memory does not grow with the archive.
-    :meth:`in_event_order` gives the steps back one at a time, in the order :func:`in_event_order` sorts."""
+    a temporary file as it comes, and only its place in event order stays in memory, as one short byte string
+    (:func:`_spool_entry`: time, event id, where it is on disk; about 100 bytes a step), so that ``evaluate``'s
+    memory does not grow with the archive. :meth:`in_event_order` gives the steps back one at a time, in the
+    order :func:`in_event_order` sorts."""
 
     def __init__(self) -> None:
         self._file: IO[bytes] | None = None
-        self._index: list[tuple] = []
+        self._end = 0
+        self._index: list[bytes] = []  # one _spool_entry per step
 
     def __len__(self) -> int:
         return len(self._index)
@@ -886,22 +904,26 @@ class StepSpool:
                 import tempfile
 
                 self._file = tempfile.TemporaryFile(prefix="identity-auditor-steps-")
+            elif self._file.tell() != self._end:  # read from since: write at the end
+                self._file.seek(self._end)
             blob = pickle.dumps((step.record, step.fired, step.account, step.region, step.origin),
                                 pickle.HIGHEST_PROTOCOL)
-            offset = self._file.seek(0, 2)
             self._file.write(blob)
-            moment, event_id, _ = _event_order(step)
-            self._index.append((moment, event_id, offset, len(blob)))  # the origin, for ties only, stays on disk
+            # the origin, for ties only, stays on disk
+            self._index.append(_spool_entry(step, self._end, len(blob)))
+            self._end += len(blob)
 
     def in_event_order(self) -> Iterator[SequenceInput]:
-        self._index.sort(key=lambda entry: entry[:2])  # stable: the order they came in within a tie
+        self._index.sort()  # time, event id, then place on disk: the order they came in within a tie
         tie: list[SequenceInput] = []
         last = None
-        for moment, event_id, offset, size in self._index:
-            if (moment, event_id) != last and tie:
+        for entry in self._index:
+            place = entry[-_PLACE.size:]
+            if entry[:-_PLACE.size] != last and tie:
                 yield from sorted(tie, key=lambda step: step.origin) if len(tie) > 1 else tie
                 tie = []
-            last = moment, event_id
+            last = entry[:-_PLACE.size]
+            offset, size = _PLACE.unpack(place)
             self._file.seek(offset)
             tie.append(SequenceInput(*pickle.loads(self._file.read(size))))
         yield from sorted(tie, key=lambda step: step.origin) if len(tie) > 1 else tie
@@ -911,6 +933,7 @@ class StepSpool:
             self._file.close()
             self._file = None
         self._index = []
+        self._end = 0
 
 
 def sequence_findings(inputs: Iterable[SequenceInput], ctx: Context,
