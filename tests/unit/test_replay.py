@@ -29,7 +29,7 @@ from identity_auditor.archive.reader import (
     parse_moment,
 )
 from identity_auditor.engine.registry import REGISTRY
-from identity_auditor.model.cloudtrail import CloudTrailEvent
+from identity_auditor.model.cloudtrail import CloudTrailEvent, CloudTrailRecord
 from identity_auditor.model.contract import Context
 from identity_auditor.model.policy import DEFAULT_POLICY
 from identity_auditor.policy.loader import load_policy_file
@@ -154,22 +154,28 @@ def _run(path: Path, **kwargs) -> FileResult:
     return Replayer(now=datetime(2026, 11, 22, tzinfo=UTC), **kwargs).run(Source.file(str(path)))
 
 
-def test_unwanted_records_never_reach_pydantic(monkeypatch):
+def _count_validations(monkeypatch) -> list[dict]:
+    """The records pydantic validates, in order: as an EventBridge envelope's detail, or alone (a raw record
+    whose envelope nothing reads)."""
     calls: list[dict] = []
-    original = CloudTrailEvent.model_validate
+    for model in (CloudTrailEvent, CloudTrailRecord):
+        def counting(value, *args, _original=model.model_validate, **kwargs):
+            calls.append(value["detail"] if _original.__self__ is CloudTrailEvent else value)
+            return _original(value, *args, **kwargs)
 
-    def counting(value, *args, **kwargs):
-        calls.append(value)
-        return original(value, *args, **kwargs)
+        monkeypatch.setattr(model, "model_validate", counting)
+    return calls
 
-    monkeypatch.setattr(CloudTrailEvent, "model_validate", counting)
+
+def test_unwanted_records_never_reach_pydantic(monkeypatch):
+    calls = _count_validations(monkeypatch)
     files = sorted(INVICTUS.glob("*.json"))
     results = list(replay([str(path) for path in files], jobs=1))
     records = corpus_records("invictus")
     wanted = [record for record in records if _wanted(record)]
     assert 0 < len(wanted) < len(records) / 10
     assert len(calls) == len(wanted) == sum(r.evaluated for r in results)
-    assert [call["detail"]["eventID"] for call in calls] == [record["eventID"] for record in wanted]
+    assert [call["eventID"] for call in calls] == [record["eventID"] for record in wanted]
     assert sum(r.records for r in results) == len(records)
 
 
@@ -302,14 +308,49 @@ def test_insights_and_config_invocations_are_skipped_not_counted(tmp_path):
     assert (result.records, result.not_cloudtrail, result.problems) == (1, 2, [])
 
 
+def test_a_record_validated_alone_gives_what_its_envelope_gives(tmp_path, monkeypatch):
+    """Without --sink nothing reads a raw record's EventBridge envelope, so the record is validated alone: the same
+    findings, problems (in the envelope's words), rule failures, counts and sequence steps (account and region
+    included) as wrapping and validating it, on the corpus and on records whose envelope is odd or whose fields are
+    invalid. (A deliver callback makes the replayer wrap every record, as before.)"""
+    records = corpus_records("invictus") + corpus_records("aws-docs")
+    wanted = [record for record in records if {"eventSource", "eventName"} <= record.keys() and _wanted(record)]
+    base = wanted[0]
+    # (not a lone surrogate: as_eventbridge cannot make an envelope id of one, with or without this)
+    odd_values = [None, "", 7, 1.5, True, ["a"], {"a": 1}, "é", "x" * 300]
+    mutated = [dict(base, **{field: value}) for field in ("eventID", "eventSource", "eventType", "recipientAccountId",
+                                                            "awsRegion", "eventTime", "eventName")
+               for value in odd_values]
+    mutated += [dict(base, userIdentity=dict(base["userIdentity"], accountId=value)) for value in odd_values]
+    mutated += [{key: value for key, value in base.items() if key != field}
+                for field in ("eventID", "recipientAccountId", "awsRegion", "eventTime", "userIdentity")]
+    mutated += [dict(base, requestParameters=value) for value in ("text", [1], 3)]
+    path = tmp_path / "log.json"
+    path.write_text(json.dumps({"Records": wanted + mutated}))
+    envelopes: list[dict] = []
+    original = CloudTrailEvent.model_validate
+    monkeypatch.setattr(CloudTrailEvent, "model_validate", lambda value, *a, **k: envelopes.append(value) or original(value))
+    alone = _run(path)
+    validated_in_envelopes = len(envelopes)
+    wrapped = _run(path, deliver=lambda origin, envelope, findings: None)
+    assert alone.evaluated > len(wanted) and alone.problems
+    # the corpus's records are validated alone; the odd ones (and the invalid ones, for their message) wrapped
+    assert validated_in_envelopes < len(mutated) < len(envelopes) - validated_in_envelopes
+
+    def shown(result: FileResult) -> tuple:
+        steps = [(s.origin, s.record, s.fired, s.account, s.region) for s in result.steps]
+        return (result.findings, result.problems, result.failures, result.records, result.evaluated,
+                result.not_cloudtrail, steps)
+
+    assert repr(shown(alone)) == repr(shown(wrapped))
+
+
 def test_window_skips_records_without_validating_them(tmp_path, monkeypatch):
     records = corpus_records("invictus")
     wanted = [r for r in records if _wanted(r)]
     path = tmp_path / "log.json"
     path.write_text(json.dumps({"Records": wanted}))
-    calls = []
-    original = CloudTrailEvent.model_validate
-    monkeypatch.setattr(CloudTrailEvent, "model_validate", lambda value, *a, **k: calls.append(1) or original(value))
+    calls = _count_validations(monkeypatch)
     window = Window.between("2023-07-10T12:00:00Z", "2023-07-10T12:10:00Z")
     inside = [r for r in wanted if "2023-07-10T12:00:00Z" <= r["eventTime"] <= "2023-07-10T12:10:00Z"]
     result = _run(path, window=window)

@@ -74,7 +74,7 @@ from identity_auditor.archive.inputs import (
 from identity_auditor.engine.events import Engine
 from identity_auditor.engine.registry import REGISTRY
 from identity_auditor.engine.sequences import MemoryStore, SequenceEngine
-from identity_auditor.model.cloudtrail import CloudTrailEvent
+from identity_auditor.model.cloudtrail import CloudTrailEvent, CloudTrailRecord
 from identity_auditor.model.contract import Context, RuleFailure
 from identity_auditor.model.findings import Finding
 from identity_auditor.model.policy import DEFAULT_POLICY, OrgPolicy
@@ -706,7 +706,7 @@ class Replayer:
             except (KeyError, TypeError):
                 wanted = self._wanted(*key)
             if wanted:
-                self._evaluate(result, f"{prefix}{index}]", as_eventbridge(item))
+                self._evaluate_record(result, f"{prefix}{index}]", item)
         result.records += records
         result.not_cloudtrail += not_cloudtrail
         result.outside_window += outside
@@ -738,24 +738,60 @@ class Replayer:
             self._wants[(source, name, identity_type)] = wanted
         return wanted
 
+    def _evaluate_record(self, result: FileResult, origin: str, item: dict) -> None:
+        """A raw CloudTrail record: :meth:`_evaluate` of the EventBridge envelope :func:`as_eventbridge` wraps it
+        in, without making the envelope when nothing reads it (no ``deliver``) and nothing of it can fail (see
+        :func:`_envelope_is_sure`): the record is validated alone, as the envelope would validate it, and the
+        account and region are the envelope's. A record that does not validate goes the envelope's way, whose
+        error says what is wrong, in the same words as ever."""
+        if self.deliver is None and _envelope_is_sure(item):
+            try:
+                record = CloudTrailRecord.model_validate(item)
+            except ValidationError:
+                pass
+            else:
+                identity = item.get("userIdentity")
+                account = str(item.get("recipientAccountId")
+                              or (identity.get("accountId") if isinstance(identity, dict) else None) or "unknown")
+                self._evaluated(result, origin, record, account, str(item.get("awsRegion") or "unknown"), None)
+                return
+        self._evaluate(result, origin, as_eventbridge(item))
+
     def _evaluate(self, result: FileResult, origin: str, envelope: dict) -> None:
         try:
             event = CloudTrailEvent.model_validate(envelope)
         except ValidationError as error:
             result.problems.append(InputProblem(origin, "invalid event: " + first_errors(error)))
             return
+        self._evaluated(result, origin, event.detail, event.account, event.region, envelope)
+
+    def _evaluated(self, result: FileResult, origin: str, record: CloudTrailRecord, account: str, region: str,
+                   envelope: dict | None) -> None:
         result.evaluated += 1
-        ctx = self._context(event.detail) if self._context else self.ctx
-        evaluation = self.engine.evaluate(event.detail, ctx, account=event.account, region=event.region)
+        ctx = self._context(record) if self._context else self.ctx
+        evaluation = self.engine.evaluate(record, ctx, account=account, region=region)
         for failure in evaluation.failures:
             result.failures.append(RuleFailure(failure.rule_id, origin, failure.error))
         result.findings.extend(evaluation.findings)
         if self.deliver is not None and evaluation.findings:
             self.deliver(origin, envelope, evaluation.findings)
-        record = event.detail
         if self.sequences.wants(record.event_source, record.event_name, record.user_identity.type):
-            result.steps.append(SequenceInput(record, frozenset(evaluation.fired), event.account, event.region,
-                                              origin))
+            result.steps.append(SequenceInput(record, frozenset(evaluation.fired), account, region, origin))
+
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _envelope_is_sure(item: dict) -> bool:
+    """Nothing of the envelope :func:`as_eventbridge` makes of ``item`` can fail, nor be validated otherwise than
+    the record alone is: an ASCII ``eventID`` (its id is a UUID of it, no JSON dump of the record), text
+    ``eventSource`` and ``eventType`` (or none), and plain values for the account and region. (A record whose
+    envelope is not sure is wrapped and validated as before.)"""
+    event_id, event_type, identity = item.get("eventID"), item.get("eventType"), item.get("userIdentity")
+    return (type(event_id) is str and event_id != "" and event_id.isascii()
+            and type(item.get("eventSource")) is str and (event_type is None or type(event_type) is str)
+            and type(item.get("recipientAccountId")) in _SCALARS and type(item.get("awsRegion")) in _SCALARS
+            and (not isinstance(identity, dict) or type(identity.get("accountId")) in _SCALARS))
 
 
 # -- the prefilter: parse only the records a rule can want ---------------------------------------------------
