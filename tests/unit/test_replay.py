@@ -29,7 +29,7 @@ from identity_auditor.archive.reader import (
     parse_moment,
 )
 from identity_auditor.engine.registry import REGISTRY
-from identity_auditor.model.cloudtrail import CloudTrailEvent
+from identity_auditor.model.cloudtrail import CloudTrailEvent, CloudTrailRecord
 from identity_auditor.model.contract import Context
 from identity_auditor.model.policy import DEFAULT_POLICY
 from identity_auditor.policy.loader import load_policy_file
@@ -154,22 +154,28 @@ def _run(path: Path, **kwargs) -> FileResult:
     return Replayer(now=datetime(2026, 11, 22, tzinfo=UTC), **kwargs).run(Source.file(str(path)))
 
 
-def test_unwanted_records_never_reach_pydantic(monkeypatch):
+def _count_validations(monkeypatch) -> list[dict]:
+    """The records pydantic validates, in order: as an EventBridge envelope's detail, or alone (a raw record
+    whose envelope nothing reads)."""
     calls: list[dict] = []
-    original = CloudTrailEvent.model_validate
+    for model in (CloudTrailEvent, CloudTrailRecord):
+        def counting(value, *args, _original=model.model_validate, **kwargs):
+            calls.append(value["detail"] if _original.__self__ is CloudTrailEvent else value)
+            return _original(value, *args, **kwargs)
 
-    def counting(value, *args, **kwargs):
-        calls.append(value)
-        return original(value, *args, **kwargs)
+        monkeypatch.setattr(model, "model_validate", counting)
+    return calls
 
-    monkeypatch.setattr(CloudTrailEvent, "model_validate", counting)
+
+def test_unwanted_records_never_reach_pydantic(monkeypatch):
+    calls = _count_validations(monkeypatch)
     files = sorted(INVICTUS.glob("*.json"))
     results = list(replay([str(path) for path in files], jobs=1))
     records = corpus_records("invictus")
     wanted = [record for record in records if _wanted(record)]
     assert 0 < len(wanted) < len(records) / 10
     assert len(calls) == len(wanted) == sum(r.evaluated for r in results)
-    assert [call["detail"]["eventID"] for call in calls] == [record["eventID"] for record in wanted]
+    assert [call["eventID"] for call in calls] == [record["eventID"] for record in wanted]
     assert sum(r.records for r in results) == len(records)
 
 
@@ -302,14 +308,49 @@ def test_insights_and_config_invocations_are_skipped_not_counted(tmp_path):
     assert (result.records, result.not_cloudtrail, result.problems) == (1, 2, [])
 
 
+def test_a_record_validated_alone_gives_what_its_envelope_gives(tmp_path, monkeypatch):
+    """Without --sink nothing reads a raw record's EventBridge envelope, so the record is validated alone: the same
+    findings, problems (in the envelope's words), rule failures, counts and sequence steps (account and region
+    included) as wrapping and validating it, on the corpus and on records whose envelope is odd or whose fields are
+    invalid. (A deliver callback makes the replayer wrap every record, as before.)"""
+    records = corpus_records("invictus") + corpus_records("aws-docs")
+    wanted = [record for record in records if {"eventSource", "eventName"} <= record.keys() and _wanted(record)]
+    base = wanted[0]
+    # (not a lone surrogate: as_eventbridge cannot make an envelope id of one, with or without this)
+    odd_values = [None, "", 7, 1.5, True, ["a"], {"a": 1}, "é", "x" * 300]
+    mutated = [dict(base, **{field: value}) for field in ("eventID", "eventSource", "eventType", "recipientAccountId",
+                                                            "awsRegion", "eventTime", "eventName")
+               for value in odd_values]
+    mutated += [dict(base, userIdentity=dict(base["userIdentity"], accountId=value)) for value in odd_values]
+    mutated += [{key: value for key, value in base.items() if key != field}
+                for field in ("eventID", "recipientAccountId", "awsRegion", "eventTime", "userIdentity")]
+    mutated += [dict(base, requestParameters=value) for value in ("text", [1], 3)]
+    path = tmp_path / "log.json"
+    path.write_text(json.dumps({"Records": wanted + mutated}))
+    envelopes: list[dict] = []
+    original = CloudTrailEvent.model_validate
+    monkeypatch.setattr(CloudTrailEvent, "model_validate", lambda value, *a, **k: envelopes.append(value) or original(value))
+    alone = _run(path)
+    validated_in_envelopes = len(envelopes)
+    wrapped = _run(path, deliver=lambda origin, envelope, findings: None)
+    assert alone.evaluated > len(wanted) and alone.problems
+    # the corpus's records are validated alone; the odd ones (and the invalid ones, for their message) wrapped
+    assert validated_in_envelopes < len(mutated) < len(envelopes) - validated_in_envelopes
+
+    def shown(result: FileResult) -> tuple:
+        steps = [(s.origin, s.record, s.fired, s.account, s.region) for s in result.steps]
+        return (result.findings, result.problems, result.failures, result.records, result.evaluated,
+                result.not_cloudtrail, steps)
+
+    assert repr(shown(alone)) == repr(shown(wrapped))
+
+
 def test_window_skips_records_without_validating_them(tmp_path, monkeypatch):
     records = corpus_records("invictus")
     wanted = [r for r in records if _wanted(r)]
     path = tmp_path / "log.json"
     path.write_text(json.dumps({"Records": wanted}))
-    calls = []
-    original = CloudTrailEvent.model_validate
-    monkeypatch.setattr(CloudTrailEvent, "model_validate", lambda value, *a, **k: calls.append(1) or original(value))
+    calls = _count_validations(monkeypatch)
     window = Window.between("2023-07-10T12:00:00Z", "2023-07-10T12:10:00Z")
     inside = [r for r in wanted if "2023-07-10T12:00:00Z" <= r["eventTime"] <= "2023-07-10T12:10:00Z"]
     result = _run(path, window=window)
@@ -541,6 +582,35 @@ def test_plan_keeps_explicit_files_and_prunes_walked_ones(tmp_path):
     assert plan == Plan([Source.file(str(new)), Source.file(str(old))], pruned=1)
 
 
+def test_a_plan_of_many_files_keeps_each_folder_once_and_gives_the_same_sources(tmp_path):
+    """An archive of many small files: the plan keeps one run of names per folder (not a path and a Source per
+    file, which made evaluate's memory grow with the archive), and gives back the same sources in the same order,
+    with problems, stdin and S3 objects in their places."""
+    folders = [tmp_path / "AWSLogs/1/CloudTrail/us-east-1/2023/07/10", tmp_path / "AWSLogs/1/CloudTrail/us-east-1/2023/07/11"]
+    for folder in folders:
+        folder.mkdir(parents=True)
+        for number in range(300):
+            (folder / f"1_CloudTrail_us-east-1_{number:05d}.json.gz").write_bytes(b"")
+    (folders[0] / "_index.json").write_text("{}")  # hidden: not read
+    paths = [str(tmp_path), "missing.json", str(tmp_path)]
+    plan = replay_module.plan_inputs(paths)
+    expected = []
+    for path in paths:
+        if path == "missing.json":
+            expected.append(InputProblem(path, "no such file or directory"))
+        else:
+            expected += [Source.file(str(file)) for file in sorted(tmp_path.rglob("*.json.gz"))]
+    assert list(plan.items) == expected
+    assert plan.items == expected and len(plan.items) == 1201 and plan.source_count == 1200
+    assert plan.items[0] == expected[0] and plan.items[-1] == expected[-1] and plan.items[600] == expected[600]
+    assert plan.items[299:302] == expected[299:302]
+    assert plan.sources == [item for item in expected if isinstance(item, Source)]
+    assert len(plan.items._runs) == 5  # two folders, the problem, the two folders again: not 1,201 items
+    mixed = [Source.s3("bucket", "a.json.gz", 10), Source.file("-"), *expected[:3]]
+    assert Plan(mixed).items == mixed and list(Plan(mixed).items) == mixed
+    assert pool_module.to_plan([*mixed, str(folders[1])]).items == [*mixed, *expected[300:600]]
+
+
 # -- the synthetic archive -----------------------------------------------------------------------------
 
 
@@ -672,6 +742,31 @@ def test_a_step_spool_judges_the_same_sequences_as_the_steps_in_memory(tmp_path)
     spool.extend(renamed + twice)
     assert [s.origin for s in spool.in_event_order()] == [s.origin for s in replay_module.in_event_order(renamed + twice)]
     spool.close()
+
+
+def test_the_step_spool_keeps_a_short_byte_string_per_step_in_the_same_order():
+    """The spool's index holds one short byte string per step (not a tuple of a datetime, a string and two ints),
+    sorting exactly as (event time, event id) then arrival, then origin within a tie: ids that begin others,
+    NUL characters, lone surrogates, characters beyond ASCII, the same second, no time at all, other time zones."""
+    import random
+    from types import SimpleNamespace
+
+    rng = random.Random(18)
+    ids = ["", "a", "a\x00", "a\x00b", "a\x01", "ab", "abc", "b", "\ud800", "\ud7ff", "\ue000", "é", "\U0001f600",
+           "None", "e1", "e10", "e2"]
+    base = datetime(2023, 7, 10, tzinfo=UTC)
+    times = [None, datetime.min.replace(tzinfo=UTC), base, base + timedelta(seconds=1),
+             datetime(2023, 7, 10, 2, tzinfo=timezone(timedelta(hours=2))), base + timedelta(microseconds=1),
+             datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)]
+    for _ in range(20):
+        steps = [replay_module.SequenceInput(SimpleNamespace(event_time=rng.choice(times), event_id=rng.choice([*ids, None])),
+                                             frozenset(), None, None, f"file-{rng.randrange(5)}#Records[{n}]") for n in range(60)]
+        spool = replay_module.StepSpool()
+        spool.extend(steps[:30])
+        spool.extend(steps[30:])
+        assert all(type(entry) is bytes and len(entry) <= 48 for entry in spool._index)
+        assert [s.origin for s in spool.in_event_order()] == [s.origin for s in replay_module.in_event_order(steps)]
+        spool.close()
 
 
 def test_free_cores_are_what_is_idle_now(monkeypatch):

@@ -19,7 +19,7 @@ from types import MappingProxyType
 from typing import IO, Any
 
 from identity_auditor.archive.inputs import InputProblem
-from identity_auditor.archive.reader import FileResult, Plan, Replayer, Source, Window, plan_inputs
+from identity_auditor.archive.reader import FileResult, Plan, PlanItems, Replayer, Source, Window, plan_inputs
 from identity_auditor.engine import custom_rules
 from identity_auditor.engine.registry import TAKEN_IDS, use_custom_rules
 from identity_auditor.model.policy import DEFAULT_POLICY, OrgPolicy
@@ -46,19 +46,17 @@ def auto_jobs(items: Sequence[Source | InputProblem]) -> int:
     :data:`PARALLEL_MIN_BYTES` to read, or a single file), else the cores this process may use that are free
     (:func:`_free_cores`: a busy machine gets fewer workers, down to 1: a pool on cores already taken is slower
     than one process), never more than the files."""
-    files = [item for item in items if isinstance(item, Source) and item.kind != "stdin"]
     cores = default_jobs()
-    if cores < 2 or len(files) < 2:
-        return 1
-    total = 0
-    for source in files:
-        total += source.size if source.size is not None else _local_size(source)
-        if total >= PARALLEL_MIN_BYTES:
-            break
-    else:
+    files = total = 0
+    for item in items:  # one at a time: a plan of many files is not made into a list of them
+        if isinstance(item, Source) and item.kind != "stdin":
+            files += 1
+            if total < PARALLEL_MIN_BYTES:
+                total += item.size if item.size is not None else _local_size(item)
+    if cores < 2 or files < 2 or total < PARALLEL_MIN_BYTES:
         return 1
     free = int(_free_cores(cores) + 0.5)
-    return max(1, min(cores, free, len(files)))
+    return max(1, min(cores, free, files))
 
 
 def _free_cores(cores: int) -> float:
@@ -141,7 +139,7 @@ def replay(
 
 def to_plan(inputs: Iterable[str | Source | InputProblem], *, window: Window | None = None) -> Plan:
     """A plan from paths and ``s3://`` URLs (planned with :func:`plan_inputs`), sources and problems."""
-    items: list[Source | InputProblem] = []
+    items = PlanItems()
     pruned = folders = 0
     for item in inputs:
         if isinstance(item, str):
@@ -219,16 +217,26 @@ def _parallel(
     from concurrent.futures import ProcessPoolExecutor
 
     size = chunk_size or max(1, min(32, files // (jobs * 8)))
-    units: list[tuple[str, Any]] = []  # ("pool", [sources]) | ("here", item), in input order
-    for item in items:
-        if isinstance(item, Source) and item.kind != "stdin":
-            if units and units[-1][0] == "pool" and len(units[-1][1]) < size:
-                units[-1][1].append(item)
+
+    def units() -> Iterator[tuple[str, Any]]:
+        """("pool", [sources]) | ("here", item), in input order, made as they are submitted (a plan of many
+        files is not made into a list of them)."""
+        chunk: list[Source] = []
+        for item in items:
+            if isinstance(item, Source) and item.kind != "stdin":
+                chunk.append(item)
+                if len(chunk) == size:
+                    yield "pool", chunk
+                    chunk = []
             else:
-                units.append(("pool", [item]))
-        else:
-            units.append(("here", item))
-    chunks = sum(1 for kind, _ in units if kind == "pool")
+                if chunk:
+                    yield "pool", chunk
+                    chunk = []
+                yield "here", item
+        if chunk:
+            yield "pool", chunk
+
+    chunks = sum(1 for kind, _ in units() if kind == "pool")
     workers = min(jobs, chunks)
     pool = ProcessPoolExecutor(
         max_workers=workers,
@@ -249,7 +257,7 @@ def _parallel(
     try:
         pending: deque = deque()
         ahead = workers * 4  # chunks in flight: bounds what waits in memory for its turn
-        for kind, unit in units:
+        for kind, unit in units():
             pending.append((kind, pool.submit(_run_chunk, unit) if kind == "pool" else unit))
             while len(pending) > ahead:
                 yield from resolve(*pending.popleft())

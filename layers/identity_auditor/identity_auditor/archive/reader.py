@@ -48,9 +48,10 @@ import itertools
 import json
 import pickle
 import re
+import struct
 import sys
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
@@ -73,7 +74,7 @@ from identity_auditor.archive.inputs import (
 from identity_auditor.engine.events import Engine
 from identity_auditor.engine.registry import REGISTRY
 from identity_auditor.engine.sequences import MemoryStore, SequenceEngine
-from identity_auditor.model.cloudtrail import CloudTrailEvent
+from identity_auditor.model.cloudtrail import CloudTrailEvent, CloudTrailRecord
 from identity_auditor.model.contract import Context, RuleFailure
 from identity_auditor.model.findings import Finding
 from identity_auditor.model.policy import DEFAULT_POLICY, OrgPolicy
@@ -141,20 +142,110 @@ class SequenceInput:
     origin: str
 
 
+class PlanItems(Sequence):
+    """The inputs of a plan, in order (:class:`Source` and :class:`InputProblem`), kept compact: local files are
+    kept as runs of names in one folder (the folder once, the names in one string) and made into a
+    :class:`Source` only when they are read, so that a plan of many small files (an archive of 100,000 files) does
+    not hold 100,000 paths and sources while it is read. A list's equal (``==``) with the same items."""
+
+    __slots__ = ("_runs", "_open", "_length", "_sources")
+
+    def __init__(self, items: Iterable[Source | InputProblem] = ()):
+        # a run of local files: [folder, "\0".join(names), count]; anything else as it is
+        self._runs: list[Any] = []
+        self._open: list[str] | None = None  # the names of the last run of files while it grows
+        self._length = self._sources = 0
+        for item in items:
+            self.append(item)
+
+    def append(self, item: Source | InputProblem) -> None:
+        self._length += 1
+        if not isinstance(item, Source):
+            self._close()
+            self._runs.append(item)
+            return
+        self._sources += 1
+        cut = item.name.rfind("/") + 1
+        if item != Source.file(item.name) or item.size is not None or "\0" in item.name:
+            self._close()
+            self._runs.append(item)  # stdin, an S3 object: as it is
+            return
+        folder, name = item.name[:cut], item.name[cut:]
+        if self._open is None or self._runs[-1][0] != folder:
+            self._close()
+            self._runs.append([folder, "", 0])
+            self._open = []
+        self._open.append(name)
+
+    def extend(self, items: Iterable[Source | InputProblem]) -> None:
+        for item in items:
+            self.append(item)
+
+    def _close(self) -> None:
+        if self._open is not None:
+            self._runs[-1][1:] = ["\0".join(self._open), len(self._open)]
+            self._open = None
+
+    def __iter__(self) -> Iterator[Source | InputProblem]:
+        self._close()  # (a file appended after this starts a run of its own)
+        for run in self._runs:
+            if type(run) is not list:
+                yield run
+                continue
+            folder = run[0]
+            for name in run[1].split("\0"):
+                yield Source("file", folder + name)
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return list(self)[index]
+        if index < 0:
+            index += self._length
+        if not 0 <= index < self._length:
+            raise IndexError("plan item index out of range")
+        return next(itertools.islice(self, index, None))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, (str, bytes)):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"PlanItems({list(self)!r})"
+
+    @property
+    def source_count(self) -> int:
+        return self._sources
+
+
 @dataclass
 class Plan:
     """The inputs to read, in order: one :class:`Source` per file or object, and the problems of the
-    arguments that named nothing readable, in their place. ``pruned`` counts the files and objects left
-    unread because their CloudTrail date path is outside the time window, ``unlisted_folders`` the S3 date
-    folders not even listed for that reason."""
+    arguments that named nothing readable, in their place (:class:`PlanItems`: given a list, it keeps it as
+    one). ``pruned`` counts the files and objects left unread because their CloudTrail date path is outside the
+    time window, ``unlisted_folders`` the S3 date folders not even listed for that reason."""
 
-    items: list[Source | InputProblem]
+    items: PlanItems
     pruned: int = 0
     unlisted_folders: int = 0  # CloudTrail date folders of S3 prefixes outside the time window: never listed
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.items, PlanItems):
+            self.items = PlanItems(self.items)
 
     @property
     def sources(self) -> list[Source]:
         return [item for item in self.items if isinstance(item, Source)]
+
+    @property
+    def source_count(self) -> int:
+        """How many files and objects there are to read (without making a list of them)."""
+        return self.items.source_count
 
 
 # -- the time window ---------------------------------------------------------------------------------
@@ -302,7 +393,7 @@ def plan_inputs(paths: Iterable[str], *, window: Window | None = None, client: A
     CloudTrail date path is outside ``window`` are left out (counted in ``Plan.pruned``); files named
     explicitly are always read. ``client``: the S3 client to list with (default: :func:`s3_client`);
     ``progress``: told how an S3 listing goes (see :func:`_list_s3`)."""
-    items: list[Source | InputProblem] = []
+    items = PlanItems()
     pruned = folders = 0
     for path in paths:
         if path.startswith(S3_SCHEME):
@@ -615,7 +706,7 @@ class Replayer:
             except (KeyError, TypeError):
                 wanted = self._wanted(*key)
             if wanted:
-                self._evaluate(result, f"{prefix}{index}]", as_eventbridge(item))
+                self._evaluate_record(result, f"{prefix}{index}]", item)
         result.records += records
         result.not_cloudtrail += not_cloudtrail
         result.outside_window += outside
@@ -647,24 +738,60 @@ class Replayer:
             self._wants[(source, name, identity_type)] = wanted
         return wanted
 
+    def _evaluate_record(self, result: FileResult, origin: str, item: dict) -> None:
+        """A raw CloudTrail record: :meth:`_evaluate` of the EventBridge envelope :func:`as_eventbridge` wraps it
+        in, without making the envelope when nothing reads it (no ``deliver``) and nothing of it can fail (see
+        :func:`_envelope_is_sure`): the record is validated alone, as the envelope would validate it, and the
+        account and region are the envelope's. A record that does not validate goes the envelope's way, whose
+        error says what is wrong, in the same words as ever."""
+        if self.deliver is None and _envelope_is_sure(item):
+            try:
+                record = CloudTrailRecord.model_validate(item)
+            except ValidationError:
+                pass
+            else:
+                identity = item.get("userIdentity")
+                account = str(item.get("recipientAccountId")
+                              or (identity.get("accountId") if isinstance(identity, dict) else None) or "unknown")
+                self._evaluated(result, origin, record, account, str(item.get("awsRegion") or "unknown"), None)
+                return
+        self._evaluate(result, origin, as_eventbridge(item))
+
     def _evaluate(self, result: FileResult, origin: str, envelope: dict) -> None:
         try:
             event = CloudTrailEvent.model_validate(envelope)
         except ValidationError as error:
             result.problems.append(InputProblem(origin, "invalid event: " + first_errors(error)))
             return
+        self._evaluated(result, origin, event.detail, event.account, event.region, envelope)
+
+    def _evaluated(self, result: FileResult, origin: str, record: CloudTrailRecord, account: str, region: str,
+                   envelope: dict | None) -> None:
         result.evaluated += 1
-        ctx = self._context(event.detail) if self._context else self.ctx
-        evaluation = self.engine.evaluate(event.detail, ctx, account=event.account, region=event.region)
+        ctx = self._context(record) if self._context else self.ctx
+        evaluation = self.engine.evaluate(record, ctx, account=account, region=region)
         for failure in evaluation.failures:
             result.failures.append(RuleFailure(failure.rule_id, origin, failure.error))
         result.findings.extend(evaluation.findings)
         if self.deliver is not None and evaluation.findings:
             self.deliver(origin, envelope, evaluation.findings)
-        record = event.detail
         if self.sequences.wants(record.event_source, record.event_name, record.user_identity.type):
-            result.steps.append(SequenceInput(record, frozenset(evaluation.fired), event.account, event.region,
-                                              origin))
+            result.steps.append(SequenceInput(record, frozenset(evaluation.fired), account, region, origin))
+
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _envelope_is_sure(item: dict) -> bool:
+    """Nothing of the envelope :func:`as_eventbridge` makes of ``item`` can fail, nor be validated otherwise than
+    the record alone is: an ASCII ``eventID`` (its id is a UUID of it, no JSON dump of the record), text
+    ``eventSource`` and ``eventType`` (or none), and plain values for the account and region. (A record whose
+    envelope is not sure is wrapped and validated as before.)"""
+    event_id, event_type, identity = item.get("eventID"), item.get("eventType"), item.get("userIdentity")
+    return (type(event_id) is str and event_id != "" and event_id.isascii()
+            and type(item.get("eventSource")) is str and (event_type is None or type(event_type) is str)
+            and type(item.get("recipientAccountId")) in _SCALARS and type(item.get("awsRegion")) in _SCALARS
+            and (not isinstance(identity, dict) or type(identity.get("accountId")) in _SCALARS))
 
 
 # -- the prefilter: parse only the records a rule can want ---------------------------------------------------
@@ -770,6 +897,21 @@ def _event_order(step: SequenceInput) -> tuple:
     return step.record.event_time or _EPOCH, str(step.record.event_id), step.origin
 
 
+_PLACE = struct.Struct(">QQ")  # a spooled step's offset and size in the spool's file
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _spool_entry(step: SequenceInput, offset: int, size: int) -> bytes:
+    """A step's place in the spool's index: bytes that sort as :func:`_event_order`'s (time, event id) do, then by
+    ``offset`` (the order they came in): the time as microseconds since ``_EPOCH`` (8 bytes, big-endian), the event
+    id in UTF-8 (code-point order; lone surrogates kept) with its NUL characters written ``00 01`` and ended by
+    ``00 00`` (so an id sorts before the ids it begins), then ``offset`` and ``size``."""
+    moment, event_id, _ = _event_order(step)
+    micros = (moment - _EPOCH) // _MICROSECOND
+    return (micros.to_bytes(8, "big") + event_id.encode("utf-8", "surrogatepass").replace(b"\x00", b"\x00\x01")
+            + b"\x00\x00" + _PLACE.pack(offset, size))
+
+
 def in_event_order(inputs: Iterable[SequenceInput]) -> list[SequenceInput]:
     """Sequence steps in event-time order, then event id and origin: the order archives are judged in."""
     if isinstance(inputs, StepSpool):
@@ -779,13 +921,15 @@ def in_event_order(inputs: Iterable[SequenceInput]) -> list[SequenceInput]:
 
 class StepSpool:
     """The sequence steps of an archive, kept on disk until they are judged: each step's record is pickled to
-    a temporary file as it comes, and only its place in event order (time, event id, origin) and what was
-    found on it stay in memory, so that ``evaluate``'s memory does not grow with the archive.
-    :meth:`in_event_order` gives the steps back one at a time, in the order :func:`in_event_order` sorts."""
+    a temporary file as it comes, and only its place in event order stays in memory, as one short byte string
+    (:func:`_spool_entry`: time, event id, where it is on disk; about 100 bytes a step), so that ``evaluate``'s
+    memory does not grow with the archive. :meth:`in_event_order` gives the steps back one at a time, in the
+    order :func:`in_event_order` sorts."""
 
     def __init__(self) -> None:
         self._file: IO[bytes] | None = None
-        self._index: list[tuple] = []
+        self._end = 0
+        self._index: list[bytes] = []  # one _spool_entry per step
 
     def __len__(self) -> int:
         return len(self._index)
@@ -796,22 +940,26 @@ class StepSpool:
                 import tempfile
 
                 self._file = tempfile.TemporaryFile(prefix="identity-auditor-steps-")
+            elif self._file.tell() != self._end:  # read from since: write at the end
+                self._file.seek(self._end)
             blob = pickle.dumps((step.record, step.fired, step.account, step.region, step.origin),
                                 pickle.HIGHEST_PROTOCOL)
-            offset = self._file.seek(0, 2)
             self._file.write(blob)
-            moment, event_id, _ = _event_order(step)
-            self._index.append((moment, event_id, offset, len(blob)))  # the origin, for ties only, stays on disk
+            # the origin, for ties only, stays on disk
+            self._index.append(_spool_entry(step, self._end, len(blob)))
+            self._end += len(blob)
 
     def in_event_order(self) -> Iterator[SequenceInput]:
-        self._index.sort(key=lambda entry: entry[:2])  # stable: the order they came in within a tie
+        self._index.sort()  # time, event id, then place on disk: the order they came in within a tie
         tie: list[SequenceInput] = []
         last = None
-        for moment, event_id, offset, size in self._index:
-            if (moment, event_id) != last and tie:
+        for entry in self._index:
+            place = entry[-_PLACE.size:]
+            if entry[:-_PLACE.size] != last and tie:
                 yield from sorted(tie, key=lambda step: step.origin) if len(tie) > 1 else tie
                 tie = []
-            last = moment, event_id
+            last = entry[:-_PLACE.size]
+            offset, size = _PLACE.unpack(place)
             self._file.seek(offset)
             tie.append(SequenceInput(*pickle.loads(self._file.read(size))))
         yield from sorted(tie, key=lambda step: step.origin) if len(tie) > 1 else tie
@@ -821,6 +969,7 @@ class StepSpool:
             self._file.close()
             self._file = None
         self._index = []
+        self._end = 0
 
 
 def sequence_findings(inputs: Iterable[SequenceInput], ctx: Context,

@@ -175,7 +175,7 @@ def run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     listing = Listing(err)
     plan = reader.plan_inputs(args.paths, window=window, progress=listing.step)
     listing.done()
-    inputs = len(plan.sources)
+    inputs = plan.source_count
     progress = Progress(err, len(plan.items))
     now = datetime.now(timezone.utc)
     results = pool.replay(plan, jobs=getattr(args, "jobs", None), window=window, policy=policy, now=now)
