@@ -316,8 +316,7 @@ def test_a_record_validated_alone_gives_what_its_envelope_gives(tmp_path, monkey
     records = corpus_records("invictus") + corpus_records("aws-docs")
     wanted = [record for record in records if {"eventSource", "eventName"} <= record.keys() and _wanted(record)]
     base = wanted[0]
-    # (not a lone surrogate: as_eventbridge cannot make an envelope id of one, with or without this)
-    odd_values = [None, "", 7, 1.5, True, ["a"], {"a": 1}, "é", "x" * 300]
+    odd_values = [None, "", 7, 1.5, True, ["a"], {"a": 1}, "é", "x" * 300, "lone\ud800surrogate"]
     mutated = [dict(base, **{field: value}) for field in ("eventID", "eventSource", "eventType", "recipientAccountId",
                                                             "awsRegion", "eventTime", "eventName")
                for value in odd_values]
@@ -778,3 +777,25 @@ def test_free_cores_are_what_is_idle_now(monkeypatch):
     monkeypatch.setattr(pool_module, "_idle_share", lambda seconds: None)
     monkeypatch.setattr(pool_module.os, "getloadavg", lambda: (1.5, 0.0, 0.0))
     assert pool_module._free_cores(4) == 2.5
+
+
+def test_an_event_id_with_a_lone_surrogate_gets_an_envelope_and_is_evaluated(tmp_path):
+    """Review of issue 18: a record whose eventID holds a lone surrogate (JSON's "\\ud800" escape, which Python's
+    reader accepts) crashed evaluate with UnicodeEncodeError while the envelope id was made from it."""
+    from identity_auditor.archive.inputs import as_eventbridge
+
+    import io
+
+    from identity_auditor.cli.main import main
+
+    record = {"eventID": "a\ud800b", "eventSource": "iam.amazonaws.com", "eventName": "CreateUser"}
+    assert as_eventbridge(record)["id"] == as_eventbridge(dict(record))["id"]  # stable, like every envelope id
+    login = [r for r in corpus_records("invictus") if r.get("eventName") == "CreateUser"][0]
+    path = tmp_path / "surrogate.json"
+    path.write_text(json.dumps({"Records": [dict(login, eventID="lone\ud800surrogate")]}, ensure_ascii=True))
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["evaluate", str(path), "--format", "jsonl"], stdout=out, stderr=err)
+    out = out.getvalue()
+    assert code == 0, err.getvalue()
+    assert [json.loads(line)["rule_id"] for line in out.splitlines()] == ["iam_user_created"]
+

@@ -144,9 +144,14 @@ def as_eventbridge(record: dict) -> dict:
     source = str(record.get("eventSource") or "")
     event_id = str(record.get("eventID") or json.dumps(record, sort_keys=True, default=str))
     identity = record.get("userIdentity") if isinstance(record.get("userIdentity"), dict) else {}
+    name = f"identity-auditor:{event_id}"
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate (JSON's "\ud800" escape): the id of its escaped form
+        name = f"identity-auditor:{json.dumps(event_id)}"
     return {
         "version": "0",
-        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"identity-auditor:{event_id}")),
+        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, name)),
         "detail-type": detail_type_of(record),
         "source": "aws." + source.split(".", 1)[0] if source else "aws.unknown",
         "account": str(record.get("recipientAccountId") or identity.get("accountId") or "unknown"),
