@@ -23,9 +23,9 @@ others from being evaluated and their findings published. Then:
   reported in "problems" and the invocation succeeds: a retry cannot fix it and the map goes on;
 - findings that could not be delivered, an event that another invocation is publishing at this very moment, or
   files left unread because the invocation's time ran out raise PublishIncomplete once every other file was
-  done: Step Functions retries the batch with backoff. Each file evaluated to the end is recorded for the
-  execution (identity_auditor.delivery.backfill_progress), so the retry skips the files earlier attempts
-  completed and goes on with the others, and the de-duplication table skips every event published before (they
+  done: Step Functions retries the batch with backoff. The files it evaluated to the end are then recorded for
+  the execution (identity_auditor.delivery.backfill_progress; a batch that succeeds records nothing, it never
+  runs again), so the retry skips the files earlier attempts completed and goes on with the others, and the de-duplication table skips every event published before (they
   count as "alreadyPublished"): a retry pages nobody twice and every attempt gets further;
 - S3 refusing an object (access denied, KMS), or any unexpected error while evaluating a file, is not retried
   (every attempt would fail the same way) and is counted (metric BackfillFilesFailed, alarm
@@ -174,7 +174,7 @@ def handler(event: dict, context) -> dict:
     policy, now = current_policy(SETTINGS), datetime.now(timezone.utc)
     markers = _markers(event.get("execution"), items)
     done = _completed(markers)
-    read = 0
+    read, completed = 0, []  # (marker, counts) of the files this invocation evaluated to the end
     for item, marker in zip(items, markers):
         key = item.get("key") or item["Key"]
         if marker in done:  # an earlier attempt of this execution evaluated it to the end
@@ -197,17 +197,20 @@ def handler(event: dict, context) -> dict:
             batch.failed.append({"key": key, "error": f"{type(error).__name__}: {error}"[:MAX_PROBLEM_CHARS]})
         else:
             if marker and len(batch.retry) == retries:  # nothing of it left to publish: done for this execution
-                _mark(marker, summary)
+                completed.append((marker, {**summary.counts, "problemsTotal": summary.problems_total}))
         batch.objects.append(summary.as_dict())
     logger.remove_keys(["s3_bucket", "s3_key", "s3_size"])
     result = batch.as_dict()
     _count(batch)
     logger.info("batch evaluated", extra={"summary": {k: v for k, v in result.items() if k != "objects"}})
     failed = [f"{entry['key']}: {entry['error']}" for entry in batch.failed]
+    fails = batch_fails(len(batch.failed), len(items), TOLERATED_FAILURE_PERCENTAGE)
+    if batch.retry or fails:  # the batch runs again (Retry, or a redrive of the execution): record what is done
+        _mark(completed)
     if batch.retry:
         raise PublishIncomplete(_failure(f"{len(batch.retry)} of {len(items)} file(s) not fully published "
                                          "(Step Functions retries the batch)", batch.retry + failed, result))
-    if batch_fails(len(batch.failed), len(items), TOLERATED_FAILURE_PERCENTAGE):
+    if fails:
         raise FilesFailed(_failure(f"{len(batch.failed)} of {len(items)} file(s) failed, more than the "
                                    f"{TOLERATED_FAILURE_PERCENTAGE:g} % tolerated", failed, result))
     if batch.failed:
@@ -234,11 +237,15 @@ def _completed(markers: list[str | None]) -> dict[str, dict[str, int]]:
         return {}
 
 
-def _mark(marker: str, summary: "FileSummary") -> None:
-    try:
-        PROGRESS.mark(marker, {**summary.counts, "problemsTotal": summary.problems_total})
-    except Exception:  # a retry reads the file again (nothing pages twice)
-        logger.exception("progress not recorded: a retry of the batch reads this file again")
+def _mark(completed: list[tuple[str, dict[str, int]]]) -> None:
+    """Record the files completed, when the batch is to run again: a batch that succeeds is never run again in
+    its execution, so its files cost no write."""
+    for marker, counts in completed:
+        try:
+            PROGRESS.mark(marker, counts)
+        except Exception:  # a retry reads the file again (nothing pages twice)
+            logger.exception("progress not recorded: a retry of the batch reads the file again")
+            return
 
 
 def _failure(what: str, files: list[str], result: dict) -> str:

@@ -9,10 +9,13 @@ statemachine/backfill.asl.json): Step Functions' retries of the batch run in tha
 files it completed; another backfill execution over the same prefix (a rules change, a policy change) has other
 ARNs and evaluates every file again.
 
-Calls: one ``BatchGetItem`` (strongly consistent, at most 50 keys: the map's batch) per invocation, and one
-``PutItem`` per file evaluated to the end. Both are an optimisation of progress, never of correctness (the
+Calls: one ``BatchGetItem`` (strongly consistent, at most 50 keys: the map's batch) per invocation, and, when the
+batch is to run again (it raises PublishIncomplete or FilesFailed), one ``PutItem`` per file it evaluated to the
+end: a batch that succeeds writes nothing. Both are an optimisation of progress, never of correctness (the
 de-duplication records keep a file read twice from paging twice): a failed read evaluates every file, a failed
-write leaves the file to be read again, each logged by the caller.
+write leaves the file to be read again, each logged by the caller. An invocation killed before it returns (Lambda's
+own timeout, out of memory) records nothing; the function stops starting files 45 s before its timeout so that
+running out of time is not one of those.
 """
 
 from __future__ import annotations
