@@ -1,14 +1,15 @@
 """The backfill's state machine definition (statemachine/backfill.asl.json) as the tests hand it to moto.
 
 moto's Step Functions parser (vendored from LocalStack; moto 5.2.5, and 5.2.6 likewise) has no ``ItemBatcher`` in
-its grammar and rejects a definition carrying one, and it takes ``ToleratedFailurePercentage`` only as a decimal (the definition reads it with
-``ToleratedFailurePercentagePath``, which it parses).
-:func:`for_moto` therefore rewrites the two: the batcher is removed and the task wraps its item in a batch of one
-(``{"Items": [item]}``, the input shape ``ItemBatcher`` gives the child execution), so moto runs everything else
-of the real definition (ItemReader over S3, ItemSelector, the task with the execution's id and its Retry,
-ResultWriter; ToleratedFailurePercentagePath is parsed and not enforced). Batches of many
-files are exercised on the handler directly (functional/test_backfill_handler.py); the grouping itself is Step
-Functions' (contract/test_backfill_definition.py checks the batcher's settings and cfn-lint its schema).
+its grammar and rejects a definition carrying one, and it takes ``ToleratedFailurePercentage`` only as a decimal
+(the definition now reads it with ``ToleratedFailurePercentagePath``, which moto parses and does not enforce).
+:func:`for_moto` therefore removes the batcher, and the task wraps its item in a batch of one (``{"Items": [item]}``,
+the input shape ``ItemBatcher`` gives the child execution), so moto runs everything else of the real definition
+(ItemReader over S3, ItemSelector, the task with ``$$.Execution.Id`` and its Retry, ResultWriter). moto runs the
+children inside the parent execution: ``$$.Execution.Id`` there is the parent's ARN, where AWS gives each child
+execution its own. Batches of many files are exercised on the handler directly (functional/test_backfill_handler.py);
+the grouping itself is Step Functions' (contract/test_backfill_definition.py checks the batcher's settings and
+cfn-lint its schema).
 """
 
 from __future__ import annotations

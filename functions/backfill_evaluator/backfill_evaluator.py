@@ -25,8 +25,9 @@ others from being evaluated and their findings published. Then:
   files left unread because the invocation's time ran out raise PublishIncomplete once every other file was
   done: Step Functions retries the batch with backoff. The files it evaluated to the end are then recorded for
   the execution (identity_auditor.delivery.backfill_progress; a batch that succeeds records nothing, it never
-  runs again), so the retry skips the files earlier attempts completed and goes on with the others, and the de-duplication table skips every event published before (they
-  count as "alreadyPublished"): a retry pages nobody twice and every attempt gets further;
+  runs again), so the retry skips the files earlier attempts completed and goes on with the others, and the
+  de-duplication table skips every event published before (they count as "alreadyPublished"): a retry pages
+  nobody twice and every attempt gets further (it reads at least one file);
 - S3 refusing an object (access denied, KMS), or any unexpected error while evaluating a file, is not retried
   (every attempt would fail the same way) and is counted (metric BackfillFilesFailed, alarm
   BackfillFilesFailedAlarm). Step Functions counts every item of a failed batch as failed towards the map's
@@ -34,7 +35,8 @@ others from being evaluated and their findings published. Then:
   percentage of its files (BACKFILL_TOLERATED_FAILURE_PERCENTAGE, set by the stack from the one value the map
   reads; unset: any failed file fails the batch); fewer are listed in the summary's "failedFiles" and the batch
   succeeds. Either way the batch's other files were evaluated and published, and the error or summary names each
-  failed file and why.
+  failed file and why. A failed file is not recorded as completed: each attempt of its batch reads it again
+  (and counts it again).
 """
 
 from __future__ import annotations
