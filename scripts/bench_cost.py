@@ -121,7 +121,7 @@ def main(argv: list[str]) -> int:
           f"{settings.child_states} state(s) per child + 1 transition to start it, function {settings.memory_mb} MB "
           f"arm64 ({share:.3f} of a vCPU), timeout {timeout} s; load average {os.getloadavg()[0]:.2f}")
     print(f"  {'records/file':>12} {'files':>9} {'batches':>8} {'transitions':>11} {'StepFns':>9} {'Lambda':>9} "
-          f"{'S3':>9} {'logs':>9} {'total':>9} {'1 file/child':>12} {'batch time':>10}")
+          f"{'S3':>9} {'DynamoDB':>9} {'logs':>9} {'total':>9} {'1 file/child':>12} {'batch time':>10}")
     over = False
     for size in sizes:
         cpu = cpu_seconds_per_file(size)
@@ -133,7 +133,8 @@ def main(argv: list[str]) -> int:
         batch_seconds = settings.files_per_batch * (settings.s3_wait_seconds + cpu / share)
         d = {name: value * scale for name, value in cost.dollars.items()}
         print(f"  {size:>12,} {files:>9,} {cost.batches:>8,} {cost.transitions:>11,} ${d['stepFunctions']:>8.4f} "
-              f"${d['lambda']:>8.4f} ${d['s3']:>8.4f} ${d['logs']:>8.4f} ${cost.per_million_records():>8.4f} "
+              f"${d['lambda']:>8.4f} ${d['s3']:>8.4f} ${d['dynamodb']:>8.4f} ${d['logs']:>8.4f} "
+              f"${cost.per_million_records():>8.4f} "
               f"${unbatched.per_million_records():>11.4f} {batch_seconds:>8.1f} s")
         print(f"  {'':>12} measured: {cpu * 1000:.2f} ms of CPU per file on one vCPU ({cpu / size * 1e6:.1f} us per "
               f"record); an SSE-KMS trail without an S3 Bucket Key adds ${cost.kms_without_bucket_key * scale:.4f} "
@@ -143,8 +144,10 @@ def main(argv: list[str]) -> int:
             print(f"  WARNING: a batch of {size}-record files takes {batch_seconds:.0f} s, over half the function's "
                   f"{timeout} s timeout (files left when time runs out are retried with the batch)")
     print(f"  assumptions: {settings.s3_wait_seconds * 1000:.0f} ms of S3 wait per file (not measurable offline), "
-          f"{settings.log_bytes_per_invocation:,} log bytes per invocation, no retries (each adds one transition), "
-          "no findings (each costs what the live path's does: docs/deployment.md), free tiers left out")
+          f"{settings.log_bytes_per_invocation:,} log bytes per invocation, one DynamoDB read unit per file "
+          "(the progress records a retried batch continues from), no retries (each adds one transition, and a "
+          "read unit per file of its batch and a write unit per file it completed), no findings (each costs what the live path's does: "
+          "docs/deployment.md), free tiers left out")
     print(f"  target: <= ${TARGET:.2f} per million records: {'OVER' if over else 'met'}")
     return 1 if over else 0
 

@@ -1,17 +1,21 @@
 """BackfillEvaluator: a batch of CloudTrail log files in S3 (one child execution of the backfill Distributed Map)
 -> rules -> Security Hub and SNS, each event published exactly as the live CloudTrailEvaluator publishes it.
 
-Input, built by the map's ItemSelector and ItemBatcher (statemachine/backfill.asl.json):
+Input, built by the map's ItemSelector and ItemBatcher and the child's task (statemachine/backfill.asl.json):
     {"Items": [{"bucket": "<CloudTrail bucket>", "key": "AWSLogs/<account>/CloudTrail/<region>/.../x.json.gz",
-                "size": 1234}, ...]}
+                "size": 1234}, ...],
+     "execution": "<the child execution's ARN, $$.Execution.Id>"}
 (Step Functions applies ItemSelector to each item, then ItemBatcher puts the items in an "Items" array: developer
 guide, "Map state input and output fields".) A single item ({"bucket", "key", "size"}, or a raw ListObjectsV2 item
-with "bucket" added, as the definition before batching sent) is a batch of one.
+with "bucket" added, as the definition before batching sent) is a batch of one, without an execution.
 
 Output: a small summary per batch (Step Functions payloads are at most 256 KB; the map's ResultWriter collects
 them in SUCCEEDED_<n>.json): the batch's totals {"files", "records", "evaluated", "findings", "published",
-"alreadyPublished", "ruleErrors", "skipped", "problemsTotal"}, "problems" (at most 20 for the whole batch, each
-naming its file) and "objects": one entry per file with its own counts.
+"alreadyPublished", "ruleErrors", "skipped", "problemsTotal"}, "completedEarlier" (files an earlier attempt of
+the same execution completed: not read again, their counts are that attempt's), "problems" (at most 20 for the
+whole batch, each naming its file), "failedFiles" ({"key", "error"} of each file S3 refused or that could not be
+evaluated, within the tolerance below) and "objects": one entry per file with its own counts ("completedEarlier":
+true on the files not read again).
 
 The files of a batch are evaluated one after the other, each on its own: what fails for one file never keeps the
 others from being evaluated and their findings published. Then:
@@ -19,16 +23,25 @@ others from being evaluated and their findings published. Then:
   reported in "problems" and the invocation succeeds: a retry cannot fix it and the map goes on;
 - findings that could not be delivered, an event that another invocation is publishing at this very moment, or
   files left unread because the invocation's time ran out raise PublishIncomplete once every other file was
-  done: Step Functions retries the batch with backoff, and the de-duplication table skips every event the first
-  attempt published (they count as "alreadyPublished"), so the retry pages nobody twice;
-- S3 refusing an object (access denied, KMS), or any unexpected error while evaluating a file, raises FilesFailed
-  (not retried: every object would fail the same way); the map counts the batch's files as failed (its
-  ToleratedFailurePercentage is over files) and stops at that threshold instead of reporting thousands of
-  problems. The error names the failed files and why; the batch's other files were evaluated and published.
+  done: Step Functions retries the batch with backoff. The files it evaluated to the end are then recorded for
+  the execution (identity_auditor.delivery.backfill_progress; a batch that succeeds records nothing, it never
+  runs again), so the retry skips the files earlier attempts completed and goes on with the others, and the
+  de-duplication table skips every event published before (they count as "alreadyPublished"): a retry pages
+  nobody twice and every attempt gets further (it reads at least one file);
+- S3 refusing an object (access denied, KMS), or any unexpected error while evaluating a file, is not retried
+  (every attempt would fail the same way) and is counted (metric BackfillFilesFailed, alarm
+  BackfillFilesFailedAlarm). Step Functions counts every item of a failed batch as failed towards the map's
+  ToleratedFailurePercentage, so the batch fails (FilesFailed) only when its failed files are more than that same
+  percentage of its files (BACKFILL_TOLERATED_FAILURE_PERCENTAGE, set by the stack from the one value the map
+  reads; unset: any failed file fails the batch); fewer are listed in the summary's "failedFiles" and the batch
+  succeeds. Either way the batch's other files were evaluated and published, and the error or summary names each
+  failed file and why. A failed file is not recorded as completed: each attempt of its batch reads it again
+  (and counts it again).
 """
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timezone
 
 from aws_lambda_powertools import Logger, Metrics
@@ -36,6 +49,7 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from aws_lambda_powertools.metrics import MetricUnit
 from identity_auditor.delivery.context import ContextBuilder
 from identity_auditor.archive.reader import Replayer, in_event_order
+from identity_auditor.delivery.backfill_progress import build_backfill_progress, item_id
 from identity_auditor.delivery.wiring import build_sequence_store
 from identity_auditor.engine.sequences import SequenceEngine, SequenceStoreError
 from identity_auditor.delivery.events import EventDelivery
@@ -66,8 +80,25 @@ class PublishIncomplete(RuntimeError):
 
 
 class FilesFailed(RuntimeError):
-    """S3 refused some objects of the batch (access denied, KMS, no such bucket), or evaluating them failed: not
-    retried; the batch fails and is listed in the map run's FAILED results. Its other files were evaluated."""
+    """S3 refused more of the batch's objects than the map tolerates (access denied, KMS, no such bucket), or
+    evaluating them failed: not retried; the batch fails and is listed in the map run's FAILED results. Its other
+    files were evaluated."""
+
+
+def tolerated_failure_percentage() -> float:
+    """The map's ToleratedFailurePercentage, which the stack gives the function too (template.yaml, mapping
+    Backfill): the share of a batch's files that may fail without failing the batch. Unset (the function invoked
+    on its own): 0, any failed file fails the batch."""
+    value = float(os.environ.get("BACKFILL_TOLERATED_FAILURE_PERCENTAGE", "0") or 0)
+    if not 0 <= value <= 100:
+        raise ValueError(f"BACKFILL_TOLERATED_FAILURE_PERCENTAGE must be between 0 and 100, not {value}")
+    return value
+
+
+def batch_fails(failed: int, files: int, percentage: float) -> bool:
+    """Whether ``failed`` of a batch's ``files`` are more than ``percentage`` of them (Step Functions' rule for the
+    whole map: it fails when the failed items exceed the percentage)."""
+    return failed * 100 > percentage * files
 
 
 SETTINGS = Settings.from_env()
@@ -77,6 +108,9 @@ SEQUENCES = SequenceEngine(build_sequence_store(SETTINGS))
 # The live evaluator's delivery and de-duplication records: an event it paged is not paged again.
 DELIVERY = EventDelivery(SETTINGS, on_retry=lambda sink, attempt, left: metrics.add_metric(
     name=f"{sink}Retries", unit=MetricUnit.Count, value=1))
+# Which files each execution completed: a retried batch goes on where its earlier attempts stopped.
+PROGRESS = build_backfill_progress(SETTINGS.idempotency_table)
+TOLERATED_FAILURE_PERCENTAGE = tolerated_failure_percentage()
 _s3 = None
 
 
@@ -101,7 +135,8 @@ class Batch:
         self.problems: list[str] = []
         self.problems_total = 0
         self.retry: list[str] = []  # "<key>: why" of files to evaluate again (PublishIncomplete)
-        self.failed: list[str] = []  # "<key>: why" of files S3 refused or that could not be evaluated (FilesFailed)
+        self.failed: list[dict] = []  # {"key", "error"} of files S3 refused or that could not be evaluated
+        self.completed_earlier = 0
 
     def problem(self, origin: str, message: str) -> None:
         self.problems_total += 1
@@ -109,10 +144,14 @@ class Batch:
         if len(self.problems) < MAX_PROBLEMS:
             self.problems.append(f"{origin}: {message}"[:MAX_PROBLEM_CHARS])
 
+    def totals(self, *, fresh_only: bool = False) -> dict:
+        entries = [e for e in self.objects if not (fresh_only and e.get("completedEarlier"))]
+        return {name: sum(entry[name] for entry in entries) for name in COUNTS}
+
     def as_dict(self) -> dict:
-        totals = {name: sum(entry[name] for entry in self.objects) for name in COUNTS}
-        return {"files": len(self.objects), **totals, "problems": self.problems,
-                "problemsTotal": self.problems_total, "objects": self.objects}
+        return {"files": len(self.objects), **self.totals(), "completedEarlier": self.completed_earlier,
+                "problems": self.problems, "problemsTotal": self.problems_total,
+                "failedFiles": self.failed, "objects": self.objects}
 
 
 class FileSummary:
@@ -135,29 +174,80 @@ def handler(event: dict, context) -> dict:
     batch = Batch()
     metrics.add_metric(name="BackfillObjects", unit=MetricUnit.Count, value=len(items))
     policy, now = current_policy(SETTINGS), datetime.now(timezone.utc)
-    for index, item in enumerate(items):
+    markers = _markers(event.get("execution"), items)
+    done = _completed(markers)
+    read, completed = 0, []  # (marker, counts) of the files this invocation evaluated to the end
+    for item, marker in zip(items, markers):
         key = item.get("key") or item["Key"]
-        if index and context.get_remaining_time_in_millis() < TIME_RESERVE_MS:
+        if marker in done:  # an earlier attempt of this execution evaluated it to the end
+            batch.completed_earlier += 1
+            counts = {name: done[marker].get(name, 0) for name in COUNTS}
+            batch.problems_total += done[marker].get("problemsTotal", 0)
+            batch.objects.append({"key": key, **counts, "problemsTotal": done[marker].get("problemsTotal", 0),
+                                  "completedEarlier": True})
+            continue
+        if read and context.get_remaining_time_in_millis() < TIME_RESERVE_MS:
             batch.retry.append(f"{key}: not read, the invocation's time ran out (the batch's retry reads it)")
             continue
+        read += 1
         logger.append_keys(s3_bucket=item["bucket"], s3_key=key, s3_size=item.get("size", item.get("Size")))
-        summary = FileSummary(key, batch)
+        summary, retries = FileSummary(key, batch), len(batch.retry)
         try:
             _evaluate(item["bucket"], key, summary, policy, now, context)
         except Exception as error:  # S3's ClientError (botocore is imported on first use), or a defect
             logger.exception("log file not evaluated")
-            batch.failed.append(f"{key}: {type(error).__name__}: {error}")
+            batch.failed.append({"key": key, "error": f"{type(error).__name__}: {error}"[:MAX_PROBLEM_CHARS]})
+        else:
+            if marker and len(batch.retry) == retries:  # nothing of it left to publish: done for this execution
+                completed.append((marker, {**summary.counts, "problemsTotal": summary.problems_total}))
         batch.objects.append(summary.as_dict())
     logger.remove_keys(["s3_bucket", "s3_key", "s3_size"])
     result = batch.as_dict()
-    _count(result)
+    _count(batch)
     logger.info("batch evaluated", extra={"summary": {k: v for k, v in result.items() if k != "objects"}})
+    failed = [f"{entry['key']}: {entry['error']}" for entry in batch.failed]
+    fails = batch_fails(len(batch.failed), len(items), TOLERATED_FAILURE_PERCENTAGE)
+    if batch.retry or fails:  # the batch runs again (Retry, or a redrive of the execution): record what is done
+        _mark(completed)
     if batch.retry:
         raise PublishIncomplete(_failure(f"{len(batch.retry)} of {len(items)} file(s) not fully published "
-                                         "(Step Functions retries the batch)", batch.retry + batch.failed, result))
+                                         "(Step Functions retries the batch)", batch.retry + failed, result))
+    if fails:
+        raise FilesFailed(_failure(f"{len(batch.failed)} of {len(items)} file(s) failed, more than the "
+                                   f"{TOLERATED_FAILURE_PERCENTAGE:g} % tolerated", failed, result))
     if batch.failed:
-        raise FilesFailed(_failure(f"{len(batch.failed)} of {len(items)} file(s) failed", batch.failed, result))
+        logger.warning("files failed, within the tolerated share of the batch", extra={"failedFiles": batch.failed})
     return result
+
+
+def _markers(execution: str | None, items: list[dict]) -> list[str | None]:
+    """Each item's progress record in this execution (None: no execution given, or no table)."""
+    if not execution or PROGRESS is None:
+        return [None] * len(items)
+    return [item_id(execution, item["bucket"], item.get("key") or item["Key"], item.get("size", item.get("Size")))
+            for item in items]
+
+
+def _completed(markers: list[str | None]) -> dict[str, dict[str, int]]:
+    wanted = [marker for marker in markers if marker]
+    if not wanted:
+        return {}
+    try:
+        return PROGRESS.completed(wanted)
+    except Exception:  # botocore's ClientError or a connection error: read every file (nothing pages twice)
+        logger.exception("progress of the execution not read: every file of the batch is evaluated")
+        return {}
+
+
+def _mark(completed: list[tuple[str, dict[str, int]]]) -> None:
+    """Record the files completed, when the batch is to run again: a batch that succeeds is never run again in
+    its execution, so its files cost no write."""
+    for marker, counts in completed:
+        try:
+            PROGRESS.mark(marker, counts)
+        except Exception:  # a retry reads the file again (nothing pages twice)
+            logger.exception("progress not recorded: a retry of the batch reads the file again")
+            return
 
 
 def _failure(what: str, files: list[str], result: dict) -> str:
@@ -246,11 +336,16 @@ def _sequences(steps: list, policy, now, context, summary: FileSummary) -> str |
     return None
 
 
-def _count(result: dict) -> None:
+def _count(batch: Batch) -> None:
+    """What this invocation did (files an earlier attempt completed were counted by it)."""
+    result = batch.totals(fresh_only=True)
     for name, key in (("BackfillRecords", "records"), ("BackfillEventsEvaluated", "evaluated"),
                       ("BackfillFindings", "findings"), ("BackfillPublished", "published")):
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=result[key])
-    if result["problemsTotal"]:
-        metrics.add_metric(name="BackfillProblems", unit=MetricUnit.Count, value=result["problemsTotal"])
+    problems = sum(e["problemsTotal"] for e in batch.objects if not e.get("completedEarlier"))
+    if problems:
+        metrics.add_metric(name="BackfillProblems", unit=MetricUnit.Count, value=problems)
     if result["ruleErrors"]:
         metrics.add_metric(name="RuleErrors", unit=MetricUnit.Count, value=result["ruleErrors"])
+    if batch.failed:  # BackfillFilesFailedAlarm: whether or not the batch failed with them
+        metrics.add_metric(name="BackfillFilesFailed", unit=MetricUnit.Count, value=len(batch.failed))

@@ -27,6 +27,7 @@ SAMPLE_VALUES = {
     "BackfillFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:identity-auditor-backfill-evaluator",
     "ResultsBucket": "identity-auditor-backfill-results",
     "ResultsPrefix": "identity-auditor/backfill",
+    "ToleratedFailurePercentage": "5",
 }
 PLACEHOLDER = re.compile(r"\$\{([^}]+)\}")
 
@@ -71,12 +72,16 @@ def test_the_item_reader_lists_the_bucket_and_prefix_of_the_execution_input():
     assert settings["Parameters"]["bucket.$"] == "$.bucket" and settings["Parameters"]["prefix.$"] == "$.prefix"
 
 
-def test_the_concurrency_comes_from_the_stack_as_a_number():
-    """Substitutions are text: the Pass state parses the number and the map reads it with MaxConcurrencyPath."""
-    assert DEFINITION["States"]["ReadSettings"]["Parameters"]["maxConcurrency.$"] == (
-        "States.StringToJson('${MaxConcurrency}')")
+def test_the_concurrency_and_the_failure_tolerance_come_from_the_stack_as_numbers():
+    """Substitutions are text: the Pass state parses the numbers and the map reads them with its *Path fields (the
+    function reads the same tolerance from the same mapping: contract/test_backfill_template.py)."""
+    parameters = DEFINITION["States"]["ReadSettings"]["Parameters"]
+    assert parameters["maxConcurrency.$"] == "States.StringToJson('${MaxConcurrency}')"
     assert MAP["MaxConcurrencyPath"] == "$.maxConcurrency"
     assert "MaxConcurrency" not in MAP
+    assert parameters["toleratedFailurePercentage.$"] == "States.StringToJson('${ToleratedFailurePercentage}')"
+    assert MAP["ToleratedFailurePercentagePath"] == "$.toleratedFailurePercentage"
+    assert "ToleratedFailurePercentage" not in MAP
 
 
 def test_each_item_gives_the_function_the_bucket_key_and_size_it_reads():
@@ -86,7 +91,9 @@ def test_each_item_gives_the_function_the_bucket_key_and_size_it_reads():
         "size.$": "$$.Map.Item.Value.Size",
     }
     assert TASK["Resource"] == "arn:${Partition}:states:::lambda:invoke"
-    assert TASK["Parameters"] == {"FunctionName": "${BackfillFunctionArn}", "Payload.$": "$"}
+    # the batch's items, and the child execution whose earlier attempts' completed files a retry skips
+    assert TASK["Parameters"] == {"FunctionName": "${BackfillFunctionArn}",
+                                  "Payload": {"Items.$": "$.Items", "execution.$": "$$.Execution.Id"}}
     assert TASK["OutputPath"] == "$.Payload"  # the summary only, not the invocation metadata
     assert TASK["End"] is True
 
@@ -112,8 +119,11 @@ def test_undelivered_findings_are_retried_under_the_name_the_handler_raises():
 
 
 def test_a_few_failed_objects_are_tolerated_not_many():
-    assert isinstance(MAP["ToleratedFailurePercentage"], int)
-    assert 0 < MAP["ToleratedFailurePercentage"] <= 10
+    values = {**SAMPLE_VALUES, "ToleratedFailurePercentage": load_template()["Mappings"]["Backfill"]["Failures"][
+        "ToleratedPercentage"]}  # what the stack substitutes
+    percentage = json.loads(substituted(values)["States"]["ReadSettings"]["Parameters"][
+        "toleratedFailurePercentage.$"].removeprefix("States.StringToJson('").removesuffix("')"))
+    assert isinstance(percentage, int) and 0 < percentage <= 10  # the docs: an integer from 0 to 100
 
 
 def test_the_summaries_are_written_to_the_results_bucket_and_prefix():

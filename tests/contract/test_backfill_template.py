@@ -59,7 +59,7 @@ def test_every_backfill_resource_and_output_is_under_the_backfill_condition():
     assert {"Fn::Condition": "BackfillEnabled"} in conditions["CreateBackfillResultsBucket"]["Fn::And"]  # !Condition
     assert set(BACKFILL_RESOURCES) == {
         "BackfillSummaryBucket", "BackfillSummaryBucketPolicy", "BackfillEvaluatorLogGroup", "BackfillEvaluatorRole",
-        "BackfillEvaluatorFunction", "BackfillStateMachineRole", "BackfillStateMachine",
+        "BackfillEvaluatorFunction", "BackfillStateMachineRole", "BackfillStateMachine", "BackfillFilesFailedAlarm",
     }
     for name, resource in BACKFILL_RESOURCES.items():
         assert resource.get("Condition") in BACKFILL_CONDITIONS, name
@@ -122,6 +122,40 @@ def test_the_function_publishes_with_exactly_the_live_evaluators_permissions():
         assert conditional_statement(RESOURCES["BackfillEvaluatorRole"], sid) == conditional_statement(
             RESOURCES["CloudTrailEvaluatorRole"], sid), sid
     assert "SendFailuresToDeadLetterQueue" not in backfill and "CheckTheRoutingRulesAtEachHeartbeat" not in backfill
+
+
+def test_the_function_records_its_progress_in_the_de_duplication_table_under_the_writers_path():
+    """One BatchGetItem per batch, one PutItem per completed file (identity_auditor.delivery.backfill_progress); the
+    table's resource policy denies writes to every role outside the stack's path, where the backfill role is."""
+    progress = statements(RESOURCES["BackfillEvaluatorRole"])["RecordBackfillProgress"]
+    assert progress["Action"] == ["dynamodb:BatchGetItem", "dynamodb:PutItem"]
+    assert progress["Resource"] == {"Fn::GetAtt": ["IdempotencyTable", "Arn"]}
+    deny = RESOURCES["IdempotencyTable"]["Properties"]["ResourcePolicy"]["PolicyDocument"]["Statement"][0]
+    path = RESOURCES["BackfillEvaluatorRole"]["Properties"]["Path"]["Fn::Sub"]
+    assert deny["Condition"]["ArnNotLike"]["aws:PrincipalArn"]["Fn::Sub"] == (
+        "arn:${AWS::Partition}:iam::${AWS::AccountId}:role" + path + "*")
+    assert "dynamodb:PutItem" in deny["Action"] and "dynamodb:BatchGetItem" not in deny["Action"]
+
+
+def test_the_map_and_the_function_read_the_tolerated_failure_percentage_from_one_place():
+    """Step Functions counts every item of a failed batch as failed: the function fails a batch only past the
+    map's own percentage of its files, so both must have the same number."""
+    one_place = {"Fn::FindInMap": ["Backfill", "Failures", "ToleratedPercentage"]}
+    machine = RESOURCES["BackfillStateMachine"]["Properties"]["DefinitionSubstitutions"]
+    function = RESOURCES["BackfillEvaluatorFunction"]["Properties"]["Environment"]["Variables"]
+    assert machine["ToleratedFailurePercentage"] == one_place
+    assert function["BACKFILL_TOLERATED_FAILURE_PERCENTAGE"] == one_place
+    assert 0 < int(TEMPLATE["Mappings"]["Backfill"]["Failures"]["ToleratedPercentage"]) <= 10
+
+
+def test_failed_log_files_raise_an_alarm_to_the_operations_topic():
+    alarm = RESOURCES["BackfillFilesFailedAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("IdentityAuditor", "BackfillFilesFailed")
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": "identity-auditor"}]
+    assert (alarm["Statistic"], alarm["Threshold"], alarm["ComparisonOperator"]) == (
+        "Sum", 0, "GreaterThanThreshold")
+    assert alarm["TreatMissingData"] == "notBreaching"  # a count of failures: no data is none
+    assert alarm["AlarmActions"] == [{"Ref": "OperationsTopic"}]
 
 
 def test_the_state_machine_role_may_run_its_own_child_executions_and_nothing_else():

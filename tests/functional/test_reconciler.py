@@ -63,7 +63,8 @@ def scheduled_event(at: str) -> dict:
 
 def state_machine(sfn) -> str:
     values = {"Partition": "aws", "MaxConcurrency": "10", "BackfillFunctionArn": BACKFILL_ARN,
-              "ResultsBucket": RESULTS_BUCKET, "ResultsPrefix": "identity-auditor/backfill"}
+              "ResultsBucket": RESULTS_BUCKET, "ResultsPrefix": "identity-auditor/backfill",
+              "ToleratedFailurePercentage": "5"}
     # moto's grammar: no ItemBatcher (batches of one), the failure percentage a decimal (tests/backfill_machine.py)
     return sfn.create_state_machine(name="identity-auditor-backfill", definition=for_moto(substituted(values)),
                                     roleArn="arn:aws:iam::123456789012:role/backfill", type="STANDARD")["stateMachineArn"]

@@ -29,6 +29,8 @@ def test_the_formula_counts_transitions_invocations_and_requests():
     assert cost.dollars["lambda"] == pytest.approx(400 * 0.2e-6 + seconds * 0.25 * 0.0000133334)
     assert cost.dollars["s3"] == pytest.approx(20_000 * 0.0004e-3 + 20 * 0.005e-3 + 2 * 0.005e-3)
     assert cost.dollars["logs"] == pytest.approx(400 * 2000 / 1e9 * 0.5)
+    # the progress records: a strongly consistent read per file (on demand, us-east-1; writes only on retries)
+    assert cost.dollars["dynamodb"] == pytest.approx(20_000 * 0.125 / 1e6)
     assert cost.records == 1_000_000 and cost.per_million_records() == pytest.approx(cost.total)
 
 

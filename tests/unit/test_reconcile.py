@@ -159,5 +159,7 @@ def test_the_cost_per_account_day_follows_its_formula():
     # 6 batches of <= 50 files (the map's ItemBatcher): 6 x 2 transitions + 3 for the execution
     assert (cost.files, cost.batches, cost.transitions, cost.s3_gets, cost.s3_lists) == (288, 6, 15, 288, 4)
     assert cost.dollars["stepFunctions"] == pytest.approx(15 * 0.000025)
-    assert cost.total == pytest.approx(0.00057, abs=0.00003)  # $0.0148 with a child execution per file
+    # the progress records a retried batch continues from: a DynamoDB read unit per file
+    assert cost.dollars["dynamodb"] == pytest.approx(288 * 0.125 / 1e6)
+    assert cost.total == pytest.approx(0.0006, abs=0.00003)  # $0.0148 with a child execution per file
     assert cost_per_account_day(regions=17).total == pytest.approx(17 * cost.total, rel=0.01)

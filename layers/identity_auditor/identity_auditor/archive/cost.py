@@ -12,6 +12,11 @@ function, per batch. For F files of R records each, B files per batch and M MB o
     Lambda       N requests + N x M / 1024 GB x seconds billed, where a batch takes
                  B x (S3 wait + evaluation of one file at M MB's CPU share, M / 1,769 of a vCPU)
     S3           F GETs (the function) + ceil(F / 1,000) LISTs (the map's ItemReader) + 2 PUTs (ResultWriter)
+    DynamoDB     the progress records of the de-duplication table (identity_auditor.delivery.backfill_progress),
+                 on demand: F strongly consistent reads (one BatchGetItem per batch, one read request unit per
+                 file's key, found or not: items are far below 4 KB). Writes only for a batch that is to run
+                 again (retried or failed): one write request unit (items far below 1 KB) per file it completed,
+                 and its retry reads its keys again; like the retries' transitions, not counted
     logs         N x the log bytes of one invocation (its summary line, metrics and Lambda's START/END/REPORT)
 
 Prices: us-east-1 list prices from AWS's public pricing pages (the URLs below), as the project recorded them on
@@ -34,6 +39,10 @@ PRICE_LAMBDA_GB_SECOND_ARM64 = 0.0000133334
 PRICE_S3_GET = 0.0004 / 1000
 PRICE_S3_LIST = 0.005 / 1000
 PRICE_S3_PUT = 0.005 / 1000
+# https://aws.amazon.com/dynamodb/pricing/on-demand/  $0.125 per million read request units, $0.625 per million write
+# request units (a strongly consistent read of up to 4 KB is one read unit; a write of up to 1 KB one write unit)
+PRICE_DYNAMODB_READ_UNIT = 0.125 / 1_000_000
+PRICE_DYNAMODB_WRITE_UNIT = 0.625 / 1_000_000
 # https://aws.amazon.com/cloudwatch/pricing/  logs ingested (standard class): $0.50 per GB
 PRICE_LOGS_GB = 0.50
 # https://aws.amazon.com/kms/pricing/  $0.03 per 10,000 requests: a trail encrypted with SSE-KMS and no S3 Bucket
@@ -99,6 +108,7 @@ def backfill_cost(settings: Backfill, *, files: int, records_per_file: float, cp
         "lambda": batches * PRICE_LAMBDA_REQUEST
         + lambda_seconds * settings.memory_mb / 1024 * PRICE_LAMBDA_GB_SECOND_ARM64,
         "s3": files * PRICE_S3_GET + lists * PRICE_S3_LIST + executions * 2 * PRICE_S3_PUT,
+        "dynamodb": files * PRICE_DYNAMODB_READ_UNIT,
         "logs": batches * settings.log_bytes_per_invocation / 1e9 * PRICE_LOGS_GB,
     }
     return Cost(files=files, records=round(files * records_per_file), batches=batches, transitions=transitions,
