@@ -8,33 +8,15 @@ import json
 import sys
 from pathlib import Path
 
-import boto3
-import pytest
 from botocore.exceptions import ClientError
 from identity_auditor.cli.main import main
-from moto import mock_aws
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-from posture_world import ANALYZERS, emulator_gaps  # noqa: E402  (moto has no Access Analyzer)
 
 
 def run(*argv: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     return main(list(argv), stdout=out, stderr=err), out.getvalue(), err.getvalue()
-
-
-@pytest.fixture
-def iam_world():
-    with mock_aws(), emulator_gaps():
-        ANALYZERS["us-east-1"] = [{"arn": "arn:aws:access-analyzer:us-east-1:123456789012:analyzer/external",
-                                   "name": "external", "type": "ACCOUNT", "status": "ACTIVE"}]
-        iam = boto3.client("iam", region_name="us-east-1")
-        iam.create_user(UserName="alice")
-        iam.create_login_profile(UserName="alice", Password="Example-Passw0rd!")  # no MFA
-        iam.create_user(UserName="ci-deploy")
-        iam.create_access_key(UserName="ci-deploy")
-        iam.create_access_key(UserName="ci-deploy")
-        yield iam
 
 
 def test_reports_the_violations_with_the_evaluate_keys(iam_world):

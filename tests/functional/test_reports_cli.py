@@ -9,15 +9,12 @@ import json
 import sys
 from pathlib import Path
 
-import boto3
 import pytest
 from identity_auditor.cli.main import main
-from moto import mock_aws
 from report_checks import assert_valid_ocsf
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
-from posture_world import ANALYZERS, emulator_gaps  # noqa: E402  (moto has no Access Analyzer)
 
 SAMPLES = [str(ROOT / "events" / "cloudtrail" / name) for name in (
     "access_analyzer_delete_analyzer__constructed.json", "iam_create_user.json",
@@ -70,22 +67,7 @@ def test_an_output_directory_that_cannot_be_made_is_a_usage_error(tmp_path, caps
     assert "cannot create the output directory" in capsys.readouterr().err
 
 
-@pytest.fixture
-def account():
-    with mock_aws(), emulator_gaps():
-        ANALYZERS["us-east-1"] = [{"arn": "arn:aws:access-analyzer:us-east-1:123456789012:analyzer/external",
-                                   "name": "external", "type": "ACCOUNT", "status": "ACTIVE"}]
-        iam = boto3.client("iam", region_name="us-east-1")
-        iam.create_user(UserName="alice")
-        iam.create_login_profile(UserName="alice", Password="Example-Passw0rd!")  # no MFA
-        iam.create_user(UserName="ci-deploy")
-        iam.create_access_key(UserName="ci-deploy")
-        iam.create_access_key(UserName="ci-deploy")
-        yield iam
-        ANALYZERS.clear()
-
-
-def test_audit_evidence_adds_the_compliant_results(account):
+def test_audit_evidence_adds_the_compliant_results(iam_world):
     code, out, err = run("audit-account", "--format", "jsonl")
     assert code == 0, err
     assert {json.loads(line)["compliance_status"] for line in out.splitlines()} == {"FAILED"}
@@ -100,7 +82,7 @@ def test_audit_evidence_adds_the_compliant_results(account):
     assert findings[0]["compliance_status"] == "FAILED"  # the failures first
 
 
-def test_audit_writes_the_reports_with_pass_and_fail_per_control(account, tmp_path):
+def test_audit_writes_the_reports_with_pass_and_fail_per_control(iam_world, tmp_path):
     code, out, err = run("audit-account", "--format", "ocsf", "--output-dir", str(tmp_path))
     assert code == 0, err
     assert sorted(p.name for p in tmp_path.iterdir()) == FILES
