@@ -119,3 +119,17 @@ def test_the_cloudtrail_event_model_has_every_eventbridge_field_in_order():
     assert EventBridgeModel.model_validate(scheduler).detail == {}
     with pytest.raises(ValidationError):  # {} is no CloudTrail record, but it got past the string rule as theirs
         CloudTrailEvent.model_validate(scheduler)
+
+
+def test_a_record_without_event_id_and_a_lone_surrogate_still_gets_its_finding():
+    """Found by the full-size hostile suite: a record with no eventID is identified by a hash of its fields, and
+    pydantic's JSON dump of a lone surrogate ("\\ud800", which JSON's escape allows) raised UnicodeEncodeError, so
+    the rule's finding was lost as a rule failure."""
+    raw = corpus_record("invictus", "CreateAccessKey", eventID="64b7de64-bf53-47ae-b7e3-d30cb1b5136e")
+    raw = {key: value for key, value in raw.items() if key != "eventID"}
+    raw["additionalEventData"] = {"ARN": {"\ud800": None}}
+    result = Engine().evaluate(CloudTrailRecord.model_validate(raw), NOW)
+    assert result.failures == []
+    assert [f.rule_id for f in result.findings] == ["iam_access_key_created"]
+    again = Engine().evaluate(CloudTrailRecord.model_validate(raw), NOW)
+    assert again.findings[0].finding_id == result.findings[0].finding_id  # the stand-in id is stable

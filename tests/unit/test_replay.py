@@ -743,6 +743,28 @@ def test_a_step_spool_judges_the_same_sequences_as_the_steps_in_memory(tmp_path)
     spool.close()
 
 
+def test_a_step_pickle_cannot_write_is_kept_in_memory_in_its_place(tmp_path, monkeypatch):
+    """Found by the full-size hostile suite: a record nested deeper than pickle goes raised RecursionError in the
+    spool and ended evaluate. Such a step is kept in memory, in the same event order as the spooled ones."""
+    replicate_invictus(tmp_path, 1)
+    results = list(replay([str(tmp_path)], jobs=1, now=datetime(2026, 11, 22, tzinfo=UTC)))
+    steps = [step for result in results for step in result.steps]
+    deep = steps[len(steps) // 2]
+    real_dumps = replay_module.pickle.dumps
+
+    def dumps(value, *args, **kwargs):
+        if value[0] is deep.record:
+            raise RecursionError("maximum recursion depth exceeded while pickling an object")
+        return real_dumps(value, *args, **kwargs)
+
+    monkeypatch.setattr(replay_module.pickle, "dumps", dumps)
+    spool = replay_module.StepSpool()
+    spool.extend(steps)
+    assert [(s.origin, s.record) for s in spool.in_event_order()] == [
+        (s.origin, s.record) for s in replay_module.in_event_order(steps)]
+    spool.close()
+
+
 def test_the_step_spool_keeps_a_short_byte_string_per_step_in_the_same_order():
     """The spool's index holds one short byte string per step (not a tuple of a datetime, a string and two ints),
     sorting exactly as (event time, event id) then arrival, then origin within a tie: ids that begin others,

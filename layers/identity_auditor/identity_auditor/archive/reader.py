@@ -930,6 +930,7 @@ class StepSpool:
         self._file: IO[bytes] | None = None
         self._end = 0
         self._index: list[bytes] = []  # one _spool_entry per step
+        self._held: list[SequenceInput] = []  # the rare steps pickle cannot write (hostile nesting)
 
     def __len__(self) -> int:
         return len(self._index)
@@ -942,8 +943,13 @@ class StepSpool:
                 self._file = tempfile.TemporaryFile(prefix="identity-auditor-steps-")
             elif self._file.tell() != self._end:  # read from since: write at the end
                 self._file.seek(self._end)
-            blob = pickle.dumps((step.record, step.fired, step.account, step.region, step.origin),
-                                pickle.HIGHEST_PROTOCOL)
+            try:
+                blob = pickle.dumps((step.record, step.fired, step.account, step.region, step.origin),
+                                    pickle.HIGHEST_PROTOCOL)
+            except (RecursionError, pickle.PicklingError):  # a record nested deeper than pickle goes: kept in memory
+                self._index.append(_spool_entry(step, len(self._held), 0))  # size 0: the place in _held
+                self._held.append(step)
+                continue
             self._file.write(blob)
             # the origin, for ties only, stays on disk
             self._index.append(_spool_entry(step, self._end, len(blob)))
@@ -960,6 +966,9 @@ class StepSpool:
                 tie = []
             last = entry[:-_PLACE.size]
             offset, size = _PLACE.unpack(place)
+            if size == 0:
+                tie.append(self._held[offset])
+                continue
             self._file.seek(offset)
             tie.append(SequenceInput(*pickle.loads(self._file.read(size))))
         yield from sorted(tie, key=lambda step: step.origin) if len(tie) > 1 else tie
@@ -969,6 +978,7 @@ class StepSpool:
             self._file.close()
             self._file = None
         self._index = []
+        self._held = []
         self._end = 0
 
 

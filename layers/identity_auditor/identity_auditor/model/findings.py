@@ -147,9 +147,11 @@ def short_hash(text: str) -> str:
 def record_fingerprint(record: CloudTrailRecord) -> str:
     """A stable hash of a record, standing in for its ``eventID`` when the record has none. Fields the record
     does not have are left out, so that the hash does not change when the model learns a new field."""
-    canonical = json.dumps(record.model_dump(mode="json", by_alias=True, exclude_none=True), sort_keys=True,
-                           default=str)
-    return short_hash(canonical)
+    try:
+        dumped = record.model_dump(mode="json", by_alias=True, exclude_none=True)
+    except UnicodeEncodeError:  # a lone surrogate somewhere (JSON's "\ud800" escape): json.dumps escapes it
+        dumped = record.model_dump(mode="python", by_alias=True, exclude_none=True)
+    return short_hash(json.dumps(dumped, sort_keys=True, default=str))
 
 
 def finding_id(rule_id: str, account: str, region: str, resource_id: str, event_id: str | None) -> str:
