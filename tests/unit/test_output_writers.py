@@ -10,7 +10,8 @@ from datetime import datetime, timezone
 
 import pytest
 from asff_validator import assert_valid_batch
-from identity_auditor.cli.output import WRITERS, _table, open_writer, write_findings
+from identity_auditor.cli.output import WRITERS, open_writer, write_findings
+from identity_auditor.cli.table import render_table
 from identity_auditor.engine.registry import REGISTRY
 from identity_auditor.model.policy import DEFAULT_POLICY
 from support import corpus_records
@@ -67,7 +68,7 @@ def test_jsonl_is_written_as_found_and_keeps_nothing(findings):
 
 def test_table_is_sorted_when_closed(findings):
     expected = io.StringIO()
-    _table(findings, expected)
+    render_table(findings, expected)
     out = io.StringIO()
     write_findings("table", reversed(findings[::-1]), out)
     assert out.getvalue() == expected.getvalue()

@@ -20,7 +20,7 @@ import time
 from typing import IO
 
 from identity_auditor.cli import organization, reports
-from identity_auditor.cli.output import EXIT_AWS_REFUSED, EXIT_BAD_INPUT, WRITERS, severity
+from identity_auditor.cli.output import EXIT_AWS_REFUSED, EXIT_BAD_INPUT, WRITERS, policy_option, severity
 from identity_auditor.cli.sweep import report, sweep_account
 
 # Each command imports what it runs inside its function: `identity-auditor --version`, `rules` or a usage error
@@ -54,7 +54,6 @@ def add_parser(commands) -> None:
 
 def run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     from identity_auditor.engine.registry import REGISTRY
-    from identity_auditor.model.policy import DEFAULT_POLICY
 
     if not args.organization and (args.accounts or args.ous or args.role_name or args.max_workers):
         err.write("identity-auditor: --accounts, --ous, --role-name and --max-workers go with --organization\n")
@@ -66,16 +65,9 @@ def run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         err.write(f"identity-auditor: unknown state rule id(s): {', '.join(unknown)}; "
                   f"known: {', '.join(sorted(known))}\n")
         return EXIT_BAD_INPUT
-    policy = DEFAULT_POLICY
-    if args.policy:
-        from identity_auditor.policy.document import PolicyError
-        from identity_auditor.policy.loader import load_policy_file
-
-        try:
-            policy = load_policy_file(args.policy)
-        except (OSError, PolicyError) as error:
-            err.write(f"identity-auditor: {error}\n")
-            return EXIT_BAD_INPUT
+    policy = policy_option(args.policy, err)
+    if policy is None:
+        return EXIT_BAD_INPUT
     if args.organization:
         return organization.audit_organization(args, out, err, rules=rules, policy=policy)
 

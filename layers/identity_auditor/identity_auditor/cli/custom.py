@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO
 
 from identity_auditor.cli.output import EXIT_BAD_INPUT, EXIT_FAIL_ON, EXIT_OK
+from identity_auditor.model.severity import Severity
 
 ENVIRONMENT = "IDENTITY_AUDITOR_RULES_DIR"  # identity_auditor.engine.custom_rules.ENVIRONMENT (not imported: cheap)
 COMMANDS_WITH_RULES = ("evaluate", "rules", "patterns", "audit-account", "policy")  # policy: its actions
@@ -125,9 +126,11 @@ def _test_rule(module, root: Path):
         if isinstance(outcome, Exception):
             yield "FAIL", f"{name} {path}: the rule raised {type(outcome).__name__}: {outcome}"
             continue
-        wanted = None if expected is None else str(expected).upper()
-        if wanted is not None and wanted not in _SEVERITIES:
-            yield "FAIL", f"{name} {path}: expected severity {expected!r} is not one of {', '.join(_SEVERITIES)} or None"
+        try:
+            wanted = None if expected is None else Severity.parse(str(expected)).value
+        except ValueError:
+            yield "FAIL", (f"{name} {path}: expected severity {expected!r} is not one of "
+                           f"{', '.join(s.value for s in Severity)} or None")
             continue
         found = outcome.value if outcome is not None else None
         fired += found is not None and found == wanted
@@ -141,9 +144,6 @@ def _test_rule(module, root: Path):
         yield "FAIL", f"{name}: no sample declares a finding (a sample the rule must fire on)"
     if not quiet:
         yield "FAIL", f"{name}: no sample of the rule's trigger events declares None (one it must stay quiet on)"
-
-
-_SEVERITIES = ("INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL")
 
 
 class SampleError(Exception):

@@ -20,11 +20,11 @@ from identity_auditor.cli.output import (
     Progress,
     fails,
     name_list,
+    policy_option,
     severity,
     summary_line,
     open_writer,
 )
-from identity_auditor.model.policy import DEFAULT_POLICY
 from identity_auditor.model.severity import Severity
 from identity_auditor.model.text import clean
 
@@ -129,17 +129,10 @@ def add_parser(commands) -> None:
 def run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     from identity_auditor.archive import pool, reader
     from identity_auditor.model.contract import Context
-    from identity_auditor.policy.document import PolicyError
 
-    policy = DEFAULT_POLICY
-    if args.policy:
-        from identity_auditor.policy.loader import load_policy_file
-
-        try:
-            policy = load_policy_file(args.policy)
-        except PolicyError as error:
-            err.write(f"identity-auditor: {error}\n")
-            return EXIT_BAD_INPUT
+    policy = policy_option(args.policy, err)
+    if policy is None:
+        return EXIT_BAD_INPUT
     since, until = getattr(args, "since", None), getattr(args, "until", None)
     if since is not None and until is not None and since >= until:
         err.write("identity-auditor: --since must be before --until\n")

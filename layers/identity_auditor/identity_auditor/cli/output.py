@@ -16,7 +16,7 @@ from collections import Counter
 from datetime import datetime, timezone
 from typing import IO, TYPE_CHECKING, Callable, Iterable, Protocol
 
-from identity_auditor.cli.table import render_table
+from identity_auditor.cli.table import is_terminal, render_table
 from identity_auditor.model.severity import Severity
 from identity_auditor.model.text import clean
 
@@ -41,6 +41,23 @@ def name_list(text: str, known, what: str) -> tuple[str, ...]:
         raise argparse.ArgumentTypeError(f"invalid {what} list {text!r}: expected a comma-separated list of "
                                          f"{', '.join(known)}")
     return names
+
+
+def policy_option(path: str | None, err: IO[str]):
+    """``--policy FILE``: the organisation policy it holds (the default policy without it); None, the reason
+    said on stderr, when the file is unreadable or invalid (the command exits 2)."""
+    from identity_auditor.model.policy import DEFAULT_POLICY
+
+    if not path:
+        return DEFAULT_POLICY
+    from identity_auditor.policy.document import PolicyError
+    from identity_auditor.policy.loader import load_policy_file
+
+    try:
+        return load_policy_file(path)
+    except PolicyError as error:  # an unreadable file is one too
+        err.write(f"identity-auditor: {error}\n")
+        return None
 
 
 def severity(text: str) -> Severity:
@@ -144,12 +161,8 @@ class TableWriter:
         self.findings.append(finding)
 
     def close(self) -> None:
-        _table(self.findings, self.out)
+        render_table(self.findings, self.out)  # a rich table on a terminal, plain columns for scripts
         self.out.flush()
-
-
-def _table(findings: list[Finding], out: IO[str]) -> None:
-    render_table(findings, out)  # a rich table on a terminal, plain columns for scripts (cli/table.py)
 
 
 def summary_line(counts: Counter[Severity], records: int, files: int, problems: list[InputProblem]) -> str:
@@ -170,7 +183,7 @@ class Progress:
 
     def __init__(self, stream: IO[str], total: int):
         self.stream, self.total, self.count = stream, total, 0
-        self.enabled = total > 20 and getattr(stream, "isatty", lambda: False)()
+        self.enabled = total > 20 and is_terminal(stream)
 
     def step(self, path: object) -> None:
         self.count += 1
@@ -191,7 +204,7 @@ class Listing:
 
     def __init__(self, stream: IO[str]):
         self.stream, self.shown = stream, False
-        self.enabled = getattr(stream, "isatty", lambda: False)()
+        self.enabled = is_terminal(stream)
 
     def step(self, url: str, objects: int, skipped_folders: int) -> None:
         if self.enabled:

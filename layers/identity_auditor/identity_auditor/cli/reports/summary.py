@@ -204,8 +204,3 @@ def summarise(findings: Sequence, evaluations: Sequence = (), *, gaps: Sequence[
         verdicts=Counter(evaluation_status(e) for e in judged),
         gaps=[clean(gap, 1000) for gap in gaps],
     )
-
-
-def one_line(value: object, limit: int = 1000) -> str:
-    """Untrusted text on one line, without control or invisible characters (model/text.clean)."""
-    return clean(value, limit)
