@@ -345,3 +345,22 @@ def test_long_attribute_values_are_clipped():
                      requestParameters={"topicArn": TOPIC_ARN, "attributeName": "Policy", "attributeValue": "x" * 5000})
     value = _run(record).details["AttributeValue"]
     assert len(value) == 1024 and value.endswith("…")
+
+
+def test_a_grant_a_service_takes_for_itself_on_the_auditors_key_is_quiet_any_other_grant_is_not():
+    """Review: DynamoDB (the de-duplication table) and Lambda (the functions' encrypted settings) create grants on
+    the auditor's key while serving the stack's own calls (``invokedBy`` the service, the grantee its own service
+    principal, as KMS's developer guide describes for DynamoDB): deploying the stack paged CRITICAL."""
+    def grant(invoked_by, grantee):
+        identity = dict(KEY_DELETION["userIdentity"], invokedBy=invoked_by)
+        return changed(KEY_DELETION, eventName="CreateGrant", userIdentity=identity, sourceIPAddress=invoked_by,
+                       requestParameters={"keyId": KEY_ARN, "granteePrincipal": grantee,
+                                          "operations": ["Decrypt", "GenerateDataKey"]},
+                       responseElements={"grantId": "0ab0ac0d0b000f00ea00cc0a0e00fc00bce000c000f0000000c0bc0"})
+
+    assert _findings(grant("dynamodb.amazonaws.com", "dynamodb.us-east-1.amazonaws.com")) == []
+    assert _findings(grant("lambda.amazonaws.com", "lambda.amazonaws.com")) == []
+    # the service asked, but the grantee is someone else; or no service asked at all
+    [other] = _findings(grant("dynamodb.amazonaws.com", "arn:aws:iam::999999999999:root"))
+    assert other.severity is Severity.CRITICAL and other.details["GranteePrincipal"] == "arn:aws:iam::999999999999:root"
+    assert len(_findings(grant(None, "dynamodb.us-east-1.amazonaws.com"))) == 1

@@ -48,6 +48,10 @@ but not described; every key is looked up case-insensitively):
   functions, event source mappings, topics, queues), silence its alerts (unsubscribing, filter policies, purges)
   or rewrite its policy (allow-lists and suppressions), and ``AddPermission`` / ``UpdateFunctionCode`` can plant
   code in a function that reads every identity event.
+- A KMS ``CreateGrant`` that an AWS service made for itself while serving a call (``invokedBy`` the service, the
+  grantee that service's own principal: DynamoDB for the de-duplication table, Lambda for the functions'
+  encrypted settings) is what deploying and running the stack does: quiet. A grant to any other principal is a
+  finding, whoever asked for it.
 - The resource is the rule, function, topic, queue, parameter or profile, as an ARN built from the record when it
   gives only a name. Attribute values (policies) are clipped to 1,024 characters in the details.
 """
@@ -451,7 +455,20 @@ _KEY_VERBS = {
 }
 
 
+def _service_grant(record: CloudTrailRecord, operation: str) -> bool:
+    """A ``CreateGrant`` an AWS service made for itself while serving a call (``invokedBy`` the service, the
+    grantee its own service principal, e.g. DynamoDB or Lambda encrypting the auditor's table or function settings
+    with the auditor's key): what deploying and running the stack does, not a grant to someone."""
+    invoked_by = (record.user_identity.invoked_by or "").lower()
+    grantee = _string(record, "granteePrincipal").lower()
+    service = invoked_by.removesuffix(".amazonaws.com")
+    return (operation == "CreateGrant" and invoked_by.endswith(".amazonaws.com") and invoked_by != CLOUDFORMATION
+            and bool(service) and grantee.startswith(f"{service}.") and grantee.endswith(".amazonaws.com"))
+
+
 def _kms(record: CloudTrailRecord, operation: str) -> _Target | None:
+    if _service_grant(record, operation):
+        return None
     key = _string(record, "keyId")
     response_key = _string(record, "keyId", response=True)
     if not key and not response_key:
