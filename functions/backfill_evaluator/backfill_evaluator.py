@@ -310,6 +310,8 @@ def _publish_event(envelope: dict, findings: list, context, summary: FileSummary
         return "being published by another invocation"
     except IdempotencyPersistenceLayerError as error:
         return f"de-duplication table unavailable: {error}"
+    except Exception as error:  # noqa: BLE001 - any other delivery failure: retried, the file's other events go on
+        return f"not delivered: {type(error).__name__}: {error}"
     summary.counts["published" if delivered.fresh else "alreadyPublished"] += len(findings)
     return None
 

@@ -25,7 +25,7 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 from identity_auditor.archive.reconcile import Plan, Start, day_to_reconcile, plan
 
 WORKERS = 16  # concurrent ListObjectsV2 / StartExecution calls: an organisation has many (account, region) pairs
@@ -43,18 +43,29 @@ class ReconciliationIncomplete(RuntimeError):
 
 
 class S3Listing:
-    """identity_auditor.archive.reconcile.Listing over ListObjectsV2."""
+    """identity_auditor.archive.reconcile.Listing over ListObjectsV2. A listing S3 refuses (or that cannot reach
+    S3) is noted in ``failed`` and the rest of the plan goes on: one account's folder must not cost every other
+    account its reconciliation; the invocation fails afterwards (retried) naming it."""
 
     def __init__(self, client, bucket: str):
         self.client, self.bucket = client, bucket
+        self.failed: list[str] = []
 
     def common_prefixes(self, prefix: str) -> list[str]:
-        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix,
-                                                                      Delimiter="/")
-        return [p["Prefix"] for page in pages for p in page.get("CommonPrefixes", [])]
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix,
+                                                                          Delimiter="/")
+            return [p["Prefix"] for page in pages for p in page.get("CommonPrefixes", [])]
+        except (ClientError, BotoCoreError) as error:
+            self.failed.append(f"{prefix}: not listed: {error}"[:300])
+            return []
 
     def has_objects(self, prefix: str) -> bool:
-        return self.client.list_objects_v2(Bucket=self.bucket, Prefix=prefix, MaxKeys=1).get("KeyCount", 0) > 0
+        try:
+            return self.client.list_objects_v2(Bucket=self.bucket, Prefix=prefix, MaxKeys=1).get("KeyCount", 0) > 0
+        except (ClientError, BotoCoreError) as error:
+            self.failed.append(f"{prefix}: not listed: {error}"[:300])
+            return False
 
 
 def _clients():
@@ -80,10 +91,11 @@ def handler(event: dict, context) -> dict:
     day = _day(event)
     s3, sfn = _clients()
     began = datetime.now(timezone.utc)
+    listing = S3Listing(s3, bucket)
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        planned = plan(S3Listing(s3, bucket), bucket, key_prefix, day, map_=pool.map)
+        planned = plan(listing, bucket, key_prefix, day, map_=pool.map)
         outcomes = list(pool.map(lambda start: _start(sfn, machine, start, began), planned.starts))
-    return _report(planned, outcomes)
+    return _report(planned, outcomes, listing.failed)
 
 
 def _start(sfn, machine: str, start: Start, began: datetime) -> str:
@@ -91,6 +103,8 @@ def _start(sfn, machine: str, start: Start, began: datetime) -> str:
     execution returns that execution (its earlier startDate); once it closed, ExecutionAlreadyExists."""
     try:
         response = sfn.start_execution(stateMachineArn=machine, name=start.name, input=start.input)
+    except BotoCoreError as error:  # no answer from Step Functions: the retry starts it
+        return f"{type(error).__name__}: {error}"[:300]
     except ClientError as error:
         code = error.response.get("Error", {}).get("Code")
         if code == "ExecutionAlreadyExists":  # this day was reconciled (or is being): nothing to add
@@ -100,9 +114,9 @@ def _start(sfn, machine: str, start: Start, began: datetime) -> str:
     return "alreadyStarted" if started is not None and started < began else "started"
 
 
-def _report(planned: Plan, outcomes: list[str]) -> dict:
+def _report(planned: Plan, outcomes: list[str], unlisted: list[str] = ()) -> dict:
     failed = [f"{start.name}: {outcome}" for start, outcome in zip(planned.starts, outcomes)
-              if outcome not in ("started", "alreadyStarted")]
+              if outcome not in ("started", "alreadyStarted")] + list(unlisted)
     summary = {
         "day": planned.day.isoformat(),
         "started": outcomes.count("started"),
@@ -117,6 +131,7 @@ def _report(planned: Plan, outcomes: list[str]) -> dict:
     logger.info("trail reconciled", extra={"summary": summary, "listings": planned.listings})
     if failed:
         raise ReconciliationIncomplete(
-            f"{len(failed)} of {len(planned.starts)} backfill execution(s) for {summary['day']} not started "
-            f"(the retry starts only these): " + "; ".join(failed[:3]))
+            f"{len(failed) - len(unlisted)} of {len(planned.starts)} backfill execution(s) for {summary['day']} not "
+            f"started, {len(unlisted)} folder(s) not listed (the retry starts only what is missing): "
+            + "; ".join(failed[:3]))
     return summary

@@ -321,6 +321,31 @@ def batch_size() -> int:
         "States"]["EvaluateLogFiles"]["ItemBatcher"]["MaxItemsPerBatch"]
 
 
+def test_an_unexpected_delivery_error_retries_that_event_and_the_file_goes_on(backfill, account, s3, context,
+                                                                            monkeypatch):
+    """Review: an error other than the sink's or the de-duplication table's (e.g. Powertools'
+    IdempotencyInconsistentStateError after its own retries) ended the file's reading: its remaining events were
+    never evaluated or published, and the file was counted as failed, not retried."""
+    from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyInconsistentStateError
+
+    document = json.loads((CORPUS / "invictus" / CREATE_USER_FILE).read_text())
+    real_publish_once = backfill.DELIVERY.dedup.publish_once
+
+    def inconsistent_for_the_first_event(event, context, publish):
+        if event["detail"]["eventID"] == BUSY_EVENT:
+            raise IdempotencyInconsistentStateError("inconsistent")
+        return real_publish_once(event, context, publish)
+
+    monkeypatch.setattr(backfill.DELIVERY.dedup, "publish_once", inconsistent_for_the_first_event)
+    item = put_log_file(s3, "inconsistent.json.gz", document)
+    with pytest.raises(backfill.PublishIncomplete, match="IdempotencyInconsistentStateError"):
+        backfill.handler(item, context)
+    assert [a for a in account.alerts() if a["MessageAttributes"]["rule_id"]["Value"] not in SEQUENCE_IDS]
+
+    monkeypatch.setattr(backfill.DELIVERY.dedup, "publish_once", real_publish_once)
+    assert backfill.handler(item, context)["published"] >= 1  # the retry publishes the one left
+
+
 def test_a_batch_of_files_is_evaluated_file_by_file_with_a_summary_of_each(backfill, account, s3, context):
     login = put_log_file(s3, "login.json.gz", login_file())
     quiet = put_log_file(s3, "quiet.json.gz", QUIET_FILE.read_bytes())

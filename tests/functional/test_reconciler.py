@@ -18,6 +18,7 @@ from collections import Counter
 from datetime import date, timedelta
 
 import boto3
+from botocore.exceptions import ClientError
 import pytest
 from moto import mock_aws
 from moto.awslambda_simple.models import LambdaSimpleBackend
@@ -138,6 +139,35 @@ def test_a_day_of_three_accounts_in_two_regions_starts_six_executions_once(aws, 
     print(f"\nreconcile: 3 accounts x 2 regions x 2 days ({len(keys)} keys, digests included) -> "
           f"{first_calls['ListObjectsV2']} ListObjectsV2 + {first_calls['StartExecution']} StartExecution, "
           f"6 executions of 2026-06-14; run again -> 0 started, 6 already started")
+
+
+def test_a_folder_s3_refuses_costs_no_other_account_its_reconciliation(aws, monkeypatch):
+    """Review: one refused ListObjectsV2 (an account's folder the role may not list) ended the plan, so no
+    execution was started for any account. Now the others start and the invocation then fails naming it."""
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket=TRAIL_BUCKET)
+    for account in ("111122223333", "777788889999"):
+        name = f"{account}_CloudTrail_us-east-1_{DAY:%Y%m%d}T1200Z_Mu0KsOhtH1ar15ZZ.json.gz"
+        s3.put_object(Bucket=TRAIL_BUCKET, Key=f"AWSLogs/{account}/CloudTrail/us-east-1/{DAY:%Y/%m/%d}/{name}",
+                      Body=b"{}")
+    sfn = boto3.client("stepfunctions", region_name="us-east-1")
+    machine = state_machine(sfn)
+    module = reconciler(monkeypatch, machine)
+    client, _ = module._clients()
+
+    def refuse(params, **_):
+        if params.get("Prefix", "").startswith("AWSLogs/111122223333/"):
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}, "ListObjectsV2")
+
+    client.meta.events.register("before-parameter-build.s3.ListObjectsV2", refuse)
+    try:
+        with pytest.raises(module.ReconciliationIncomplete, match="1 folder.* not listed.*AWSLogs/111122223333/"):
+            module.handler(scheduled_event(f"{DAY + timedelta(days=1)}T00:45:00Z"), ReconcilerContext())
+    finally:
+        client.meta.events.unregister("before-parameter-build.s3.ListObjectsV2", refuse)
+    started = [json.loads(sfn.describe_execution(executionArn=e["executionArn"])["input"])["prefix"]
+               for e in sfn.list_executions(stateMachineArn=machine)["executions"]]
+    assert started == [f"AWSLogs/777788889999/CloudTrail/us-east-1/{DAY:%Y/%m/%d}/"]
 
 
 def test_a_hand_run_reconciles_the_day_it_names(aws, monkeypatch):

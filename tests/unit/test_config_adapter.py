@@ -86,6 +86,8 @@ class FakeConfig:
 
     def get_resource_config_history(self, **kwargs):
         self.history_calls.append(kwargs)
+        if isinstance(self.error, Exception):
+            raise self.error
         if self.error:
             raise ClientError({"Error": {"Code": self.error, "Message": "x"}}, "GetResourceConfigHistory")
         return {"configurationItems": [self.history] if self.history else []}
@@ -186,6 +188,18 @@ def test_an_oversized_item_config_has_no_history_for_is_read_from_iam():
     [gone] = run(sample(OVERSIZED), Fakes(), config=config).evaluations  # GetRole: NoSuchEntity
     assert gone.compliance is Compliance.NOT_APPLICABLE and gone.finding.record_state == "ARCHIVED"
     assert "no longer exists" in gone.annotation
+
+
+def test_no_answer_from_config_history_falls_back_like_a_refusal():
+    """Review: a network error (BotoCoreError) from GetResourceConfigHistory failed the invocation, although the
+    oversized item's fallback (reading the role from IAM) serves a refusal."""
+    from botocore.exceptions import EndpointConnectionError
+
+    roles = {"vendor-integration": RoleSnapshot("vendor-integration", f"arn:aws:iam::{ACCOUNT_ID}:role/vendor-integration",
+                                                "/", "AROAJQABLZS4A3QDU576R", TRUST_LAMBDA, ACCOUNT_ID)}
+    config = FakeConfig(error=EndpointConnectionError(endpoint_url="https://config.us-east-1.amazonaws.com"))
+    [evaluation] = run(sample(OVERSIZED), Fakes(roles=roles), config=config).evaluations
+    assert evaluation.compliance is Compliance.COMPLIANT
 
 
 @pytest.mark.parametrize("status", ["ResourceDeleted", "ResourceDeletedNotRecorded"])

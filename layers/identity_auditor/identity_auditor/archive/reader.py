@@ -914,8 +914,6 @@ def _spool_entry(step: SequenceInput, offset: int, size: int) -> bytes:
 
 def in_event_order(inputs: Iterable[SequenceInput]) -> list[SequenceInput]:
     """Sequence steps in event-time order, then event id and origin: the order archives are judged in."""
-    if isinstance(inputs, StepSpool):
-        return list(inputs.in_event_order())
     return sorted(inputs, key=_event_order)
 
 

@@ -325,15 +325,16 @@ class ConfigAdapter:
                          extra={"rule_id": run.rule_id})
 
     def _fetch(self, clients, summary: dict, run: ConfigRun) -> dict:
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import BotoCoreError, ClientError
 
         try:
             response = clients.config.get_resource_config_history(
                 resourceType=summary["resourceType"], resourceId=summary["resourceId"], limit=1)
             run.api_calls += 1
-        except ClientError as error:
+        except (ClientError, BotoCoreError) as error:  # refused, or no answer: the summary is what Config sent
+            code = getattr(error, "response", {}).get("Error", {}).get("Code") or type(error).__name__
             logger.warning("GetResourceConfigHistory %s %s failed (%s); using the summary",
-                           summary["resourceType"], summary["resourceId"], error.response["Error"].get("Code"))
+                           summary["resourceType"], summary["resourceId"], code)
             return summary
         items = response.get("configurationItems") or []
         return item_from_history(items[0]) if items else summary
