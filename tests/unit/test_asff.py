@@ -146,3 +146,20 @@ def test_securityhub_finding_url_filters_the_findings_page_on_the_id():
         "#/findings?search=Id%3D%255Coperator%255C%253AEQUALS%255C%253A"
         "rule%252F123837392027%252Fus-east-1%252Fc12613ae38ec8130%252Fev-1"
     )
+
+
+def test_the_resource_region_is_the_arns_when_it_names_one():
+    """Resources[0].Region: a regional ARN's own region (an analyzer, a trail of another region), else the
+    finding's (IAM ARNs name no region)."""
+    import dataclasses
+
+    from identity_auditor.sinks.asff import resource_region
+
+    base = _finding()
+    assert resource_region(dataclasses.replace(base, resource_id="arn:aws:iam::123456789012:user/alice",
+                                               region="us-east-1")) == "us-east-1"
+    assert resource_region(dataclasses.replace(
+        base, resource_id="arn:aws:access-analyzer:eu-west-1:123456789012:analyzer/*", region="us-east-1")) == "eu-west-1"
+    assert resource_region(dataclasses.replace(base, resource_id="alice", region="eu-central-1")) == "eu-central-1"
+    assert resource_region(dataclasses.replace(base, resource_id="arn:aws:s3:::bucket/key",
+                                               region="us-east-1")) == "us-east-1"

@@ -150,6 +150,8 @@ def test_end_to_end_through_the_state_engine():
         document = to_asff(evaluation.finding, product_arn=PRODUCT_ARN, updated_at=NOW)
         assert_valid_asff(document)
         assert document["Resources"][0]["Type"] == "AwsAccount" and document["Resources"][0]["Id"] == key
+        # review: the analyzer's region, not the sweep's (where the finding is filed)
+        assert document["Resources"][0]["Region"] == region and WHERE.region == "us-east-1"
     assert (failed.finding.compliance_status, failed.finding.severity) == ("FAILED", Severity.MEDIUM)
     assert failed.finding.subject == "eu-west-1"
     assert passed.finding.compliance_status == "PASSED"
