@@ -41,6 +41,7 @@ from typing import Any
 from identity_auditor.engine.policy import apply_policy
 from identity_auditor.engine.registry import REGISTRY, Registry, Rule
 from identity_auditor.model.contract import (
+    ANNOTATION_LIMIT,
     RULE_ERRORS,
     Compliance,
     Context,
@@ -59,7 +60,6 @@ logger = logging.getLogger(__name__)
 USER = "AWS::IAM::User"
 ROLE = "AWS::IAM::Role"
 ACCOUNT = "AWS::::Account"
-ANNOTATION_LIMIT = 256  # AWS Config: Evaluation.Annotation
 
 
 @dataclass(frozen=True)

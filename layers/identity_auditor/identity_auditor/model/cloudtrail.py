@@ -21,6 +21,8 @@ CONSOLE_SIGN_IN = "AWS Console Sign In via CloudTrail"
 SERVICE_EVENT = "AWS Service Event via CloudTrail"
 
 RESERVED_SSO_ROLE_PREFIX = "AWSReservedSSO_"
+# what Identity Center appends to AWSReservedSSO_<permission set name>: "_" and 16 hexadecimal characters
+RESERVED_SSO_ROLE_SUFFIX = r"_[0-9a-fA-F]{16}"
 RESERVED_SSO_ROLE_PATH = "/aws-reserved/sso.amazonaws.com/"
 IDENTITY_CENTER_SERVICE = "sso.amazonaws.com"
 IDENTITY_CENTER_SERVICE_ROLE = "AWSServiceRoleForSSO"

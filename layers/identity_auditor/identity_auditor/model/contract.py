@@ -185,6 +185,8 @@ class Context:
     auditor: AuditorResources = AuditorResources()
 
 
+ANNOTATION_LIMIT = 256  # AWS Config: Evaluation.Annotation, the longest text a state verdict may carry
+
 # What the engines catch around one rule's call: any error, and SystemExit too (a rule module calling sys.exit or
 # exit(), e.g. a custom rule, must not end the evaluation and silently take every other rule's findings with it).
 RULE_ERRORS = (Exception, SystemExit)

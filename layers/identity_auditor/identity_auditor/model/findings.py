@@ -8,7 +8,7 @@ import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import date, datetime
 
-from identity_auditor.model.cloudtrail import RESERVED_SSO_ROLE_PREFIX, CloudTrailRecord
+from identity_auditor.model.cloudtrail import RESERVED_SSO_ROLE_PREFIX, RESERVED_SSO_ROLE_SUFFIX, CloudTrailRecord
 from identity_auditor.model.contract import RuleMeta, Severity, Violation
 from identity_auditor.model.redaction import redact
 from identity_auditor.model.text import clip
@@ -17,7 +17,7 @@ from identity_auditor.model.text import clip
 # session name is the person (Identity Center sets it to the user's name, e.g. ``jane@example.com``).
 _ASSUMED_ROLE = re.compile(r"arn:[^:]*:sts::[^:]*:assumed-role/([^/]+)/(.+)", re.DOTALL)
 # ``AWSReservedSSO_<permission set>_<16 hex digits>``: the suffix is random, the permission set is what counts.
-_RESERVED_SSO_SUFFIX = re.compile(r"(AWSReservedSSO_.+)_[0-9a-fA-F]{16}", re.DOTALL)
+_RESERVED_SSO_SUFFIX = re.compile(f"({RESERVED_SSO_ROLE_PREFIX}.+){RESERVED_SSO_ROLE_SUFFIX}", re.DOTALL)
 _ROLE_MIN = 5  # characters of a clipped role worth showing; fewer, and the role is left out
 
 

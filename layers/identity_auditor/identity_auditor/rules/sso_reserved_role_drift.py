@@ -65,6 +65,7 @@ from identity_auditor.model.contract import (
     StateTrigger,
     Violation,
 )
+from identity_auditor.model.cloudtrail import RESERVED_SSO_ROLE_PREFIX, RESERVED_SSO_ROLE_SUFFIX
 from identity_auditor.model.text import clip
 from identity_auditor.rules._lib import identity_center
 from identity_auditor.rules._lib.identity_center import state_result
@@ -74,9 +75,8 @@ from identity_auditor.rules._lib.trust import parse_policy
 if TYPE_CHECKING:  # annotations only: the snapshots are built by the collectors, on the Config path
     from identity_auditor.model.snapshots import IdentityCenterSnapshot, PermissionSet, ReservedRole
 
-PREFIX = "AWSReservedSSO_"
 INLINE_NAME = "AwsSSOInlinePolicy"  # the name Identity Center gives a permission set's inline policy on its roles
-_SUFFIX = re.compile(r"_[0-9a-fA-F]{16}", re.ASCII)
+_SUFFIX = re.compile(RESERVED_SSO_ROLE_SUFFIX, re.ASCII)
 _MAX_SHOWN = 5  # differences named in the description; details hold them all
 
 META = RuleMeta(
@@ -128,8 +128,8 @@ def permission_set_of(role_name: str, permission_sets: tuple[PermissionSet, ...]
     """The permission set a reserved role was made for: ``AWSReservedSSO_<name>_<16 hex digits>``, the longest
     ``<name>`` that fits (names may hold ``_``)."""
     fits = [ps for ps in permission_sets
-            if ps.name and role_name.startswith(f"{PREFIX}{ps.name}")
-            and _SUFFIX.fullmatch(role_name[len(PREFIX) + len(ps.name):])]
+            if ps.name and role_name.startswith(f"{RESERVED_SSO_ROLE_PREFIX}{ps.name}")
+            and _SUFFIX.fullmatch(role_name[len(RESERVED_SSO_ROLE_PREFIX) + len(ps.name):])]
     return max(fits, key=lambda ps: len(ps.name), default=None)
 
 
@@ -169,9 +169,9 @@ def _inline(permission_set: PermissionSet, role: ReservedRole) -> list[str]:
     if not wanted:
         return differences + [f"inline policy {INLINE_NAME} added"]
     try:
-        same = parse_policy(permission_set.inline_policy) == parse_policy(ours.document)
+        same = parse_policy(permission_set.inline_policy, "policy") == parse_policy(ours.document, "policy")
     except ValueError as error:
-        why = clip(str(error).replace("trust policy", "policy", 1), 120)  # the shared parser's words
+        why = clip(str(error), 120)
         return differences + [f"inline policy {INLINE_NAME} cannot be compared ({why})"]
     return differences + ([] if same else [f"inline policy {INLINE_NAME} changed"])
 

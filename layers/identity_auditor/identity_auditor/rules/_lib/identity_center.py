@@ -38,7 +38,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from identity_auditor.model.cloudtrail import IDENTITY_CENTER_USER_TYPES, CloudTrailRecord, named
-from identity_auditor.model.contract import Compliance, Resource, StateResult, Violation
+from identity_auditor.model.contract import ANNOTATION_LIMIT, Compliance, Resource, StateResult, Violation
 from identity_auditor.model.policy import OrgPolicy, matches_any
 from identity_auditor.model.text import clip
 from identity_auditor.rules._lib.permissions import admin_grant
@@ -114,7 +114,6 @@ def caller_details(record: CloudTrailRecord) -> dict[str, str]:
 
 # -- Identity Center posture ------------------------------------------------------------------------------------
 
-ANNOTATION_LIMIT = 256  # AWS Config: Evaluation.Annotation
 DEFAULT_SESSION_HOURS = 1.0  # Identity Center's session duration when a permission set sets none
 # ISO 8601 durations as Identity Center's API accepts them (its pattern, botocore sso-admin ``Duration``: optional
 # sign, years, months, days or weeks, then T and hours, minutes, seconds, a fraction only in seconds), here without

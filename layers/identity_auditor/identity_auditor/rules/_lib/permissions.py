@@ -91,10 +91,7 @@ def full_admin(document: str | dict | Any) -> str | None:
 def _first_grant(document: str | dict | Any, judge: Callable[[Any, int], str | None], what: str) -> str | None:
     """The first readable statement's grant by ``judge``; ``None`` when no statement grants and all were read;
     :class:`ValueError` when none grants and some part could not be read (it could have been the grant)."""
-    try:
-        policy = parse_policy(document)
-    except ValueError as error:  # the shared parser speaks of trust policies
-        raise ValueError(str(error).replace("trust policy", "policy", 1)) from None
+    policy = parse_policy(document, "policy")
     statements = lookup(policy, "Statement")
     if statements is None:
         raise ValueError("policy has no Statement")

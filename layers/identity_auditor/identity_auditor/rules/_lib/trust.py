@@ -151,12 +151,12 @@ def _vendor_only_when_always_vendor(problems: list[TrustProblem]) -> list[TrustP
             for p in problems]
 
 
-def parse_policy(document: str | dict) -> dict:
-    """A policy document as a dict, from a dict, a JSON string or URL-encoded JSON."""
+def parse_policy(document: str | dict, kind: str = "trust policy") -> dict:
+    """A policy document as a dict, from a dict, a JSON string or URL-encoded JSON; errors name it ``kind``."""
     if isinstance(document, dict):
         return document
     if not isinstance(document, str):
-        raise ValueError(f"trust policy must be a JSON string or an object, not {type(document).__name__}")
+        raise ValueError(f"{kind} must be a JSON string or an object, not {type(document).__name__}")
     text = document.strip()
     for _ in range(3):  # plain, URL-encoded, or (rarely) encoded twice
         if not text.startswith("%"):
@@ -165,9 +165,9 @@ def parse_policy(document: str | dict) -> dict:
     try:
         policy = json.loads(text)
     except json.JSONDecodeError as error:
-        raise ValueError(f"trust policy is not JSON (nor URL-encoded JSON): {error}") from None
+        raise ValueError(f"{kind} is not JSON (nor URL-encoded JSON): {error}") from None
     if not isinstance(policy, dict):
-        raise ValueError(f"trust policy must be a JSON object, not {type(policy).__name__}")
+        raise ValueError(f"{kind} must be a JSON object, not {type(policy).__name__}")
     return policy
 
 
