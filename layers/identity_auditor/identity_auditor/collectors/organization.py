@@ -112,13 +112,8 @@ class OrganizationReader:
                 logger.info("organizations:ListPolicies %s failed: %s", policy_type, describe(error))
 
     def _pages(self, operation: str, key: str, **params: Any):
-        token = None
-        while True:
-            page = self.calls.call(self.client, operation, **params, **({"NextToken": token} if token else {}))
+        for page in self.calls.token_pages(self.client, operation, **params):
             yield page.get(key, [])
-            token = page.get("NextToken")
-            if not token:
-                return
 
 
 def active_accounts(client: Any, *, calls: ApiCalls | None = None,
@@ -131,13 +126,8 @@ def active_accounts(client: Any, *, calls: ApiCalls | None = None,
     calls = calls or ApiCalls()
 
     def pages(operation: str, key: str, **params: Any):
-        token = None
-        while True:
-            page = calls.call(client, operation, **params, **({"NextToken": token} if token else {}))
+        for page in calls.token_pages(client, operation, **params):
             yield from page.get(key, [])
-            token = page.get("NextToken")
-            if not token:
-                return
 
     parents = list(dict.fromkeys(parents))
     if not parents:

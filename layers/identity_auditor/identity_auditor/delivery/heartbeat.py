@@ -45,15 +45,12 @@ def routing_rules_off(events, stack_name: str, routes, *, organization: bool = F
     has (``regional`` routes on the default bus; every route on the organisation's bus). Checked at each heartbeat,
     because a disabled rule cannot report itself: the rule that routes EventBridge's own events may be the first
     an intruder disables. ``events``: an EventBridge client of the function's region; ``routes``: the registry's."""
+    from identity_auditor.collectors import ApiCalls
+
     def listed(bus: str) -> dict[str, str]:
-        found, token = {}, None
-        while True:
-            page = events.list_rules(NamePrefix=f"{stack_name}-", EventBusName=bus, **({"NextToken": token} if token
-                                                                                       else {}))
-            found.update({rule["Name"]: rule.get("State", "") for rule in page.get("Rules", [])})
-            token = page.get("NextToken")
-            if not token:
-                return found
+        return {rule["Name"]: rule.get("State", "")
+                for page in ApiCalls().token_pages(events, "list_rules", NamePrefix=f"{stack_name}-", EventBusName=bus)
+                for rule in page.get("Rules", [])}
 
     problems = []
     buses = [("default", {route.name for route in routes if route.scope == "regional"})]

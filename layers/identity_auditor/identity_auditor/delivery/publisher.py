@@ -254,16 +254,13 @@ class Publisher:
             return 0
         if self._sns is None:
             self._sns = self._sns_factory()
-        confirmed, token = 0, None
-        while True:
-            page = self._sns.list_subscriptions_by_topic(TopicArn=self.topic_arn, **({"NextToken": token} if token
-                                                                                     else {}))
-            confirmed += sum(1 for item in page.get("Subscriptions", [])
-                             if item.get("Protocol") in ("email", "email-json")
-                             and str(item.get("SubscriptionArn", "")).startswith("arn:"))
-            token = page.get("NextToken")
-            if not token:
-                return confirmed
+        from identity_auditor.collectors import ApiCalls
+
+        return sum(1 for page in ApiCalls().token_pages(self._sns, "list_subscriptions_by_topic",
+                                                        TopicArn=self.topic_arn)
+                   for item in page.get("Subscriptions", [])
+                   if item.get("Protocol") in ("email", "email-json")
+                   and str(item.get("SubscriptionArn", "")).startswith("arn:"))
 
     def _publish(self, alert: dict) -> str:
         if self._sns is None:
