@@ -127,27 +127,44 @@ class JsonLinesWriter:
         self.out.flush()
 
 
-@writer("asff")
-class AsffWriter:
-    """A JSON array of AWS Security Finding Format documents (what ``BatchImportFindings`` takes), written
-    one document at a time: still one valid JSON document when closed, ``[]`` when there is nothing."""
+class JsonArrayWriter:
+    """A JSON array written one element at a time (nothing kept): still one valid JSON document when closed,
+    ``[]`` when there is nothing. A format gives :meth:`document` (one finding's element) and its ``indent``."""
+
+    indent: int | None = None
+    ensure_ascii = True
 
     def __init__(self, out: IO[str], *, product_arn: str | None = None):
         self.out, self.product_arn, self.count = out, product_arn, 0
-        self.now = datetime.now(timezone.utc)
+
+    def document(self, finding: Finding) -> dict:
+        raise NotImplementedError
 
     def write(self, finding: Finding) -> None:
-        from identity_auditor.sinks.asff import default_product_arn, to_asff
-
-        document = to_asff(finding, updated_at=self.now, product_arn=self.product_arn or default_product_arn(
-            finding.partition, finding.region, finding.account_id))
-        text = json.dumps(document, indent=2).replace("\n", "\n  ")
-        self.out.write(("[\n  " if not self.count else ",\n  ") + text)
+        text = json.dumps(self.document(finding), indent=self.indent, ensure_ascii=self.ensure_ascii)
+        self.out.write(("[\n  " if not self.count else ",\n  ") + text.replace("\n", "\n  "))
         self.count += 1
 
     def close(self) -> None:
         self.out.write("\n]\n" if self.count else "[]\n")
         self.out.flush()
+
+
+@writer("asff")
+class AsffWriter(JsonArrayWriter):
+    """A JSON array of AWS Security Finding Format documents (what ``BatchImportFindings`` takes)."""
+
+    indent = 2
+
+    def __init__(self, out: IO[str], *, product_arn: str | None = None):
+        super().__init__(out, product_arn=product_arn)
+        self.now = datetime.now(timezone.utc)
+
+    def document(self, finding: Finding) -> dict:
+        from identity_auditor.sinks.asff import default_product_arn, to_asff
+
+        return to_asff(finding, updated_at=self.now, product_arn=self.product_arn or default_product_arn(
+            finding.partition, finding.region, finding.account_id))
 
 
 @writer("table")

@@ -22,12 +22,10 @@ knows and the schema does not model.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
-from typing import IO
 
 from identity_auditor import PRODUCT_NAME, __version__
-from identity_auditor.cli.output import writer
+from identity_auditor.cli.output import JsonArrayWriter, writer
 from identity_auditor.cli.reports.summary import FRAMEWORKS, is_state, parse_ref
 from identity_auditor.model.severity import Severity
 from identity_auditor.model.text import as_utc
@@ -171,17 +169,10 @@ def to_ocsf(finding) -> dict:
 
 
 @writer("ocsf")
-class OcsfWriter:
-    """A JSON array of OCSF events, one element per :meth:`write` (nothing kept); :meth:`close` ends the array."""
+class OcsfWriter(JsonArrayWriter):
+    """A JSON array of OCSF events, one element per :meth:`write` (nothing kept)."""
 
-    def __init__(self, out: IO[str], *, product_arn: str | None = None):
-        self.out, self.count = out, 0
-        self.out.write("[")
+    ensure_ascii = False
 
-    def write(self, finding) -> None:
-        self.out.write(("," if self.count else "") + "\n" + json.dumps(to_ocsf(finding), ensure_ascii=False))
-        self.count += 1
-
-    def close(self) -> None:
-        self.out.write("\n]\n")
-        self.out.flush()
+    def document(self, finding) -> dict:
+        return to_ocsf(finding)
