@@ -16,6 +16,7 @@ line per account, so that logs of a CI job say which account took how long.
 from __future__ import annotations
 
 import argparse
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -32,23 +33,25 @@ from identity_auditor.model.text import clean
 DEFAULT_WORKERS, MAX_WORKERS = 4, 32
 
 
-def account_ids(text: str) -> list[str]:
+_ACCOUNT_ID = re.compile(r"\d{12}")
+_PARENT_ID = re.compile(r"ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}|r-[0-9a-z]{4,32}")
+
+
+def _ids(text: str, pattern: re.Pattern, what: str) -> list[str]:
+    """A comma-separated list of ids, each matching ``pattern``, without duplicates, in the order given."""
     ids = [part.strip() for part in text.split(",") if part.strip()]
-    bad = [part for part in ids if not (len(part) == 12 and part.isdigit())]
+    bad = [part for part in ids if not pattern.fullmatch(part)]
     if bad or not ids:
-        raise argparse.ArgumentTypeError(f"not 12-digit account ids: {', '.join(bad) or repr(text)}")
+        raise argparse.ArgumentTypeError(f"not {what}: {', '.join(bad) or repr(text)}")
     return list(dict.fromkeys(ids))
+
+
+def account_ids(text: str) -> list[str]:
+    return _ids(text, _ACCOUNT_ID, "12-digit account ids")
 
 
 def parent_ids(text: str) -> list[str]:
-    import re
-
-    ids = [part.strip() for part in text.split(",") if part.strip()]
-    bad = [part for part in ids if not re.fullmatch(r"ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}|r-[0-9a-z]{4,32}", part)]
-    if bad or not ids:
-        raise argparse.ArgumentTypeError(f"not organisational unit (ou-...) or root (r-...) ids: "
-                                         f"{', '.join(bad) or repr(text)}")
-    return list(dict.fromkeys(ids))
+    return _ids(text, _PARENT_ID, "organisational unit (ou-...) or root (r-...) ids")
 
 
 def workers(text: str) -> int:
@@ -132,7 +135,8 @@ def audit_organization(args: argparse.Namespace, out: IO[str], err: IO[str], *, 
             err.write(f"identity-auditor: not an ACTIVE account of the organisation"
                       f"{' under ' + ', '.join(args.ous) if args.ous else ''}: {', '.join(outside)}\n")
             return EXIT_BAD_INPUT
-        accounts = [account for account in accounts if account["Id"] in set(args.accounts)]
+        named = set(args.accounts)
+        accounts = [account for account in accounts if account["Id"] in named]
     if not accounts:
         err.write(f"identity-auditor: no ACTIVE account under {', '.join(args.ous or ['the organisation'])}\n")
         return EXIT_BAD_INPUT
