@@ -23,6 +23,7 @@ from collections.abc import Collection, Iterable
 from pathlib import Path
 from types import ModuleType
 
+from identity_auditor.model.contract import RULE_ERRORS
 from identity_auditor.model.rule_checks import rule_problems
 
 PACKAGE = "identity_auditor_custom_rules"
@@ -53,15 +54,12 @@ def load_directory(directory: str | Path, builtin_ids: Collection[str],
     if init.is_file():
         try:
             spec.loader.exec_module(package)
-        except BaseException as error:  # noqa: BLE001 - anything a file does at import is its file's problem
-            if isinstance(error, KeyboardInterrupt):
-                raise
+        except RULE_ERRORS as error:  # anything a file does at import (sys.exit() too) is its file's problem
             problems.append(f"{init}: {_import_error(error, init)}")
-    files = sorted(path for path in root.glob("*.py") if not path.name.startswith("_"))
-    modules = _checked(((path.stem, path) for path in files), builtin_ids, resource_types, problems)
+    modules = _checked(_rule_files([root]), builtin_ids, resource_types, problems)
     if problems:
         _forget()
-        raise RuleFileError(f"custom rules in {root} cannot be loaded:\n" + "\n".join(f"  {p}" for p in problems))
+    _raise_if(problems, f"custom rules in {root}")
     if not modules:
         raise RuleFileError(f"custom rules directory {root} has no rule files (*.py not starting with '_')")
     return modules
@@ -78,22 +76,26 @@ def load_package(builtin_ids: Collection[str], resource_types: Collection[str] |
         return ()
     try:
         package = importlib.import_module(PACKAGE)
-    except BaseException as error:  # noqa: BLE001 - the package's __init__.py is the user's file too
-        if isinstance(error, KeyboardInterrupt):
-            raise
+    except RULE_ERRORS as error:  # the package's __init__.py is the user's file too
         init = Path(spec.origin or PACKAGE)
-        raise RuleFileError(f"custom rules of package {PACKAGE} cannot be loaded:\n  {init}: "
-                            f"{_import_error(error, init)}") from None
-    files = sorted(
-        (path.stem, path) for location in package.__path__ for path in Path(location).glob("*.py")
-        if not path.name.startswith("_")
-    )
+        _raise_if([f"{init}: {_import_error(error, init)}"], f"custom rules of package {PACKAGE}")
     problems: list[str] = []
-    modules = _checked(files, builtin_ids, resource_types, problems)
-    if problems:
-        raise RuleFileError(f"custom rules of package {PACKAGE} cannot be loaded:\n"
-                            + "\n".join(f"  {p}" for p in problems))
+    modules = _checked(_rule_files(Path(location) for location in package.__path__), builtin_ids, resource_types,
+                       problems)
+    _raise_if(problems, f"custom rules of package {PACKAGE}")
     return modules
+
+
+def _rule_files(locations: Iterable[Path]) -> list[tuple[str, Path]]:
+    """(module name, path) of every rule file: ``*.py`` not starting with ``_``, by name."""
+    return sorted((path.stem, path) for location in locations for path in location.glob("*.py")
+                  if not path.name.startswith("_"))
+
+
+def _raise_if(problems: list[str], where: str) -> None:
+    """A :class:`RuleFileError` naming every file of ``problems`` and what is wrong with it, when there is one."""
+    if problems:
+        raise RuleFileError(f"{where} cannot be loaded:\n" + "\n".join(f"  {problem}" for problem in problems))
 
 
 def _checked(files: Iterable[tuple[str, Path]], builtin_ids: Collection[str],
@@ -105,9 +107,7 @@ def _checked(files: Iterable[tuple[str, Path]], builtin_ids: Collection[str],
             continue
         try:
             module = importlib.import_module(f"{PACKAGE}.{stem}")
-        except BaseException as error:  # noqa: BLE001 - a syntax error, an import error, sys.exit() at import
-            if isinstance(error, KeyboardInterrupt):
-                raise
+        except RULE_ERRORS as error:  # a syntax error, an import error, sys.exit() at import
             problems.append(f"{path}: {_import_error(error, path)}")
             continue
         found = rule_problems(module, resource_types)
