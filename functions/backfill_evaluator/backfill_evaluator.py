@@ -118,12 +118,13 @@ current_policy(SETTINGS)  # cold start: an unreadable or invalid policy fails he
 
 
 def _read_object(bucket: str, key: str) -> bytes:
+    """The object's bytes, with the archive reader's S3 client (its retries and timeouts: one hung GET must not
+    use up the invocation)."""
     global _s3
     if _s3 is None:
-        import boto3
-        from botocore.config import Config
+        from identity_auditor.archive.reader import s3_client
 
-        _s3 = boto3.client("s3", config=Config(retries={"mode": "standard", "max_attempts": 5}))
+        _s3 = s3_client()
     return _s3.get_object(Bucket=bucket, Key=key)["Body"].read()
 
 
