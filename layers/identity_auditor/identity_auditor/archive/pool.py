@@ -131,9 +131,10 @@ def replay(
         inputs = to_plan(inputs, window=window)
     jobs = auto_jobs(inputs.items) if jobs is None else default_jobs() if jobs == 0 else max(1, jobs)
     now = now or datetime.now(timezone.utc)
-    files = sum(1 for item in inputs.items if isinstance(item, Source) and item.kind != "stdin")
-    if jobs > 1 and files > 1:
-        return _parallel(inputs.items, jobs, files, policy, window, now, stdin, chunk_size)
+    if jobs > 1:  # counting the files walks the plan: only when there may be a pool to share them out
+        files = sum(1 for item in inputs.items if isinstance(item, Source) and item.kind != "stdin")
+        if files > 1:
+            return _parallel(inputs.items, jobs, files, policy, window, now, stdin, chunk_size)
     return _sequential(inputs.items, Replayer(policy=policy, window=window, now=now), stdin)
 
 
