@@ -13,6 +13,7 @@ of an evaluation; any imitation is an ordinary event, refused as not a CloudTrai
 from __future__ import annotations
 
 import warnings
+from collections import Counter
 from datetime import datetime, timezone
 
 from aws_lambda_powertools import Logger, Metrics
@@ -57,13 +58,18 @@ warnings.filterwarnings("ignore", message="No application metrics to publish")
 current_policy(SETTINGS)  # cold start: an unreadable or invalid policy fails here, naming the bad key
 
 
-def _count_by_rule(finding) -> None:
-    """FindingsByRule: one EMF document per finding, with the rule id and severity as dimensions."""
-    by_rule = EphemeralMetrics()
-    by_rule.add_dimension(name="rule_id", value=finding.rule_id)
-    by_rule.add_dimension(name="severity", value=finding.severity.value)
-    by_rule.add_metric(name="FindingsByRule", unit=MetricUnit.Count, value=1)
-    by_rule.flush_metrics()
+def _count(findings) -> None:
+    """Findings, and FindingsByRule: one EMF document per (rule id, severity) with the rule id and severity as
+    dimensions. Nothing for no finding: a quiet event writes no metric document."""
+    if not findings:
+        return
+    metrics.add_metric(name="Findings", unit=MetricUnit.Count, value=len(findings))
+    for (rule_id, severity), count in Counter((f.rule_id, f.severity.value) for f in findings).items():
+        by_rule = EphemeralMetrics()
+        by_rule.add_dimension(name="rule_id", value=rule_id)
+        by_rule.add_dimension(name="severity", value=severity)
+        by_rule.add_metric(name="FindingsByRule", unit=MetricUnit.Count, value=count)
+        by_rule.flush_metrics()
 
 
 @logger.inject_lambda_context(correlation_id_path="detail.eventID", clear_state=True)
@@ -86,9 +92,7 @@ def handler(event: dict, context) -> dict:
     result = ENGINE.evaluate(record, ctx, account=cloudtrail_event.account, region=cloudtrail_event.region)
     if result.failures:
         metrics.add_metric(name="RuleErrors", unit=MetricUnit.Count, value=len(result.failures))
-    for finding in result.findings:
-        metrics.add_metric(name="Findings", unit=MetricUnit.Count, value=1)
-        _count_by_rule(finding)
+    _count(result.findings)
     delivered = DELIVERY.publish(event, result.findings, context).counts
     sequences = _sequences(record, result, ctx, cloudtrail_event, context)
     return {
@@ -156,9 +160,7 @@ def _sequences(record, result, ctx, cloudtrail_event, context):
         raise
     if evaluation.steps:
         metrics.add_metric(name="SequenceSteps", unit=MetricUnit.Count, value=evaluation.steps)
-    for finding in evaluation.findings:
-        metrics.add_metric(name="Findings", unit=MetricUnit.Count, value=1)
-        _count_by_rule(finding)
+    _count(evaluation.findings)
     if evaluation.failures:
         metrics.add_metric(name="RuleErrors", unit=MetricUnit.Count, value=len(evaluation.failures))
     return evaluation
