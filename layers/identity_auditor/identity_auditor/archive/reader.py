@@ -355,11 +355,8 @@ class Window:
             day = date(int(match[1]), int(match[2]), int(match[3]))
         except ValueError:
             return True
-        if self.since is not None and day < self.since.date() - timedelta(days=1):
-            return False
-        if self.until is not None and day > (self.until - timedelta(microseconds=1)).date() + timedelta(days=1):
-            return False
-        return True
+        low, high = self._days_held()
+        return not ((low is not None and day < low) or (high is not None and day > high))
 
 
 def _bound(value: str | date | datetime | None, *, end: bool) -> datetime | None:
