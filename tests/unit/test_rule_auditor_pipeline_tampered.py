@@ -364,3 +364,23 @@ def test_a_grant_a_service_takes_for_itself_on_the_auditors_key_is_quiet_any_oth
     [other] = _findings(grant("dynamodb.amazonaws.com", "arn:aws:iam::999999999999:root"))
     assert other.severity is Severity.CRITICAL and other.details["GranteePrincipal"] == "arn:aws:iam::999999999999:root"
     assert len(_findings(grant(None, "dynamodb.us-east-1.amazonaws.com"))) == 1
+
+
+def test_what_the_config_alarm_mapping_and_key_changes_say():
+    """Review: the details and descriptions of the Config, CloudWatch, event source mapping and KMS readers."""
+    def run(source, name, params):
+        return _run(changed(DISABLE, eventSource=source, eventName=name, requestParameters=params))
+
+    loosened = run("config.amazonaws.com", "PutConfigRule", CONFIG["PutConfigRule"])
+    assert loosened.resource_id == "identity-auditor-iam-access-key-not-rotated"  # no ARN in the record: the name
+    assert '"access_key_max_age_days":"3650"' in loosened.details["InputParameters"]
+    assert "input parameters" in loosened.description
+    silenced = run("monitoring.amazonaws.com", "SetAlarmState", ALARMS["SetAlarmState"])
+    assert silenced.details["StateValue"] == "OK"
+    stopped = run("lambda.amazonaws.com", "UpdateEventSourceMapping20150331", LAMBDA["UpdateEventSourceMapping20150331"])
+    assert stopped.details["Enabled"] == "false" and "it is disabled: queued findings are no longer published" in \
+        stopped.description
+    granted = run("kms.amazonaws.com", "CreateGrant", KMS["CreateGrant"])
+    assert granted.details["GranteePrincipal"] == "arn:aws:iam::999999999999:root"
+    deleted = run("kms.amazonaws.com", "ScheduleKeyDeletion", KMS["ScheduleKeyDeletion"])
+    assert deleted.details["PendingWindowInDays"] == "7" and deleted.resource_type == "AwsKmsKey"

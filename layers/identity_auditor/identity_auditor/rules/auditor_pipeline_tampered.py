@@ -401,7 +401,6 @@ def _config(record: CloudTrailRecord, operation: str) -> _Target | None:
         or _string(record, "organizationConfigRuleName")
     if not isinstance(name, str) or not name:
         return None
-    arn = f"{_arn_base(record, 'config')}config-rule/{name}"
     parameters = _text(rule.get("inputParameters")) if isinstance(rule, dict) else ""
     action, impact = {
         "PutConfigRule": (f"changed the AWS Config rule {name}", "its input parameters, scope or function decide "
@@ -414,7 +413,8 @@ def _config(record: CloudTrailRecord, operation: str) -> _Target | None:
         "DeleteOrganizationConfigRule": (f"deleted the AWS Config organisation rule {name}",
                                          "no account's state is judged by it any more"),
     }.get(operation, (f"changed the AWS Config rule {name}", "it judges identity state"))
-    return _Target(action=action, impact=impact, name=name, resource_id=arn, resource_type="Other",
+    # the rule's name: its ARN (config-rule/config-rule-<id>) is not in the record
+    return _Target(action=action, impact=impact, name=name, resource_id=name, resource_type="Other",
                    identifiers=[name], details={"ConfigRuleName": name, "InputParameters": parameters})
 
 
