@@ -101,7 +101,9 @@ POLICY_FOR = {"identitystore_manual_change": OrgPolicy(external_idp_scim=True)}
 # which the CLI and the samples' default Context leave empty): their samples are evaluated with this Context instead.
 CONTEXT_FOR = {"auditor_pipeline_tampered": {"auditor": AuditorResources(
     name_prefixes=("identity-auditor-",), names=frozenset({"/identity-auditor/policy"}),
-    arns=frozenset({"arn:aws:appconfig:us-east-1:123837392027:application/abc1234/configurationprofile/xyz9876"}))}}
+    arns=frozenset({"arn:aws:appconfig:us-east-1:123837392027:application/abc1234/configurationprofile/xyz9876",
+                    # the auditor's key, so that its sample (kms_schedule_key_deletion_auditor_key) fires here
+                    "arn:aws:kms:us-east-1:123837392027:key/3c8f1e2a-7b4d-4e9f-a1c6-5d2e8f0b7a93"}))}}
 
 
 HEALTH_SAMPLES = sorted(f"health/{path.name}" for path in (ROOT / "events" / "health").glob("*.json"))
