@@ -298,3 +298,6 @@ class IdentityCenterSnapshot:
 
     def user(self, principal_id: str) -> DirectoryPrincipal | None:
         return next((user for user in self.users if user.principal_id == principal_id), None)
+
+    def group(self, principal_id: str) -> DirectoryPrincipal | None:
+        return next((group for group in self.groups if group.principal_id == principal_id), None)

@@ -140,6 +140,6 @@ def _judge(snapshot: IdentityCenterSnapshot, assignment: AccountAssignment, ctx:
 
 
 def _group_name(snapshot: IdentityCenterSnapshot, assignment: AccountAssignment) -> str:
-    group = next((g for g in snapshot.groups if g.principal_id == assignment.principal_id), None)
+    group = snapshot.group(assignment.principal_id)
     return group.name if group and group.name else assignment.principal_id
 
