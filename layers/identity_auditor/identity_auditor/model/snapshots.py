@@ -202,6 +202,16 @@ class IamPosture:
     def principals(self) -> tuple[IamPrincipal, ...]:
         return self.users + self.groups + self.roles
 
+    def managed_policy_arn(self, name: str) -> str:
+        """The ARN of the AWS managed policy ``name`` in this account's partition."""
+        return f"arn:{self.partition}:iam::aws:policy/{name}"
+
+    def holders(self, policy_arn: str) -> list[IamPrincipal]:
+        """The users, groups and roles (in that order) that have ``policy_arn`` attached, compared ignoring case
+        as IAM resolves policy ARNs."""
+        wanted = policy_arn.casefold()
+        return [p for p in self.principals if any(attached.casefold() == wanted for attached in p.attached)]
+
 
 # -- Identity Center posture -------------------------------------------------------------------------------
 

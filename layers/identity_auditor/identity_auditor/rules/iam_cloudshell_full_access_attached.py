@@ -66,9 +66,8 @@ TYPES = {"user": ("AWS::IAM::User", "AwsIamUser"), "group": ("AWS::IAM::Group", 
 
 
 def evaluate_state(posture: IamPosture, ctx: Context) -> StateResult | list[StateResult]:
-    arn = f"arn:{posture.partition}:iam::aws:policy/AWSCloudShellFullAccess"
-    holders = [principal for principal in posture.principals
-               if any(attached.casefold() == arn.casefold() for attached in principal.attached)]
+    arn = posture.managed_policy_arn("AWSCloudShellFullAccess")
+    holders = posture.holders(arn)
     if not holders:
         return StateResult(Compliance.COMPLIANT,
                            "No IAM user, group or role has the AWS managed policy AWSCloudShellFullAccess attached.")

@@ -57,9 +57,8 @@ META = RuleMeta(
 
 
 def evaluate_state(posture: IamPosture, ctx: Context) -> StateResult:
-    arn = f"arn:{posture.partition}:iam::aws:policy/AWSSupportAccess"
-    holders = [principal for principal in posture.roles + posture.groups + posture.users
-               if any(attached.casefold() == arn.casefold() for attached in principal.attached)]
+    arn = posture.managed_policy_arn("AWSSupportAccess")
+    holders = sorted(posture.holders(arn), key=lambda principal: principal.kind != "role")  # a role named first
     if holders:
         first = holders[0]
         more = f" (and {len(holders) - 1} more)" if len(holders) > 1 else ""
