@@ -84,7 +84,7 @@ def run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         audit = sweep_account(session, identity["Account"], identity.get("Arn"), region, args,
                               rules=rules, policy=policy)
     except (BotoCoreError, ClientError, CollectorError) as error:
-        err.write(f"identity-auditor: cannot read the account's identity state: {error}\n")
+        err.write(f"identity-auditor: {organization.why(error)[0]}\n")  # said as for an account of --organization
         return EXIT_AWS_REFUSED
     return report([audit], args, out, err, where=f"account {audit.account}",
                   seconds=time.perf_counter() - started)
