@@ -85,7 +85,7 @@ class ReportWriter:
         self.coverage = coverage or Coverage()
         self.now = now or datetime.now(timezone.utc)
         self.kept: list | None = [] if {"html", "md"} & set(self.formats) else None
-        self.failed, self.error = False, None
+        self.error: OSError | None = None  # the write that failed, said on stderr
         self.paths: list[Path] = []
         self._files: list[tuple[str, IO[str], object]] = []
         try:
@@ -100,7 +100,7 @@ class ReportWriter:
         return self.directory / f".{FILES[fmt]}.tmp"
 
     def _fail(self, error: OSError) -> None:
-        self.failed, self.error = True, error
+        self.error = error
         if self.err is not None:
             self.err.write(f"identity-auditor: cannot write the reports into {self.directory}: {error}\n")
         for _, handle, _ in self._files:
@@ -108,6 +108,10 @@ class ReportWriter:
         self._files = []
         for fmt in self.formats:  # no half-written file left behind
             self._temporary(fmt).unlink(missing_ok=True)
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
 
     def write(self, finding) -> None:
         if self.sink is not None:
@@ -130,13 +134,14 @@ class ReportWriter:
                 writer.close()
                 handle.close()
             summary = None
+            if self.kept is not None:  # html or md asked for: the figures every report shows, once
+                from identity_auditor.cli.reports.summary import summarise
+
+                summary = summarise(self.kept, self.state_results, gaps=self.coverage.gaps,
+                                    rules_not_run=self.coverage.rules_not_run,
+                                    accounts_unread=self.coverage.accounts_unread)
             for fmt in self.formats:
                 if fmt not in STREAMED:
-                    from identity_auditor.cli.reports.summary import summarise
-
-                    summary = summary or summarise(self.kept or [], self.state_results, gaps=self.coverage.gaps,
-                                                   rules_not_run=self.coverage.rules_not_run,
-                                                   accounts_unread=self.coverage.accounts_unread)
                     with open(self._temporary(fmt), "w", encoding="utf-8", newline="") as handle:
                         _render(fmt, summary, handle, title=self.title, scope=self.scope, now=self.now)
             for fmt in self.formats:
