@@ -51,30 +51,33 @@ def _add_rules_dir(command: argparse.ArgumentParser) -> None:
             _add_rules_dir(child)
         return
     command.add_argument(
-        "--rules-dir", metavar="DIR", type=_use_rules_dir, default=os.environ.get(ENVIRONMENT, ""),
+        "--rules-dir", metavar="DIR", default=os.environ.get(ENVIRONMENT, ""),
         help=f"also load the custom rules of DIR (docs/custom-rules.md; default: ${ENVIRONMENT})")
+    command.set_defaults(takes_rules_dir=True)
 
 
-def _use_rules_dir(text: str) -> str | None:
-    """Load the custom rules of ``text`` into the registry (an empty ``text``: the built-in rules only), at
-    parse time, so that every command and its worker processes see them. A bad file is a usage error (exit 2)
-    naming the file."""
-    if not text:
+def use_rules_dir(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """After parsing (cli/main.py): load the custom rules of ``--rules-dir`` into the registry (empty: the built-in
+    rules only), so that the command and its worker processes see them; a bad file is a usage error (exit 2)
+    naming the file. A command without the option leaves the registry alone."""
+    if not getattr(args, "takes_rules_dir", False):  # (`test RULES_DIR` loads its directory itself)
+        return
+    if not args.rules_dir:
         if "identity_auditor.engine.registry" in sys.modules:  # the engine is imported only when it is needed
             from identity_auditor.deploy import custom_rules
 
             custom_rules.install(None)
         os.environ.pop(ENVIRONMENT, None)
-        return None
+        args.rules_dir = None
+        return
     from identity_auditor.deploy import custom_rules
     from identity_auditor.engine.custom_rules import RuleFileError
 
     try:
-        custom_rules.install(text)
+        custom_rules.install(args.rules_dir)
     except RuleFileError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-    os.environ[ENVIRONMENT] = str(Path(text).expanduser().resolve())  # what the --jobs worker processes load
-    return os.environ[ENVIRONMENT]
+        parser.error(f"argument --rules-dir: {error}")
+    args.rules_dir = os.environ[ENVIRONMENT] = str(Path(args.rules_dir).expanduser().resolve())  # for the workers
 
 
 def run_tests(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:

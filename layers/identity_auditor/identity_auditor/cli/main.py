@@ -38,7 +38,9 @@ from identity_auditor.cli.table import COLOR
 
 def main(argv: list[str] | None = None, stdout: IO[str] | None = None, stderr: IO[str] | None = None) -> int:
     out, err = stdout or sys.stdout, stderr or sys.stderr
-    args = parser().parse_args(argv)
+    command_line = parser()
+    args = command_line.parse_args(argv)
+    custom.use_rules_dir(args, command_line)
     color = COLOR.set(not getattr(args, "no_color", False))
     try:
         return args.run(args, out, err)
