@@ -33,7 +33,12 @@ RETRYABLE_CODES = frozenset(
 
 
 class SinkError(RuntimeError):
-    """Findings could not be delivered; the message says which and why."""
+    """Findings could not be delivered; the message says which and why. ``delivered``: what the other sinks of
+    the same :func:`~identity_auditor.sinks.publish_all` took (sink name -> count), so that it can be said too."""
+
+    def __init__(self, message: str, delivered: dict[str, int] | None = None):
+        super().__init__(message)
+        self.delivered = dict(delivered or {})
 
 
 @dataclass(frozen=True)

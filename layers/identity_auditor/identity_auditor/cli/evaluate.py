@@ -269,9 +269,15 @@ def _publish(settings, findings: list[Finding], err: IO[str]) -> bool:
         home = Home(partition=session.get_partition_for_region(region), region=region, account=account)
         delivered = publish_all(build_sinks(settings, home), findings)
     except (SinkError, BotoCoreError, ClientError, ValueError) as error:
-        err.write(f"identity-auditor: could not publish the findings: {error}\n")
+        done = getattr(error, "delivered", None)  # what the sinks that worked took: a rerun would repeat it
+        err.write(f"identity-auditor: could not publish the findings: {error}"
+                  + (f" (delivered all the same: {_delivered(done)})" if done else "") + "\n")
         return False
-    what = {"securityhub": "finding{} imported into Security Hub", "sns": "alert{} sent to SNS"}
-    parts = [f"{count} " + what[name].format("" if count == 1 else "s") for name, count in delivered.items()]
-    err.write(f"identity-auditor: {', '.join(parts)} ({account}, {region})\n")
+    err.write(f"identity-auditor: {_delivered(delivered)} ({account}, {region})\n")
     return True
+
+
+def _delivered(delivered: dict[str, int]) -> str:
+    what = {"securityhub": "finding{} imported into Security Hub", "sns": "alert{} sent to SNS"}
+    return ", ".join(f"{count} " + what.get(name, f"{name} message{{}}").format("" if count == 1 else "s")
+                     for name, count in delivered.items())

@@ -26,7 +26,8 @@ class Sink(Protocol):
 
 
 def publish_all(sinks: Iterable[Sink], findings: Sequence[Finding]) -> dict[str, int]:
-    """Publish to every sink; raise one :class:`SinkError` naming every sink that failed."""
+    """Publish to every sink; raise one :class:`SinkError` naming every sink that failed (and carrying what the
+    others delivered)."""
     delivered: dict[str, int] = {}
     errors: list[str] = []
     for sink in sinks:
@@ -35,5 +36,5 @@ def publish_all(sinks: Iterable[Sink], findings: Sequence[Finding]) -> dict[str,
         except SinkError as error:
             errors.append(f"{sink.name}: {error}")
     if errors:
-        raise SinkError("; ".join(errors))
+        raise SinkError("; ".join(errors), delivered)
     return delivered
