@@ -148,18 +148,14 @@ def test_securityhub_finding_url_filters_the_findings_page_on_the_id():
     )
 
 
-def test_the_resource_region_is_the_arns_when_it_names_one():
-    """Resources[0].Region: a regional ARN's own region (an analyzer, a trail of another region), else the
-    finding's (IAM ARNs name no region)."""
+def test_the_resource_region_is_the_findings_unless_a_state_rule_names_another():
+    """Resources[0].Region: the finding's region, or the region a state rule gives its resource (an Access Analyzer
+    analyzer of another region than the sweep's)."""
     import dataclasses
 
-    from identity_auditor.sinks.asff import resource_region
-
     base = _finding()
-    assert resource_region(dataclasses.replace(base, resource_id="arn:aws:iam::123456789012:user/alice",
-                                               region="us-east-1")) == "us-east-1"
-    assert resource_region(dataclasses.replace(
-        base, resource_id="arn:aws:access-analyzer:eu-west-1:123456789012:analyzer/*", region="us-east-1")) == "eu-west-1"
-    assert resource_region(dataclasses.replace(base, resource_id="alice", region="eu-central-1")) == "eu-central-1"
-    assert resource_region(dataclasses.replace(base, resource_id="arn:aws:s3:::bucket/key",
-                                               region="us-east-1")) == "us-east-1"
+    assert to_asff(base, product_arn=PRODUCT, updated_at=LATER)["Resources"][0]["Region"] == base.region
+    other = dataclasses.replace(base, resource_region="eu-west-1")
+    document = to_asff(other, product_arn=PRODUCT, updated_at=LATER)
+    assert document["Resources"][0]["Region"] == "eu-west-1"
+    assert_valid_asff(document)

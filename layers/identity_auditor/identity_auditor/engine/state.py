@@ -75,6 +75,7 @@ class Subject:
     kind: str = ""  # the snapshot kind when not the resource type's own (StateTrigger.subject)
     where: Home | None = None  # where its findings are filed when not the sweep's (Identity Center's region)
     asff_type: str | None = None  # the finding's resource type when not the rule's
+    region: str | None = None  # where the resource is when not the sweep's region (Resources[0].Region)
 
 
 def user_subject(row) -> Subject:
@@ -96,7 +97,8 @@ def posture_subject(snapshot, kind: str, where: Home | None = None) -> Subject:
 
 
 def resource_subject(resource: Resource) -> Subject:
-    return Subject(resource.config_type, resource.config_id, resource.name, resource.key, asff_type=resource.asff_type)
+    return Subject(resource.config_type, resource.config_id, resource.name, resource.key, asff_type=resource.asff_type,
+                   region=resource.region)
 
 
 @dataclass(frozen=True)
@@ -317,7 +319,8 @@ class StateEngine:
     def _finding(self, rule: Rule, subject: Subject, violation: Violation, ctx: Context, where: Home) -> Finding:
         finding = build_state_finding(rule.meta, violation, account=where.account, region=where.region,
                                       partition=where.partition, observed_at=ctx.now)
-        return replace(finding, finding_id=state_finding_id(rule.meta.id, where, subject.key))
+        return replace(finding, finding_id=state_finding_id(rule.meta.id, where, subject.key),
+                       resource_region=subject.region)
 
 
 def state_finding_id(rule_id: str, where: Home, key: str) -> str:

@@ -119,13 +119,15 @@ class Resource:
     ``AWS::IAM::Policy`` and ANPA...); resources Config does not record (an inline policy, a permission
     set, a SAML provider) use ``AWS::::Account`` and are reported to Config through the account's one
     evaluation. ``key`` is what the finding Id hashes (an ARN, or a path naming the resource) and
-    ``Resources[0].Id``; ``asff_type`` the finding's resource type (default: the rule's)."""
+    ``Resources[0].Id``; ``asff_type`` the finding's resource type (default: the rule's); ``region`` its
+    ``Resources[0].Region`` when the resource is in another region than the sweep's."""
 
     config_type: str
     config_id: str
     name: str
     key: str
     asff_type: str | None = None
+    region: str | None = None  # where the resource is, when not the sweep's region (an analyzer of another region)
 
 
 @dataclass(frozen=True)

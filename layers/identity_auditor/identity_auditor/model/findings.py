@@ -110,6 +110,7 @@ class Finding:
     subject: str | None = None  # what the title names (default: the actor)
     compliance_status: str = "FAILED"  # ASFF Compliance.Status: PASSED when a state rule finds it fixed
     record_state: str = "ACTIVE"  # ASFF RecordState: ARCHIVED when the resource is gone or out of scope
+    resource_region: str | None = None  # ASFF Resources[0].Region when not the finding's (a state rule says so)
     sequence_steps: tuple[str, ...] = ()  # a sequence's finding: the event ids of its steps (spec §E)
 
     def summary(self) -> dict:

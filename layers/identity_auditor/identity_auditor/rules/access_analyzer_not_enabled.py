@@ -87,7 +87,7 @@ def _judge(posture: IamPosture, region: str, analyzers: tuple[Analyzer, ...],
            patterns: tuple[str, ...]) -> StateResult:
     account, partition = posture.account_id, posture.partition
     key = f"arn:{partition}:{_SERVICE}:{region}:{account}:analyzer/*"
-    resource = Resource("AWS::::Account", account, region, key)
+    resource = Resource("AWS::::Account", account, region, key, region=region)  # Resources[0].Region: the analyzer's
     active = next((a for a in analyzers if a.type in EXTERNAL_ACCESS and a.status == ACTIVE), None)
     if active is not None:
         return StateResult(Compliance.COMPLIANT,

@@ -88,15 +88,6 @@ def title_of(finding: Finding) -> str:
     return clip(f"{finding.title}: {subject}", 256)
 
 
-def resource_region(finding: Finding) -> str:
-    """``Resources[0].Region``: the region of the resource's ARN when it names one (an Access Analyzer analyzer
-    or a trail of another region), else the finding's (IAM and other global ARNs name none)."""
-    parts = finding.resource_id.split(":", 5)
-    if len(parts) == 6 and parts[0] == "arn" and re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d", parts[3]):
-        return parts[3]
-    return finding.region
-
-
 def to_asff(finding: Finding, *, product_arn: str, updated_at: datetime) -> dict:
     updated = iso_utc(updated_at)
     observed = iso_utc(finding.event_time) if finding.event_time else updated
@@ -127,7 +118,7 @@ def to_asff(finding: Finding, *, product_arn: str, updated_at: datetime) -> dict
                 "Type": finding.resource_type,
                 "Id": _nonblank(clip(finding.resource_id, 512)),
                 "Partition": finding.partition if finding.partition in _ASFF_PARTITIONS else "aws",
-                "Region": _nonblank(clip(resource_region(finding), 32)),
+                "Region": _nonblank(clip(finding.resource_region or finding.region, 32)),
             }
         ],
         "Compliance": {
