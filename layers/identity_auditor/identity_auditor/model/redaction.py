@@ -57,7 +57,11 @@ _PATTERNS = (
 )
 # What the patterns need somewhere in a text to match at all (see _patterns_for). The (?i) patterns' needs are looked
 # for in the lower-cased text: for ASCII text, (?i) matching is exactly matching the lower-cased text.
-_KEY_RUN = re.compile(r"[A-Za-z0-9/+]{40}")  # the 40-character key, as a run of its characters
+# the 40-character key, as a run of its characters ([A-Za-z0-9/+]): in ASCII text mapped to "a" for them and " " for
+# the rest (bytes.translate: ten times a regular expression's search on a long user agent)
+_KEY_CHARACTERS = bytes(0x61 if chr(byte).isascii() and (chr(byte).isalnum() or chr(byte) in "/+") else 0x20
+                        for byte in range(256))
+_KEY_RUN = b"a" * 40
 # the first pattern's: every key of _KEYS ends in one of these words, followed by ":" or "=" (after an optional
 # quote and blanks)
 _KEY_VALUE_NEED = re.compile(r"""(?:key|secret|token|passw(?:or)?d|pwd)(?:\\?["'])?\s*[:=]""")
@@ -74,7 +78,7 @@ def _patterns_for(text: str) -> tuple[re.Pattern[str], ...]:
     if not text.isascii():
         return _PATTERNS
     lower = text.lower()
-    run = ("/" in text or "+" in text) and _KEY_RUN.search(text) is not None
+    run = ("/" in text or "+" in text) and _KEY_RUN in text.encode("ascii").translate(_KEY_CHARACTERS)
     if not (run or "key" in lower or "secret" in lower or "token" in lower or "passw" in lower or "pwd" in lower
             or "authoriz" in lower or "bearer" in lower or "basic" in lower or "aws4" in lower or "signature" in lower
             or "-----begin" in lower or "b3jpz2lu" in lower or "zxivyxdz" in lower or "aqodyxdz" in lower
