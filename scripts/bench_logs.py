@@ -52,7 +52,7 @@ PLATFORM_LINES = (
 )
 
 _CHILD = r"""
-import io, json, sys, time, contextlib
+import json, os, sys, tempfile, time
 import cloudtrail_evaluator as app
 
 class Context:
@@ -62,20 +62,32 @@ class Context:
     @staticmethod
     def get_remaining_time_in_millis(): return 60_000
 
+def captured(run):
+    # what the function writes to file descriptors 1 and 2, whoever writes it: Powertools' Logger keeps the stdout it
+    # found at import (a contextlib.redirect_stdout would not see its lines), EMF documents are printed
+    sys.stdout.flush(); sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 1); os.dup2(sink.fileno(), 2)
+        try:
+            result = run()
+        finally:
+            sys.stdout.flush(); sys.stderr.flush()
+            os.dup2(saved[0], 1); os.dup2(saved[1], 2)
+        sink.seek(0)
+        return result, sink.read()
+
 events = [json.loads(line) for line in open(sys.argv[1])]
-for event in events[:20]:  # warm up (first-call imports, caches), not counted
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        app.handler(event, Context())
-out, err = io.StringIO(), io.StringIO()
-findings = 0
-started = time.perf_counter()
-with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-    for event in events:
-        findings += len(app.handler(event, Context())["findings"])
-elapsed = time.perf_counter() - started
-sys.__stdout__.write(json.dumps({"events": len(events), "findings": findings, "seconds": elapsed,
-                                 "log_bytes": len(out.getvalue().encode()) + len(err.getvalue().encode()),
-                                 "sample": out.getvalue()[:600]}) + "\n")
+captured(lambda: [app.handler(event, Context()) for event in events[:20]])  # warm up (first-call imports, caches)
+
+def measured():
+    started = time.perf_counter()
+    findings = sum(len(app.handler(event, Context())["findings"]) for event in events)
+    return findings, time.perf_counter() - started
+
+(findings, elapsed), written = captured(measured)
+print(json.dumps({"events": len(events), "findings": findings, "seconds": elapsed, "log_bytes": len(written),
+                  "sample": written[:600].decode(errors="replace")}))
 """
 
 def admitted_events() -> list[dict]:
