@@ -81,12 +81,21 @@ events = [json.loads(line) for line in open(sys.argv[1])]
 captured(lambda: [app.handler(event, Context()) for event in events[:20]])  # warm up (first-call imports, caches)
 
 def measured():
+    per_event = []  # (findings, bytes written) of each event
+    written = 0
     started = time.perf_counter()
-    findings = sum(len(app.handler(event, Context())["findings"]) for event in events)
-    return findings, time.perf_counter() - started
+    for event in events:
+        found = len(app.handler(event, Context())["findings"])
+        sys.stdout.flush(); sys.stderr.flush()
+        size = os.fstat(1).st_size
+        per_event.append((found, size - written))
+        written = size
+    return per_event, time.perf_counter() - started
 
-(findings, elapsed), written = captured(measured)
-print(json.dumps({"events": len(events), "findings": findings, "seconds": elapsed, "log_bytes": len(written),
+(per_event, elapsed), written = captured(measured)
+print(json.dumps({"events": len(events), "findings": sum(found for found, _ in per_event), "seconds": elapsed,
+                  "log_bytes": len(written), "quiet_events": sum(1 for found, _ in per_event if not found),
+                  "quiet_bytes": sum(size for found, size in per_event if not found),
                   "sample": written[:600].decode(errors="replace")}))
 """
 
@@ -149,6 +158,11 @@ def main() -> None:
           f" template: {memory} MB, SystemLogLevel {system_level})")
     print(f"  log bytes per event: {result['log_bytes'] / n:7.1f} written by the function + {platform} by Lambda"
           f" = {log_bytes:.1f}")
+    findings, quiet = result["findings"], result["quiet_events"]
+    print(f"  {quiet} of the {n} events found nothing and wrote {result['quiet_bytes'] / max(quiet, 1):.0f} bytes each on"
+          f" average (a sequence step's metric); the {findings} findings wrote "
+          f"{(result['log_bytes'] - result['quiet_bytes']) / max(findings, 1):.0f} bytes each (their log lines and"
+          f" metric documents): the corpus is attack-heavy, {(n - quiet) / n:.0%} of its admitted events found something")
     print(f"  duration per event {per_event_ms:.3f} ms on one core of this machine, {share_ms:.2f} ms at {memory} MB's"
           f" CPU share, billed {billed_ms:.0f} ms")
     print(f"  Lambda ${1e6 * lambda_cost:.3f} + CloudWatch Logs ${1e6 * logs_cost:.3f} + EventBridge $0.000 "
