@@ -52,7 +52,7 @@ PLATFORM_LINES = (
 )
 
 _CHILD = r"""
-import io, json, sys, time, contextlib
+import json, os, sys, tempfile, time
 import cloudtrail_evaluator as app
 
 class Context:
@@ -62,20 +62,41 @@ class Context:
     @staticmethod
     def get_remaining_time_in_millis(): return 60_000
 
+def captured(run):
+    # what the function writes to file descriptors 1 and 2, whoever writes it: Powertools' Logger keeps the stdout it
+    # found at import (a contextlib.redirect_stdout would not see its lines), EMF documents are printed
+    sys.stdout.flush(); sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 1); os.dup2(sink.fileno(), 2)
+        try:
+            result = run()
+        finally:
+            sys.stdout.flush(); sys.stderr.flush()
+            os.dup2(saved[0], 1); os.dup2(saved[1], 2)
+        sink.seek(0)
+        return result, sink.read()
+
 events = [json.loads(line) for line in open(sys.argv[1])]
-for event in events[:20]:  # warm up (first-call imports, caches), not counted
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        app.handler(event, Context())
-out, err = io.StringIO(), io.StringIO()
-findings = 0
-started = time.perf_counter()
-with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+captured(lambda: [app.handler(event, Context()) for event in events[:20]])  # warm up (first-call imports, caches)
+
+def measured():
+    per_event = []  # (findings, bytes written) of each event
+    written = 0
+    started = time.perf_counter()
     for event in events:
-        findings += len(app.handler(event, Context())["findings"])
-elapsed = time.perf_counter() - started
-sys.__stdout__.write(json.dumps({"events": len(events), "findings": findings, "seconds": elapsed,
-                                 "log_bytes": len(out.getvalue().encode()) + len(err.getvalue().encode()),
-                                 "sample": out.getvalue()[:600]}) + "\n")
+        found = len(app.handler(event, Context())["findings"])
+        sys.stdout.flush(); sys.stderr.flush()
+        size = os.fstat(1).st_size
+        per_event.append((found, size - written))
+        written = size
+    return per_event, time.perf_counter() - started
+
+(per_event, elapsed), written = captured(measured)
+print(json.dumps({"events": len(events), "findings": sum(found for found, _ in per_event), "seconds": elapsed,
+                  "log_bytes": len(written), "quiet_events": sum(1 for found, _ in per_event if not found),
+                  "quiet_bytes": sum(size for found, size in per_event if not found),
+                  "sample": written[:600].decode(errors="replace")}))
 """
 
 def admitted_events() -> list[dict]:
@@ -137,6 +158,11 @@ def main() -> None:
           f" template: {memory} MB, SystemLogLevel {system_level})")
     print(f"  log bytes per event: {result['log_bytes'] / n:7.1f} written by the function + {platform} by Lambda"
           f" = {log_bytes:.1f}")
+    findings, quiet = result["findings"], result["quiet_events"]
+    print(f"  {quiet} of the {n} events found nothing and wrote {result['quiet_bytes'] / max(quiet, 1):.0f} bytes each on"
+          f" average (a sequence step's metric); the {findings} findings wrote "
+          f"{(result['log_bytes'] - result['quiet_bytes']) / max(findings, 1):.0f} bytes each (their log lines and"
+          f" metric documents): the corpus is attack-heavy, {(n - quiet) / n:.0%} of its admitted events found something")
     print(f"  duration per event {per_event_ms:.3f} ms on one core of this machine, {share_ms:.2f} ms at {memory} MB's"
           f" CPU share, billed {billed_ms:.0f} ms")
     print(f"  Lambda ${1e6 * lambda_cost:.3f} + CloudWatch Logs ${1e6 * logs_cost:.3f} + EventBridge $0.000 "

@@ -39,7 +39,11 @@ from identity_auditor.model.health import health_envelope, is_health_event
 from identity_auditor.model.home import Home
 from identity_auditor.policy import current_policy
 
-logger = Logger()
+# A "finding" line per finding is most of what the evaluator writes: its lines carry what an operator reads (level,
+# message, time, the event id as correlation_id, the request id, account, event name, the finding's fields), not
+# what the log group already says (the function's name, ARN and memory, the service) nor the source line.
+logger = Logger(location=None)
+_SAID_BY_THE_LOG_GROUP = ["service", "cold_start", "function_name", "function_memory_size", "function_arn"]
 metrics = Metrics()
 copy_config_to_registered_loggers(source_logger=logger, include={"identity_auditor"})
 
@@ -60,22 +64,33 @@ current_policy(SETTINGS)  # cold start: an unreadable or invalid policy fails he
 
 
 def _count(findings) -> None:
-    """Findings, and FindingsByRule: one EMF document per (rule id, severity) with the rule id and severity as
-    dimensions. Nothing for no finding: a quiet event writes no metric document."""
+    """``Findings``, by ``service`` and by (``rule_id``, ``severity``, ``service``), in as few EMF documents as that
+    takes: one when every finding of the event is of one rule and severity (nearly always: both dimension sets in
+    the one document), else the total and one document per (rule id, severity). Their own documents, not the
+    function's ``metrics``: the rule dimensions would be put on its other metrics too. Nothing for no finding."""
     if not findings:
         return
-    metrics.add_metric(name="Findings", unit=MetricUnit.Count, value=len(findings))
-    for (rule_id, severity), count in Counter((f.rule_id, f.severity.value) for f in findings).items():
+    groups = Counter((finding.rule_id, finding.severity.value) for finding in findings)
+    total = EphemeralMetrics()
+    total.add_metric(name="Findings", unit=MetricUnit.Count, value=len(findings))
+    if len(groups) == 1:
+        ((rule_id, severity),) = groups
+        total.add_dimensions(rule_id=rule_id, severity=severity, service=total.service)
+    total.flush_metrics()
+    if len(groups) == 1:
+        return
+    for (rule_id, severity), count in groups.items():
         by_rule = EphemeralMetrics()
         by_rule.add_dimension(name="rule_id", value=rule_id)
         by_rule.add_dimension(name="severity", value=severity)
-        by_rule.add_metric(name="FindingsByRule", unit=MetricUnit.Count, value=count)
+        by_rule.add_metric(name="Findings", unit=MetricUnit.Count, value=count)
         by_rule.flush_metrics()
 
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict, context) -> dict:
+    logger.remove_keys(_SAID_BY_THE_LOG_GROUP)  # (inject_lambda_context has just put them back)
     logger.set_correlation_id(_event_id(event))
     if _from_heartbeat_rule(event, context):
         return _heartbeat(event, context)

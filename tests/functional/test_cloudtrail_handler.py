@@ -295,14 +295,40 @@ def test_logs_carry_the_event_id_and_metrics_count_findings(module, account, lam
     assert log["event_name"] == "ConsoleLogin"
     assert log["function_request_id"] == lambda_context.aws_request_id
 
+    # what the log group says already is not repeated on every line (issue 18: the log is what an event costs)
+    assert not {"service", "cold_start", "function_name", "function_arn", "function_memory_size", "location",
+                "suppressed"} & set(log), log
+
+    # one rule, one severity: Findings by service and by (rule_id, severity, service) in one document
     metrics = emf_metrics(documents)
     assert metrics["Findings"] == 1
-    (by_rule,) = [d for d in documents if "FindingsByRule" in d]
-    assert (by_rule["rule_id"], by_rule["severity"], by_rule["FindingsByRule"]) == (RULE, "HIGH", [1.0])
-    assert by_rule["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["rule_id", "severity", "service"]]
     assert "EventsEvaluated" not in metrics  # Lambda's Invocations metric counts events: no EMF document per event
-    emf = next(document for document in documents if "_aws" in document)
-    assert emf["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "IdentityAuditorTests"
+    (emf,) = [document for document in documents if "Findings" in document]
+    (directive,) = emf["_aws"]["CloudWatchMetrics"]
+    assert directive["Namespace"] == "IdentityAuditorTests"
+    assert directive["Dimensions"] == [["service"], ["rule_id", "severity", "service"]]
+    assert (emf["rule_id"], emf["severity"], emf["Findings"]) == (RULE, "HIGH", [1.0])
+
+
+def test_findings_of_several_rules_are_counted_by_rule(module, account, lambda_context, logs_to_capsys):
+    """A root console login without MFA breaks two rules at two severities: the total by service, and each
+    (rule_id, severity) in a document of its own (a shared document would count one rule's findings for both)."""
+    event = support.load_sample("signin_console_login_root_without_mfa.json")
+    assert len(module.handler(event, lambda_context)["findings"]) == 2
+
+    documents = [d for d in stdout_json(logs_to_capsys.readouterr().out) if "Findings" in d]
+    counted = {}
+    for document in documents:
+        (directive,) = document["_aws"]["CloudWatchMetrics"]
+        for dimensions in directive["Dimensions"]:
+            key = tuple((name, document[name]) for name in dimensions)
+            counted[key] = counted.get(key, 0) + sum(document["Findings"])
+    service = ("service", "identity-auditor")
+    assert counted == {
+        (service,): 2,
+        (("rule_id", "root_account_used"), ("severity", "HIGH"), service): 1,
+        (("rule_id", "signin_console_login_without_mfa"), ("severity", "CRITICAL"), service): 1,
+    }
 
 
 def test_an_event_that_breaks_no_rule_writes_nothing_to_the_log(module, account, lambda_context, logs_to_capsys):

@@ -46,9 +46,7 @@ class EventDelivery:
         Raises :class:`~identity_auditor.sinks.SinkError` (and the de-duplication table's errors): the
         caller's retry publishes what is missing, and pages no one twice."""
         for finding in findings:
-            logger.info("finding", extra={"rule_id": finding.rule_id, "severity": finding.severity.value,
-                                          "finding_id": finding.finding_id,
-                                          "suppressed": finding.suppression is not None})
+            logger.info("finding", extra=_logged(finding))
         if not findings:
             return Delivered({}, fresh=False)
         fresh = []
@@ -77,10 +75,16 @@ class EventDelivery:
         de-duplication does not apply: the sequence store raises each once and the publisher pages once per alert
         key. Raises :class:`~identity_auditor.sinks.SinkError` like :meth:`publish`."""
         for finding in findings:
-            logger.info("finding", extra={"rule_id": finding.rule_id, "severity": finding.severity.value,
-                                          "finding_id": finding.finding_id, "sequence_steps": len(finding.sequence_steps),
-                                          "suppressed": finding.suppression is not None})
+            logger.info("finding", extra=_logged(finding, sequence_steps=len(finding.sequence_steps)))
         return publish_all(self.sinks(lambda_context), list(findings)) if findings else {}
+
+
+def _logged(finding: Finding, **more: object) -> dict:
+    """What a finding's log line says of it: rule id, severity, finding id, and ``suppressed`` when it is."""
+    fields = {"rule_id": finding.rule_id, "severity": finding.severity.value, "finding_id": finding.finding_id, **more}
+    if finding.suppression is not None:
+        fields["suppressed"] = True
+    return fields
 
 
 @dataclass(frozen=True)
