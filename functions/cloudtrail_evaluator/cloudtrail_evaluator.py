@@ -15,6 +15,7 @@ from __future__ import annotations
 import warnings
 from collections import Counter
 from datetime import datetime, timezone
+from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
@@ -86,10 +87,11 @@ def _count(findings) -> None:
         by_rule.flush_metrics()
 
 
-@logger.inject_lambda_context(correlation_id_path="detail.eventID", clear_state=True)
+@logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict, context) -> dict:
     logger.remove_keys(_SAID_BY_THE_LOG_GROUP)  # (inject_lambda_context has just put them back)
+    logger.set_correlation_id(_event_id(event))
     if _from_heartbeat_rule(event, context):
         return _heartbeat(event, context)
     if is_health_event(event):
@@ -116,6 +118,13 @@ def handler(event: dict, context) -> dict:
         "ruleErrors": [failure.rule_id for failure in result.failures + sequences.failures],
         "delivered": delivered,
     }
+
+
+def _event_id(event: Any) -> Any:
+    """The log lines' correlation id: ``detail.eventID``, or ``None``: what ``correlation_id_path="detail.eventID"``
+    read, without a JMESPath search on every event (about a seventh of a warm invocation's time)."""
+    detail = event.get("detail") if isinstance(event, dict) else None
+    return detail.get("eventID") if isinstance(detail, dict) else None
 
 
 def _from_heartbeat_rule(event: dict, context) -> bool:

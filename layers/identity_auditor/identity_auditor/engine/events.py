@@ -43,33 +43,40 @@ class Engine:
     ) -> Evaluation:
         """Evaluate one record. ``account``/``region`` (from the envelope) fill in what the record lacks."""
         result = Evaluation()
-        caller_arns = record.user_identity.arns
+        policy = ctx.policy
+        caller_arns: tuple[str, ...] | None = None  # read when a rule first finds a violation
         for rule in self.registry.rules_for(record.event_source, record.event_name, record.user_identity.type):
-            if not ctx.policy.is_enabled(rule.meta.id):
+            rule_id = rule.meta.id
+            if not policy.is_enabled(rule_id):
                 continue
             result.rules_run += 1
             try:
                 violation = rule.evaluate(record, ctx)
-                if violation is not None:
-                    result.fired.add(rule.meta.id)  # what happened, for the sequences (engine/sequences.py)
-                if violation is not None and not ctx.policy.allows(rule.meta.id, *caller_arns):
-                    finding = build_finding(rule.meta, violation, record, account_fallback=account,
-                                            region_fallback=region)
-                    finding, expired = apply_policy(
-                        finding, ctx, caller_arns,
-                        lambda meta, found: build_finding(meta, found, record, account_fallback=account,
-                                                          region_fallback=region),
-                        event_id=record.event_id)
-                    result.findings.append(finding)
+                if violation is None:
+                    continue
+                result.fired.add(rule_id)  # what happened, for the sequences (engine/sequences.py)
+                if caller_arns is None:
+                    caller_arns = record.user_identity.arns
+                if policy.allows(rule_id, *caller_arns):
+                    continue
+                finding = build_finding(rule.meta, violation, record, account_fallback=account,
+                                        region_fallback=region)
+                finding, expired = apply_policy(
+                    finding, ctx, caller_arns,
+                    lambda meta, found: build_finding(meta, found, record, account_fallback=account,
+                                                      region_fallback=region),
+                    event_id=record.event_id)
+                result.findings.append(finding)
+                if expired:
                     known = {f.finding_id for f in result.findings}
                     result.findings.extend(e for e in expired if e.finding_id not in known)
             except RULE_ERRORS as error:  # a broken rule must not hide the others' findings
-                failure = RuleFailure(rule.meta.id, record.event_id, f"{type(error).__name__}: {error}")
+                failure = RuleFailure(rule_id, record.event_id, f"{type(error).__name__}: {error}")
                 result.failures.append(failure)
                 logger.exception(
                     "rule %s failed on event %s",
-                    rule.meta.id,
+                    rule_id,
                     record.event_id,
-                    extra={"rule_id": rule.meta.id, "event_id": record.event_id, "event_name": record.event_name},
+                    extra={"rule_id": rule_id, "event_id": record.event_id, "event_name": record.event_name},
                 )
         return result

@@ -41,6 +41,10 @@ _PARTITION = re.compile(r"aws(-[a-z]+)*", re.ASCII)
 # routes name the operation, records are matched after removing the suffix.
 VERSIONED_EVENT_SOURCES = frozenset({"lambda.amazonaws.com"})
 _API_VERSION_SUFFIX = re.compile(r"\d{8}(v\d+)?$", re.ASCII)
+_RESERVED_SSO_PREFIX_FOLDED = RESERVED_SSO_ROLE_PREFIX.lower()
+# how the ARNs of Identity Center's own service-linked role, and of its sessions, end or read
+_IDENTITY_CENTER_ROLE_ARN_END = f":role/aws-service-role/sso.amazonaws.com/{IDENTITY_CENTER_SERVICE_ROLE}"
+_IDENTITY_CENTER_SESSION = f":assumed-role/{IDENTITY_CENTER_SERVICE_ROLE}/"
 
 
 class _Model(BaseModel):
@@ -200,7 +204,7 @@ class CloudTrailRecord(_Model):
         if self.error_code:
             return False
         for block in (self.response_elements, self.service_event_details):
-            if block and any(value == "Failure" for value in block.values()):
+            if block and "Failure" in block.values():
                 return False
         return True
 
@@ -217,8 +221,8 @@ class CloudTrailRecord(_Model):
             return True
         issuer = identity.issuer
         if issuer and issuer.arn:
-            return issuer.arn.endswith(f":role/aws-service-role/sso.amazonaws.com/{IDENTITY_CENTER_SERVICE_ROLE}")
-        return f":assumed-role/{IDENTITY_CENTER_SERVICE_ROLE}/" in (identity.arn or "")
+            return issuer.arn.endswith(_IDENTITY_CENTER_ROLE_ARN_END)
+        return _IDENTITY_CENTER_SESSION in (identity.arn or "")
 
     @property
     def typed_user_name(self) -> str | None:
@@ -262,11 +266,17 @@ class CloudTrailRecord(_Model):
         """A request parameter, or ``None`` (``requestParameters`` may itself be ``null``). The key is
         matched exactly first, then ignoring case (CloudTrail's casing of parameter names varies by
         service: ``sAMLProviderArn``, ``openIDConnectProviderArn``)."""
-        return lookup(self.request_parameters, key)
+        block = self.request_parameters
+        if block is not None and key in block:  # the exact key: most lookups
+            return block[key]
+        return lookup(block, key)
 
     def response(self, key: str) -> Any:
         """A field of ``responseElements`` (matched like :meth:`request`), or ``None``."""
-        return lookup(self.response_elements, key)
+        block = self.response_elements
+        if block is not None and key in block:
+            return block[key]
+        return lookup(block, key)
 
     def extra(self, key: str) -> Any:
         """A field of ``additionalEventData``, or ``None``."""
@@ -301,7 +311,12 @@ def lookup(block: Any, *path: str) -> Any:
             block = block[key]
             continue
         folded = key.lower()
-        block = next((value for name, value in block.items() if str(name).lower() == folded), None)
+        for name, value in block.items():
+            if (name if type(name) is str else str(name)).lower() == folded:
+                block = value
+                break
+        else:
+            block = None
     return block
 
 
@@ -344,8 +359,8 @@ def is_reserved_sso_role(role_name: str | None, path: str | None = None) -> bool
     the reserved role (issue 16, point 8)."""
     if isinstance(path, str) and path.lower().startswith(RESERVED_SSO_ROLE_PATH):
         return True
-    return isinstance(role_name, str) and role_name[:len(RESERVED_SSO_ROLE_PREFIX)].lower() == \
-        RESERVED_SSO_ROLE_PREFIX.lower()
+    return (isinstance(role_name, str)
+            and role_name[:len(RESERVED_SSO_ROLE_PREFIX)].lower() == _RESERVED_SSO_PREFIX_FOLDED)
 
 
 class CloudTrailEvent(BaseModel):

@@ -106,7 +106,7 @@ class OrgPolicy:
         """The caller is allow-listed automation for this rule: any of its ARNs (session ARN, the
         issuing role's ARN: see ``UserIdentity.arns``) matches one of the rule's patterns."""
         patterns = self.allow.get(rule_id, ())
-        return any(arn and matches_any(arn, patterns) for arn in principal_arns)
+        return bool(patterns) and any(arn and matches_any(arn, patterns) for arn in principal_arns)
 
     def is_privileged_policy(self, policy_arn: str | None) -> bool:
         """The managed policy ARN is one of ``privileged_policies``, ignoring case: IAM resolves a managed policy

@@ -55,30 +55,69 @@ _PATTERNS = (
         r"(?=[A-Za-z0-9/+]*[/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])"
     ),
 )
-# What every pattern above needs somewhere in the text, lower-cased: a key word, a scheme, a token's prefix (for
-# ASCII text, where (?i) matching is exactly lower-casing); the 40-character key is looked for as a run of its
-# characters. A text with none of them (a name, an ARN, a user agent) has nothing to redact: returned at once.
-_WORDS = ("secret", "token", "key", "passw", "pwd", "authoriz", "bearer", "basic", "aws4", "signature",
-          "-----begin", "b3jpz2lu", "zxivyxdz", "aqodyxdz", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_",
-          "xox", "eyj")
-_KEY_RUN = re.compile(r"[A-Za-z0-9/+]{40}")
+# What the patterns need somewhere in a text to match at all (see _patterns_for). The (?i) patterns' needs are looked
+# for in the lower-cased text: for ASCII text, (?i) matching is exactly matching the lower-cased text.
+# - the 40-character key: a run of 40 of its characters ([A-Za-z0-9/+]), looked for in the ASCII text mapped to "a"
+#   for them and " " for the rest (bytes.translate: an eighth of a regular expression's search on a user agent)
+_KEY_CHARACTERS = bytes(0x61 if chr(byte).isascii() and (chr(byte).isalnum() or chr(byte) in "/+") else 0x20
+                        for byte in range(256))
+_KEY_RUN = b"a" * 40
+# - the first pattern (key=value): every key of _KEYS ends in one of these words, and is followed by ":" or "="
+#   (after an optional quote and blanks)
+_KEY_VALUE_NEED = re.compile(r"""(?:key|secret|token|passw(?:or)?d|pwd)(?:\\?["'])?\s*[:=]""")
+_SESSION_TOKEN_NEEDS = ("b3JpZ2lu", "ZXIvYXdz", "AQoDYXdz")  # in every prefix of the session-token pattern
+_GITHUB_NEED = re.compile(r"gh[pousr]_|github_pat_")
+
+
+def _patterns_for(text: str) -> tuple[re.Pattern[str], ...]:
+    """The patterns of :data:`_PATTERNS` that can match ``text``, in their order: each only when the text has what
+    the pattern cannot match without (its key word followed by ``:`` or ``=``, its scheme, its token prefix).
+    Redacting with these alone gives what all eleven give: a replacement (``[REDACTED]``, between brackets that
+    no pattern's needs contain) never makes what a later pattern needs. Text that is not ASCII gets every
+    pattern: (?i) also matches non-ASCII letters (K for k, ſ for s)."""
+    if not text.isascii():
+        return _PATTERNS
+    lower = text.lower()
+    run = ("/" in text or "+" in text) and _KEY_RUN in text.encode("ascii").translate(_KEY_CHARACTERS)
+    if not (run or "key" in lower or "secret" in lower or "token" in lower or "passw" in lower or "pwd" in lower
+            or "authoriz" in lower or "bearer" in lower or "basic" in lower or "aws4" in lower or "signature" in lower
+            or "-----begin" in lower or "b3jpz2lu" in lower or "zxivyxdz" in lower or "aqodyxdz" in lower
+            or ("_" in lower and ("gh" in lower or "github_pat" in lower)) or "xox" in lower or "eyj" in lower):
+        return ()  # most values (names, ARNs, user agents, descriptions): a few substring tests (no regex is faster)
+    needs = (
+        _KEY_VALUE_NEED.search(lower) is not None,
+        "authorization" in lower,
+        "bearer" in lower or "basic" in lower,
+        "aws4-hmac-sha256" in lower,
+        "signature=" in lower,
+        "-----BEGIN " in text,
+        any(need in text for need in _SESSION_TOKEN_NEEDS),
+        _GITHUB_NEED.search(text) is not None,
+        "xox" in text,
+        "eyJ" in text,
+        run,
+    )
+    return tuple(pattern for pattern, needed in zip(_PATTERNS, needs) if needed)
 
 
 def _may_hold_a_secret(text: str) -> bool:
-    if not text.isascii():  # (?i) also matches non-ASCII letters (K for k, ſ for s): every pattern decides
-        return True
-    lower = text.lower()
-    return any(word in lower for word in _WORDS) or (("/" in text or "+" in text) and _KEY_RUN.search(text) is not None)
+    return bool(_patterns_for(text))
 
 
 def redact(text: str | None) -> str | None:
     """``text`` with every key-like secret replaced by :data:`MARK` (``None`` stays ``None``)."""
-    if not text or not _may_hold_a_secret(text):  # most values (names, ARNs, user agents) are left at once
+    if not text:
         return text
-    return _redact_all(text)
+    for pattern in _patterns_for(text):  # none for most values (names, ARNs, user agents)
+        text = pattern.sub(_masked, text)
+    return text
+
+
+def _masked(match: re.Match[str]) -> str:
+    return match.group(1) + MARK
 
 
 def _redact_all(text: str) -> str:
     for pattern in _PATTERNS:
-        text = pattern.sub(lambda match: match.group(1) + MARK, text)
+        text = pattern.sub(_masked, text)
     return text

@@ -16,7 +16,7 @@ class Severity(str, Enum):
 
     @property
     def rank(self) -> int:
-        return list(Severity).index(self)
+        return _RANKS[self]
 
     @classmethod
     def parse(cls, text: str) -> Severity:
@@ -25,3 +25,6 @@ class Severity(str, Enum):
         except ValueError:
             names = ", ".join(s.value.lower() for s in cls)
             raise ValueError(f"unknown severity {text!r}; expected one of {names}") from None
+
+
+_RANKS = {severity: rank for rank, severity in enumerate(Severity)}  # INFORMATIONAL 0 ... CRITICAL 4

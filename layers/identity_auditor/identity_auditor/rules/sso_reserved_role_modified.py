@@ -62,10 +62,10 @@ _DETAIL_KEYS = ("policyArn", "policyName", "permissionsBoundary", "description")
 
 
 def evaluate(record: CloudTrailRecord, ctx: Context) -> Violation | None:
-    if not record.succeeded or record.by_identity_center:
-        return None
-    role_name = record.request("roleName")
+    role_name = record.request("roleName")  # first: it rules out almost every role event
     if not isinstance(role_name, str) or not is_reserved_sso_role(role_name, record.request("path")):
+        return None
+    if not record.succeeded or record.by_identity_center:
         return None
     role = (record.response_elements or {}).get("role")
     role_arn = role.get("arn") if isinstance(role, dict) else None
