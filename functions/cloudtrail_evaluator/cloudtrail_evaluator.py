@@ -42,8 +42,10 @@ from identity_auditor.policy import current_policy
 # A "finding" line per finding is most of what the evaluator writes: its lines carry what an operator reads (level,
 # message, time, the event id as correlation_id, the request id, account, event name, the finding's fields), not
 # what the log group already says (the function's name, ARN and memory, the service) nor the source line.
-logger = Logger(location=None)
-_SAID_BY_THE_LOG_GROUP = ["service", "cold_start", "function_name", "function_memory_size", "function_arn"]
+logger = Logger()
+# (removed at each invocation, not by Logger(location=None): a Logger of the same service made earlier in the process
+# would lend it its formatter, and the keys would be back)
+_SAID_BY_THE_LOG_GROUP = ["location", "service", "cold_start", "function_name", "function_memory_size", "function_arn"]
 metrics = Metrics()
 copy_config_to_registered_loggers(source_logger=logger, include={"identity_auditor"})
 
