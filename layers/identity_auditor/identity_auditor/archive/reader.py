@@ -910,6 +910,13 @@ def _spool_entry(step: SequenceInput, offset: int, size: int) -> bytes:
             + b"\x00\x00" + _PLACE.pack(offset, size))
 
 
+def _event_key(step: SequenceInput) -> tuple:
+    """:func:`_event_order` with the time as microseconds since ``_EPOCH``: the same order, and cheap to compare
+    (two times whose zone objects differ, as two records' do, compare ten times slower)."""
+    moment, event_id, origin = _event_order(step)
+    return (moment - _EPOCH) // _MICROSECOND, event_id, origin
+
+
 def in_event_order(inputs: Iterable[SequenceInput]) -> list[SequenceInput]:
     """Sequence steps in event-time order, then event id and origin: the order archives are judged in."""
     return sorted(inputs, key=_event_order)
@@ -1015,7 +1022,7 @@ def observed_in_event_order(inputs: Iterable[SequenceInput], ctx: Context,
         observed = engine.observe(step.record, step.fired, ctx, account=step.account, region=step.region)
         if observed is not None:
             kept.append((step, ObservedStep(step.origin, observed, lambda record=step.record: record)))
-    kept.sort(key=lambda pair: _event_order(pair[0]))
+    kept.sort(key=lambda pair: _event_key(pair[0]))
     return [observed for _, observed in kept]
 
 

@@ -60,6 +60,20 @@ def _actor_facts(record: CloudTrailRecord) -> dict[str, str]:
     return {f"{_ACTOR}{key}": str(value)[:256] for key, value in facts.items() if value}
 
 
+_ZERO = timedelta(0)
+
+
+def _utc(moment: datetime) -> datetime:
+    """A step's time in UTC as :data:`datetime.timezone.utc` (the same instant, written the same): a record's time
+    carries a zone object of its own, and two times with different zone objects compare ten times slower, while a
+    key's steps are compared with each other at every step added to it. (The DynamoDB store reads its steps back
+    in :data:`~datetime.timezone.utc` already.)"""
+    if isinstance(moment, datetime) and moment.tzinfo is not timezone.utc and moment.tzinfo is not None \
+            and moment.utcoffset() == _ZERO:
+        return moment.replace(tzinfo=timezone.utc)
+    return moment
+
+
 def _actor(step: Step) -> Actor | None:
     facts = step.facts
     if f"{_ACTOR}name" not in facts:
@@ -159,10 +173,15 @@ class MemoryStore:
         if identity not in identities:
             identities.add(identity)
             order = _order(step)
-            at = bisect_right(orders, order)
-            orders.insert(at, order)
-            times.insert(at, step.time)
-            steps.insert(at, step)
+            if not orders or orders[-1] < order:  # the newest yet (an archive replays in time order)
+                orders.append(order)
+                times.append(step.time)
+                steps.append(step)
+            else:
+                at = bisect_right(orders, order)
+                orders.insert(at, order)
+                times.insert(at, step.time)
+                steps.insert(at, step)
             if len(steps) > self.max_steps:  # the oldest go
                 gone = len(steps) - self.max_steps
                 for old in steps[:gone]:
@@ -271,7 +290,7 @@ class SequenceEngine:
                                      or "unknown")
                     where_region = record.aws_region or region or "unknown"
                 step = observation.step
-                parts.append((meta.id, observation.key, Step(step.name, step.event_id, step.time,
+                parts.append((meta.id, observation.key, Step(step.name, step.event_id, _utc(step.time),
                                                              {**step.facts, **actor}, where_account, where_region)))
         return Observed(record.event_id, tuple(parts)) if parts else None
 
