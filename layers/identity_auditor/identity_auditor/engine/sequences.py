@@ -16,6 +16,12 @@ the finding is raised again. The organisation policy applies as to
 event rules: ``enabled``, ``allow`` (the current record's caller), ``severity``, ``suppress``, and the window
 and threshold knobs (``sequences.<id>``).
 
+:meth:`SequenceEngine.evaluate` is two halves: :meth:`~SequenceEngine.observe` (what the record is to each
+sequence: it depends on the record, the event rules that fired on it and the context only) and
+:meth:`~SequenceEngine.judge` (the store and the verdicts). The live path does both at once; an archive replay
+observes each record as it is read and keeps only the records some sequence observed, to judge them in event
+order once every file was read.
+
 The store is the one thing here that can fail for reasons outside the record (DynamoDB throttled or down): its
 errors are raised as :class:`SequenceStoreError`, after the event's own findings were delivered by the caller,
 so the invocation is retried and, in the end, dead-lettered: a sequence step is never silently dropped. A
