@@ -34,8 +34,8 @@ import logging
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 from types import ModuleType
 from typing import Protocol
 
