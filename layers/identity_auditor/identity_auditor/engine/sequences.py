@@ -330,8 +330,12 @@ class SequenceEngine:
             lo, hi = min(times), max(times)
             same = [m for m in map(_parse_mark, raised | pending)
                     if m is not None and lo <= m.hi + window and hi >= m.lo - window]
-            anchor = min(same, key=lambda m: (m.lo, m.event_id)) if same else None
             stage = verdict.steps[0].name  # a sequence names a new stage by its first step's name
+            # the earliest raised sequence it overlaps; among the marks of that one first step, the mark of this
+            # stage at its highest severity (not whichever a set happens to give first: Python's string hashing
+            # differs from one process to the next, and so did the findings)
+            anchor = min(same, key=lambda m: (m.lo, m.event_id, m.name != stage, -_RANK.index(m.severity))) \
+                if same else None
             if (anchor is not None and _RANK.index(severity) <= max(_RANK.index(m.severity) for m in same)
                     and stage in {m.name for m in same}):
                 # the sequence already raised (as it grows, or an earlier step came late): no new finding;
