@@ -29,6 +29,7 @@ from identity_auditor.archive.reader import (
     parse_moment,
 )
 from identity_auditor.engine.registry import REGISTRY
+from identity_auditor.engine.sequences import MemoryStore, SequenceEngine
 from identity_auditor.model.cloudtrail import CloudTrailEvent, CloudTrailRecord
 from identity_auditor.model.contract import Context
 from identity_auditor.model.policy import DEFAULT_POLICY
@@ -717,6 +718,11 @@ def test_gunzip_in_chunks_is_gunzip_whole(case, isal, monkeypatch):
         assert whole[0] != "ok"
 
 
+def _judged(steps) -> list:
+    """What a sequence step is judged on: where it was read, what the sequences observed, the record."""
+    return [(step.origin, step.observed, step.record()) for step in steps]
+
+
 def test_a_step_spool_judges_the_same_sequences_as_the_steps_in_memory(tmp_path):
     """evaluate keeps sequence steps on disk until they are judged (flat memory): the same findings, in the
     same order, as the steps kept in a list, whatever order the files came in."""
@@ -725,22 +731,53 @@ def test_a_step_spool_judges_the_same_sequences_as_the_steps_in_memory(tmp_path)
     steps = [step for result in reversed(results) for step in result.steps]
     assert len(steps) > 20
     ctx = Context(now=datetime(2026, 11, 22, tzinfo=UTC), policy=DEFAULT_POLICY)
-    spool = replay_module.StepSpool()
+    spool = replay_module.StepSpool(ctx)
     for result in reversed(results):
         spool.extend(result.steps)
-    assert len(spool) == len(steps)
-    assert [(s.origin, s.record, s.fired) for s in spool.in_event_order()] == [
-        (s.origin, s.record, s.fired) for s in replay_module.in_event_order(steps)]
+    in_memory = replay_module.observed_in_event_order(steps, ctx, SequenceEngine(MemoryStore()))
+    assert len(spool) == len(in_memory) > 20
+    assert _judged(spool.in_event_order()) == _judged(in_memory)
     expected = replay_module.sequence_findings(steps, ctx)
     assert replay_module.sequence_findings(spool, ctx) == expected and expected[0]
+    with pytest.raises(ValueError):  # judged with what observed its steps, or not at all
+        replay_module.sequence_findings(spool, Context(now=datetime(2026, 11, 23, tzinfo=UTC)))
     spool.close()
     # ties (the same event in two files: a trail delivered twice) in origin order, whatever order they came in
     twice = [step for result in results[:3] for step in result.steps]
     renamed = [replay_module.SequenceInput(s.record, s.fired, s.account, s.region, "z-" + s.origin) for s in twice]
-    spool = replay_module.StepSpool()
+    spool = replay_module.StepSpool(ctx)
     spool.extend(renamed + twice)
-    assert [s.origin for s in spool.in_event_order()] == [s.origin for s in replay_module.in_event_order(renamed + twice)]
+    assert [s.origin for s in spool.in_event_order()] == [
+        s.origin for s in replay_module.observed_in_event_order(renamed + twice, ctx, SequenceEngine(MemoryStore()))]
     spool.close()
+
+
+def test_the_step_spool_keeps_only_the_records_a_sequence_takes_as_a_step(tmp_path):
+    """Most records a sequence listens to are no step of it (a CreateRole whose trust is not unsafe, a policy that
+    is not administrative): the spool observes each record as it comes and keeps (writes, reads back, judges) only
+    those some sequence observed. Dropping the others changes no finding: a record no sequence observes leaves the
+    sequence state as it was."""
+    replicate_invictus(tmp_path, 2)
+    results = list(replay([str(tmp_path)], jobs=1, now=datetime(2026, 11, 22, tzinfo=UTC)))
+    steps = [step for result in results for step in result.steps]
+    ctx = Context(now=datetime(2026, 11, 22, tzinfo=UTC), policy=DEFAULT_POLICY)
+    engine = SequenceEngine(MemoryStore())
+    observed = [step for step in steps if engine.observe(step.record, step.fired, ctx, account=step.account,
+                                                         region=step.region) is not None]
+    assert 0 < len(observed) < len(steps)
+    spool = replay_module.StepSpool(ctx)
+    spool.extend(steps)
+    assert len(spool) == len(observed)
+    assert sorted(step.origin for step in spool.in_event_order()) == sorted(step.origin for step in observed)
+    findings = replay_module.sequence_findings(spool, ctx)
+    spool.close()
+    assert findings == replay_module.sequence_findings(observed, ctx) and findings[0]
+    # the same as judging every step, one by one, as the live path does
+    engine, judged = SequenceEngine(MemoryStore()), []
+    for step in replay_module.in_event_order(steps):
+        judged += engine.evaluate_and_commit(step.record, step.fired, ctx, account=step.account,
+                                             region=step.region).findings
+    assert findings[0] == list({finding.finding_id: finding for finding in judged}.values())
 
 
 def test_a_step_pickle_cannot_write_is_kept_in_memory_in_its_place(tmp_path, monkeypatch):
@@ -749,19 +786,21 @@ def test_a_step_pickle_cannot_write_is_kept_in_memory_in_its_place(tmp_path, mon
     replicate_invictus(tmp_path, 1)
     results = list(replay([str(tmp_path)], jobs=1, now=datetime(2026, 11, 22, tzinfo=UTC)))
     steps = [step for result in results for step in result.steps]
-    deep = steps[len(steps) // 2]
+    ctx = Context(now=datetime(2026, 11, 22, tzinfo=UTC), policy=DEFAULT_POLICY)
+    in_memory = replay_module.observed_in_event_order(steps, ctx, SequenceEngine(MemoryStore()))
+    deep = in_memory[len(in_memory) // 2].record()
     real_dumps = replay_module.pickle.dumps
 
     def dumps(value, *args, **kwargs):
-        if value[0] is deep.record:
+        if value is deep:
             raise RecursionError("maximum recursion depth exceeded while pickling an object")
         return real_dumps(value, *args, **kwargs)
 
     monkeypatch.setattr(replay_module.pickle, "dumps", dumps)
-    spool = replay_module.StepSpool()
+    spool = replay_module.StepSpool(ctx)
     spool.extend(steps)
-    assert [(s.origin, s.record) for s in spool.in_event_order()] == [
-        (s.origin, s.record) for s in replay_module.in_event_order(steps)]
+    assert len(spool._held) == 1
+    assert _judged(spool.in_event_order()) == _judged(in_memory)
     spool.close()
 
 
@@ -772,6 +811,8 @@ def test_the_step_spool_keeps_a_short_byte_string_per_step_in_the_same_order():
     import random
     from types import SimpleNamespace
 
+    from identity_auditor.engine.sequences import Observed
+
     rng = random.Random(18)
     ids = ["", "a", "a\x00", "a\x00b", "a\x01", "ab", "abc", "b", "\ud800", "\ud7ff", "\ue000", "é", "\U0001f600",
            "None", "e1", "e10", "e2"]
@@ -779,10 +820,12 @@ def test_the_step_spool_keeps_a_short_byte_string_per_step_in_the_same_order():
     times = [None, datetime.min.replace(tzinfo=UTC), base, base + timedelta(seconds=1),
              datetime(2023, 7, 10, 2, tzinfo=timezone(timedelta(hours=2))), base + timedelta(microseconds=1),
              datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)]
+    # every step is one some sequence observed (only the order is looked at here)
+    engine = SimpleNamespace(observe=lambda record, fired, ctx, account, region: Observed(record.event_id, ()))
     for _ in range(20):
         steps = [replay_module.SequenceInput(SimpleNamespace(event_time=rng.choice(times), event_id=rng.choice([*ids, None])),
                                              frozenset(), None, None, f"file-{rng.randrange(5)}#Records[{n}]") for n in range(60)]
-        spool = replay_module.StepSpool()
+        spool = replay_module.StepSpool(Context(now=base), engine)
         spool.extend(steps[:30])
         spool.extend(steps[30:])
         assert all(type(entry) is bytes and len(entry) <= 48 for entry in spool._index)

@@ -6,6 +6,7 @@ redelivered; the group variant in every arrival order; the window's edges; inter
 from __future__ import annotations
 
 import itertools
+import os
 import random
 from datetime import timedelta
 
@@ -243,3 +244,37 @@ def test_observe_keeps_the_steps_small_and_skips_root_credentials():
     assert all(len(value) <= 256 for value in user_step.step.facts.values())
     root_key = load_sample("iam_create_access_key_root_for_itself__constructed")["detail"]
     assert sequence.observe(CloudTrailRecord.model_validate(root_key), frozenset(), ctx) == []
+
+
+def _recreated_user() -> list:
+    """A user created, made an administrator and given two keys; 33 hours later (past the window) created again
+    under the same name and made an administrator again; a grant 38 hours after that lets the first creation
+    leave the steps the key's judgement sees."""
+    return run_sequences([create("eve", T0, "c1"), attach("eve", T0 + minutes(1), "a1"),
+                          key("eve", T0 + minutes(70), "k1"), key("eve", T0 + 4 * HOUR, "k2"),
+                          create("eve", T0 + 33 * HOUR, "c2"), attach("eve", T0 + 33 * HOUR + minutes(8), "a2"),
+                          attach("eve", T0 + 71 * HOUR, "a3")], rule_id=ID)
+
+
+def test_the_findings_do_not_depend_on_the_process_hash_seed():
+    """Found while checking that issue 18's faster replay gives the same findings: when a sequence grows (k2), the
+    engine remembers how far it reaches by extending one of the marks of its first step, and when two marks of
+    that step tied (``created`` and ``created+credentials``), which one was extended depended on the order a set
+    gave them, so on Python's string hashing, random per process: the re-created user was reported in some runs
+    and silently taken for the first sequence in others. The mark of the verdict's own stage is extended now:
+    every process reports the re-creation, as an update of the finding it overlaps."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    tests = Path(__file__).resolve().parent
+    code = (f"import sys; sys.path[:0] = [{str(tests.parent)!r}, {str(tests)!r}]\n"
+            "from test_sequence_iam_admin_user_created import _recreated_user\n"
+            "print([(f.finding_id, f.description, f.sequence_steps) for f in _recreated_user()])\n")
+    runs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2", "5")}
+    assert len(runs) == 1
+    findings = _recreated_user()
+    assert [f.sequence_steps for f in findings] == [("c1", "a1"), ("c1", "a1", "k1"), ("c2", "a2")]
+    assert len({f.finding_id for f in findings}) == 1  # the re-creation updates the finding it overlaps
+    assert "no credentials for it were seen yet" in findings[-1].description

@@ -114,8 +114,8 @@ def test_the_policy_can_disable_allow_and_widen_the_window():
 def test_the_store_keeps_each_step_once_and_bounds_a_key():
     store = MemoryStore(max_steps=20)
     run_sequences(failures(30) + failures(30), engine=SequenceEngine(store), rule_id=ID)
-    [(kept, _identities)] = store._steps.values()
-    assert len(kept) == 20 and min(step.event_id for _, step in kept) == "f-10"  # the oldest went first
+    [(_orders, _times, kept, _identities)] = store._steps.values()
+    assert len(kept) == 20 and min(step.event_id for step in kept) == "f-10"  # the oldest went first
 
 
 def test_a_success_counts_within_the_window_after_the_last_failure():

@@ -55,6 +55,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
@@ -73,7 +74,7 @@ from identity_auditor.archive.inputs import (
 )
 from identity_auditor.engine.events import Engine
 from identity_auditor.engine.registry import REGISTRY
-from identity_auditor.engine.sequences import MemoryStore, SequenceEngine
+from identity_auditor.engine.sequences import MemoryStore, Observed, SequenceEngine
 from identity_auditor.model.cloudtrail import CloudTrailEvent, CloudTrailRecord
 from identity_auditor.model.contract import Context, RuleFailure
 from identity_auditor.model.findings import Finding
@@ -909,29 +910,58 @@ def _spool_entry(step: SequenceInput, offset: int, size: int) -> bytes:
             + b"\x00\x00" + _PLACE.pack(offset, size))
 
 
+def _event_key(step: SequenceInput) -> tuple:
+    """:func:`_event_order` with the time as microseconds since ``_EPOCH``: the same order, and cheap to compare
+    (two times whose zone objects differ, as two records' do, compare ten times slower)."""
+    moment, event_id, origin = _event_order(step)
+    return (moment - _EPOCH) // _MICROSECOND, event_id, origin
+
+
 def in_event_order(inputs: Iterable[SequenceInput]) -> list[SequenceInput]:
     """Sequence steps in event-time order, then event id and origin: the order archives are judged in."""
     return sorted(inputs, key=_event_order)
 
 
-class StepSpool:
-    """The sequence steps of an archive, kept on disk until they are judged: each step's record is pickled to
-    a temporary file as it comes, and only its place in event order stays in memory, as one short byte string
-    (:func:`_spool_entry`: time, event id, where it is on disk; about 100 bytes a step), so that ``evaluate``'s
-    memory does not grow with the archive. :meth:`in_event_order` gives the steps back one at a time, in the
-    order :func:`in_event_order` sorts."""
+@dataclass(frozen=True, slots=True)
+class ObservedStep:
+    """A sequence step of an archive, ready to be judged: where it was read, what the sequences observed of its
+    record (:meth:`SequenceEngine.observe <identity_auditor.engine.sequences.SequenceEngine.observe>`), and the
+    record itself, given by ``record()`` (a spooled step's is read back from disk then: only to build a finding)."""
 
-    def __init__(self) -> None:
+    origin: str
+    observed: Observed
+    record: Callable[[], CloudTrailRecord]
+
+
+class StepSpool:
+    """The sequence steps of an archive, kept on disk until they are judged, so that ``evaluate``'s memory does not
+    grow with the archive. Each step is observed as it comes (what the sequences make of a record depends on the
+    record, the event rules that fired on it and ``ctx`` only, never on what was seen before): a record no sequence
+    takes as a step (most records a sequence listens to: a ``CreateRole`` whose trust is not unsafe) is dropped
+    there, as judging it would change nothing. Of the others, what the sequences observed (a few short facts) is
+    pickled to a temporary file with the record beside it, read back only to build a finding it completes; only
+    its place in event order stays in memory, as one short byte string (:func:`_spool_entry`: time, event id,
+    where it is on disk; about 100 bytes a step). :meth:`in_event_order` gives the steps back one at a time, in
+    the order :func:`in_event_order` sorts; :func:`sequence_findings` judges them with ``engine``."""
+
+    def __init__(self, ctx: Context, engine: SequenceEngine | None = None) -> None:
+        self.ctx = ctx
+        self.engine = engine or SequenceEngine(MemoryStore())
         self._file: IO[bytes] | None = None
         self._end = 0
-        self._index: list[bytes] = []  # one _spool_entry per step
-        self._held: list[SequenceInput] = []  # the rare steps pickle cannot write (hostile nesting)
+        self._index: list[bytes] = []  # one _spool_entry per step kept
+        self._held: list[ObservedStep] = []  # the rare steps pickle cannot write (hostile nesting)
 
     def __len__(self) -> int:
+        """The steps kept: those some sequence observed."""
         return len(self._index)
 
     def extend(self, steps: Iterable[SequenceInput]) -> None:
+        observe, ctx = self.engine.observe, self.ctx
         for step in steps:
+            observed = observe(step.record, step.fired, ctx, account=step.account, region=step.region)
+            if observed is None:
+                continue  # no step of any sequence: judging it would change nothing
             if self._file is None:
                 import tempfile
 
@@ -939,20 +969,22 @@ class StepSpool:
             elif self._file.tell() != self._end:  # read from since: write at the end
                 self._file.seek(self._end)
             try:
-                blob = pickle.dumps((step.record, step.fired, step.account, step.region, step.origin),
-                                    pickle.HIGHEST_PROTOCOL)
+                record = pickle.dumps(step.record, pickle.HIGHEST_PROTOCOL)
+                entry = pickle.dumps((step.origin, observed, self._end, len(record)), pickle.HIGHEST_PROTOCOL)
             except (RecursionError, pickle.PicklingError):  # a record nested deeper than pickle goes: kept in memory
                 self._index.append(_spool_entry(step, len(self._held), 0))  # size 0: the place in _held
-                self._held.append(step)
+                self._held.append(ObservedStep(step.origin, observed, lambda record=step.record: record))
                 continue
-            self._file.write(blob)
-            # the origin, for ties only, stays on disk
-            self._index.append(_spool_entry(step, self._end, len(blob)))
-            self._end += len(blob)
+            # the record, then what was observed of it (which says where the record is); the origin, for ties
+            # only, stays on disk
+            self._file.write(record)
+            self._file.write(entry)
+            self._index.append(_spool_entry(step, self._end + len(record), len(entry)))
+            self._end += len(record) + len(entry)
 
-    def in_event_order(self) -> Iterator[SequenceInput]:
+    def in_event_order(self) -> Iterator[ObservedStep]:
         self._index.sort()  # time, event id, then place on disk: the order they came in within a tie
-        tie: list[SequenceInput] = []
+        tie: list[ObservedStep] = []
         last = None
         for entry in self._index:
             place = entry[-_PLACE.size:]
@@ -965,8 +997,13 @@ class StepSpool:
                 tie.append(self._held[offset])
                 continue
             self._file.seek(offset)
-            tie.append(SequenceInput(*pickle.loads(self._file.read(size))))
+            origin, observed, record_offset, record_size = pickle.loads(self._file.read(size))
+            tie.append(ObservedStep(origin, observed, partial(self._record, record_offset, record_size)))
         yield from sorted(tie, key=lambda step: step.origin) if len(tie) > 1 else tie
+
+    def _record(self, offset: int, size: int) -> CloudTrailRecord:
+        self._file.seek(offset)
+        return pickle.loads(self._file.read(size))
 
     def close(self) -> None:
         if self._file is not None:
@@ -977,18 +1014,38 @@ class StepSpool:
         self._end = 0
 
 
-def sequence_findings(inputs: Iterable[SequenceInput], ctx: Context,
+def observed_in_event_order(inputs: Iterable[SequenceInput], ctx: Context,
+                            engine: SequenceEngine) -> list[ObservedStep]:
+    """The steps of ``inputs`` some sequence of ``engine`` observes, in :func:`in_event_order`'s order."""
+    kept = []
+    for step in inputs:
+        observed = engine.observe(step.record, step.fired, ctx, account=step.account, region=step.region)
+        if observed is not None:
+            kept.append((step, ObservedStep(step.origin, observed, lambda record=step.record: record)))
+    kept.sort(key=lambda pair: _event_key(pair[0]))
+    return [observed for _, observed in kept]
+
+
+def sequence_findings(inputs: Iterable[SequenceInput] | StepSpool, ctx: Context,
                       engine: SequenceEngine | None = None) -> tuple[list[Finding], list[RuleFailure]]:
     """The sequence findings (spec §E) of the steps of an archive, judged in event-time order (then event id), so
     that the result does not depend on the order the files were read in or on ``--jobs``: the same findings as
     the live path, which judges them as they arrive. ``engine``: the deployment's (the backfill shares the live
-    path's DynamoDB state), else one with its own memory; its findings are committed as found."""
-    engine = engine or SequenceEngine(MemoryStore())
+    path's DynamoDB state), else one with its own memory; its findings are committed as found. A
+    :class:`StepSpool` is judged by its own engine, with the context it observed its steps with."""
+    if isinstance(inputs, StepSpool):
+        if ctx != inputs.ctx or engine not in (None, inputs.engine):
+            raise ValueError("a step spool is judged with the context and the engine it observed its steps with")
+        engine = inputs.engine
+        steps: Iterable[ObservedStep] = inputs.in_event_order()
+    else:
+        engine = engine or SequenceEngine(MemoryStore())
+        steps = observed_in_event_order(inputs, ctx, engine)
     findings: list[Finding] = []
     failures: list[RuleFailure] = []
-    for step in (inputs.in_event_order() if isinstance(inputs, StepSpool) else in_event_order(inputs)):
-        evaluation = engine.evaluate_and_commit(step.record, step.fired, ctx, account=step.account,
-                                                region=step.region)
+    for step in steps:
+        evaluation = engine.judge(step.observed, ctx, step.record)
+        engine.commit(evaluation)
         findings.extend(evaluation.findings)
         failures.extend(RuleFailure(f.rule_id, step.origin, f.error) for f in evaluation.failures)
     # a sequence raised again (a higher severity, more steps) updates its finding: keep its latest state, once

@@ -172,7 +172,8 @@ def run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     progress = Progress(err, len(plan.items))
     now = datetime.now(timezone.utc)
     results = pool.replay(plan, jobs=getattr(args, "jobs", None), window=window, policy=policy, now=now)
-    steps = reader.StepSpool()  # on disk until judged: memory does not grow with the archive
+    ctx = Context(now=now, policy=policy)
+    steps = reader.StepSpool(ctx)  # observed as read, on disk until judged: memory does not grow with the archive
     for result in results:
         progress.step(result.source)
         problems.extend(result.problems)
@@ -186,7 +187,7 @@ def run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         skipped += result.not_cloudtrail
         outside += result.outside_window
     progress.done()
-    sequences, sequence_failures = reader.sequence_findings(steps, Context(now=now, policy=policy))
+    sequences, sequence_failures = reader.sequence_findings(steps, ctx)
     steps.close()
     found(sequences)
     for failure in sequence_failures:

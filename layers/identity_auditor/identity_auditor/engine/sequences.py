@@ -16,6 +16,12 @@ the finding is raised again. The organisation policy applies as to
 event rules: ``enabled``, ``allow`` (the current record's caller), ``severity``, ``suppress``, and the window
 and threshold knobs (``sequences.<id>``).
 
+:meth:`SequenceEngine.evaluate` is two halves: :meth:`~SequenceEngine.observe` (what the record is to each
+sequence: it depends on the record, the event rules that fired on it and the context only) and
+:meth:`~SequenceEngine.judge` (the store and the verdicts). The live path does both at once; an archive replay
+observes each record as it is read and keeps only the records some sequence observed, to judge them in event
+order once every file was read.
+
 The store is the one thing here that can fail for reasons outside the record (DynamoDB throttled or down): its
 errors are raised as :class:`SequenceStoreError`, after the event's own findings were delivered by the caller,
 so the invocation is retried and, in the end, dead-lettered: a sequence step is never silently dropped. A
@@ -25,10 +31,11 @@ sequence rule that raises is a :class:`~identity_auditor.model.contract.RuleFail
 from __future__ import annotations
 
 import logging
-from bisect import bisect_left, bisect_right, insort
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 from types import ModuleType
 from typing import Protocol
 
@@ -57,6 +64,20 @@ def _actor_facts(record: CloudTrailRecord) -> dict[str, str]:
              "via": identity.invoked_by, "event": record.event_name, "source": record.event_source,
              "issuer": identity.issuer.arn if identity.issuer else None}
     return {f"{_ACTOR}{key}": str(value)[:256] for key, value in facts.items() if value}
+
+
+_ZERO = timedelta(0)
+
+
+def _utc(moment: datetime) -> datetime:
+    """A step's time in UTC as :data:`datetime.timezone.utc` (the same instant, written the same): a record's time
+    carries a zone object of its own, and two times with different zone objects compare ten times slower, while a
+    key's steps are compared with each other at every step added to it. (The DynamoDB store reads its steps back
+    in :data:`~datetime.timezone.utc` already.)"""
+    if isinstance(moment, datetime) and moment.tzinfo is not timezone.utc and moment.tzinfo is not None \
+            and moment.utcoffset() == _ZERO:
+        return moment.replace(tzinfo=timezone.utc)
+    return moment
 
 
 def _actor(step: Step) -> Actor | None:
@@ -101,6 +122,12 @@ class _Mark:
             return None  # a mark of another shape: ignored
 
 
+@lru_cache(maxsize=4096)
+def _parse_mark(text: str) -> _Mark | None:
+    """:meth:`_Mark.parse`, remembered: a key's marks are read again at every verdict under it."""
+    return _Mark.parse(text)
+
+
 def _callers(step: Step) -> tuple[str, ...]:
     """The ARNs of who made a step's event (its session and issuing role), as the allow-list matches them."""
     return tuple(arn for arn in (step.facts.get(f"{_ACTOR}arn"), step.facts.get(f"{_ACTOR}issuer")) if arn)
@@ -136,24 +163,39 @@ class MemoryStore:
 
     def __init__(self, max_steps: int = MAX_STEPS_PER_KEY):
         self.max_steps = max_steps
-        # per key: its steps in time order (with their sort keys) and the identities kept
-        self._steps: dict[tuple[str, str], tuple[list[tuple[tuple, Step]], set[tuple[str, str]]]] = {}
+        # per key: its steps in time order, as three lists side by side (their sort keys, their times, the steps:
+        # found by bisection without a key function, the window cut out by one slice), and the identities kept
+        self._steps: dict[tuple[str, str], tuple[list[tuple], list[datetime], list[Step], set[tuple[str, str]]]] = {}
         self._raised: dict[tuple[str, str], set[str]] = {}
         self.calls = 0
 
     def add(self, sequence_id: str, key: str, step: Step, *, window: timedelta) -> tuple[list[Step], frozenset[str]]:
         self.calls += 1
-        ordered, identities = self._steps.setdefault((sequence_id, key), ([], set()))
-        if step.identity not in identities:
-            identities.add(step.identity)
-            insort(ordered, (_order(step), step), key=lambda entry: entry[0])
-            if len(ordered) > self.max_steps:  # the oldest go
-                for _, old in ordered[: len(ordered) - self.max_steps]:
+        kept = self._steps.get((sequence_id, key))
+        if kept is None:
+            kept = self._steps[(sequence_id, key)] = ([], [], [], set())
+        orders, times, steps, identities = kept
+        identity = step.identity
+        if identity not in identities:
+            identities.add(identity)
+            order = _order(step)
+            if not orders or orders[-1] < order:  # the newest yet (an archive replays in time order)
+                orders.append(order)
+                times.append(step.time)
+                steps.append(step)
+            else:
+                at = bisect_right(orders, order)
+                orders.insert(at, order)
+                times.insert(at, step.time)
+                steps.insert(at, step)
+            if len(steps) > self.max_steps:  # the oldest go
+                gone = len(steps) - self.max_steps
+                for old in steps[:gone]:
                     identities.discard(old.identity)
-                del ordered[: len(ordered) - self.max_steps]
-        low = bisect_left(ordered, (step.time - window,), key=lambda entry: entry[0][:1])
-        high = bisect_right(ordered, (step.time + window,), key=lambda entry: entry[0][:1])
-        return [entry[1] for entry in ordered[low:high]], frozenset(self._raised.get((sequence_id, key), ()))
+                del orders[:gone], times[:gone], steps[:gone]
+        low = bisect_left(times, step.time - window)
+        high = bisect_right(times, step.time + window)
+        return steps[low:high], frozenset(self._raised.get((sequence_id, key), ()))
 
     def mark_raised(self, sequence_id: str, key: str, marks: frozenset[str]) -> None:
         self.calls += 1
@@ -176,6 +218,19 @@ class SequenceRule:
                         compliance=meta.compliance, severity_note=meta.severity_note)
 
 
+@dataclass(frozen=True)
+class Observed:
+    """A record as the sequences see it (:meth:`SequenceEngine.observe`), before any is judged: in the order of the
+    engine's sequences, each step a sequence observed, as ``(sequence id, key, step)`` (the step with who made the
+    event and where, see ``_actor_facts``), or the :class:`RuleFailure` of a sequence that failed to observe it.
+    It depends only on the record, the event rules that fired on it and the context, never on the store: an
+    archive replay observes each record as it is read, keeps only this until every file was read, and judges the
+    records in event-time order (:meth:`SequenceEngine.judge`)."""
+
+    event_id: str | None
+    parts: tuple[tuple[str, str, Step] | RuleFailure, ...]
+
+
 @dataclass
 class SequenceEvaluation:
     findings: list[Finding] = field(default_factory=list)
@@ -189,6 +244,7 @@ class SequenceEngine:
         self.store = store if store is not None else MemoryStore()
         self.rules = tuple(SequenceRule(m.META, m.observe, m.judge) for m in sequences)
         self._for: dict[tuple, tuple[SequenceRule, ...]] = {}
+        self._by_id: tuple[tuple[SequenceRule, ...], dict[str, SequenceRule]] = ((), {})  # see _rule
 
     def rules_for(self, event_source: str, event_name: str, identity_type: str | None) -> tuple[SequenceRule, ...]:
         key = (event_source, event_name, identity_type)
@@ -207,14 +263,22 @@ class SequenceEngine:
     def evaluate(self, record: CloudTrailRecord, found: Iterable[str], ctx: Context, *, account: str | None = None,
                  region: str | None = None) -> SequenceEvaluation:
         """The sequence findings ``record`` completes. ``found``: the ids of the event rules that fired on it
-        (before the organisation policy). Raises :class:`SequenceStoreError` when the store fails."""
-        result = SequenceEvaluation()
+        (before the organisation policy). Raises :class:`SequenceStoreError` when the store fails. The same as
+        :meth:`judge` of :meth:`observe`."""
+        observed = self.observe(record, found, ctx, account=account, region=region)
+        return self.judge(observed, ctx, lambda: record) if observed is not None else SequenceEvaluation()
+
+    def observe(self, record: CloudTrailRecord, found: Iterable[str], ctx: Context, *, account: str | None = None,
+                region: str | None = None) -> Observed | None:
+        """What ``record`` is to the sequences, before any is judged (see :class:`Observed`); ``None`` when it is
+        no step of any (nor did a sequence fail to observe it): then it changes nothing and need not be judged."""
         rules = self.rules_for(record.event_source, record.event_name, record.user_identity.type)
         if not rules:
-            return result
+            return None
         found = frozenset(found)
-        where_account = record.recipient_account_id or account or record.user_identity.account_id or "unknown"
-        where_region = record.aws_region or region or "unknown"
+        parts: list[tuple[str, str, Step] | RuleFailure] = []
+        actor: dict[str, str] | None = None
+        where_account = where_region = "unknown"
         for rule in rules:
             meta = rule.meta
             if not ctx.policy.is_enabled(meta.id):
@@ -222,47 +286,78 @@ class SequenceEngine:
             try:
                 observations = list(rule.observe(record, found, ctx) or ())
             except RULE_ERRORS as error:  # a broken sequence rule must not hide the others
-                result.failures.append(RuleFailure(meta.id, record.event_id, f"{type(error).__name__}: {error}"))
+                parts.append(RuleFailure(meta.id, record.event_id, f"{type(error).__name__}: {error}"))
                 logger.exception("sequence %s failed to observe event %s", meta.id, record.event_id)
                 continue
-            window = ctx.policy.window_for(meta.id, meta.window)
             for observation in observations:
-                step = replace(observation.step, account=where_account, region=where_region,
-                               facts={**observation.step.facts, **_actor_facts(record)})
-                # two windows either side: a step can complete a sequence whose other steps span a window before it
-                steps, raised = self.store.add(meta.id, observation.key, step, window=2 * window)  # may raise
-                result.steps += 1
-                try:
-                    verdict = rule.judge(observation.key, steps, ctx)
-                except RULE_ERRORS as error:
-                    result.failures.append(RuleFailure(meta.id, record.event_id,
-                                                       f"{type(error).__name__}: {error}"))
-                    logger.exception("sequence %s failed to judge key %s", meta.id, observation.key[:200])
-                    continue
-                if verdict is None or all(ctx.policy.allows(meta.id, *_callers(step)) for step in verdict.steps):
-                    continue  # only allow-listed callers made its steps (whatever order they came in)
-                severity = ctx.policy.severity_for(meta.id) or verdict.severity or meta.severity
-                pending = result.marks.setdefault((meta.id, observation.key), set())
-                lo, hi = min(s.time for s in verdict.steps), max(s.time for s in verdict.steps)
-                same = [m for m in map(_Mark.parse, raised | pending)
-                        if m is not None and lo <= m.hi + window and hi >= m.lo - window]
-                anchor = min(same, key=lambda m: (m.lo, m.event_id)) if same else None
-                stage = verdict.steps[0].name  # a sequence names a new stage by its first step's name
-                if (anchor is not None and _RANK.index(severity) <= max(_RANK.index(m.severity) for m in same)
-                        and stage in {m.name for m in same}):
-                    # the sequence already raised (as it grows, or an earlier step came late): no new finding;
-                    # remember how far it reaches, so that a long attack stays one finding
-                    if hi > max(m.hi for m in same):
-                        pending.add(_Mark(anchor.event_id, anchor.name, anchor.severity, anchor.lo, hi).text)
-                    continue
-                first = (anchor.event_id, stage, anchor.lo) if anchor else (
-                    verdict.steps[0].event_id, stage, verdict.steps[0].time)
-                # a higher severity or a new stage updates the finding (the same Id); only a higher severity pages
-                finding, expired = self._finding(rule, observation.key, verdict, record, ctx, first=first)
-                pending.add(_Mark(first[0], stage, finding.severity, min(lo, first[2]), hi).text)
-                result.findings.append(finding)
-                result.findings.extend(expired)
+                if actor is None:  # who made the event, and where: the same for every step of the record
+                    actor = _actor_facts(record)
+                    where_account = (record.recipient_account_id or account or record.user_identity.account_id
+                                     or "unknown")
+                    where_region = record.aws_region or region or "unknown"
+                step = observation.step
+                parts.append((meta.id, observation.key, Step(step.name, step.event_id, _utc(step.time),
+                                                             {**step.facts, **actor}, where_account, where_region)))
+        return Observed(record.event_id, tuple(parts)) if parts else None
+
+    def judge(self, observed: Observed, ctx: Context, record: Callable[[], CloudTrailRecord]) -> SequenceEvaluation:
+        """The sequence findings the steps of :meth:`observe` complete, against the store (each step is added to
+        it): ``record`` gives the observed record, asked for only to build a finding. Raises
+        :class:`SequenceStoreError` when the store fails."""
+        result = SequenceEvaluation()
+        for part in observed.parts:
+            if isinstance(part, RuleFailure):  # the sequence failed to observe the record
+                result.failures.append(part)
+                continue
+            rule_id, key, step = part
+            rule = self._rule(rule_id)
+            meta = rule.meta
+            window = ctx.policy.window_for(meta.id, meta.window)
+            # two windows either side: a step can complete a sequence whose other steps span a window before it
+            steps, raised = self.store.add(meta.id, key, step, window=2 * window)  # may raise
+            result.steps += 1
+            try:
+                verdict = rule.judge(key, steps, ctx)
+            except RULE_ERRORS as error:
+                result.failures.append(RuleFailure(meta.id, observed.event_id, f"{type(error).__name__}: {error}"))
+                logger.exception("sequence %s failed to judge key %s", meta.id, key[:200])
+                continue
+            if verdict is None or all(ctx.policy.allows(meta.id, *_callers(step)) for step in verdict.steps):
+                continue  # only allow-listed callers made its steps (whatever order they came in)
+            severity = ctx.policy.severity_for(meta.id) or verdict.severity or meta.severity
+            pending = result.marks.setdefault((meta.id, key), set())
+            times = [s.time for s in verdict.steps]
+            lo, hi = min(times), max(times)
+            same = [m for m in map(_parse_mark, raised | pending)
+                    if m is not None and lo <= m.hi + window and hi >= m.lo - window]
+            stage = verdict.steps[0].name  # a sequence names a new stage by its first step's name
+            # the earliest raised sequence it overlaps; among the marks of that one first step, the mark of this
+            # stage at its highest severity (not whichever a set happens to give first: Python's string hashing
+            # differs from one process to the next, and so did the findings)
+            anchor = min(same, key=lambda m: (m.lo, m.event_id, m.name != stage, -_RANK.index(m.severity))) \
+                if same else None
+            if (anchor is not None and _RANK.index(severity) <= max(_RANK.index(m.severity) for m in same)
+                    and stage in {m.name for m in same}):
+                # the sequence already raised (as it grows, or an earlier step came late): no new finding;
+                # remember how far it reaches, so that a long attack stays one finding
+                if hi > max(m.hi for m in same):
+                    pending.add(_Mark(anchor.event_id, anchor.name, anchor.severity, anchor.lo, hi).text)
+                continue
+            first = (anchor.event_id, stage, anchor.lo) if anchor else (
+                verdict.steps[0].event_id, stage, verdict.steps[0].time)
+            # a higher severity or a new stage updates the finding (the same Id); only a higher severity pages
+            finding, expired = self._finding(rule, key, verdict, record(), ctx, first=first)
+            pending.add(_Mark(first[0], stage, finding.severity, min(lo, first[2]), hi).text)
+            result.findings.append(finding)
+            result.findings.extend(expired)
         return result
+
+    def _rule(self, rule_id: str) -> SequenceRule:
+        rules, by_id = self._by_id
+        if rules is not self.rules:  # first use, or the rules were replaced
+            by_id = {rule.meta.id: rule for rule in self.rules}
+            self._by_id = (self.rules, by_id)
+        return by_id[rule_id]
 
     def commit(self, evaluation: SequenceEvaluation) -> None:
         """Remember the findings of ``evaluation`` as raised: call it once they were delivered. Raises

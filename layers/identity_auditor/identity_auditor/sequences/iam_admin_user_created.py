@@ -40,6 +40,7 @@ record (``requestParameters.userName`` + ``groupName``) in tests/corpus/aws-docs
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from datetime import timedelta
 
 from identity_auditor.model.cloudtrail import as_name, CloudTrailRecord
@@ -137,8 +138,11 @@ def judge(key: str, steps: list[Step], ctx: Context) -> Verdict | None:
     if key.endswith(f"|{GROUPS}"):
         return _judge_groups(key, ordered, window)
     admins = [step for step in ordered if step.name == "admin"]
+    if not admins:
+        return None
+    admin_times = [step.time for step in admins]  # in time order: the grants within a window are one slice
     for created in (step for step in ordered if step.name == "created"):
-        grants = [step for step in admins if created.time <= step.time <= created.time + window]
+        grants = admins[bisect_left(admin_times, created.time):bisect_right(admin_times, created.time + window)]
         if grants:
             credentials = _credentials_after(created, ordered, window)
             account = key.partition("|")[0]

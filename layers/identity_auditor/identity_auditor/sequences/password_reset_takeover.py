@@ -30,6 +30,7 @@ Decisions (spec/rules.md §E; record shapes: the real invictus ``CreateLoginProf
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from datetime import datetime, timedelta
 
 from identity_auditor.model.cloudtrail import API_CALL, CONSOLE_SIGN_IN, ROOT_USER_NAME, CloudTrailRecord
@@ -122,8 +123,12 @@ def judge(key: str, steps: list[Step], ctx: Context) -> Verdict | None:
     ordered = steps  # in time order (the engine's contract)
     changes = [step for step in ordered if step.name == "changed"]
     logins = [step for step in ordered if step.name == "login"]
+    if not changes or not logins:
+        return None
+    login_times = [step.time for step in logins]  # in time order: the first login at or after a change is found
     for change in changes:
-        login = next((step for step in logins if change.time <= step.time <= change.time + window), None)
+        at = bisect_left(login_times, change.time)
+        login = logins[at] if at < len(logins) and login_times[at] <= change.time + window else None
         if login is not None:
             made = tuple(step for step in changes if change.time <= step.time <= login.time)
             return _verdict(key, made, login)
