@@ -780,6 +780,36 @@ def test_the_step_spool_keeps_only_the_records_a_sequence_takes_as_a_step(tmp_pa
     assert findings[0] == list({finding.finding_id: finding for finding in judged}.values())
 
 
+def test_the_step_spool_judges_as_the_live_path_under_an_organisation_policy(tmp_path):
+    """What a sequence observes of a record depends on the organisation policy too (a disabled event rule: the
+    backdoor-role sequence judges the trust itself; an allow-listed caller: no password-reset step; a sequence's own
+    window and threshold): the spool observes with the context it judges with, and finds what judging every step
+    one by one finds, as the live path does (a review of issue 18's observe/judge split)."""
+    from identity_auditor.model.policy import OrgPolicy
+
+    replicate_invictus(tmp_path, 1)
+    policy = OrgPolicy(disabled=frozenset({"iam_role_trust_policy_unsafe", "iam_admin_policy_attached"}),
+                       allow={"password_reset_takeover": ("arn:aws:iam::*:user/*",)},
+                       sequence_windows={"signin_console_brute_force": 30, "iam_admin_user_created": 20},
+                       sequence_thresholds={"signin_console_brute_force": 3})
+    now = datetime(2026, 11, 22, tzinfo=UTC)
+    results = list(replay([str(tmp_path)], jobs=1, now=now, policy=policy))
+    steps = [step for result in results for step in result.steps]
+    ctx = Context(now=now, policy=policy)
+    spool = replay_module.StepSpool(ctx)
+    for result in reversed(results):  # whatever order the files came in
+        spool.extend(result.steps)
+    findings, failures = replay_module.sequence_findings(spool, ctx)
+    spool.close()
+    engine, judged = SequenceEngine(MemoryStore()), []
+    for step in replay_module.in_event_order(steps):
+        judged += engine.evaluate_and_commit(step.record, step.fired, ctx, account=step.account,
+                                             region=step.region).findings
+    assert findings == list({finding.finding_id: finding for finding in judged}.values())
+    assert "iam_backdoor_admin_role" in {finding.rule_id for finding in findings}  # judged by the sequence itself
+    assert not failures
+
+
 def test_a_step_pickle_cannot_write_is_kept_in_memory_in_its_place(tmp_path, monkeypatch):
     """Found by the full-size hostile suite: a record nested deeper than pickle goes raised RecursionError in the
     spool and ended evaluate. Such a step is kept in memory, in the same event order as the spooled ones."""

@@ -141,3 +141,43 @@ def test_the_policy_knobs():
     assert len(run_sequences(records, policy=OrgPolicy(sequence_windows={ID: 120}), rule_id=ID)) == 1
     assert run_sequences(records, policy=OrgPolicy(disabled=frozenset({ID})), rule_id=ID) == []
     assert sequence.META.threshold is None
+
+
+def _extended_marks() -> list[str]:
+    """The marks a growing sequence leaves when the earliest raised sequence it overlaps was raised under two other
+    stages at one severity (``version`` and ``staged``, both filed under c1, the finding's Id) and its own stage
+    (``created``) only under a later one (c9): what an earlier invocation left in the store, as it reads back."""
+    store = MemoryStore()
+    key, first = f"{ACCOUNT}|{ARN.lower()}", int(T0.timestamp())
+    store.mark_raised(ID, key, frozenset({f"c1#version#HIGH#{first}#{first + 60}",
+                                          f"c1#staged#HIGH#{first}#{first + 60}",
+                                          f"c9#created#HIGH#{first + 3600}#{first + 3660}"}))
+    engine, ctx, marks = SequenceEngine(store), Context(now=NOW), []
+    for record in (create(T0 + timedelta(hours=2), "c2"), attach(T0 + timedelta(hours=2) + minutes(1), "a2")):
+        record = CloudTrailRecord.model_validate(record)
+        evaluation = engine.evaluate(record, ["iam_admin_policy_attached"] if record.event_name != "CreatePolicy"
+                                     else [], ctx)
+        engine.commit(evaluation)
+        marks += sorted(mark for pending in evaluation.marks.values() for mark in pending)
+    return marks
+
+
+def test_the_mark_a_growing_sequence_extends_does_not_depend_on_the_process_hash_seed():
+    """The earliest raised sequence a verdict overlaps is extended when the verdict adds nothing new; among that
+    sequence's marks, when none is of the verdict's stage and two others tie (same first step, same severity),
+    which one was extended followed the order a set gave them: Python's string hashing, random per process. The
+    store then remembered, per process, a different stage reaching further, and so judged later verdicts apart."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    tests = Path(__file__).resolve().parent
+    code = (f"import sys; sys.path[:0] = [{str(tests.parent)!r}, {str(tests)!r}]\n"
+            "from test_sequence_admin_policy_created_then_attached import _extended_marks\n"
+            "print(_extended_marks())\n")
+    runs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2", "3")}
+    assert len(runs) == 1, runs
+    [extended] = _extended_marks()  # no new finding: the sequence (c1) reaches the re-creation now
+    assert extended.startswith("c1#") and extended.endswith(f"#{int((T0 + timedelta(hours=2, minutes=1)).timestamp())}")

@@ -332,9 +332,9 @@ class SequenceEngine:
                     if m is not None and lo <= m.hi + window and hi >= m.lo - window]
             stage = verdict.steps[0].name  # a sequence names a new stage by its first step's name
             # the earliest raised sequence it overlaps; among the marks of that one first step, the mark of this
-            # stage at its highest severity (not whichever a set happens to give first: Python's string hashing
-            # differs from one process to the next, and so did the findings)
-            anchor = min(same, key=lambda m: (m.lo, m.event_id, m.name != stage, -_RANK.index(m.severity))) \
+            # stage at its highest severity, else the first stage by name (not whichever a set happens to give
+            # first: Python's string hashing differs from one process to the next, and so did the findings)
+            anchor = min(same, key=lambda m: (m.lo, m.event_id, m.name != stage, -_RANK.index(m.severity), m.name)) \
                 if same else None
             if (anchor is not None and _RANK.index(severity) <= max(_RANK.index(m.severity) for m in same)
                     and stage in {m.name for m in same}):
