@@ -925,3 +925,18 @@ def test_a_record_whose_time_is_no_time_keeps_its_finding(tmp_path, records):
     [finding] = jsonl(out)
     assert finding["rule_id"] == "signin_console_login_without_mfa" and finding["event_time"] is None
     assert "'2023-07-00T12:23:15Z' is not a time" in finding["details"]["EventTimeUnreadable"]
+
+
+@pytest.mark.parametrize("time", ["9999-12-31T23:59:59Z", "0001-01-01T00:30:00+01:00", "0001-01-03T00:00:00Z"])
+def test_a_time_at_the_ends_of_the_calendar_is_no_time(tmp_path, records, time):
+    """A time at the very ends of the calendar (before year 1 once in UTC; too close to its last day for a
+    sequence's window around it) crashed evaluate, every other file lost; it is a time that cannot be read like
+    day 00: the record is evaluated without it, its finding says so."""
+    record = copy.deepcopy(records[NO_MFA_LOGIN])
+    record["eventTime"] = time
+    path = write_json(tmp_path / "end-of-time.json", {"Records": [record]})
+    code, out, err = run("evaluate", path, "--format", "jsonl")
+    assert code == 0, err
+    [finding] = jsonl(out)
+    assert finding["rule_id"] == "signin_console_login_without_mfa" and finding["event_time"] is None
+    assert f"{time!r} is not a time" in finding["details"]["EventTimeUnreadable"]

@@ -463,3 +463,15 @@ def test_a_record_whose_time_is_no_time_is_evaluated_and_says_so(app, lambda_con
     assert all("'2025-03-00T12:41:55Z' is not a time" in f.details["EventTimeUnreadable"]
                for f in evaluation.findings)
     count(SUITE)
+
+
+@pytest.mark.parametrize("time", ["9999-12-31T23:59:59Z", "0001-01-01T00:30:00+01:00"])
+def test_a_time_at_the_ends_of_the_calendar_is_evaluated_without_it(app, lambda_context, time):
+    """A time whose sequence window overflows the calendar (9999-12-31) failed every retry of the invocation (the
+    store's window arithmetic), and one before year 1 in UTC crashed the ordering: evaluated without a time."""
+    event = load_sample("signin_console_login_root_without_mfa.json")
+    event["detail"]["eventTime"] = time
+    evaluation, error = invoke(app, event, lambda_context)
+    assert error is None and rule_set(evaluation) == EXPECTED["signin_console_login_root_without_mfa.json"]
+    assert all(f"{time!r} is not a time" in f.details["EventTimeUnreadable"] for f in evaluation.findings)
+    count(SUITE)

@@ -9,7 +9,7 @@ addresses) are kept exactly as given, masked or not, because they are evidence, 
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -144,6 +144,12 @@ class UserIdentity(_Model):
         return self.arn or self.principal_id or self.type or "unknown"
 
 
+# the times a record may carry (see CloudTrailRecord._in_utc): 8 days inside the calendar's ends, so that a time plus or
+# minus a sequence's window (7 days at most, policy/loader.py) is still a time
+_FIRST_TIME = datetime.min.replace(tzinfo=timezone.utc) + timedelta(days=8)
+_LAST_TIME = datetime.max.replace(tzinfo=timezone.utc) - timedelta(days=8)
+
+
 class CloudTrailRecord(_Model):
     """One CloudTrail record (the ``detail`` of an EventBridge CloudTrail event)."""
 
@@ -155,8 +161,20 @@ class CloudTrailRecord(_Model):
     @classmethod
     def _in_utc(cls, value: datetime | None) -> datetime | None:
         """CloudTrail writes UTC (``...Z``); a time without a zone is read as UTC, so that every time compares with
-        every other (a naive one would crash the sequences' ordering)."""
-        return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
+        every other (a naive one would crash the sequences' ordering). A time at the very ends of the calendar (in
+        UTC before year 1, or within 8 days of its first or last day, where a sequence's window of up to 7 days
+        around it cannot be computed) is no time: the record is evaluated without it, like any unreadable time."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        try:
+            in_utc = value.astimezone(timezone.utc)
+        except OverflowError:
+            in_utc = None
+        if in_utc is None or not _FIRST_TIME <= in_utc <= _LAST_TIME:
+            raise ValueError("outside the calendar a time can be computed in")
+        return value
     event_source: str = Field(alias="eventSource")
     event_name: str = Field(alias="eventName")
     aws_region: str | None = Field(None, alias="awsRegion")
