@@ -4,7 +4,11 @@ as the handler does (the ids of the event rules that fired are what a sequence's
 from __future__ import annotations
 
 import copy
+import os
+import subprocess
+import sys
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 from identity_auditor.engine.events import Engine
 from identity_auditor.engine.sequences import MemoryStore, SequenceEngine
@@ -40,3 +44,14 @@ def at(record: dict, when: datetime, event_id: str, **fields) -> dict:
 
 def minutes(n: float) -> timedelta:
     return timedelta(minutes=n)
+
+
+def printed_under_hash_seeds(module: str, expression: str, seeds: tuple[str, ...] = ("1", "2", "3")) -> set[str]:
+    """What ``print(<expression>)`` prints, after ``import <module> as tested`` (a module of tests/unit), in a fresh
+    process for each ``PYTHONHASHSEED``: one output when nothing depends on the order sets and dicts of strings
+    iterate in, which Python randomises per process."""
+    tests = Path(__file__).resolve().parent
+    code = (f"import sys; sys.path[:0] = [{str(tests)!r}, {str(tests / 'unit')!r}]\n"
+            f"import {module} as tested\nprint({expression})\n")
+    return {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in seeds}

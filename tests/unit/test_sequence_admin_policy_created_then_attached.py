@@ -20,7 +20,7 @@ from identity_auditor.model.findings import finding_id, short_hash
 from identity_auditor.model.policy import OrgPolicy
 from identity_auditor.sequences import admin_policy_created_then_attached as sequence
 from identity_auditor.sinks.asff import to_asff
-from sequence_support import NOW, at, minutes, run_sequences
+from sequence_support import NOW, at, minutes, printed_under_hash_seeds, run_sequences
 from support import corpus_record, corpus_records, load_sample
 
 ID = sequence.META.id
@@ -167,17 +167,7 @@ def test_the_mark_a_growing_sequence_extends_does_not_depend_on_the_process_hash
     sequence's marks, when none is of the verdict's stage and two others tie (same first step, same severity),
     which one was extended followed the order a set gave them: Python's string hashing, random per process. The
     store then remembered, per process, a different stage reaching further, and so judged later verdicts apart."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    tests = Path(__file__).resolve().parent
-    code = (f"import sys; sys.path[:0] = [{str(tests.parent)!r}, {str(tests)!r}]\n"
-            "from test_sequence_admin_policy_created_then_attached import _extended_marks\n"
-            "print(_extended_marks())\n")
-    runs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                           env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2", "3")}
+    runs = printed_under_hash_seeds("test_sequence_admin_policy_created_then_attached", "tested._extended_marks()")
     assert len(runs) == 1, runs
     [extended] = _extended_marks()  # no new finding: the sequence (c1) reaches the re-creation now
     assert extended.startswith("c1#") and extended.endswith(f"#{int((T0 + timedelta(hours=2, minutes=1)).timestamp())}")

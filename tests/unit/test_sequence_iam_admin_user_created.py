@@ -6,7 +6,6 @@ redelivered; the group variant in every arrival order; the window's edges; inter
 from __future__ import annotations
 
 import itertools
-import os
 import random
 from datetime import timedelta
 
@@ -20,7 +19,7 @@ from identity_auditor.model.policy import OrgPolicy
 from identity_auditor.sequences import iam_admin_user_created as sequence
 from identity_auditor.sinks.asff import to_asff
 from identity_auditor.sinks.queue import alert_key
-from sequence_support import NOW, at, minutes, run_sequences
+from sequence_support import NOW, at, minutes, printed_under_hash_seeds, run_sequences
 from support import corpus_record, corpus_records, load_sample
 
 ID = sequence.META.id
@@ -263,16 +262,9 @@ def test_the_findings_do_not_depend_on_the_process_hash_seed():
     gave them, so on Python's string hashing, random per process: the re-created user was reported in some runs
     and silently taken for the first sequence in others. The mark of the verdict's own stage is extended now:
     every process reports the re-creation, as an update of the finding it overlaps."""
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    tests = Path(__file__).resolve().parent
-    code = (f"import sys; sys.path[:0] = [{str(tests.parent)!r}, {str(tests)!r}]\n"
-            "from test_sequence_iam_admin_user_created import _recreated_user\n"
-            "print([(f.finding_id, f.description, f.sequence_steps) for f in _recreated_user()])\n")
-    runs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                           env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2", "5")}
+    runs = printed_under_hash_seeds("test_sequence_iam_admin_user_created",
+                                    "[(f.finding_id, f.description, f.sequence_steps) for f in tested._recreated_user()]",
+                                    seeds=("1", "2", "5"))
     assert len(runs) == 1
     findings = _recreated_user()
     assert [f.sequence_steps for f in findings] == [("c1", "a1"), ("c1", "a1", "k1"), ("c2", "a2")]
