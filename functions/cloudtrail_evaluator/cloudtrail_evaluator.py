@@ -78,9 +78,9 @@ def _count(findings) -> None:
     if len(groups) == 1:
         ((rule_id, severity),) = groups
         total.add_dimensions(rule_id=rule_id, severity=severity, service=total.service)
-    total.flush_metrics()
-    if len(groups) == 1:
+        total.flush_metrics()
         return
+    total.flush_metrics()
     for (rule_id, severity), count in groups.items():
         by_rule = EphemeralMetrics()
         by_rule.add_dimension(name="rule_id", value=rule_id)
