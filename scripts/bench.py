@@ -84,12 +84,7 @@ import json, resource, sys, time
 from pathlib import Path
 import cloudtrail_evaluator as app
 
-class Context:
-    function_name = "bench"; function_version = "$LATEST"; memory_limit_in_mb = 128
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench"
-    aws_request_id = "00000000-0000-4000-8000-000000000000"
-    @staticmethod
-    def get_remaining_time_in_millis(): return 60_000
+from support import FakeLambdaContext as Context  # the tests' Lambda context
 
 events = [json.loads(p.read_text()) for p in sorted(Path(sys.argv[1]).glob("*.json"))]
 for event in events:  # warm up: builds the sinks (none configured: nothing leaves the machine)
@@ -108,7 +103,7 @@ print(json.dumps({"per_event_ms": per_event_ms, "events": len(events),
 def warm_handler() -> dict:
     env = {
         **os.environ,
-        "PYTHONPATH": str(FUNCTIONS / "cloudtrail_evaluator"),
+        "PYTHONPATH": os.pathsep.join([str(FUNCTIONS / "cloudtrail_evaluator"), str(ROOT / "tests")]),
         "FINDINGS_TOPIC_ARN": "",
         "SECURITY_HUB_ENABLED": "false",
         "IDEMPOTENCY_TABLE": "",
