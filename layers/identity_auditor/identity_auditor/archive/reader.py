@@ -677,10 +677,7 @@ class Replayer:
         for the records the prefilter left to parse."""
         wants, window = self._wants, self.window
         records = not_cloudtrail = outside = 0
-        index = -1
-        places = iter(indices) if indices is not None else None
-        for item in items:
-            index = next(places) if places is not None else index + 1
+        for index, item in zip(range(len(items)) if indices is None else indices, items):
             if type(item) is not dict or "detail" in item or "invokingEvent" in item:
                 self._item(result, f"{prefix}{index}]", item)
                 continue
@@ -847,9 +844,7 @@ def _prefiltered(replayer: Replayer, result: FileResult, name: str, data: bytes)
     wants, window, wanted_by = replayer._wants, replayer.window, replayer._wanted
     left: list[int] = []
     records = not_cloudtrail = outside = 0
-    index = -1
-    for header in headers:
-        index += 1
+    for index, header in enumerate(headers):
         source, event, identity = header.eventSource, header.eventName, header.userIdentity
         if source is unset or event is unset or header.detail is not unset or header.invokingEvent is not unset:
             left.append(index)  # not a plain record: the general way says what it is
