@@ -456,9 +456,9 @@ def _list_s3(url: str, window: Window | None, client: Any,
                         listed(f"{below}{day:%Y/%m/%d}/", delimiter=False)
                 else:
                     walk(below)
-            elif _LAYOUT_FOLDER.search("/" + below) and not below.endswith(f"/{DIGEST_FOLDER}/"):
+            elif _LAYOUT_FOLDER.search("/" + below):
                 walk(below)
-            elif not below.endswith(f"/{DIGEST_FOLDER}/"):
+            elif not below.endswith(f"/{DIGEST_FOLDER}/"):  # (digest files are no log files)
                 listed(below, delimiter=False)  # off CloudTrail's layout: every object
 
     try:
