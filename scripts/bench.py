@@ -294,13 +294,13 @@ class Run:
 
 def _machine_busy() -> float | None:
     """CPU seconds the whole machine has been busy (all cores), from /proc/stat; None elsewhere."""
-    try:
-        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
-    except OSError:
+    from identity_auditor.archive.pool import cpu_ticks
+
+    ticks = cpu_ticks()
+    if ticks is None:
         return None
-    ticks = [int(value) for value in fields]
-    idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)
-    return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+    idle, total = ticks
+    return (total - idle) / os.sysconf("SC_CLK_TCK")
 
 
 BUSY = 0.3  # cores used by others during a run, past which its figure is not to be trusted
