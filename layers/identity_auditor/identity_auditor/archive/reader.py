@@ -166,11 +166,13 @@ class PlanItems(Sequence):
             self._runs.append(item)
             return
         self._sources += 1
-        cut = item.name.rfind("/") + 1
-        if item != Source.file(item.name) or item.size is not None or "\0" in item.name:
+        # a plain local file (no bucket, key or size: what Source.file makes) is kept as a name in its folder's run
+        if (item.kind != "file" or item.bucket is not None or item.key is not None or item.size is not None
+                or "\0" in item.name):
             self._close()
             self._runs.append(item)  # stdin, an S3 object: as it is
             return
+        cut = item.name.rfind("/") + 1
         folder, name = item.name[:cut], item.name[cut:]
         if self._open is None or self._runs[-1][0] != folder:
             self._close()
