@@ -68,6 +68,7 @@ from identity_auditor.archive.inputs import (
     STDIN,
     InputProblem,
     NotCloudTrail,
+    account_and_region,
     as_eventbridge,
     classify,
     expand,
@@ -747,10 +748,7 @@ class Replayer:
             except ValidationError:
                 pass
             else:
-                identity = item.get("userIdentity")
-                account = str(item.get("recipientAccountId")
-                              or (identity.get("accountId") if isinstance(identity, dict) else None) or "unknown")
-                self._evaluated(result, origin, record, account, str(item.get("awsRegion") or "unknown"), None)
+                self._evaluated(result, origin, record, *account_and_region(item), None)
                 return
         self._evaluate(result, origin, as_eventbridge(item))
 
