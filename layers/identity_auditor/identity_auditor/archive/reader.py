@@ -420,8 +420,10 @@ def _list_s3(url: str, window: Window | None, client: Any,
     (``ListObjectsV2`` with a ``/`` delimiter) along CloudTrail's layout
     (``AWSLogs/[o-org/]<account>/CloudTrail/<region>/YYYY/MM/DD/``): the day folders outside the window (a day
     of margin each side) are never listed, and a region's days are listed one by one when the window spans at
-    most :data:`_DAYS_LISTED_ONE_BY_ONE` days; anything off that layout is listed whole. ``progress(url,
-    objects, folders skipped)`` is called after each page."""
+    most :data:`_DAYS_LISTED_ONE_BY_ONE` days; anything off that layout is listed whole. A folder below the prefix
+    that AWS will not list (a bucket policy denying one account's prefix) is an :class:`InputProblem` naming it,
+    before the sources, and the other folders are still listed. ``progress(url, objects, folders skipped)`` is
+    called after each page."""
     bucket, _, prefix = url[len(S3_SCHEME):].partition("/")
     if not bucket:
         return [InputProblem(url, "not an S3 location: expected s3://bucket/prefix")], 0, 0
@@ -429,16 +431,22 @@ def _list_s3(url: str, window: Window | None, client: Any,
 
     found: dict[str, int] = {}
     skipped = 0
+    unlisted: list[InputProblem] = []  # folders below the prefix that AWS would not list: the others go on
 
     def listed(folder: str, *, delimiter: bool) -> list[str]:
         folders: list[str] = []
         pages = client.get_paginator("list_objects_v2").paginate(
             Bucket=bucket, Prefix=folder, **({"Delimiter": "/"} if delimiter else {}))
-        for page in pages:
-            found.update((item["Key"], item.get("Size")) for item in page.get("Contents") or ())
-            folders += [entry["Prefix"] for entry in page.get("CommonPrefixes") or ()]
-            if progress is not None:
-                progress(url, len(found), skipped)
+        try:
+            for page in pages:
+                found.update((item["Key"], item.get("Size")) for item in page.get("Contents") or ())
+                folders += [entry["Prefix"] for entry in page.get("CommonPrefixes") or ()]
+                if progress is not None:
+                    progress(url, len(found), skipped)
+        except (BotoCoreError, ClientError) as error:
+            if folder == prefix:
+                raise  # the prefix itself: nothing of it can be listed
+            unlisted.append(InputProblem(f"{S3_SCHEME}{bucket}/{folder}", f"cannot list: {error}"))
         return folders
 
     def walk(folder: str) -> None:
@@ -474,11 +482,11 @@ def _list_s3(url: str, window: Window | None, client: Any,
         return [InputProblem(url, f"cannot list: {error}")], 0, 0
     keys = sorted(key for key in found if _readable_key(key, prefix))
     if not keys:
-        if skipped:
-            return [], 0, skipped
+        if skipped or unlisted:
+            return [*unlisted], 0, skipped
         return [InputProblem(url, "prefix holds no .json, .jsonl or .gz objects")], 0, 0
     kept = [key for key in keys if window is None or window.may_hold(key)]
-    return [Source.s3(bucket, key, found[key]) for key in kept], len(keys) - len(kept), skipped
+    return [*unlisted, *(Source.s3(bucket, key, found[key]) for key in kept)], len(keys) - len(kept), skipped
 
 
 # CloudTrail's bucket layout, folder by folder: [prefix/]AWSLogs/[o-org/]<account>/CloudTrail[-Insight]/<region>/YYYY/MM/DD/
