@@ -584,7 +584,8 @@ class Replayer:
 
     def _download(self, source: Source) -> bytes:
         """An S3 object's bytes, gunzipped (when they are gzip) chunk by chunk as they arrive: inflating overlaps
-        the download, and the compressed object is never held whole next to what it expands to."""
+        the download, and no whole copy of the compressed object is made (:func:`gunzip` keeps its chunks until it
+        is done, about a tenth of what they expand to, for the standard library's words on an error)."""
         if self._s3 is None:
             self._s3 = s3_client()
         body = self._s3.get_object(Bucket=source.bucket, Key=source.key)["Body"]
