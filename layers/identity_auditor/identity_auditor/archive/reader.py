@@ -85,7 +85,7 @@ S3_SCHEME = "s3://"
 _BOM = b"\xef\xbb\xbf"
 _GZIP_MAGIC = b"\x1f\x8b"
 # .../CloudTrail/<region>/YYYY/MM/DD/ (also CloudTrail-Insight): the day a log file belongs to
-_DATE_PATH = re.compile(r"/CloudTrail(?:-Insight)?/[^/]+/(\d{4})/(\d{2})/(\d{2})/")
+_DATE_PATH = re.compile(r"/CloudTrail(?:-Insight)?/[^/]+/(?P<year>\d{4})/(?P<month>\d{2})/(?P<day>\d{2})/")
 _WANTS_CACHE_LIMIT = 100_000
 # between concatenated documents: JSON whitespace, and the byte order mark of a file that began with one
 _BETWEEN = re.compile("[ \t\n\r\ufeff]*")
@@ -336,8 +336,8 @@ class Window:
         return [low + timedelta(days=n) for n in range((high - low).days + 1)]
 
     def may_hold_folder(self, match: re.Match) -> bool:
-        """False when a CloudTrail date folder (a :data:`_DATE_FOLDER` match: a year, a month or a day) cannot
-        hold a record of the window."""
+        """False when a CloudTrail date folder (a :data:`_DATE_FOLDER` match: a year, a month or a day; or the day
+        of a :data:`_DATE_PATH` match) cannot hold a record of the window."""
         low, high = self._days_held()
         year, month, day = int(match["year"]), match["month"], match["day"]
         try:
@@ -353,14 +353,7 @@ class Window:
         """False when ``path`` (a key or file path) is in a CloudTrail date folder that cannot hold a
         record of the window: a day of margin each side, for events delivered late or early."""
         match = _DATE_PATH.search(path if path.startswith("/") else "/" + path)
-        if not match:
-            return True
-        try:
-            day = date(int(match[1]), int(match[2]), int(match[3]))
-        except ValueError:
-            return True
-        low, high = self._days_held()
-        return not ((low is not None and day < low) or (high is not None and day > high))
+        return match is None or self.may_hold_folder(match)
 
 
 def _bound(value: str | date | datetime | None, *, end: bool) -> datetime | None:
