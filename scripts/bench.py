@@ -84,12 +84,7 @@ import json, resource, sys, time
 from pathlib import Path
 import cloudtrail_evaluator as app
 
-class Context:
-    function_name = "bench"; function_version = "$LATEST"; memory_limit_in_mb = 128
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench"
-    aws_request_id = "00000000-0000-4000-8000-000000000000"
-    @staticmethod
-    def get_remaining_time_in_millis(): return 60_000
+from support import FakeLambdaContext as Context  # the tests' Lambda context
 
 events = [json.loads(p.read_text()) for p in sorted(Path(sys.argv[1]).glob("*.json"))]
 for event in events:  # warm up: builds the sinks (none configured: nothing leaves the machine)
@@ -108,7 +103,7 @@ print(json.dumps({"per_event_ms": per_event_ms, "events": len(events),
 def warm_handler() -> dict:
     env = {
         **os.environ,
-        "PYTHONPATH": str(FUNCTIONS / "cloudtrail_evaluator"),
+        "PYTHONPATH": os.pathsep.join([str(FUNCTIONS / "cloudtrail_evaluator"), str(ROOT / "tests")]),
         "FINDINGS_TOPIC_ARN": "",
         "SECURITY_HUB_ENABLED": "false",
         "IDEMPOTENCY_TABLE": "",
@@ -299,13 +294,13 @@ class Run:
 
 def _machine_busy() -> float | None:
     """CPU seconds the whole machine has been busy (all cores), from /proc/stat; None elsewhere."""
-    try:
-        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
-    except OSError:
+    from identity_auditor.archive.pool import cpu_ticks
+
+    ticks = cpu_ticks()
+    if ticks is None:
         return None
-    ticks = [int(value) for value in fields]
-    idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)
-    return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+    idle, total = ticks
+    return (total - idle) / os.sysconf("SC_CLK_TCK")
 
 
 BUSY = 0.3  # cores used by others during a run, past which its figure is not to be trusted

@@ -56,12 +56,7 @@ _CHILD = r"""
 import json, os, sys, tempfile, time
 import cloudtrail_evaluator as app
 
-class Context:
-    function_name = "identity-auditor-cloudtrail-evaluator"; function_version = "$LATEST"; memory_limit_in_mb = 256
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:identity-auditor-cloudtrail-evaluator"
-    aws_request_id = "3f1c2a9e-8d6b-4c1e-9f7a-2b5d8e0c4a11"
-    @staticmethod
-    def get_remaining_time_in_millis(): return 60_000
+from support import FakeLambdaContext as Context  # the tests' Lambda context: the evaluator's name, 256 MB
 
 def captured(run):
     # what the function writes to file descriptors 1 and 2, whoever writes it: Powertools' Logger keeps the stdout it
@@ -130,7 +125,7 @@ def template_settings() -> tuple[int, dict]:
 
 def measure(path: Path) -> dict:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "functions" / "cloudtrail_evaluator"),
-                                                         os.environ.get("PYTHONPATH", "")]),
+                                                         str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")]),
            "FINDINGS_TOPIC_ARN": "", "SECURITY_HUB_ENABLED": "false", "IDEMPOTENCY_TABLE": "",
            "POWERTOOLS_SERVICE_NAME": "identity-auditor", "POWERTOOLS_METRICS_NAMESPACE": "IdentityAuditor",
            "POWERTOOLS_LOG_LEVEL": "INFO"}

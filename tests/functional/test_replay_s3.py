@@ -213,6 +213,42 @@ def test_a_window_lists_only_its_day_folders(s3):
     assert plan.pruned == 0
 
 
+def test_a_folder_that_cannot_be_listed_loses_only_its_own_files(s3, monkeypatch):
+    """The walk lists folder by folder: AWS refusing one folder (a bucket policy that denies s3:ListBucket for
+    one account's prefix, through its s3:prefix condition) is a problem naming that folder; every other folder's
+    files are still read, and their findings reported (the whole prefix was lost to it)."""
+    from botocore.exceptions import ClientError
+
+    denied = "AWSLogs/o-abcdefghij/222222222222/"
+    upload_invictus(s3, prefix="AWSLogs/o-abcdefghij/111111111111/CloudTrail/us-east-1")
+    s3.put_object(Bucket=BUCKET, Key=f"{denied}CloudTrail/us-east-1/2023/07/10/x.json.gz",
+                  Body=gzip.compress(b'{"Records": []}'))
+
+    def refuse(params, **_):
+        if params["Prefix"].startswith(denied):
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}, "ListObjectsV2")
+
+    def refusing_client():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.meta.events.register("provide-client-params.s3.ListObjectsV2", refuse)
+        return client
+
+    monkeypatch.setattr(replay_module, "s3_client", refusing_client)
+    plan = plan_inputs([f"s3://{BUCKET}/AWSLogs/"], window=replay_module.Window.between("2023-07-10", "2023-07-10"))
+    assert len(plan.sources) == len(list(INVICTUS.glob("*.json")))
+    problems = [item for item in plan.items if not isinstance(item, Source)]
+    assert [problem.origin for problem in problems] == [f"s3://{BUCKET}/{denied}"]
+    assert problems[0].message.startswith("cannot list: ") and "AccessDenied" in problems[0].message
+
+    window = ("--format", "jsonl", "--jobs", "1", "--since", "2023-07-10", "--until", "2023-07-10")
+    code, out, err = run("evaluate", f"s3://{BUCKET}/AWSLogs/", *window)
+    assert code == 2  # some input could not be read
+    local_code, local_out, local_err = run("evaluate", INVICTUS, *window)
+    assert local_code == 0, local_err
+    assert jsonl(out) == jsonl(local_out) and jsonl(out)
+    assert f"identity-auditor: s3://{BUCKET}/{denied}: cannot list: " in err
+
+
 def test_a_window_open_at_one_end_walks_years_and_months(s3):
     body = gzip.compress(json.dumps({"Records": [corpus_records("invictus")[0]]}).encode())
     keys = [f"{TRAIL}/{day}/f.json.gz" for day in ("2022/12/31", "2023/06/30", "2023/07/01", "2023/07/02", "2024/02/01")]

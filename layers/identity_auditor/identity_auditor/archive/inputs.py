@@ -139,11 +139,19 @@ def _envelope_time(value: object) -> str:
     return "1970-01-01T00:00:00Z"
 
 
+def account_and_region(record: dict) -> tuple[str, str]:
+    """The ``account`` and ``region`` of the EventBridge envelope of a raw CloudTrail record (:func:`as_eventbridge`):
+    the recipient account (else the caller's), the record's region; ``unknown`` for what the record does not say."""
+    identity = record.get("userIdentity")
+    account = record.get("recipientAccountId") or (identity.get("accountId") if isinstance(identity, dict) else None)
+    return str(account or "unknown"), str(record.get("awsRegion") or "unknown")
+
+
 def as_eventbridge(record: dict) -> dict:
     """Wrap a raw CloudTrail record the way EventBridge delivers it."""
     source = str(record.get("eventSource") or "")
     event_id = str(record.get("eventID") or json.dumps(record, sort_keys=True, default=str))
-    identity = record.get("userIdentity") if isinstance(record.get("userIdentity"), dict) else {}
+    account, region = account_and_region(record)
     name = f"identity-auditor:{event_id}"
     try:
         name.encode("utf-8")
@@ -154,9 +162,9 @@ def as_eventbridge(record: dict) -> dict:
         "id": str(uuid.uuid5(uuid.NAMESPACE_URL, name)),
         "detail-type": detail_type_of(record),
         "source": "aws." + source.split(".", 1)[0] if source else "aws.unknown",
-        "account": str(record.get("recipientAccountId") or identity.get("accountId") or "unknown"),
+        "account": account,
         "time": _envelope_time(record.get("eventTime")),
-        "region": str(record.get("awsRegion") or "unknown"),
+        "region": region,
         "resources": [],
         "detail": record,
     }

@@ -73,24 +73,27 @@ def _free_cores(cores: int) -> float:
     return cores - load
 
 
-def _idle_share(seconds: float) -> float | None:
-    def ticks() -> tuple[int, int] | None:
-        try:
-            with open("/proc/stat") as stat:
-                values = [int(value) for value in stat.readline().split()[1:]]
-        except (OSError, ValueError):
-            return None
-        if len(values) < 4:
-            return None
-        return values[3] + (values[4] if len(values) > 4 else 0), sum(values[:8])
+def cpu_ticks() -> tuple[int, int] | None:
+    """The machine's CPU time so far, all cores, in clock ticks: ``(idle, total)`` (idle and I/O wait; user,
+    nice, system, idle, iowait, irq, softirq, steal), from Linux's /proc/stat; None where there is none."""
+    try:
+        with open("/proc/stat") as stat:
+            values = [int(value) for value in stat.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    if len(values) < 4:
+        return None
+    return values[3] + (values[4] if len(values) > 4 else 0), sum(values[:8])
 
-    before = ticks()
+
+def _idle_share(seconds: float) -> float | None:
+    before = cpu_ticks()
     if before is None:
         return None
     import time
 
     time.sleep(seconds)
-    after = ticks()
+    after = cpu_ticks()
     if after is None or after[1] <= before[1]:
         return None
     return (after[0] - before[0]) / (after[1] - before[1])

@@ -68,6 +68,7 @@ from identity_auditor.archive.inputs import (
     STDIN,
     InputProblem,
     NotCloudTrail,
+    account_and_region,
     as_eventbridge,
     classify,
     expand,
@@ -84,7 +85,7 @@ S3_SCHEME = "s3://"
 _BOM = b"\xef\xbb\xbf"
 _GZIP_MAGIC = b"\x1f\x8b"
 # .../CloudTrail/<region>/YYYY/MM/DD/ (also CloudTrail-Insight): the day a log file belongs to
-_DATE_PATH = re.compile(r"/CloudTrail(?:-Insight)?/[^/]+/(\d{4})/(\d{2})/(\d{2})/")
+_DATE_PATH = re.compile(r"/CloudTrail(?:-Insight)?/[^/]+/(?P<year>\d{4})/(?P<month>\d{2})/(?P<day>\d{2})/")
 _WANTS_CACHE_LIMIT = 100_000
 # between concatenated documents: JSON whitespace, and the byte order mark of a file that began with one
 _BETWEEN = re.compile("[ \t\n\r\ufeff]*")
@@ -166,11 +167,13 @@ class PlanItems(Sequence):
             self._runs.append(item)
             return
         self._sources += 1
-        cut = item.name.rfind("/") + 1
-        if item != Source.file(item.name) or item.size is not None or "\0" in item.name:
+        # a plain local file (no bucket, key or size: what Source.file makes) is kept as a name in its folder's run
+        if (item.kind != "file" or item.bucket is not None or item.key is not None or item.size is not None
+                or "\0" in item.name):
             self._close()
             self._runs.append(item)  # stdin, an S3 object: as it is
             return
+        cut = item.name.rfind("/") + 1
         folder, name = item.name[:cut], item.name[cut:]
         if self._open is None or self._runs[-1][0] != folder:
             self._close()
@@ -333,8 +336,8 @@ class Window:
         return [low + timedelta(days=n) for n in range((high - low).days + 1)]
 
     def may_hold_folder(self, match: re.Match) -> bool:
-        """False when a CloudTrail date folder (a :data:`_DATE_FOLDER` match: a year, a month or a day) cannot
-        hold a record of the window."""
+        """False when a CloudTrail date folder (a :data:`_DATE_FOLDER` match: a year, a month or a day; or the day
+        of a :data:`_DATE_PATH` match) cannot hold a record of the window."""
         low, high = self._days_held()
         year, month, day = int(match["year"]), match["month"], match["day"]
         try:
@@ -350,14 +353,7 @@ class Window:
         """False when ``path`` (a key or file path) is in a CloudTrail date folder that cannot hold a
         record of the window: a day of margin each side, for events delivered late or early."""
         match = _DATE_PATH.search(path if path.startswith("/") else "/" + path)
-        if not match:
-            return True
-        try:
-            day = date(int(match[1]), int(match[2]), int(match[3]))
-        except ValueError:
-            return True
-        low, high = self._days_held()
-        return not ((low is not None and day < low) or (high is not None and day > high))
+        return match is None or self.may_hold_folder(match)
 
 
 def _bound(value: str | date | datetime | None, *, end: bool) -> datetime | None:
@@ -417,8 +413,10 @@ def _list_s3(url: str, window: Window | None, client: Any,
     (``ListObjectsV2`` with a ``/`` delimiter) along CloudTrail's layout
     (``AWSLogs/[o-org/]<account>/CloudTrail/<region>/YYYY/MM/DD/``): the day folders outside the window (a day
     of margin each side) are never listed, and a region's days are listed one by one when the window spans at
-    most :data:`_DAYS_LISTED_ONE_BY_ONE` days; anything off that layout is listed whole. ``progress(url,
-    objects, folders skipped)`` is called after each page."""
+    most :data:`_DAYS_LISTED_ONE_BY_ONE` days; anything off that layout is listed whole. A folder below the prefix
+    that AWS will not list (a bucket policy denying one account's prefix) is an :class:`InputProblem` naming it,
+    before the sources, and the other folders are still listed. ``progress(url, objects, folders skipped)`` is
+    called after each page."""
     bucket, _, prefix = url[len(S3_SCHEME):].partition("/")
     if not bucket:
         return [InputProblem(url, "not an S3 location: expected s3://bucket/prefix")], 0, 0
@@ -426,16 +424,22 @@ def _list_s3(url: str, window: Window | None, client: Any,
 
     found: dict[str, int] = {}
     skipped = 0
+    unlisted: list[InputProblem] = []  # folders below the prefix that AWS would not list: the others go on
 
     def listed(folder: str, *, delimiter: bool) -> list[str]:
         folders: list[str] = []
         pages = client.get_paginator("list_objects_v2").paginate(
             Bucket=bucket, Prefix=folder, **({"Delimiter": "/"} if delimiter else {}))
-        for page in pages:
-            found.update((item["Key"], item.get("Size")) for item in page.get("Contents") or ())
-            folders += [entry["Prefix"] for entry in page.get("CommonPrefixes") or ()]
-            if progress is not None:
-                progress(url, len(found), skipped)
+        try:
+            for page in pages:
+                found.update((item["Key"], item.get("Size")) for item in page.get("Contents") or ())
+                folders += [entry["Prefix"] for entry in page.get("CommonPrefixes") or ()]
+                if progress is not None:
+                    progress(url, len(found), skipped)
+        except (BotoCoreError, ClientError) as error:
+            if folder == prefix:
+                raise  # the prefix itself: nothing of it can be listed
+            unlisted.append(InputProblem(f"{S3_SCHEME}{bucket}/{folder}", f"cannot list: {error}"))
         return folders
 
     def walk(folder: str) -> None:
@@ -456,9 +460,9 @@ def _list_s3(url: str, window: Window | None, client: Any,
                         listed(f"{below}{day:%Y/%m/%d}/", delimiter=False)
                 else:
                     walk(below)
-            elif _LAYOUT_FOLDER.search("/" + below) and not below.endswith(f"/{DIGEST_FOLDER}/"):
+            elif _LAYOUT_FOLDER.search("/" + below):
                 walk(below)
-            elif not below.endswith(f"/{DIGEST_FOLDER}/"):
+            elif not below.endswith(f"/{DIGEST_FOLDER}/"):  # (digest files are no log files)
                 listed(below, delimiter=False)  # off CloudTrail's layout: every object
 
     try:
@@ -471,11 +475,11 @@ def _list_s3(url: str, window: Window | None, client: Any,
         return [InputProblem(url, f"cannot list: {error}")], 0, 0
     keys = sorted(key for key in found if _readable_key(key, prefix))
     if not keys:
-        if skipped:
-            return [], 0, skipped
+        if skipped or unlisted:
+            return [*unlisted], 0, skipped
         return [InputProblem(url, "prefix holds no .json, .jsonl or .gz objects")], 0, 0
     kept = [key for key in keys if window is None or window.may_hold(key)]
-    return [Source.s3(bucket, key, found[key]) for key in kept], len(keys) - len(kept), skipped
+    return [*unlisted, *(Source.s3(bucket, key, found[key]) for key in kept)], len(keys) - len(kept), skipped
 
 
 # CloudTrail's bucket layout, folder by folder: [prefix/]AWSLogs/[o-org/]<account>/CloudTrail[-Insight]/<region>/YYYY/MM/DD/
@@ -573,7 +577,8 @@ class Replayer:
 
     def _download(self, source: Source) -> bytes:
         """An S3 object's bytes, gunzipped (when they are gzip) chunk by chunk as they arrive: inflating overlaps
-        the download, and the compressed object is never held whole next to what it expands to."""
+        the download, and no whole copy of the compressed object is made (:func:`gunzip` keeps its chunks until it
+        is done, about a tenth of what they expand to, for the standard library's words on an error)."""
         if self._s3 is None:
             self._s3 = s3_client()
         body = self._s3.get_object(Bucket=source.bucket, Key=source.key)["Body"]
@@ -677,10 +682,7 @@ class Replayer:
         for the records the prefilter left to parse."""
         wants, window = self._wants, self.window
         records = not_cloudtrail = outside = 0
-        index = -1
-        places = iter(indices) if indices is not None else None
-        for item in items:
-            index = next(places) if places is not None else index + 1
+        for index, item in zip(range(len(items)) if indices is None else indices, items):
             if type(item) is not dict or "detail" in item or "invokingEvent" in item:
                 self._item(result, f"{prefix}{index}]", item)
                 continue
@@ -748,10 +750,7 @@ class Replayer:
             except ValidationError:
                 pass
             else:
-                identity = item.get("userIdentity")
-                account = str(item.get("recipientAccountId")
-                              or (identity.get("accountId") if isinstance(identity, dict) else None) or "unknown")
-                self._evaluated(result, origin, record, account, str(item.get("awsRegion") or "unknown"), None)
+                self._evaluated(result, origin, record, *account_and_region(item), None)
                 return
         self._evaluate(result, origin, as_eventbridge(item))
 
@@ -847,9 +846,7 @@ def _prefiltered(replayer: Replayer, result: FileResult, name: str, data: bytes)
     wants, window, wanted_by = replayer._wants, replayer.window, replayer._wanted
     left: list[int] = []
     records = not_cloudtrail = outside = 0
-    index = -1
-    for header in headers:
-        index += 1
+    for index, header in enumerate(headers):
         source, event, identity = header.eventSource, header.eventName, header.userIdentity
         if source is unset or event is unset or header.detail is not unset or header.invokingEvent is not unset:
             left.append(index)  # not a plain record: the general way says what it is
