@@ -120,7 +120,10 @@ def template_settings() -> tuple[int, dict]:
 
     template = load_template(ROOT / "template.yaml")
     memory = int(template["Parameters"]["FunctionMemorySize"]["Default"])
-    logging_config = template["Resources"]["CloudTrailEvaluatorFunction"]["Properties"].get("LoggingConfig", {})
+    # the function's LoggingConfig merged over the Globals' one, as SAM merges them
+    globals_ = ((template.get("Globals") or {}).get("Function") or {}).get("LoggingConfig", {})
+    logging_config = {**globals_,
+                      **template["Resources"]["CloudTrailEvaluatorFunction"]["Properties"].get("LoggingConfig", {})}
     return memory, logging_config
 
 def measure(path: Path) -> dict:

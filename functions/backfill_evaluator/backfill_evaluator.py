@@ -49,8 +49,8 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from aws_lambda_powertools.metrics import MetricUnit
 from identity_auditor.delivery.context import ContextBuilder
 from identity_auditor.archive.reader import Replayer, in_event_order
-from identity_auditor.delivery.backfill_progress import build_backfill_progress, item_id
-from identity_auditor.delivery.wiring import build_sequence_store
+from identity_auditor.delivery.backfill_progress import item_id
+from identity_auditor.delivery.wiring import build_backfill_progress, build_sequence_store
 from identity_auditor.engine.sequences import SequenceEngine, SequenceStoreError
 from identity_auditor.delivery.events import EventDelivery
 from identity_auditor.delivery.settings import Settings
@@ -109,7 +109,7 @@ SEQUENCES = SequenceEngine(build_sequence_store(SETTINGS))
 DELIVERY = EventDelivery(SETTINGS, on_retry=lambda sink, attempt, left: metrics.add_metric(
     name=f"{sink}Retries", unit=MetricUnit.Count, value=1))
 # Which files each execution completed: a retried batch goes on where its earlier attempts stopped.
-PROGRESS = build_backfill_progress(SETTINGS.idempotency_table)
+PROGRESS = build_backfill_progress(SETTINGS)
 TOLERATED_FAILURE_PERCENTAGE = tolerated_failure_percentage()
 _s3 = None
 

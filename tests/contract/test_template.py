@@ -261,7 +261,9 @@ def test_only_the_auditors_functions_can_write_the_de_duplication_table():
 def test_functions_write_no_platform_lines_and_honour_the_log_level(name):
     """Issue 18: Lambda's START/END/REPORT lines were half of what a quiet event wrote to CloudWatch Logs. The JSON
     log format lets SystemLogLevel drop them; the application level follows the LogLevel parameter, every value."""
-    config = functions()[name]["Properties"]["LoggingConfig"]
+    globals_ = (TEMPLATE.get("Globals") or {}).get("Function", {})
+    # SAM merges the Globals' LoggingConfig with the function's (its LogGroup)
+    config = {**globals_.get("LoggingConfig", {}), **functions()[name]["Properties"].get("LoggingConfig", {})}
     assert (config["LogFormat"], config["SystemLogLevel"]) == ("JSON", "WARN")
     assert config["ApplicationLogLevel"] == {"Fn::FindInMap": ["LambdaLogLevel", {"Ref": "LogLevel"}, "Level"]}
     levels = TEMPLATE["Mappings"]["LambdaLogLevel"]

@@ -8,6 +8,7 @@ must not page again, and one file that fails must not cost the others their find
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import gzip
 import importlib.util
@@ -274,22 +275,14 @@ def test_an_event_being_published_elsewhere_is_retried_and_the_others_still_publ
     from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
     document = json.loads((CORPUS / "invictus" / CREATE_USER_FILE).read_text())
-    real_publish_once = backfill.DELIVERY.dedup.publish_once
-
-    def busy_for_the_first_event(event, context, publish):
-        if event["detail"]["eventID"] == BUSY_EVENT:
-            raise IdempotencyAlreadyInProgressError("in progress")
-        return real_publish_once(event, context, publish)
-
-    monkeypatch.setattr(backfill.DELIVERY.dedup, "publish_once", busy_for_the_first_event)
     item = put_log_file(s3, "busy.json.gz", document)
-    with pytest.raises(backfill.PublishIncomplete, match="being published by another invocation"):
-        backfill.handler(item, context)
+    with publishing_the_busy_event_raises(backfill, monkeypatch, IdempotencyAlreadyInProgressError("in progress")):
+        with pytest.raises(backfill.PublishIncomplete, match="being published by another invocation"):
+            backfill.handler(item, context)
     published_first = len([a for a in account.alerts()
                            if a["MessageAttributes"]["rule_id"]["Value"] not in SEQUENCE_IDS])
     assert published_first >= 1  # the other events of the file were published
 
-    monkeypatch.setattr(backfill.DELIVERY.dedup, "publish_once", real_publish_once)
     retried = backfill.handler(item, context)
     assert retried["published"] >= 1 and retried["alreadyPublished"] == published_first
     assert len(account.alerts()) == retried["published"]
@@ -298,6 +291,24 @@ def test_an_event_being_published_elsewhere_is_retried_and_the_others_still_publ
 CREATE_USER_FILE = "218007301253_CloudTrail_us-east-1_20230710T1230Z_ZtUNbBkwAu98FPZb.json"
 SEQUENCE_IDS = {meta.id for meta in REGISTRY.sequences}
 BUSY_EVENT = "66d008e1-12cf-4a45-99e7-0be67fc70d71"  # a real CreateUser of that file
+
+
+@contextlib.contextmanager
+def publishing_the_busy_event_raises(backfill, monkeypatch, error: Exception):
+    """Within the block, publishing BUSY_EVENT's findings raises ``error`` (every other event is published as
+    usual); after it, publishing works again, as for Step Functions' retry of the batch."""
+    real_publish_once = backfill.DELIVERY.dedup.publish_once
+
+    def publish_once(event, context, publish):
+        if event["detail"]["eventID"] == BUSY_EVENT:
+            raise error
+        return real_publish_once(event, context, publish)
+
+    monkeypatch.setattr(backfill.DELIVERY.dedup, "publish_once", publish_once)
+    try:
+        yield
+    finally:
+        monkeypatch.setattr(backfill.DELIVERY.dedup, "publish_once", real_publish_once)
 
 
 # -- batches (ItemBatcher: several log files per child execution and invocation; issue 18 item 7) -----------------
@@ -329,20 +340,12 @@ def test_an_unexpected_delivery_error_retries_that_event_and_the_file_goes_on(ba
     from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyInconsistentStateError
 
     document = json.loads((CORPUS / "invictus" / CREATE_USER_FILE).read_text())
-    real_publish_once = backfill.DELIVERY.dedup.publish_once
-
-    def inconsistent_for_the_first_event(event, context, publish):
-        if event["detail"]["eventID"] == BUSY_EVENT:
-            raise IdempotencyInconsistentStateError("inconsistent")
-        return real_publish_once(event, context, publish)
-
-    monkeypatch.setattr(backfill.DELIVERY.dedup, "publish_once", inconsistent_for_the_first_event)
     item = put_log_file(s3, "inconsistent.json.gz", document)
-    with pytest.raises(backfill.PublishIncomplete, match="IdempotencyInconsistentStateError"):
-        backfill.handler(item, context)
+    with publishing_the_busy_event_raises(backfill, monkeypatch, IdempotencyInconsistentStateError("inconsistent")):
+        with pytest.raises(backfill.PublishIncomplete, match="IdempotencyInconsistentStateError"):
+            backfill.handler(item, context)
     assert [a for a in account.alerts() if a["MessageAttributes"]["rule_id"]["Value"] not in SEQUENCE_IDS]
 
-    monkeypatch.setattr(backfill.DELIVERY.dedup, "publish_once", real_publish_once)
     assert backfill.handler(item, context)["published"] >= 1  # the retry publishes the one left
 
 
@@ -379,20 +382,13 @@ def test_a_file_whose_findings_are_not_delivered_retries_the_batch_and_nothing_p
 
     busy = put_log_file(s3, "busy.json.gz", json.loads((CORPUS / "invictus" / CREATE_USER_FILE).read_text()))
     login = put_log_file(s3, "login.json.gz", login_file())
-    real_publish_once = backfill.DELIVERY.dedup.publish_once
-
-    def busy_event(event, context, publish):
-        if event["detail"]["eventID"] == BUSY_EVENT:
-            raise IdempotencyAlreadyInProgressError("in progress")
-        return real_publish_once(event, context, publish)
-
-    monkeypatch.setattr(backfill.DELIVERY.dedup, "publish_once", busy_event)
-    with pytest.raises(backfill.PublishIncomplete, match=r"1 of 2 file\(s\) not fully published.*busy.json.gz: 1 event"):
-        backfill.handler({"Items": [busy, login]}, context)
+    with publishing_the_busy_event_raises(backfill, monkeypatch, IdempotencyAlreadyInProgressError("in progress")):
+        with pytest.raises(backfill.PublishIncomplete,
+                           match=r"1 of 2 file\(s\) not fully published.*busy.json.gz: 1 event"):
+            backfill.handler({"Items": [busy, login]}, context)
     first = account.alerts()
     assert "signin_console_login_without_mfa" in {a["MessageAttributes"]["rule_id"]["Value"] for a in first}
 
-    monkeypatch.setattr(backfill.DELIVERY.dedup, "publish_once", real_publish_once)
     retried = backfill.handler({"Items": [busy, login]}, context)  # Step Functions' retry of the batch
     by_key = {entry["key"]: entry for entry in retried["objects"]}
     assert (by_key[login["key"]]["published"], by_key[login["key"]]["alreadyPublished"]) == (0, 1)
@@ -528,19 +524,11 @@ def test_a_file_with_findings_left_to_publish_is_read_again_by_the_retry(backfil
     busy = put_log_file(s3, "busy.json.gz", json.loads((CORPUS / "invictus" / CREATE_USER_FILE).read_text()))
     login = put_log_file(s3, "login.json.gz", login_file())
     batch = {"Items": [busy, login], "execution": CHILD_EXECUTION}
-    real_publish_once = backfill.DELIVERY.dedup.publish_once
-
-    def busy_event(event, context, publish):
-        if event["detail"]["eventID"] == BUSY_EVENT:
-            raise IdempotencyAlreadyInProgressError("in progress")
-        return real_publish_once(event, context, publish)
-
-    monkeypatch.setattr(backfill.DELIVERY.dedup, "publish_once", busy_event)
-    with pytest.raises(backfill.PublishIncomplete, match="busy.json.gz: 1 event"):
-        backfill.handler(copy.deepcopy(batch), context)
+    with publishing_the_busy_event_raises(backfill, monkeypatch, IdempotencyAlreadyInProgressError("in progress")):
+        with pytest.raises(backfill.PublishIncomplete, match="busy.json.gz: 1 event"):
+            backfill.handler(copy.deepcopy(batch), context)
     assert "signin_console_login_without_mfa" in {a["MessageAttributes"]["rule_id"]["Value"]
                                                   for a in account.alerts()}
-    monkeypatch.setattr(backfill.DELIVERY.dedup, "publish_once", real_publish_once)
     reads = _reads(backfill, monkeypatch)
     retried = backfill.handler(copy.deepcopy(batch), context)
     assert reads == ["busy.json.gz"] and retried["completedEarlier"] == 1

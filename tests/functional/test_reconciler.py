@@ -170,6 +170,42 @@ def test_a_folder_s3_refuses_costs_no_other_account_its_reconciliation(aws, monk
     assert started == [f"AWSLogs/777788889999/CloudTrail/us-east-1/{DAY:%Y/%m/%d}/"]
 
 
+
+def test_a_start_step_functions_does_not_answer_is_named_and_the_other_starts_are_made(aws, monkeypatch):
+    """A StartExecution that gets no answer (botocore's EndpointConnectionError, after the client's retries) is
+    reported with the others' outcomes, and the invocation fails naming it; its retry starts only that one."""
+    from botocore.exceptions import EndpointConnectionError
+
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket=TRAIL_BUCKET)
+    for account in ("111122223333", "777788889999"):
+        name = f"{account}_CloudTrail_us-east-1_{DAY:%Y%m%d}T1200Z_Mu0KsOhtH1ar15ZZ.json.gz"
+        s3.put_object(Bucket=TRAIL_BUCKET, Key=f"AWSLogs/{account}/CloudTrail/us-east-1/{DAY:%Y/%m/%d}/{name}",
+                      Body=b"{}")
+    sfn = boto3.client("stepfunctions", region_name="us-east-1")
+    machine = state_machine(sfn)
+    module = reconciler(monkeypatch, machine)
+    _, client = module._clients()
+
+    def unreachable(params, **_):
+        if "111122223333" in params.get("input", ""):
+            raise EndpointConnectionError(endpoint_url="https://states.us-east-1.amazonaws.com/")
+
+    event = scheduled_event(f"{DAY + timedelta(days=1)}T00:45:00Z")
+    client.meta.events.register("before-parameter-build.stepfunctions.StartExecution", unreachable)
+    try:
+        with pytest.raises(module.ReconciliationIncomplete,
+                           match=r"1 of 2 backfill execution\(s\).*EndpointConnectionError"):
+            module.handler(event, ReconcilerContext())
+    finally:
+        client.meta.events.unregister("before-parameter-build.stepfunctions.StartExecution", unreachable)
+    started = [json.loads(sfn.describe_execution(executionArn=e["executionArn"])["input"])["prefix"]
+               for e in sfn.list_executions(stateMachineArn=machine)["executions"]]
+    assert started == [f"AWSLogs/777788889999/CloudTrail/us-east-1/{DAY:%Y/%m/%d}/"]
+    retried = module.handler(event, ReconcilerContext())
+    assert (retried["started"], retried["alreadyStarted"], retried["failed"]) == (1, 1, [])
+
+
 def test_a_hand_run_reconciles_the_day_it_names(aws, monkeypatch):
     s3 = boto3.client("s3", region_name="us-east-1")
     s3.create_bucket(Bucket=TRAIL_BUCKET)

@@ -264,3 +264,26 @@ def test_the_alert_subscriptions_are_counted_at_each_heartbeat(signed, evaluator
     assert metric(capsys.readouterr().out, "AlertSubscriptions") == 0
     record_ledger("alert e-mail unsubscribed -> AlertSubscriptions 1 -> 0 at the next heartbeat "
                   "(AlertSubscriptionMissingAlarm)")
+
+
+def test_alert_subscriptions_that_cannot_be_counted_are_reported_as_none_and_the_heartbeat_still_counts(
+        signed, evaluator, account, capsys):
+    """ListSubscriptionsByTopic refused (the publisher's role lost sns:ListSubscriptionsByTopic, say): the heartbeat
+    SNS accepted is still counted (HeartbeatsDelivered: no false HeartbeatMissingAlarm), and the subscriptions count
+    0, so AlertSubscriptionMissingAlarm says that alerts may reach no one."""
+    sns = boto3.client("sns", region_name="us-east-1")
+    sns.subscribe(TopicArn=signed.publisher.SETTINGS.findings_topic_arn, Protocol="email",
+                  Endpoint="security@example.com", ReturnSubscriptionArn=True)
+    publisher = signed.publisher_clients()
+    publisher._sns = boto3.client("sns", region_name="us-east-1")
+    inject(publisher._sns, "ListSubscriptionsByTopic",
+           lambda request: error_response(request, 403, "AuthorizationError", "not authorized to perform: "
+                                          "SNS:ListSubscriptionsByTopic", json_protocol=False))
+    evaluator.handler(scheduled_event(), FakeLambdaContext())
+    run = signed.drain()
+    out = capsys.readouterr().out
+    assert metric(out, HEARTBEATS_DELIVERED_METRIC) == 1
+    assert metric(out, "AlertSubscriptions") == 0 and '"AlertSubscriptions"' in out
+    assert len(account.alerts()) == 1 and signed.dead_letters() == [] and run.returned == 0
+    record_ledger("ListSubscriptionsByTopic refused at a heartbeat -> HeartbeatsDelivered 1, AlertSubscriptions 0 "
+                  "(AlertSubscriptionMissingAlarm)")

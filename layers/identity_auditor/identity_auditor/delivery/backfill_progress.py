@@ -80,18 +80,3 @@ class BackfillProgress:
             "expiration": {"N": str(int(self._clock()) + KEEP_SECONDS)},
         })
 
-
-def build_backfill_progress(table_name: str | None, home_region: str | None = None) -> BackfillProgress | None:
-    """The deployment's progress records (the de-duplication table); None when the settings name no table (a
-    local run: nothing to continue)."""
-    if not table_name:
-        return None
-
-    def client():
-        import boto3
-        from botocore.config import Config
-
-        config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=10)
-        return boto3.client("dynamodb", region_name=home_region, config=config)
-
-    return BackfillProgress(table_name, client)

@@ -127,6 +127,22 @@ def build_sequence_store(settings: Settings, home_region: str | None = None):
         return MemoryStore()
     from identity_auditor.delivery.sequence_store import DynamoDbSequenceStore
 
+    return DynamoDbSequenceStore(settings.idempotency_table, _dynamodb(home_region))
+
+
+def build_backfill_progress(settings: Settings, home_region: str | None = None):
+    """Which log files each backfill execution completed (:mod:`identity_auditor.delivery.backfill_progress`), in
+    the de-duplication table; ``None`` when the settings name no table (a local run: nothing to continue)."""
+    if not settings.idempotency_table:
+        return None
+    from identity_auditor.delivery.backfill_progress import BackfillProgress
+
+    return BackfillProgress(settings.idempotency_table, _dynamodb(home_region))
+
+
+def _dynamodb(home_region: str | None) -> Callable[[], object]:
+    """A DynamoDB client factory for the de-duplication table's users (boto3 imported on first use)."""
+
     def client():
         import boto3
         from botocore.config import Config
@@ -134,4 +150,4 @@ def build_sequence_store(settings: Settings, home_region: str | None = None):
         config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=10)
         return boto3.client("dynamodb", region_name=home_region, config=config)
 
-    return DynamoDbSequenceStore(settings.idempotency_table, client)
+    return client

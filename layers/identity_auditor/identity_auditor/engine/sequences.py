@@ -93,9 +93,6 @@ def _actor(step: Step) -> Actor | None:
                  access_key_id=fact("key"))
 
 
-_RANK = [Severity.INFORMATIONAL, Severity.LOW, Severity.MEDIUM, Severity.HIGH, Severity.CRITICAL]
-
-
 @dataclass(frozen=True)
 class _Mark:
     """What the store remembers of a raised sequence: its first step (the finding's Id), severity, and the times
@@ -334,9 +331,9 @@ class SequenceEngine:
             # the earliest raised sequence it overlaps; among the marks of that one first step, the mark of this
             # stage at its highest severity, else the first stage by name (not whichever a set happens to give
             # first: Python's string hashing differs from one process to the next, and so did the findings)
-            anchor = min(same, key=lambda m: (m.lo, m.event_id, m.name != stage, -_RANK.index(m.severity), m.name)) \
+            anchor = min(same, key=lambda m: (m.lo, m.event_id, m.name != stage, -m.severity.rank, m.name)) \
                 if same else None
-            if (anchor is not None and _RANK.index(severity) <= max(_RANK.index(m.severity) for m in same)
+            if (anchor is not None and severity.rank <= max(m.severity.rank for m in same)
                     and stage in {m.name for m in same}):
                 # the sequence already raised (as it grows, or an earlier step came late): no new finding;
                 # remember how far it reaches, so that a long attack stays one finding

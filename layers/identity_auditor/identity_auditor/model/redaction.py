@@ -100,10 +100,6 @@ def _patterns_for(text: str) -> tuple[re.Pattern[str], ...]:
     return tuple(pattern for pattern, needed in zip(_PATTERNS, needs) if needed)
 
 
-def _may_hold_a_secret(text: str) -> bool:
-    return bool(_patterns_for(text))
-
-
 def redact(text: str | None) -> str | None:
     """``text`` with every key-like secret replaced by :data:`MARK` (``None`` stays ``None``)."""
     if not text:
@@ -115,9 +111,3 @@ def redact(text: str | None) -> str | None:
 
 def _masked(match: re.Match[str]) -> str:
     return match.group(1) + MARK
-
-
-def _redact_all(text: str) -> str:
-    for pattern in _PATTERNS:
-        text = pattern.sub(_masked, text)
-    return text

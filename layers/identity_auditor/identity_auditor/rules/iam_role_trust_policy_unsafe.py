@@ -162,7 +162,7 @@ def evaluate_state(role: RoleSnapshot, ctx: Context) -> StateResult:
 def _summarise(problems: list[TrustProblem], role_name: str, ctx: Context) -> tuple[Severity, str, dict[str, str]]:
     """The severity, the one-line summary (first problem, count of the others) and the details of a
     non-empty list of problems; shared by the event and the state paths."""
-    severity = max((problem.severity for problem in problems), key=_RANK.index)
+    severity = max((problem.severity for problem in problems), key=lambda severity: severity.rank)
     principals = list(dict.fromkeys(problem.principal for problem in problems))
     first = problems[0]
     more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
@@ -180,9 +180,6 @@ def _summarise(problems: list[TrustProblem], role_name: str, ctx: Context) -> tu
     if outside and len(outside) > 1:
         summary += f"; outside accounts {', '.join(outside)}"
     return severity, summary, details
-
-
-_RANK = [Severity.INFORMATIONAL, Severity.LOW, Severity.MEDIUM, Severity.HIGH, Severity.CRITICAL]
 
 
 def _zone(ctx: Context) -> str:
