@@ -141,9 +141,9 @@ def test_a_day_of_three_accounts_in_two_regions_starts_six_executions_once(aws, 
           f"6 executions of 2026-06-14; run again -> 0 started, 6 already started")
 
 
-def test_a_folder_s3_refuses_costs_no_other_account_its_reconciliation(aws, monkeypatch):
-    """Review: one refused ListObjectsV2 (an account's folder the role may not list) ended the plan, so no
-    execution was started for any account. Now the others start and the invocation then fails naming it."""
+def two_accounts_with_a_log_file_each(monkeypatch):
+    """The trail bucket with one log file of DAY for each of two accounts (us-east-1), the backfill state machine and
+    the reconciler pointed at it: (Step Functions client, state machine ARN, reconciler module)."""
     s3 = boto3.client("s3", region_name="us-east-1")
     s3.create_bucket(Bucket=TRAIL_BUCKET)
     for account in ("111122223333", "777788889999"):
@@ -152,7 +152,13 @@ def test_a_folder_s3_refuses_costs_no_other_account_its_reconciliation(aws, monk
                       Body=b"{}")
     sfn = boto3.client("stepfunctions", region_name="us-east-1")
     machine = state_machine(sfn)
-    module = reconciler(monkeypatch, machine)
+    return sfn, machine, reconciler(monkeypatch, machine)
+
+
+def test_a_folder_s3_refuses_costs_no_other_account_its_reconciliation(aws, monkeypatch):
+    """Review: one refused ListObjectsV2 (an account's folder the role may not list) ended the plan, so no
+    execution was started for any account. Now the others start and the invocation then fails naming it."""
+    sfn, machine, module = two_accounts_with_a_log_file_each(monkeypatch)
     client, _ = module._clients()
 
     def refuse(params, **_):
@@ -170,21 +176,12 @@ def test_a_folder_s3_refuses_costs_no_other_account_its_reconciliation(aws, monk
     assert started == [f"AWSLogs/777788889999/CloudTrail/us-east-1/{DAY:%Y/%m/%d}/"]
 
 
-
 def test_a_start_step_functions_does_not_answer_is_named_and_the_other_starts_are_made(aws, monkeypatch):
     """A StartExecution that gets no answer (botocore's EndpointConnectionError, after the client's retries) is
     reported with the others' outcomes, and the invocation fails naming it; its retry starts only that one."""
     from botocore.exceptions import EndpointConnectionError
 
-    s3 = boto3.client("s3", region_name="us-east-1")
-    s3.create_bucket(Bucket=TRAIL_BUCKET)
-    for account in ("111122223333", "777788889999"):
-        name = f"{account}_CloudTrail_us-east-1_{DAY:%Y%m%d}T1200Z_Mu0KsOhtH1ar15ZZ.json.gz"
-        s3.put_object(Bucket=TRAIL_BUCKET, Key=f"AWSLogs/{account}/CloudTrail/us-east-1/{DAY:%Y/%m/%d}/{name}",
-                      Body=b"{}")
-    sfn = boto3.client("stepfunctions", region_name="us-east-1")
-    machine = state_machine(sfn)
-    module = reconciler(monkeypatch, machine)
+    sfn, machine, module = two_accounts_with_a_log_file_each(monkeypatch)
     _, client = module._clients()
 
     def unreachable(params, **_):
